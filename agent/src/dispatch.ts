@@ -1,0 +1,188 @@
+// Serves one authenticated session: checks the role for every request (the agent enforces
+// roles itself), audits it, deduplicates by task id through the journal, and runs handlers.
+
+import { FlotillaError, toWireError } from '../../shared/errors.ts';
+import { roleAllows } from '../../shared/authorize.ts';
+import { isRequest, type Message, type MessageOf, type RequestType, type ResultStatus } from '../../shared/protocol.ts';
+import type { SecureSession } from '../../shared/session.ts';
+import type { DeviceCertBody } from '../../shared/certs.ts';
+import { isTaskId, type JournalEntry } from './journal.ts';
+import type { Handler, ResultFields, TaskContext } from './handlers/context.ts';
+import { execHandler } from './handlers/exec.ts';
+import { pushHandler } from './handlers/push.ts';
+import { fetchHandler } from './handlers/fetch.ts';
+import { factsHandler } from './handlers/facts.ts';
+import { pingHandler } from './handlers/ping.ts';
+import { journalHandler } from './handlers/journal.ts';
+import { tagsHandler } from './handlers/tags.ts';
+import { hostCertHandler } from './handlers/host-cert.ts';
+import { auditHandler } from './handlers/audit.ts';
+
+type Shared = Omit<TaskContext, 'session' | 'device' | 'signal' | 'send' | 'onFollowUp'>;
+
+/** Agent-wide bookkeeping shared by all sessions. */
+export interface Dispatcher {
+  serve(session: SecureSession, device: DeviceCertBody): void;
+  /** Aborts every running task (graceful shutdown) and waits for them to settle. */
+  stopAll(timeoutMs: number): Promise<void>;
+  readonly running: number;
+}
+
+const HANDLERS: { [K in Exclude<RequestType, 'cancel'>]: Handler<K> } = {
+  ping: pingHandler,
+  facts: factsHandler,
+  exec: execHandler,
+  'push.begin': pushHandler,
+  fetch: fetchHandler,
+  journal: journalHandler,
+  'tags.set': tagsHandler,
+  'host.cert': hostCertHandler,
+  audit: auditHandler,
+};
+
+const TASK_OPS = { exec: 'exec', 'push.begin': 'push', fetch: 'fetch' } as const;
+
+function statusFor(error: FlotillaError): ResultStatus {
+  if (error.code === 'cancelled') return 'cancelled';
+  if (error.code === 'timeout') return 'timeout';
+  return 'failed';
+}
+
+function replay(entry: JournalEntry): ResultFields {
+  const status = entry.status === 'running' ? 'failed' : entry.status;
+  return {
+    status,
+    ...(entry.exitCode === undefined ? {} : { exitCode: entry.exitCode }),
+    error: entry.status === 'running' ? { code: 'bad-message', detail: 'this task is still running; collect it from the journal later' } : (entry.error ?? undefined)!,
+    startedAt: entry.startedAt,
+    ...(entry.endedAt ? { durationMs: entry.endedAt - entry.startedAt } : {}),
+    data: { ...(entry.data ?? {}), replayed: true, stdout: entry.stdout, stderr: entry.stderr, truncated: entry.truncated },
+  };
+}
+
+/** Creates the dispatcher for an agent. */
+export function createDispatcher(shared: Shared): Dispatcher {
+  const running = new Map<string, { abort: AbortController; done: Promise<void> }>();
+
+  function serve(session: SecureSession, device: DeviceCertBody): void {
+    const followUps = new Map<string, (message: Message, body: Uint8Array) => void>();
+    const inSession = new Map<string, AbortController>();
+    const send = async (message: Message, body?: Uint8Array) => {
+      if (session.closed) return;
+      try {
+        await session.send(message, body);
+      } catch (error) {
+        shared.log('debug', 'send-failed', { error: (error as Error).message });
+      }
+    };
+    const reply = (id: string, fields: ResultFields) => send({ type: 'result', id, ...fields });
+    const refuse = (request: Message & { id: string }, error: FlotillaError) => {
+      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: request.type, outcome: 'refused', code: error.code, ...(error.detail ? { detail: error.detail } : {}) });
+      return reply(request.id, { status: 'failed', error: toWireError(error) });
+    };
+
+    async function run(request: Extract<Message, { type: Exclude<RequestType, 'cancel'> }>, abort: AbortController): Promise<void> {
+      const task = 'task' in request ? request.task : undefined;
+      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: request.type, outcome: 'accepted', ...(task ? { task } : {}), ...('cmd' in request ? { detail: request.cmd.slice(0, 500) } : 'path' in request ? { detail: request.path } : {}) });
+      inSession.set(request.id, abort);
+      const op = TASK_OPS[request.type as keyof typeof TASK_OPS] as JournalEntry['op'] | undefined;
+      const startedAt = Date.now();
+      if (task && op) {
+        const summary = 'cmd' in request ? request.cmd : 'path' in request ? request.path : '';
+        await shared.journal.begin({ task, op, status: 'running', device: device.id, summary: summary.slice(0, 1000), startedAt, stdout: '', stderr: '', truncated: false });
+      }
+      const ctx: TaskContext = {
+        ...shared,
+        session,
+        device,
+        signal: abort.signal,
+        send,
+        onFollowUp: (handler) => followUps.set(request.id, handler),
+      };
+      let fields: ResultFields;
+      try {
+        fields = await (HANDLERS[request.type] as Handler<typeof request.type>)(request as never, ctx);
+      } catch (error) {
+        const failure = error instanceof FlotillaError ? error : new FlotillaError('internal', (error as Error).message);
+        if (failure.code === 'internal') shared.log('error', 'handler-failed', { type: request.type, error: failure.detail });
+        fields = { status: statusFor(failure), error: toWireError(failure), startedAt, durationMs: Date.now() - startedAt };
+      } finally {
+        followUps.delete(request.id);
+        inSession.delete(request.id);
+      }
+      if (task && op) {
+        const { data, exitCode, error } = fields;
+        await shared.journal.update(task, { status: fields.status, endedAt: Date.now(), ...(data ? { data } : {}), ...(exitCode === undefined ? {} : { exitCode }), ...(error ? { error } : {}) });
+      }
+      await reply(request.id, fields);
+    }
+
+    session.onMessage((message, body) => {
+      if (message.type === 'push.chunk' || message.type === 'push.end') {
+        followUps.get(message.id)?.(message, body);
+        return;
+      }
+      if (!isRequest(message)) {
+        shared.log('warn', 'unexpected-message', { type: message.type, device: device.id.slice(0, 8) });
+        return;
+      }
+      if (!roleAllows(device.role, message.type)) {
+        void refuse(message, new FlotillaError('forbidden', `a ${device.role} may not send ${message.type}`));
+        return;
+      }
+      if (message.type === 'cancel') {
+        const target = inSession.get(message.target);
+        target?.abort();
+        void reply(message.id, target ? { status: 'ok' } : { status: 'failed', error: { code: 'bad-message', detail: 'no such running request' } });
+        return;
+      }
+      const task = 'task' in message ? message.task : undefined;
+      if (task !== undefined) {
+        if (!isTaskId(task)) {
+          void refuse(message, new FlotillaError('bad-message', 'task ids are 1-64 letters, digits, dot, dash or underscore'));
+          return;
+        }
+        const known = shared.journal.get(task);
+        if (known) {
+          shared.audit.write({ device: device.id, request: message.type, task, outcome: 'refused', code: 'duplicate-task' });
+          void reply(message.id, replay(known));
+          return;
+        }
+      }
+      if (running.size >= shared.config.maxConcurrentTasks) {
+        void refuse(message, new FlotillaError('rate-limited', `${running.size} tasks already running on this agent`));
+        return;
+      }
+      const key = `${session.peer.id}:${message.id}`;
+      const entry = { abort: new AbortController(), done: Promise.resolve() };
+      entry.done = run(message, entry.abort)
+        .catch((error: unknown) => shared.log('error', 'task-crashed', { error: (error as Error).message }))
+        .finally(() => running.delete(key));
+      running.set(key, entry);
+    });
+
+    session.onBadMessage((error, id) => {
+      shared.log('warn', 'bad-message', { device: device.id.slice(0, 8), detail: error.detail });
+      if (id) void reply(id, { status: 'failed', error: toWireError(error) });
+    });
+
+    session.onClose(() => {
+      // Running commands go on (their results stay in the journal); transfers stop.
+      for (const [id, abort] of inSession) if (followUps.has(id)) abort.abort();
+    });
+  }
+
+  return {
+    serve,
+    get running() {
+      return running.size;
+    },
+    async stopAll(timeoutMs) {
+      const all = [...running.values()];
+      for (const task of all) task.abort.abort();
+      await Promise.race([Promise.allSettled(all.map((r) => r.done)), new Promise((r) => setTimeout(r, timeoutMs))]);
+    },
+  };
+}
+
+export type { MessageOf };

@@ -1,0 +1,34 @@
+// What every task handler receives: the request, the session to answer on, who asked,
+// and the agent's configuration, state, journal and log.
+
+import type { SecureSession } from '../../../shared/session.ts';
+import type { DeviceCertBody } from '../../../shared/certs.ts';
+import type { Message, MessageOf } from '../../../shared/protocol.ts';
+import type { AgentConfig } from '../config.ts';
+import type { AgentState } from '../state.ts';
+import type { Journal } from '../journal.ts';
+import type { Logger } from '../log.ts';
+import type { AuditLog } from '../audit.ts';
+
+/** The fields of a result message, without type and id. */
+export type ResultFields = Omit<MessageOf<'result'>, 'type' | 'id'>;
+
+/** Context handed to a handler for one request. */
+export interface TaskContext {
+  readonly session: SecureSession;
+  readonly device: DeviceCertBody;
+  readonly config: AgentConfig;
+  readonly state: AgentState;
+  readonly journal: Journal;
+  readonly audit: AuditLog;
+  readonly log: Logger;
+  /** Aborted when the device cancels the request. */
+  readonly signal: AbortSignal;
+  /** Sends a message on the session if it is still open; never throws. */
+  send(message: Message, body?: Uint8Array): Promise<void>;
+  /** Registers a receiver for follow-up messages with this request's id (push chunks). */
+  onFollowUp(handler: (message: Message, body: Uint8Array) => void): void;
+}
+
+/** A handler answers one request with its result fields. */
+export type Handler<K extends Message['type']> = (request: MessageOf<K>, ctx: TaskContext) => Promise<ResultFields>;

@@ -1,0 +1,38 @@
+// fetch: streams a file back in chunks with its size, mode and sha256.
+
+import { open } from 'node:fs/promises';
+import { FlotillaError } from '../../../shared/errors.ts';
+import { createSha256 } from '../../../shared/sha256-stream.ts';
+import { confinePath } from '../policy.ts';
+import type { Handler } from './context.ts';
+
+const CHUNK = 256 * 1024;
+
+export const fetchHandler: Handler<'fetch'> = async (request, ctx) => {
+  const startedAt = Date.now();
+  const path = await confinePath(request.path, ctx.config.allowedRoots, 'read');
+  const handle = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+    throw new FlotillaError('file-error', `${path}: ${error.code ?? error.message}`);
+  });
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new FlotillaError('file-error', `${path} is not a regular file`);
+    await ctx.send({ type: 'progress', id: request.id, bytes: 0, total: info.size });
+    const hash = createSha256();
+    const buffer = new Uint8Array(CHUNK);
+    let offset = 0;
+    for (;;) {
+      if (ctx.signal.aborted) throw new FlotillaError('cancelled');
+      if (ctx.session.closed) throw new FlotillaError('channel-closed', 'the controller went away mid-transfer');
+      const { bytesRead } = await handle.read(buffer, 0, CHUNK, offset);
+      if (bytesRead === 0) break;
+      const piece = buffer.slice(0, bytesRead);
+      hash.update(piece);
+      await ctx.session.send({ type: 'fetch.chunk', id: request.id, offset }, piece);
+      offset += bytesRead;
+    }
+    return { status: 'ok', startedAt, durationMs: Date.now() - startedAt, data: { path, size: offset, sha256: hash.hex(), mode: info.mode & 0o7777 } };
+  } finally {
+    await handle.close();
+  }
+};

@@ -1,0 +1,88 @@
+// The agent's persistent state: its identity (0600), enrollment (fleet pin, signaling URL,
+// join secret, host certificate), the newest revocation list, and tags set remotely.
+
+import { chmod, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FlotillaError } from '../../shared/errors.ts';
+import { exportIdentity, importIdentity, type StoredIdentity } from '../../shared/crypto.ts';
+import { createIdentity, type Identity } from '../../shared/fleet.ts';
+import { identityId } from '../../shared/crypto.ts';
+import { parseHostCert, parseRevocationList, type HostCert, type RevocationList } from '../../shared/certs.ts';
+import { isObj, obj, optStr, str, strMap } from '../../shared/validate.ts';
+import { readJson, writeJsonAtomic } from './files.ts';
+
+/** What joining a fleet leaves behind. */
+export interface Enrollment {
+  fleet: string;
+  signal: string;
+  join?: { tid: string; secret: string };
+  hostCert?: HostCert;
+}
+
+/** The agent's state directory. */
+export interface AgentState {
+  readonly dir: string;
+  identity: Identity;
+  enrollment: Enrollment | undefined;
+  revocation: RevocationList | undefined;
+  remoteTags: Record<string, string>;
+  saveEnrollment(enrollment: Enrollment): Promise<void>;
+  saveRevocation(list: RevocationList): Promise<void>;
+  saveRemoteTags(tags: Record<string, string>): Promise<void>;
+}
+
+function parseEnrollment(raw: unknown): Enrollment {
+  const o = obj(raw, 'enrollment');
+  const tid = isObj(o['join']) ? optStr(o['join'], 'tid') : undefined;
+  const secret = isObj(o['join']) ? optStr(o['join'], 'secret') : undefined;
+  return {
+    fleet: str(o, 'fleet', 52, 52),
+    signal: str(o, 'signal', 512, 1),
+    ...(tid && secret ? { join: { tid, secret } } : {}),
+    ...(o['hostCert'] === undefined ? {} : { hostCert: parseHostCert(o['hostCert']) }),
+  };
+}
+
+/** Opens (creating if needed) the state directory and the agent's identity. */
+export async function openState(dir: string): Promise<AgentState> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  const identityPath = join(dir, 'identity.json');
+  let identity: Identity;
+  const stored = await readJson(identityPath);
+  if (stored === undefined) {
+    identity = await createIdentity(true);
+    await writeJsonAtomic(identityPath, await exportIdentity(identity.keys), 0o600);
+  } else {
+    if (!isObj(stored)) throw new FlotillaError('bad-config', `${identityPath} is not an identity`);
+    const keys = await importIdentity(stored as unknown as StoredIdentity);
+    const pub = { signPub: str(stored, 'signPub', 1200), encPub: str(stored, 'encPub', 1200) };
+    identity = { keys, pub, id: await identityId(pub) };
+  }
+  const enrollmentPath = join(dir, 'enrollment.json');
+  const revocationPath = join(dir, 'revocation.json');
+  const tagsPath = join(dir, 'tags.json');
+  const rawEnrollment = await readJson(enrollmentPath);
+  const rawRevocation = await readJson(revocationPath);
+  const rawTags = await readJson(tagsPath);
+  const state: AgentState = {
+    dir,
+    identity,
+    enrollment: rawEnrollment === undefined ? undefined : parseEnrollment(rawEnrollment),
+    revocation: rawRevocation === undefined ? undefined : parseRevocationList(rawRevocation),
+    remoteTags: rawTags === undefined ? {} : strMap({ tags: rawTags }, 'tags'),
+    async saveEnrollment(enrollment) {
+      await writeJsonAtomic(enrollmentPath, enrollment);
+      state.enrollment = enrollment;
+    },
+    async saveRevocation(list) {
+      await writeJsonAtomic(revocationPath, list);
+      state.revocation = list;
+    },
+    async saveRemoteTags(tags) {
+      await writeJsonAtomic(tagsPath, tags);
+      state.remoteTags = tags;
+    },
+  };
+  return state;
+}
