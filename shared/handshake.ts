@@ -89,7 +89,7 @@ export interface HandshakeResult {
 /** Parses and validates a hello. */
 export function parseHello(raw: unknown): Hello {
   const o = obj(raw, 'hello');
-  if (o['t'] !== 'hello' || o['app'] !== 'flotilla') throw new FlotillaError('bad-message', 'expected a Flotilla hello');
+  if (o['t'] !== 'hello' || o['app'] !== 'flotilla') throw new FlotillaError('bad-message', `expected a Flotilla hello, got ${JSON.stringify(o).slice(0, 120)}`);
   const v = int(o, 'v', 0, 1_000_000);
   if (v !== PROTOCOL_VERSION) {
     throw new FlotillaError(

@@ -17,6 +17,8 @@ export interface Enrollment {
   signal: string;
   join?: { tid: string; secret: string };
   hostCert?: HostCert;
+  /** The fleet public key, learned from the first valid device (its fingerprint is `fleet`). */
+  fleetPub?: string;
 }
 
 /** The agent's state directory. */
@@ -40,6 +42,7 @@ function parseEnrollment(raw: unknown): Enrollment {
     signal: str(o, 'signal', 512, 1),
     ...(tid && secret ? { join: { tid, secret } } : {}),
     ...(o['hostCert'] === undefined ? {} : { hostCert: parseHostCert(o['hostCert']) }),
+    ...(typeof o['fleetPub'] === 'string' ? { fleetPub: o['fleetPub'] } : {}),
   };
 }
 

@@ -1,0 +1,147 @@
+// The agent daemon: registers with the signaling server under its key-derived id, runs the
+// handshake on every incoming data channel, and serves authenticated sessions.
+
+import { FlotillaError } from '../../shared/errors.ts';
+import { createLinkInbox } from '../../shared/link-queue.ts';
+import { runHandshake } from '../../shared/handshake.ts';
+import { checkDeviceHello } from '../../shared/peer-checks.ts';
+import { createSecureSession } from '../../shared/session.ts';
+import { createPeerCredential } from '../../shared/tokens.ts';
+import { verifyRevocationList } from '../../shared/certs.ts';
+import { fetchIceServers, fetchRevocation, type IceServerConfig } from '../../shared/signal-api.ts';
+import type { RawLink } from '../../shared/transport.ts';
+import { createRtcEndpoint, type RtcEndpoint } from './rtc/rtc-endpoint.ts';
+import { openJournal } from './journal.ts';
+import { openAuditLog } from './audit.ts';
+import { createDispatcher } from './dispatch.ts';
+import type { AgentConfig } from './config.ts';
+import type { AgentState, Enrollment } from './state.ts';
+import type { Logger } from './log.ts';
+
+const HANDSHAKES_PER_MINUTE_PER_PEER = 30;
+const REVOCATION_POLL_MS = 5 * 60_000;
+
+/** A running agent. */
+export interface RunningAgent {
+  readonly id: string;
+  readonly endpoint: RtcEndpoint;
+  stop(): Promise<void>;
+}
+
+/** Default ICE servers: the signaling server's own STUN port. */
+export function defaultIceServers(signal: string): IceServerConfig[] {
+  const host = new URL(signal).hostname;
+  return [{ urls: `stun:${host.includes(':') ? `[${host}]` : host}:3478` }];
+}
+
+/** Starts the agent daemon. The agent must be enrolled. */
+export async function startAgent(config: AgentConfig, state: AgentState, log: Logger): Promise<RunningAgent> {
+  const initial = state.enrollment;
+  if (!initial) throw new FlotillaError('bad-config', 'this agent is not enrolled: run `flotilla-agent join <token>` first');
+  const enrollment: Enrollment = initial;
+  const signal = config.signal ?? enrollment.signal;
+  const journal = await openJournal(state.dir);
+  for (const task of journal.recovered) log('warn', 'task-interrupted', { task });
+  const audit = await openAuditLog(state.dir, (error) => log('error', 'audit-write-failed', { error: String(error) }));
+  const dispatcher = createDispatcher({ config, state, journal, audit, log });
+  const handshakes = new Map<string, number[]>();
+
+  let iceServers = config.iceServers;
+  if (!iceServers) {
+    iceServers = await fetchIceServers(signal).catch((error: unknown) => {
+      log('warn', 'ice-config-unavailable', { error: (error as Error).message });
+      return defaultIceServers(signal);
+    });
+  }
+
+  const endpoint = createRtcEndpoint({
+    signalUrl: signal,
+    id: state.identity.id,
+    token: () => createPeerCredential(state.identity.keys, { purpose: 'register', kind: 'agent', fleet: enrollment.fleet, ...state.identity.pub }),
+    iceServers,
+    log: (event, fields) => log(event.includes('error') || event.includes('fail') ? 'warn' : 'debug', event, fields),
+  });
+
+  function allowHandshake(peer: string): boolean {
+    const now = Date.now();
+    const recent = (handshakes.get(peer) ?? []).filter((t) => now - t < 60_000);
+    recent.push(now);
+    handshakes.set(peer, recent);
+    if (handshakes.size > 10_000) handshakes.clear();
+    return recent.length <= HANDSHAKES_PER_MINUTE_PER_PEER;
+  }
+
+  async function accept(link: RawLink): Promise<void> {
+    if (!allowHandshake(link.remoteId)) {
+      log('warn', 'handshake-rate-limited', { peer: link.remoteId.slice(0, 8) });
+      audit.write({ device: link.remoteId, request: 'handshake', outcome: 'refused', code: 'rate-limited' });
+      link.close();
+      return;
+    }
+    const inbox = createLinkInbox(link);
+    let device: Awaited<ReturnType<typeof checkDeviceHello>> | undefined;
+    try {
+      const current: Enrollment = state.enrollment ?? enrollment;
+      const hs = await runHandshake(link, inbox, {
+        role: 'agent',
+        keys: state.identity.keys,
+        pub: state.identity.pub,
+        id: state.identity.id,
+        fleet: current.fleet,
+        ...(current.hostCert ? { hostCert: current.hostCert } : {}),
+        join: current.hostCert ? undefined : current.join,
+        checkPeer: async (hello) => {
+          device = await checkDeviceHello(hello, current.fleet, state.revocation);
+          if (device.revocation && device.revocation !== state.revocation) await state.saveRevocation(device.revocation);
+          if (!current.fleetPub) await state.saveEnrollment({ ...current, fleetPub: device.fleetPub });
+        },
+      });
+      if (!device) throw new FlotillaError('internal', 'handshake finished without a device check');
+      const { cert } = device;
+      audit.write({ device: cert.id, deviceName: cert.name, role: cert.role, request: 'handshake', outcome: 'accepted' });
+      log('info', 'session-open', { device: cert.id.slice(0, 8), name: cert.name, role: cert.role });
+      const session = createSecureSession(link, inbox, hs);
+      session.onClose((error) => log(error ? 'warn' : 'info', 'session-closed', { device: cert.id.slice(0, 8), ...(error ? { error: error.message } : {}) }));
+      dispatcher.serve(session, cert);
+    } catch (error) {
+      const failure = error instanceof FlotillaError ? error : new FlotillaError('handshake-failed', String(error));
+      audit.write({ device: link.remoteId, request: 'handshake', outcome: 'refused', code: failure.code, ...(failure.detail ? { detail: failure.detail } : {}) });
+      log('warn', 'handshake-refused', { peer: link.remoteId.slice(0, 8), code: failure.code, detail: failure.detail });
+    }
+  }
+
+  endpoint.onLink((link) => void accept(link));
+  endpoint.signaling.onState((s, reason) => log(s === 'open' ? 'info' : 'warn', `signaling-${s}`, reason ? { reason } : {}));
+
+  async function pollRevocation(): Promise<void> {
+    const fleetPub = state.enrollment?.fleetPub;
+    if (!fleetPub) return;
+    try {
+      const offered = await fetchRevocation(signal, enrollment.fleet);
+      if (!offered) return;
+      const list = await verifyRevocationList(offered, fleetPub, enrollment.fleet);
+      if (!state.revocation || list.body.version > state.revocation.body.version) {
+        await state.saveRevocation(list);
+        log('info', 'revocation-updated', { version: list.body.version, revoked: list.body.revoked.length });
+      }
+    } catch (error) {
+      log('warn', 'revocation-poll-failed', { error: (error as Error).message });
+    }
+  }
+  void pollRevocation();
+  const poll = setInterval(() => void pollRevocation(), REVOCATION_POLL_MS);
+  poll.unref();
+
+  log('info', 'agent-started', { id: state.identity.id, fleet: enrollment.fleet.slice(0, 8), signal });
+  return {
+    id: state.identity.id,
+    endpoint,
+    async stop() {
+      clearInterval(poll);
+      await dispatcher.stopAll(3000);
+      await endpoint.close();
+      await audit.close();
+      log('info', 'agent-stopped', {});
+    },
+  };
+}

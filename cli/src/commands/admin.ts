@@ -1,0 +1,152 @@
+// Fleet administration: init, join tokens, accepting/rejecting hosts, tags, devices.
+
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { FlotillaError } from '../../../shared/errors.ts';
+import { addDevice, createFleet } from '../../../shared/fleet.ts';
+import { createJoinToken, encodeJoinToken } from '../../../shared/tokens.ts';
+import { issueRevocationList, ROLES, type Role } from '../../../shared/certs.ts';
+import { publishRevocation } from '../../../shared/signal-api.ts';
+import { expectOk } from '../../../shared/agent-connection.ts';
+import { homeDir, openHome, saveDevice, type Home } from '../home.ts';
+import { openFleet } from '../fleet.ts';
+import { ago, table, statusColor } from '../output.ts';
+import type { CommandContext } from './context.ts';
+
+/** Parses "24h", "30m", "7d", "90s" into milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!match) throw new FlotillaError('bad-config', `"${text}" is not a duration like 30s, 15m, 24h or 7d`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(match[1]) * unit);
+}
+
+export async function initCommand(ctx: CommandContext): Promise<number> {
+  const signal = ctx.flags.signal;
+  if (!signal) throw new FlotillaError('bad-config', 'usage: flotilla init --signal URL [--name NAME]');
+  if (!/^https?:\/\//.test(signal)) throw new FlotillaError('bad-config', 'the signaling URL must start with http:// or https://');
+  const dir = homeDir();
+  if (existsSync(join(dir, 'device.json')) && !ctx.flags.force) {
+    throw new FlotillaError('bad-config', `${dir} already holds a device; pass --force to replace it (this forgets the fleet key!)`);
+  }
+  const device = await createFleet(ctx.flags.name ?? `cli@${hostname()}`, true);
+  await saveDevice(dir, device, signal.endsWith('/') ? signal : signal + '/');
+  ctx.out(ctx.flags.json ? JSON.stringify({ fleet: device.fleetId, device: device.id, home: dir }) : `Created fleet ${device.fleetId}\nThis device: ${device.id} (admin)\nStored in ${dir}\nNext: flotilla token create`);
+  return 0;
+}
+
+export async function tokenCommand(ctx: CommandContext): Promise<number> {
+  const home = await openHome();
+  const [sub = 'list', arg] = ctx.args;
+  if (sub === 'create') {
+    if (!home.device.fleetKeys) throw new FlotillaError('forbidden', 'only a device holding the fleet key can create join tokens');
+    const ttl = parseDuration(ctx.flags.ttl ?? '24h');
+    const token = createJoinToken(home.signal, home.device.fleetId, ttl);
+    await home.tokens.put({ tid: token.tid, secret: token.secret, exp: token.exp, createdAt: Date.now(), revoked: false, usedBy: [] });
+    const text = encodeJoinToken(token);
+    const install = `curl -fsSL ${home.signal}agent/flotilla-agent.mjs -o flotilla-agent.mjs && node flotilla-agent.mjs join ${text}`;
+    ctx.out(ctx.flags.json ? JSON.stringify({ tid: token.tid, token: text, expires: token.exp, install }) : `Token ${token.tid} (expires ${new Date(token.exp).toISOString()}):\n${text}\n\nOn the new host:\n  ${install}`);
+    return 0;
+  }
+  if (sub === 'list') {
+    const tokens = await home.tokens.all();
+    if (ctx.flags.json) ctx.out(JSON.stringify(tokens.map(({ secret: _s, ...t }) => t)));
+    else ctx.out(table(['TOKEN', 'EXPIRES', 'STATE', 'USED BY'], tokens.map((t) => [t.tid, new Date(t.exp).toISOString(), t.revoked ? 'revoked' : t.exp < Date.now() ? 'expired' : 'valid', t.usedBy.map((u) => u.slice(0, 8)).join(',') || '-'])));
+    return 0;
+  }
+  if (sub === 'revoke') {
+    const token = arg ? await home.tokens.get(arg) : undefined;
+    if (!token) throw new FlotillaError('bad-token', `no token ${arg ?? '(missing id)'}; see flotilla token list`);
+    await home.tokens.put({ ...token, revoked: true });
+    ctx.out(`Revoked token ${token.tid}`);
+    return 0;
+  }
+  throw new FlotillaError('bad-config', 'usage: flotilla token create [--ttl 24h] | list | revoke <token-id>');
+}
+
+async function findHost(home: Home, text: string | undefined): Promise<string> {
+  if (!text) throw new FlotillaError('bad-config', 'name a host id (or its first characters)');
+  const all = await home.hosts.all();
+  const matches = all.filter((h) => h.id.startsWith(text) || h.facts?.hostname === text);
+  if (matches.length === 1) return matches[0]!.id;
+  if (matches.length > 1) throw new FlotillaError('bad-config', `"${text}" is ambiguous: ${matches.map((m) => m.id.slice(0, 10)).join(', ')}`);
+  if (text.length === 52) return text;
+  throw new FlotillaError('no-match', `no known host "${text}"; run flotilla hosts first`);
+}
+
+export async function acceptCommand(ctx: CommandContext, reject: boolean): Promise<number> {
+  const home = await openHome();
+  const fleet = await openFleet(home, ctx.fleetOptions);
+  try {
+    for (const text of ctx.args) {
+      const id = await findHost(home, text);
+      if (reject) {
+        await fleet.controller.reject(id);
+        ctx.out(`Rejected ${id.slice(0, 8)}`);
+      } else {
+        const record = await fleet.controller.accept(id);
+        ctx.out(`Accepted ${id.slice(0, 8)} (${record.facts?.hostname ?? '?'})`);
+      }
+    }
+    return 0;
+  } finally {
+    await fleet.close();
+  }
+}
+
+export async function tagCommand(ctx: CommandContext): Promise<number> {
+  const [hostText, ...pairs] = ctx.args;
+  const tags: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new FlotillaError('bad-config', `tag "${pair}" must be key=value (key= removes it)`);
+    tags[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  if (!Object.keys(tags).length) throw new FlotillaError('bad-config', 'usage: flotilla tag <host> key=value [key=value…]');
+  const home = await openHome();
+  const id = await findHost(home, hostText);
+  const fleet = await openFleet(home, ctx.fleetOptions);
+  try {
+    const connection = await fleet.controller.connect(id);
+    const result = expectOk(await connection.request({ type: 'tags.set', tags }));
+    await fleet.controller.refresh(id);
+    ctx.out(ctx.flags.json ? JSON.stringify(result.data) : `Tags of ${id.slice(0, 8)}: ${Object.entries((result.data?.['tags'] as Record<string, string>) ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    return 0;
+  } finally {
+    await fleet.close();
+  }
+}
+
+export async function deviceCommand(ctx: CommandContext): Promise<number> {
+  const home = await openHome();
+  const [sub, arg] = ctx.args;
+  if (sub === 'add') {
+    const role = (ctx.flags.role ?? 'operator') as Role;
+    if (!ROLES.includes(role)) throw new FlotillaError('bad-config', `role must be one of ${ROLES.join(', ')}`);
+    if (!arg || !ctx.flags.home) throw new FlotillaError('bad-config', 'usage: flotilla device add <name> --home DIR [--role operator] [--ttl 90d]');
+    const device = await addDevice(home.device, arg, role, ctx.flags.ttl ? { ttlMs: parseDuration(ctx.flags.ttl) } : {});
+    await saveDevice(ctx.flags.home, device, home.signal);
+    ctx.out(`Issued ${role} device ${device.id} "${arg}" into ${ctx.flags.home} (use it with FLOTILLA_HOME=${ctx.flags.home})`);
+    return 0;
+  }
+  if (sub === 'revoke') {
+    if (!home.device.fleetKeys) throw new FlotillaError('forbidden', 'only a device holding the fleet key can revoke devices');
+    if (!arg || arg.length !== 52) throw new FlotillaError('bad-config', 'usage: flotilla device revoke <full device id>');
+    const current = home.device.revocation;
+    const revoked = [...new Set([...(current?.body.revoked ?? []), arg])];
+    const list = await issueRevocationList(home.device.fleetKeys.privateKey, home.device.fleetId, (current?.body.version ?? 0) + 1, revoked);
+    await home.saveRevocation(list);
+    await publishRevocation(home.signal, home.device.fleetPub, list);
+    ctx.out(`Revoked ${arg.slice(0, 8)} (revocation list version ${list.body.version}, published to the signaling server)`);
+    return 0;
+  }
+  if (sub === 'show' || sub === undefined) {
+    const d = home.device;
+    ctx.out(ctx.flags.json ? JSON.stringify({ id: d.id, fleet: d.fleetId, name: d.cert.body.name, role: d.cert.body.role, fleetKey: !!d.fleetKeys }) : `Device ${d.id}\nName   ${d.cert.body.name}\nRole   ${d.cert.body.role}\nFleet  ${d.fleetId}\nSignal ${home.signal}\nFleet key: ${d.fleetKeys ? 'held here' : 'not here'}\nRevoked devices: ${d.revocation?.body.revoked.length ?? 0} (${d.revocation ? ago(d.revocation.body.iat) : 'none'})`);
+    return 0;
+  }
+  throw new FlotillaError('bad-config', 'usage: flotilla device show | add <name> --home DIR [--role R] | revoke <id>');
+}
+
+export { statusColor };

@@ -1,0 +1,108 @@
+// flotilla push and flotilla fetch: files to and from many hosts, checksummed, with progress.
+
+import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { FlotillaError } from '../../../shared/errors.ts';
+import { fetchFromHost, hashSource, newTaskId, pushToHost, type HostResult, type PushSource } from '../../../shared/operations.ts';
+import { hostLabel } from '../../../shared/hosts.ts';
+import { openHome } from '../home.ts';
+import { openFleet, type Fleet } from '../fleet.ts';
+import { createProgress, duration, statusColor, table } from '../output.ts';
+import type { CommandContext } from './context.ts';
+
+async function fileSource(path: string, modeText: string | undefined): Promise<PushSource & { close(): Promise<void> }> {
+  const info = await stat(path).catch(() => {
+    throw new FlotillaError('file-error', `cannot read ${path}`);
+  });
+  if (!info.isFile()) throw new FlotillaError('file-error', `${path} is not a regular file`);
+  const handle = await open(path, 'r');
+  const read = async (offset: number, length: number) => {
+    const buffer = new Uint8Array(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, offset);
+    return buffer.subarray(0, bytesRead);
+  };
+  const mode = modeText === undefined ? info.mode & 0o777 : parseInt(modeText, 8);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new FlotillaError('bad-config', `--mode ${modeText} is not an octal mode like 0644`);
+  return { size: info.size, mode, sha256: await hashSource(info.size, read), read, close: () => handle.close() };
+}
+
+function report(ctx: CommandContext, names: Map<string, string>, results: HostResult[], extra: (r: HostResult) => string): number {
+  if (ctx.flags.json) {
+    ctx.out(JSON.stringify(results.map((r) => ({ host: names.get(r.hostId), id: r.hostId, status: r.status, durationMs: r.durationMs, data: r.data ?? null, error: r.error ?? null }))));
+  } else {
+    ctx.out(table(['HOST', 'STATUS', 'TIME', 'DETAIL'], results.map((r) => [names.get(r.hostId) ?? r.hostId.slice(0, 8), statusColor(r.status), duration(r.durationMs), r.error ? `${r.error.code}${r.error.detail ? `: ${r.error.detail}` : ''}` : extra(r)])));
+  }
+  return results.every((r) => r.status === 'ok') ? 0 : 1;
+}
+
+async function targetsOf(fleet: Fleet, selector: string) {
+  const targets = await fleet.resolve(selector);
+  const names = new Map(targets.map((t) => [t.record.id, hostLabel(t.record, t.record.id)]));
+  const offline: HostResult[] = targets.filter((t) => !t.online).map((t) => ({ hostId: t.record.id, status: 'unreachable', durationMs: 0, error: { code: 'unreachable', detail: 'offline' } }));
+  return { names, offline, online: targets.filter((t) => t.online).map((t) => t.record.id) };
+}
+
+function settledToResults(settled: { hostId: string; ok: boolean; value?: HostResult; error?: FlotillaError }[]): HostResult[] {
+  return settled.map((s) => s.value ?? { hostId: s.hostId, status: 'failed', durationMs: 0, error: { code: s.error?.code ?? 'internal', detail: s.error?.message ?? '' } });
+}
+
+export async function pushCommand(ctx: CommandContext): Promise<number> {
+  const [selector, local, remote] = ctx.args;
+  if (!selector || !local || !remote) throw new FlotillaError('bad-config', 'usage: flotilla push <selector> <local-file> <remote-path> [--mode 0644]');
+  const source = await fileSource(local, ctx.flags.mode);
+  const target = remote.endsWith('/') ? remote + basename(local) : remote;
+  const home = await openHome();
+  const fleet = await openFleet(home, ctx.fleetOptions);
+  try {
+    const { names, offline, online } = await targetsOf(fleet, selector);
+    const task = ctx.flags.task ?? newTaskId();
+    const sent = new Map<string, number>();
+    const progress = createProgress(source.size * online.length, `push ${basename(local)} → ${online.length} host(s)`);
+    const settled = await fleet.controller.fanOut(online, (id) =>
+      pushToHost(fleet.controller, id, task, target, source, (bytes) => {
+        sent.set(id, bytes);
+        progress.update([...sent.values()].reduce((a, b) => a + b, 0));
+      }),
+    );
+    progress.done();
+    return report(ctx, names, [...settledToResults(settled), ...offline], (r) => `${String(r.data?.['path'] ?? target)} ${String(r.data?.['sha256'] ?? '').slice(0, 12)}`);
+  } finally {
+    await source.close();
+    await fleet.close();
+  }
+}
+
+export async function fetchCommand(ctx: CommandContext): Promise<number> {
+  const [selector, remote, localDir] = ctx.args;
+  if (!selector || !remote || !localDir) throw new FlotillaError('bad-config', 'usage: flotilla fetch <selector> <remote-path> <local-dir>');
+  const home = await openHome();
+  const fleet = await openFleet(home, ctx.fleetOptions);
+  try {
+    const { names, offline, online } = await targetsOf(fleet, selector);
+    const task = ctx.flags.task ?? newTaskId();
+    const settled = await fleet.controller.fanOut(online, async (id) => {
+      const dir = join(localDir, (names.get(id) ?? id).replace(/[^A-Za-z0-9._-]/g, '_'));
+      await mkdir(dir, { recursive: true });
+      const path = join(dir, basename(remote));
+      const handle = await open(path + '.part', 'w');
+      try {
+        const result = await fetchFromHost(fleet.controller, id, task, remote, async (offset, bytes) => {
+          await handle.write(bytes, 0, bytes.length, offset);
+        });
+        await handle.close();
+        if (result.status === 'ok') {
+          await chmod(path + '.part', Number(result.data?.['mode'] ?? 0o644) & 0o777);
+          await rename(path + '.part', path);
+          return { ...result, data: { ...result.data, local: path } };
+        }
+        return result;
+      } finally {
+        await handle.close().catch(() => undefined);
+        await rm(path + '.part', { force: true });
+      }
+    });
+    return report(ctx, names, [...settledToResults(settled), ...offline], (r) => `${String(r.data?.['local'] ?? '')} (${String(r.data?.['size'] ?? '?')} bytes)`);
+  } finally {
+    await fleet.close();
+  }
+}

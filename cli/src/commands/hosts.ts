@@ -1,0 +1,90 @@
+// flotilla hosts and flotilla ping: the inventory and connectivity checks.
+
+import { openHome } from '../home.ts';
+import { openFleet } from '../fleet.ts';
+import { pingHost } from '../../../shared/operations.ts';
+import { hostLabel } from '../../../shared/hosts.ts';
+import { ago, color, duration, statusColor, table } from '../output.ts';
+import type { CommandContext } from './context.ts';
+import type { PathInfo } from '../../../shared/transport.ts';
+
+export async function hostsCommand(ctx: CommandContext): Promise<number> {
+  const home = await openHome();
+  const fleet = await openFleet(home, ctx.fleetOptions);
+  try {
+    const presence = await fleet.presence();
+    await fleet.discover(presence, ctx.flags.refresh === true);
+    const records = await home.hosts.all();
+    for (const p of presence.values()) {
+      if (!records.some((r) => r.id === p.id)) records.push({ id: p.id, status: 'pending', signPub: '', encPub: '', facts: undefined, firstSeen: p.lastSeen, lastSeen: p.lastSeen });
+    }
+    const rows = records.map((r) => {
+      const p = presence.get(r.id);
+      const state = r.status === 'accepted' ? (p?.online ? 'online' : 'offline') : r.status;
+      return { record: r, state, lastSeen: Math.max(p?.lastSeen ?? 0, r.lastSeen) };
+    });
+    if (ctx.flags.json) {
+      ctx.out(JSON.stringify(rows.map(({ record, state, lastSeen }) => ({ id: record.id, status: state, lastSeen, ...record.facts, signPub: undefined, encPub: undefined })), null, 1));
+      return 0;
+    }
+    if (!rows.length) {
+      ctx.out('No hosts yet. Create a join token with `flotilla token create` and run the printed command on a host.');
+      return 0;
+    }
+    ctx.out(
+      table(
+        ['ID', 'HOSTNAME', 'STATUS', 'OS', 'ARCH', 'REGION', 'IPS', 'VERSION', 'LAST SEEN', 'TAGS'],
+        rows.map(({ record: r, state, lastSeen }) => [
+          r.id.slice(0, 8),
+          r.facts?.hostname ?? '?',
+          statusColor(state),
+          r.facts?.os ?? '?',
+          r.facts?.arch ?? '?',
+          r.facts?.region ?? '-',
+          (r.facts?.ips ?? []).slice(0, 2).join(',') || '-',
+          r.facts?.agentVersion ?? '?',
+          state === 'online' ? 'now' : ago(lastSeen),
+          Object.entries(r.facts?.tags ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
+        ]),
+      ),
+    );
+    const pending = rows.filter((r) => r.state === 'pending');
+    if (pending.length) ctx.err(color(33, `${pending.length} pending host(s): accept with \`flotilla accept <id>\` or reject with \`flotilla reject <id>\``));
+    return 0;
+  } finally {
+    await fleet.close();
+  }
+}
+
+function describePath(path: unknown): string {
+  if (!path || typeof path !== 'object') return '?';
+  const p = path as PathInfo;
+  return `${p.relayed ? 'relayed' : 'direct'} ${p.local}->${p.remote}/${p.protocol}`;
+}
+
+export async function pingCommand(ctx: CommandContext): Promise<number> {
+  const home = await openHome();
+  const fleet = await openFleet(home, ctx.fleetOptions);
+  try {
+    const targets = await fleet.resolve(ctx.args[0] ?? '*');
+    const records = new Map(targets.map((t) => [t.record.id, t.record]));
+    const results = await fleet.controller.fanOut(targets.map((t) => t.record.id), (id) => pingHost(fleet.controller, id));
+    const values = results.map((r) => (r.ok ? r.value : { hostId: r.hostId, status: 'unreachable' as const, durationMs: 0, error: { code: r.error.code } }));
+    if (ctx.flags.json) ctx.out(JSON.stringify(values.map((v) => ({ host: hostLabel(records.get(v.hostId), v.hostId), ...v }))));
+    else
+      ctx.out(
+        table(
+          ['HOST', 'STATUS', 'RTT', 'PATH'],
+          values.map((v) => [
+            hostLabel(records.get(v.hostId), v.hostId),
+            statusColor(v.status),
+            'data' in v && v.data ? duration(Number(v.data['rttMs'])) : '-',
+            'data' in v && v.data ? describePath(v.data['path']) : (v.error?.code ?? '-'),
+          ]),
+        ),
+      );
+    return values.every((v) => v.status === 'ok') ? 0 : 1;
+  } finally {
+    await fleet.close();
+  }
+}

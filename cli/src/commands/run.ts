@@ -1,0 +1,100 @@
+// flotilla run: a command on every host a selector matches, output streamed per host,
+// then a summary; exit status 1 when any host failed or was unreachable.
+
+import { FlotillaError } from '../../../shared/errors.ts';
+import { execOnHost, newTaskId, type HostResult } from '../../../shared/operations.ts';
+import { hostLabel } from '../../../shared/hosts.ts';
+import { openHome } from '../home.ts';
+import { openFleet } from '../fleet.ts';
+import { createLinePrinter, duration, statusColor, table } from '../output.ts';
+import { parseDuration } from './admin.ts';
+import type { CommandContext } from './context.ts';
+
+export async function runCommand(ctx: CommandContext): Promise<number> {
+  const selector = ctx.args[0];
+  const cmd = ctx.rest.length ? ctx.rest.join(' ') : ctx.args.slice(1).join(' ');
+  if (!selector || !cmd) throw new FlotillaError('bad-config', 'usage: flotilla run <selector> [--timeout 30s] [--json] -- <command…>');
+  const env: Record<string, string> = {};
+  for (const pair of ctx.flags.env ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new FlotillaError('bad-config', `--env "${pair}" must be NAME=value`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const home = await openHome();
+  const fleet = await openFleet(home, ctx.fleetOptions);
+  const abort = new AbortController();
+  const onSigint = () => {
+    ctx.err('Cancelling… (again to quit)');
+    if (abort.signal.aborted) process.exit(130);
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    const targets = await fleet.resolve(selector);
+    const task = ctx.flags.task ?? newTaskId();
+    const names = new Map(targets.map((t) => [t.record.id, hostLabel(t.record, t.record.id)]));
+    const printer = createLinePrinter(ctx.flags.json ? () => undefined : (t) => process.stdout.write(t));
+    const outputs = new Map<string, { stdout: string[]; stderr: string[] }>();
+    const decoder = new TextDecoder();
+    const spec = {
+      task,
+      cmd,
+      ...(ctx.flags.timeout ? { timeoutMs: parseDuration(ctx.flags.timeout) } : {}),
+      ...(ctx.flags.cwd ? { cwd: ctx.flags.cwd } : {}),
+      ...(Object.keys(env).length ? { env } : {}),
+      ...(ctx.flags.user ? { user: ctx.flags.user } : {}),
+    };
+    const offline: HostResult[] = targets
+      .filter((t) => !t.online)
+      .map((t) => ({ hostId: t.record.id, status: 'unreachable', durationMs: 0, error: { code: 'unreachable', detail: 'offline according to the signaling server' } }));
+    const online = targets.filter((t) => t.online).map((t) => t.record.id);
+    const settled = await fleet.controller.fanOut(online, (id) =>
+      execOnHost(
+        fleet.controller,
+        id,
+        spec,
+        (stream, bytes) => {
+          const name = names.get(id) ?? id.slice(0, 8);
+          printer.write(name, stream, bytes);
+          if (ctx.flags.json) {
+            const o = outputs.get(id) ?? { stdout: [], stderr: [] };
+            o[stream].push(decoder.decode(bytes));
+            outputs.set(id, o);
+          }
+        },
+        abort.signal,
+      ).then((result) => {
+        printer.flush(names.get(id) ?? id.slice(0, 8));
+        return result;
+      }),
+    );
+    const results = [...settled.map((s) => (s.ok ? s.value : ({ hostId: s.hostId, status: 'failed', durationMs: 0, error: { code: s.error.code, detail: s.error.message } } as HostResult))), ...offline];
+    if (ctx.flags.json) {
+      ctx.out(
+        JSON.stringify({
+          task,
+          selector,
+          command: cmd,
+          results: results.map((r) => ({ host: names.get(r.hostId), id: r.hostId, status: r.status, exitCode: r.exitCode ?? null, durationMs: r.durationMs, stdout: outputs.get(r.hostId)?.stdout.join('') ?? '', stderr: outputs.get(r.hostId)?.stderr.join('') ?? '', error: r.error ?? null })),
+        }),
+      );
+    } else {
+      ctx.err('');
+      ctx.err(
+        table(
+          ['HOST', 'STATUS', 'EXIT', 'TIME', 'ERROR'],
+          results.map((r) => [names.get(r.hostId) ?? r.hostId.slice(0, 8), statusColor(r.status), r.exitCode === undefined ? '-' : String(r.exitCode), duration(r.durationMs), r.error ? `${r.error.code}${r.error.detail ? `: ${r.error.detail}` : ''}` : '']),
+        ),
+      );
+      const ok = results.filter((r) => r.status === 'ok').length;
+      ctx.err(`${ok}/${results.length} ok · task ${task}`);
+    }
+    if (abort.signal.aborted) return 130;
+    return results.every((r) => r.status === 'ok') ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    await fleet.close();
+  }
+}

@@ -1,0 +1,107 @@
+// The CLI's home ($FLOTILLA_HOME, default ~/.config/flotilla): this device's identity and
+// certificate (0600), the signaling URL, and the host and token lists as JSON files.
+
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { FlotillaError } from '../../shared/errors.ts';
+import { exportIdentity, exportSigningKeys, identityId, importIdentity, importSigningKeys, type StoredIdentity } from '../../shared/crypto.ts';
+import { parseDeviceCert, parseRevocationList, type DeviceCert, type RevocationList } from '../../shared/certs.ts';
+import type { DeviceIdentity } from '../../shared/fleet.ts';
+import type { HostRecord, HostStore, TokenRecord, TokenStore } from '../../shared/hosts.ts';
+import { isObj, obj, str } from '../../shared/validate.ts';
+import { readJson, writeJsonAtomic } from '../../agent/src/files.ts';
+
+/** Where the CLI keeps its state. */
+export function homeDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env['FLOTILLA_HOME'] ?? join(env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config'), 'flotilla');
+}
+
+interface StoredDevice {
+  identity: StoredIdentity;
+  cert: DeviceCert;
+  fleetPub: string;
+  fleetKeys?: { priv: JsonWebKey; pub: string };
+  revocation?: RevocationList;
+  signal: string;
+}
+
+/** A loaded CLI home. */
+export interface Home {
+  dir: string;
+  signal: string;
+  device: DeviceIdentity;
+  hosts: HostStore;
+  tokens: TokenStore;
+  saveRevocation(list: RevocationList): Promise<void>;
+}
+
+/** Saves a device identity into a home directory. */
+export async function saveDevice(dir: string, device: DeviceIdentity, signal: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const stored: StoredDevice = {
+    identity: await exportIdentity(device.keys),
+    cert: device.cert,
+    fleetPub: device.fleetPub,
+    ...(device.fleetKeys ? { fleetKeys: await exportSigningKeys(device.fleetKeys) } : {}),
+    ...(device.revocation ? { revocation: device.revocation } : {}),
+    signal,
+  };
+  await writeJsonAtomic(join(dir, 'device.json'), stored, 0o600);
+}
+
+function jsonStore<T extends { [k in K]: string }, K extends string>(path: string, key: K) {
+  let cache: Map<string, T> | undefined;
+  let writing: Promise<void> = Promise.resolve();
+  const load = async () => {
+    if (!cache) {
+      const raw = await readJson(path);
+      cache = new Map((Array.isArray(raw) ? (raw as T[]) : []).filter((r) => isObj(r) && typeof r[key] === 'string').map((r) => [r[key], r]));
+    }
+    return cache;
+  };
+  return {
+    all: async () => [...(await load()).values()],
+    get: async (id: string) => (await load()).get(id),
+    async put(record: T) {
+      const map = await load();
+      map.set(record[key], record);
+      // Serialise writes: parallel connections update hosts at once.
+      writing = writing.then(() => writeJsonAtomic(path, [...map.values()], 0o600));
+      await writing;
+    },
+  };
+}
+
+/** Loads the home; explains how to create one if it does not exist. */
+export async function openHome(dir = homeDir()): Promise<Home> {
+  const raw = await readJson(join(dir, 'device.json'));
+  if (raw === undefined) throw new FlotillaError('bad-config', `no Flotilla device in ${dir}: run \`flotilla init --signal URL\` first (or set FLOTILLA_HOME)`);
+  const o = obj(raw, 'device.json');
+  const stored = raw as unknown as StoredDevice;
+  const keys = await importIdentity(stored.identity);
+  const pub = { signPub: stored.identity.signPub, encPub: stored.identity.encPub };
+  const cert = parseDeviceCert(o['cert']);
+  const device: DeviceIdentity = {
+    keys,
+    pub,
+    id: await identityId(pub),
+    fleetId: cert.body.fleet,
+    fleetPub: str(o, 'fleetPub', 1200),
+    cert,
+    ...(stored.fleetKeys ? { fleetKeys: await importSigningKeys(stored.fleetKeys) } : {}),
+    ...(o['revocation'] ? { revocation: parseRevocationList(o['revocation']) } : {}),
+  };
+  const home: Home = {
+    dir,
+    signal: str(o, 'signal', 512),
+    device,
+    hosts: jsonStore<HostRecord, 'id'>(join(dir, 'hosts.json'), 'id'),
+    tokens: jsonStore<TokenRecord, 'tid'>(join(dir, 'tokens.json'), 'tid'),
+    async saveRevocation(list) {
+      device.revocation = list;
+      await saveDevice(dir, device, home.signal);
+    },
+  };
+  return home;
+}

@@ -1,0 +1,116 @@
+// flotilla: the command-line controller (same controller core as the PWA).
+
+import { parseArgs } from 'node:util';
+import { FlotillaError } from '../../shared/errors.ts';
+import { acceptCommand, deviceCommand, initCommand, tagCommand, tokenCommand } from './commands/admin.ts';
+import { hostsCommand, pingCommand } from './commands/hosts.ts';
+import { runCommand } from './commands/run.ts';
+import { fetchCommand, pushCommand } from './commands/files.ts';
+import type { CommandContext } from './commands/context.ts';
+
+const USAGE = `flotilla: fleet control over end-to-end encrypted WebRTC
+
+Usage: flotilla <command> [options]
+
+Fleet
+  init --signal URL [--name N]       create a fleet and this admin device
+  token create [--ttl 24h]           make a join token and the install command for a host
+  token list | token revoke <id>     list or revoke join tokens
+  hosts [--refresh] [--json]         the inventory: status, OS, tags, last seen
+  accept <host…> | reject <host…>    decide on pending hosts
+  tag <host> key=value…              set tags on a host (key= removes)
+  device show                        this device
+  device add <name> --home DIR [--role operator|viewer|admin] [--ttl 90d]
+                                     issue a certificate for another device
+  device revoke <device-id>          revoke a device fleet-wide
+
+Work (a <selector> is e.g. 'web-*', 'tag:role=web and not db-1', 'os:linux', 'one-of(tag:role=web)')
+  ping <selector>                    round trip and connection path per host
+  run <selector> [--timeout 30s] [--cwd DIR] [--env K=V] [--user U] -- <command…>
+  push <selector> <local-file> <remote-path> [--mode 0644]
+  fetch <selector> <remote-path> <local-dir>      (one file per host: <local-dir>/<host>/<name>)
+
+Options
+  --json            machine-readable output
+  --forks N         connections opened at once (default 32)
+  --task ID         task id (re-sending an id returns the host's journaled result)
+  -v, --verbose     log connection events to stderr
+  -h, --help        this help
+
+Environment: FLOTILLA_HOME (default ~/.config/flotilla).
+Exit status: 0 all hosts ok, 1 some host failed or was unreachable, 2 usage or setup error, 130 cancelled.`;
+
+/** Runs the CLI; returns the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  const dash = argv.indexOf('--');
+  const head = dash >= 0 ? argv.slice(0, dash) : argv;
+  const rest = dash >= 0 ? argv.slice(dash + 1) : [];
+  const { values, positionals } = parseArgs({
+    args: head,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean' },
+      signal: { type: 'string' },
+      name: { type: 'string' },
+      force: { type: 'boolean' },
+      ttl: { type: 'string' },
+      timeout: { type: 'string' },
+      forks: { type: 'string' },
+      mode: { type: 'string' },
+      role: { type: 'string' },
+      home: { type: 'string' },
+      cwd: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      user: { type: 'string' },
+      task: { type: 'string' },
+      refresh: { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE + '\n');
+    return command || values.help ? 0 : 2;
+  }
+  const forks = values.forks === undefined ? undefined : Number(values.forks);
+  if (forks !== undefined && (!Number.isInteger(forks) || forks < 1)) throw new FlotillaError('bad-config', '--forks must be a positive integer');
+  const { verbose, forks: _forks, ...flags } = values;
+  const ctx: CommandContext = {
+    args,
+    rest,
+    flags,
+    fleetOptions: {
+      ...(forks ? { forks } : {}),
+      ...(verbose ? { log: (event: string, fields?: Record<string, unknown>) => process.stderr.write(`[${event}] ${JSON.stringify(fields ?? {})}\n`) } : {}),
+    },
+    out: (text) => process.stdout.write(text + '\n'),
+    err: (text) => process.stderr.write(text + '\n'),
+  };
+  switch (command) {
+    case 'init':
+      return initCommand(ctx);
+    case 'token':
+      return tokenCommand(ctx);
+    case 'hosts':
+      return hostsCommand(ctx);
+    case 'accept':
+      return acceptCommand(ctx, false);
+    case 'reject':
+      return acceptCommand(ctx, true);
+    case 'tag':
+      return tagCommand(ctx);
+    case 'device':
+      return deviceCommand(ctx);
+    case 'ping':
+      return pingCommand(ctx);
+    case 'run':
+      return runCommand(ctx);
+    case 'push':
+      return pushCommand(ctx);
+    case 'fetch':
+      return fetchCommand(ctx);
+    default:
+      throw new FlotillaError('bad-config', `unknown command "${command}"; see flotilla --help`);
+  }
+}

@@ -1,0 +1,155 @@
+// Real processes for integration tests: the signaling server, agents and the CLI, each a
+// child process with its own home or state directory, cleaned up after every test file.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+const BIN = join(ROOT, 'bin');
+
+/** A free TCP port on 127.0.0.1 (and the same UDP port, for STUN). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((res, rej) => {
+      const server = createServer();
+      server.once('error', rej);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => res(typeof address === 'object' && address ? address.port : 0));
+      });
+    });
+    const udpFree = await new Promise<boolean>((res) => {
+      const socket = createSocket('udp4');
+      socket.once('error', () => res(false));
+      socket.bind(port, '127.0.0.1', () => socket.close(() => res(true)));
+    });
+    if (udpFree) return port;
+  }
+}
+
+/** A child process with its output captured. */
+export interface Proc {
+  child: ChildProcess;
+  output(): string;
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Starts `node bin/<name>.js args…`. */
+export function startProc(name: string, args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [join(BIN, `${name}.js`), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let text = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    text += chunk.toString();
+    for (const l of listeners) l();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((res) => child.once('exit', (code, signal) => {
+    running.delete(child);
+    res(code ?? (signal ? -1 : null));
+  }));
+  return {
+    child,
+    output: () => text,
+    waitFor(pattern, timeoutMs = 30_000) {
+      return new Promise((res, rej) => {
+        const check = () => {
+          const match = text.match(pattern);
+          if (match) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            res(match);
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          rej(new Error(`timed out waiting for ${pattern} in output of ${name}:\n${text.slice(-3000)}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Kills every process a test file started (afterAll safety net). */
+export async function killAll(): Promise<void> {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+}
+
+/** Result of a CLI invocation. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `flotilla args…` with FLOTILLA_HOME=home; resolves when it exits. */
+export function cli(home: string, args: string[], options: { timeoutMs?: number; onStart?: (child: ChildProcess) => void } = {}): Promise<CliResult> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [join(BIN, 'flotilla.js'), ...args], { cwd: ROOT, env: { ...process.env, FLOTILLA_HOME: home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      rej(new Error(`flotilla ${args.join(' ')} timed out\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, options.timeoutMs ?? 60_000);
+    child.once('exit', (code) => {
+      running.delete(child);
+      clearTimeout(timer);
+      res({ code, stdout, stderr });
+    });
+    options.onStart?.(child);
+  });
+}
+
+/** A temporary directory removed by the returned cleanup. */
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `flotilla-${prefix}-`));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** The signaling server as a child process on free loopback ports. */
+export async function startSignal(dataDir: string, port?: number): Promise<Proc & { url: string; port: number }> {
+  const p = port ?? (await freePort());
+  const proc = startProc('flotilla-signal', ['--host', '127.0.0.1', '--port', String(p), '--stun-port', String(p), '--data-dir', dataDir]);
+  await proc.waitFor(/listening/i);
+  return Object.assign(proc, { url: `http://127.0.0.1:${p}/`, port: p });
+}
+
+/** Enrolls and starts an agent with its own state directory. */
+export async function startAgent(stateDir: string, token: string, flags: string[] = []): Promise<Proc & { id: string }> {
+  const proc = startProc('flotilla-agent', ['join', token, '--state-dir', stateDir, ...flags]);
+  const match = await proc.waitFor(/Enrolled as ([a-z2-7]{52})/);
+  await proc.waitFor(/"event":"signaling-open"|"event":"agent-started"/);
+  return Object.assign(proc, { id: match[1]! });
+}
+
+/** Restarts an enrolled agent (same state directory). */
+export function restartAgent(stateDir: string, flags: string[] = []): Proc {
+  return startProc('flotilla-agent', ['run', '--state-dir', stateDir, ...flags]);
+}

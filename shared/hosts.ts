@@ -1,0 +1,94 @@
+// The controller's view of the fleet's hosts, and the stores a controller needs (the CLI
+// keeps them in JSON files, the PWA in IndexedDB).
+
+import { isObj, optStr, str, int, strArray, strMap, type Obj } from './validate.ts';
+import type { SelectableHost } from './selector.ts';
+
+/** Accepted into the fleet, waiting for an admin, or refused. */
+export type HostStatus = 'accepted' | 'pending' | 'rejected';
+
+/** What a host reports about itself (validated from the agent's facts). */
+export interface HostFacts {
+  hostname: string;
+  os: string;
+  release: string;
+  arch: string;
+  cpus: number;
+  memoryBytes: number;
+  uptimeS: number;
+  ips: string[];
+  agentVersion: string;
+  tags: Record<string, string>;
+  region: string | undefined;
+}
+
+/** A host as a controller remembers it. */
+export interface HostRecord {
+  id: string;
+  status: HostStatus;
+  signPub: string;
+  encPub: string;
+  facts: HostFacts | undefined;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+/** Persistent host list. */
+export interface HostStore {
+  all(): Promise<HostRecord[]>;
+  get(id: string): Promise<HostRecord | undefined>;
+  put(record: HostRecord): Promise<void>;
+}
+
+/** A join token as its issuing device remembers it. */
+export interface TokenRecord {
+  tid: string;
+  secret: string;
+  exp: number;
+  createdAt: number;
+  revoked: boolean;
+  usedBy: string[];
+}
+
+/** Persistent token list (only on devices that issue tokens). */
+export interface TokenStore {
+  all(): Promise<TokenRecord[]>;
+  get(tid: string): Promise<TokenRecord | undefined>;
+  put(record: TokenRecord): Promise<void>;
+}
+
+/** Validates the facts an agent returned. */
+export function parseFacts(data: Obj | undefined): HostFacts {
+  const o = isObj(data) ? data : {};
+  const region = o['region'] === null ? undefined : optStr(o, 'region', 128);
+  return {
+    hostname: str(o, 'hostname', 256),
+    os: str(o, 'os', 64),
+    release: str(o, 'release', 256),
+    arch: str(o, 'arch', 64),
+    cpus: int(o, 'cpus', 0, 100_000),
+    memoryBytes: int(o, 'memoryBytes'),
+    uptimeS: int(o, 'uptimeS'),
+    ips: strArray(o, 'ips', 256, 64),
+    agentVersion: str(o, 'agentVersion', 64),
+    tags: strMap(o, 'tags', 128, 256),
+    region,
+  };
+}
+
+/** The fields selectors match on; hosts never contacted match by id only. */
+export function toSelectable(record: HostRecord, online: boolean): SelectableHost {
+  return {
+    id: record.id,
+    hostname: record.facts?.hostname ?? record.id.slice(0, 8),
+    os: record.facts?.os ?? '',
+    region: record.facts?.region,
+    tags: record.facts?.tags ?? {},
+    online,
+  };
+}
+
+/** A display name: hostname if known, else the short id. */
+export function hostLabel(record: HostRecord | undefined, id: string): string {
+  return record?.facts?.hostname ?? id.slice(0, 8);
+}

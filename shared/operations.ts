@@ -1,0 +1,186 @@
+// The operations a controller runs on one host (ping, exec, push, fetch), each reduced to a
+// HostResult with the closed status union, whatever went wrong on the way.
+
+import { FlotillaError, toWireError, type WireError } from './errors.ts';
+import { createSha256 } from './sha256-stream.ts';
+import { newRequestId, type Result } from './agent-connection.ts';
+import type { Controller } from './controller.ts';
+import type { ResultStatus } from './protocol.ts';
+
+/** One host's outcome of a task. */
+export interface HostResult {
+  hostId: string;
+  status: ResultStatus;
+  exitCode?: number;
+  error?: WireError;
+  durationMs: number;
+  data?: Record<string, unknown>;
+}
+
+/** Makes a task id; the same id is used on every host of one task. */
+export function newTaskId(): string {
+  return `t${Date.now().toString(36)}-${newRequestId().slice(0, 10)}`;
+}
+
+function fromResult(hostId: string, result: Result, started: number): HostResult {
+  return {
+    hostId,
+    status: result.status,
+    ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
+    ...(result.error ? { error: result.error } : {}),
+    ...(result.data ? { data: result.data } : {}),
+    durationMs: result.durationMs ?? Math.round(performance.now() - started),
+  };
+}
+
+function failed(hostId: string, error: unknown, started: number, connected: boolean): HostResult {
+  const wire = toWireError(error);
+  // Not connected at all, or the connection dropped mid-task: either way the host was not reached.
+  const status: ResultStatus = !connected || wire.code === 'channel-closed' || wire.code === 'unreachable' ? 'unreachable' : wire.code === 'cancelled' ? 'cancelled' : 'failed';
+  return { hostId, status, error: wire, durationMs: Math.round(performance.now() - started) };
+}
+
+async function guarded(hostId: string, controller: Controller, body: (started: number) => Promise<HostResult>): Promise<HostResult> {
+  const started = performance.now();
+  let connected = false;
+  try {
+    await controller.connect(hostId);
+    connected = true;
+    return await body(started);
+  } catch (error) {
+    return failed(hostId, error, started, connected);
+  }
+}
+
+/** Round trip to a host's agent through the secure session. */
+export function pingHost(controller: Controller, hostId: string): Promise<HostResult & { rttMs?: number }> {
+  return guarded(hostId, controller, async () => {
+    const connection = await controller.connect(hostId);
+    const t0 = performance.now();
+    const result = await connection.request({ type: 'ping' });
+    const rttMs = performance.now() - t0;
+    return { ...fromResult(hostId, result, t0), durationMs: Math.round(rttMs), data: { rttMs, path: (await connection.path()) ?? null } };
+  });
+}
+
+/** What to run. */
+export interface ExecSpec {
+  task: string;
+  cmd: string;
+  timeoutMs?: number;
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: string;
+  user?: string;
+}
+
+/** Runs a command, streaming its output to `onOutput` as it arrives. */
+export function execOnHost(
+  controller: Controller,
+  hostId: string,
+  spec: ExecSpec,
+  onOutput: (stream: 'stdout' | 'stderr', bytes: Uint8Array) => void,
+  signal?: AbortSignal,
+): Promise<HostResult> {
+  return guarded(hostId, controller, async (started) => {
+    const connection = await controller.connect(hostId);
+    const result = await connection.request(
+      { type: 'exec', ...spec },
+      { onEvent: (event, body) => event.type === 'output' && onOutput(event.stream, body), ...(signal ? { signal } : {}) },
+    );
+    // A re-sent task id answers from the journal: show its recorded output once.
+    if (result.data?.['replayed'] === true) {
+      const enc = new TextEncoder();
+      if (typeof result.data['stdout'] === 'string') onOutput('stdout', enc.encode(result.data['stdout']));
+      if (typeof result.data['stderr'] === 'string') onOutput('stderr', enc.encode(result.data['stderr']));
+    }
+    return fromResult(hostId, result, started);
+  });
+}
+
+/** A file to push, readable in pieces (from disk in Node, a File in the browser). */
+export interface PushSource {
+  size: number;
+  sha256: string;
+  mode: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+const PUSH_CHUNK = 256 * 1024;
+
+/** Computes a PushSource's sha256 by reading it through once. */
+export async function hashSource(size: number, read: (offset: number, length: number) => Promise<Uint8Array>): Promise<string> {
+  const hash = createSha256();
+  for (let offset = 0; offset < size; offset += PUSH_CHUNK) hash.update(await read(offset, Math.min(PUSH_CHUNK, size - offset)));
+  return hash.hex();
+}
+
+/** Pushes a file to `path` on a host; `onProgress` gets bytes sent. */
+export function pushToHost(
+  controller: Controller,
+  hostId: string,
+  task: string,
+  path: string,
+  source: PushSource,
+  onProgress?: (bytes: number, total: number) => void,
+): Promise<HostResult> {
+  return guarded(hostId, controller, async (started) => {
+    const connection = await controller.connect(hostId);
+    let markSent: (id: string) => void = () => undefined;
+    const sent = new Promise<string>((resolve) => (markSent = resolve));
+    let settled = false;
+    const outcome = connection.request({ type: 'push.begin', task, path, size: source.size, sha256: source.sha256, mode: source.mode }, { onSent: markSent });
+    const ended = outcome.then(
+      () => void (settled = true),
+      () => void (settled = true),
+    );
+    // Stream right after the request; stop early if the agent already answered (e.g. refused the path).
+    const requestId = await Promise.race([sent, ended]);
+    if (requestId) {
+      for (let offset = 0; offset < source.size && !settled; offset += PUSH_CHUNK) {
+        const piece = await source.read(offset, Math.min(PUSH_CHUNK, source.size - offset));
+        await connection.send({ type: 'push.chunk', id: requestId, offset }, piece);
+        onProgress?.(offset + piece.length, source.size);
+      }
+      if (!settled) await connection.send({ type: 'push.end', id: requestId });
+    }
+    return fromResult(hostId, await outcome, started);
+  });
+}
+
+/** Fetches a file from a host; `onChunk` receives its bytes in order. Verifies sha256. */
+export function fetchFromHost(
+  controller: Controller,
+  hostId: string,
+  task: string,
+  path: string,
+  onChunk: (offset: number, bytes: Uint8Array) => void | Promise<void>,
+  onProgress?: (bytes: number, total: number) => void,
+): Promise<HostResult> {
+  return guarded(hostId, controller, async (started) => {
+    const connection = await controller.connect(hostId);
+    const hash = createSha256();
+    let received = 0;
+    let total = 0;
+    let writes: Promise<void> = Promise.resolve();
+    const result = await connection.request(
+      { type: 'fetch', task, path },
+      {
+        onEvent: (event, body) => {
+          if (event.type === 'progress') total = event.total;
+          if (event.type !== 'fetch.chunk') return;
+          const copy = new Uint8Array(body);
+          hash.update(copy);
+          received += copy.length;
+          onProgress?.(received, total);
+          writes = writes.then(() => onChunk(event.offset, copy));
+        },
+      },
+    );
+    await writes;
+    if (result.status === 'ok' && result.data?.['sha256'] !== hash.hex()) {
+      throw new FlotillaError('checksum-mismatch', `received ${received} bytes whose sha256 differs from the host's`);
+    }
+    return fromResult(hostId, result, started);
+  });
+}

@@ -1,0 +1,95 @@
+// Calls to the signaling server's small HTTP API (presence, revocation lists, ICE servers),
+// shared by the CLI, the PWA and the agent. fetch exists in browsers and Node 20.
+
+import { FlotillaError, isErrorCode } from './errors.ts';
+import { createPeerCredential } from './tokens.ts';
+import { parseRevocationList, type RevocationList } from './certs.ts';
+import type { DeviceIdentity } from './fleet.ts';
+import { bool, int, isObj, obj, optInt, str, type Obj } from './validate.ts';
+
+/** An agent as the signaling server sees it. */
+export interface PresenceEntry {
+  id: string;
+  online: boolean;
+  lastSeen: number;
+  connectedAt?: number;
+}
+
+/** A STUN/TURN server entry. */
+export interface IceServerConfig {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+function apiUrl(signal: string, path: string): string {
+  return new URL(path.replace(/^\//, ''), signal.endsWith('/') ? signal : signal + '/').toString();
+}
+
+async function call(signal: string, path: string, init: RequestInit = {}): Promise<Obj | undefined> {
+  let response: Response;
+  try {
+    response = await fetch(apiUrl(signal, path), { ...init, signal: AbortSignal.timeout(10_000) });
+  } catch (error) {
+    throw new FlotillaError('signaling-failed', `${signal}: ${(error as Error).message}`);
+  }
+  if (response.status === 404) return undefined;
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch {
+    throw new FlotillaError('signaling-failed', `${path} answered ${response.status} without JSON`);
+  }
+  if (!response.ok) {
+    const error = isObj(body) && isObj(body['error']) ? body['error'] : {};
+    const code = isErrorCode(error['code']) ? error['code'] : 'signaling-failed';
+    throw new FlotillaError(code, `signaling server: ${typeof error['message'] === 'string' ? error['message'] : response.status}`);
+  }
+  return obj(body, path);
+}
+
+/** Reads which of the fleet's agents are online (the server checks this device's certificate). */
+export async function fetchPresence(signal: string, device: DeviceIdentity): Promise<PresenceEntry[]> {
+  const credential = await createPeerCredential(device.keys, {
+    purpose: 'presence',
+    kind: 'device',
+    fleet: device.fleetId,
+    ...device.pub,
+    cert: JSON.stringify(device.cert),
+    fleetPub: device.fleetPub,
+  });
+  const body = await call(signal, '/api/presence', { headers: { authorization: `Flotilla ${credential}` } });
+  if (!body || !Array.isArray(body['agents'])) throw new FlotillaError('signaling-failed', 'presence answer has no agents list');
+  return body['agents'].slice(0, 100_000).map((raw: unknown) => {
+    const a = obj(raw, 'agent');
+    const connectedAt = optInt(a, 'connectedAt');
+    return { id: str(a, 'id', 52, 52), online: bool(a, 'online'), lastSeen: int(a, 'lastSeen'), ...(connectedAt === undefined ? {} : { connectedAt }) };
+  });
+}
+
+/** Hands a revocation list to the server, which passes it to agents. */
+export async function publishRevocation(signal: string, fleetPub: string, list: RevocationList): Promise<void> {
+  await call(signal, '/api/revocation', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fleetPub, list }) });
+}
+
+/** The newest revocation list the server holds for a fleet (unverified: check the signature). */
+export async function fetchRevocation(signal: string, fleet: string): Promise<RevocationList | undefined> {
+  const body = await call(signal, `/api/revocation/${fleet}`);
+  return body ? parseRevocationList(body) : undefined;
+}
+
+/** The ICE servers the signaling server hands out. */
+export async function fetchIceServers(signal: string): Promise<IceServerConfig[]> {
+  const body = await call(signal, '/api/ice');
+  if (!body || !Array.isArray(body['iceServers'])) throw new FlotillaError('signaling-failed', 'no ICE servers offered');
+  return body['iceServers'].slice(0, 16).map((raw: unknown) => {
+    const s = obj(raw, 'iceServer');
+    const urls = s['urls'];
+    if (typeof urls !== 'string' && !(Array.isArray(urls) && urls.every((u) => typeof u === 'string'))) throw new FlotillaError('bad-message', 'iceServer.urls');
+    return {
+      urls: urls as string | string[],
+      ...(typeof s['username'] === 'string' ? { username: s['username'] } : {}),
+      ...(typeof s['credential'] === 'string' ? { credential: s['credential'] } : {}),
+    };
+  });
+}

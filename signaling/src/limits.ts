@@ -1,0 +1,110 @@
+// Explicit limits of the signaling server and the token buckets that enforce them.
+
+/** Every limit the server enforces; all are overridable through `startSignalingServer`. */
+export interface Limits {
+  /** Largest WebSocket message in bytes; a bigger one closes that socket (code 1009). */
+  maxPayload: number;
+  /** Sustained messages per second per socket. */
+  messagesPerSecond: number;
+  /** Messages a socket may send in a burst before the sustained rate applies. */
+  messageBurst: number;
+  /** Sustained WebSocket connection attempts per second per remote address. */
+  connectsPerSecondPerIp: number;
+  /** Connection attempts per remote address in a burst. */
+  connectBurstPerIp: number;
+  /** Sustained signed API requests (presence, revocation upload) per second per address. */
+  apiPerSecondPerIp: number;
+  /** API requests per address in a burst. */
+  apiBurstPerIp: number;
+  /** Registered peers at once (agents and devices). */
+  maxPeers: number;
+  /** Largest JSON request body in bytes. */
+  maxJsonBody: number;
+  /** Agents whose last-seen time is kept, online or not. */
+  maxTrackedAgents: number;
+  /** Fleets whose revocation list is kept. */
+  maxFleets: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = {
+  maxPayload: 64 * 1024,
+  messagesPerSecond: 50,
+  messageBurst: 200,
+  connectsPerSecondPerIp: 20,
+  connectBurstPerIp: 100,
+  apiPerSecondPerIp: 20,
+  apiBurstPerIp: 60,
+  maxPeers: 10_000,
+  maxJsonBody: 64 * 1024,
+  maxTrackedAgents: 100_000,
+  maxFleets: 10_000,
+};
+
+/** Merges overrides into the defaults, refusing values that would disable a limit. */
+export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...overrides };
+  for (const [name, value] of Object.entries(limits)) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new RangeError(`Limit ${name} must be a positive number, not ${String(value)}.`);
+    }
+  }
+  return limits;
+}
+
+/** A token bucket: `take()` spends one token if there is one. */
+export interface TokenBucket {
+  take(): boolean;
+}
+
+/** Clock in milliseconds; monotonic by default so wall-clock jumps do not refill buckets. */
+export type Clock = () => number;
+const monotonic: Clock = () => performance.now();
+
+/** Creates a bucket holding up to `burst` tokens, refilled at `perSecond`. */
+export function createTokenBucket(perSecond: number, burst: number, now: Clock = monotonic): TokenBucket {
+  let tokens = burst;
+  let at = now();
+  return {
+    take() {
+      const t = now();
+      tokens = Math.min(burst, tokens + ((t - at) / 1000) * perSecond);
+      at = t;
+      if (tokens < 1) return false;
+      tokens -= 1;
+      return true;
+    },
+  };
+}
+
+/** One bucket per key (remote address), with a bounded table. */
+export interface KeyedLimiter {
+  allow(key: string): boolean;
+  readonly size: number;
+}
+
+/**
+ * Creates a keyed limiter. The table holds at most `maxKeys` buckets: the oldest entry is
+ * dropped first, so spoofed or rotating sources cost memory only up to that bound.
+ */
+export function createKeyedLimiter(perSecond: number, burst: number, maxKeys = 10_000, now: Clock = monotonic): KeyedLimiter {
+  const buckets = new Map<string, TokenBucket>();
+  return {
+    allow(key) {
+      let bucket = buckets.get(key);
+      if (bucket) {
+        buckets.delete(key); // re-insert: Map order becomes least-recently-used first
+      } else {
+        if (buckets.size >= maxKeys) {
+          const oldest = buckets.keys().next();
+          if (!oldest.done) buckets.delete(oldest.value);
+        }
+        bucket = createTokenBucket(perSecond, burst, now);
+      }
+      buckets.set(key, bucket);
+      return bucket.take();
+    },
+    get size() {
+      return buckets.size;
+    },
+  };
+}

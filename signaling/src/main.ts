@@ -1,0 +1,136 @@
+// flotilla-signal's command line: parses flags (with FLOTILLA_SIGNAL_* environment fallbacks),
+// starts the server and closes it gracefully on SIGINT or SIGTERM.
+
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { FlotillaError } from '../../shared/errors.ts';
+import { createLogger, errorText, isLogLevel, type LogLevel } from './log.ts';
+import { startSignalingServer, type SignalingServerOptions } from './server.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export const USAGE = `Usage: flotilla-signal [options]
+
+The Flotilla rendezvous server: PeerJS signaling for agents and devices, presence,
+revocation lists, a STUN responder, the web app and the agent bundle.
+
+Options (environment fallback in brackets):
+  --port <n>            HTTP and PeerJS port (default 9000)           [FLOTILLA_SIGNAL_PORT]
+  --host <addr>         address to listen on (default 0.0.0.0)        [FLOTILLA_SIGNAL_HOST]
+  --stun-port <n>       UDP STUN port, 0 picks one (default 3478)     [FLOTILLA_SIGNAL_STUN_PORT]
+  --data-dir <dir>      keep presence and revocation lists here       [FLOTILLA_SIGNAL_DATA_DIR]
+  --web-root <dir>      built web app (default dist/web)              [FLOTILLA_SIGNAL_WEB_ROOT]
+  --agent-bundle <file> agent bundle (default dist/flotilla-agent.mjs) [FLOTILLA_SIGNAL_AGENT_BUNDLE]
+  --max-peers <n>       most peers registered at once (default 10000) [FLOTILLA_SIGNAL_MAX_PEERS]
+  --log-level <level>   debug, info, warn or error (default info)     [FLOTILLA_SIGNAL_LOG_LEVEL]
+  --help                show this text
+
+Logs are JSON lines on stdout. Without --data-dir nothing is written to disk.
+`;
+
+const FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'stun-port': { type: 'string' },
+  'data-dir': { type: 'string' },
+  'web-root': { type: 'string' },
+  'agent-bundle': { type: 'string' },
+  'max-peers': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Parsed command line: server options plus the log level, or a request for help. */
+export type SignalArgs = { help: true } | { help: false; options: SignalingServerOptions; logLevel: LogLevel };
+
+function integer(name: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new FlotillaError('bad-config', `--${name} must be a whole number from ${min} to ${max}, not "${text}"`);
+  }
+  return Number(text);
+}
+
+/** Parses flags; each unset flag falls back to FLOTILLA_SIGNAL_<NAME> in `env`. Throws bad-config. */
+export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): SignalArgs {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new FlotillaError('bad-config', errorText(error));
+  }
+  if (values['help'] === true) return { help: true };
+  const get = (name: keyof typeof FLAGS): string | undefined => {
+    const value = values[name];
+    if (typeof value === 'string') return value;
+    const fallback = env[`FLOTILLA_SIGNAL_${name.toUpperCase().replace(/-/g, '_')}`];
+    return fallback === undefined || fallback === '' ? undefined : fallback;
+  };
+  const logLevel = get('log-level') ?? 'info';
+  if (!isLogLevel(logLevel)) throw new FlotillaError('bad-config', `--log-level must be debug, info, warn or error, not "${logLevel}"`);
+  const maxPeers = get('max-peers');
+  const dataDir = get('data-dir');
+  const options: SignalingServerOptions = {
+    port: integer('port', get('port') ?? '9000', 0, 65535),
+    host: get('host') ?? '0.0.0.0',
+    stunPort: integer('stun-port', get('stun-port') ?? '3478', 0, 65535),
+    webRoot: resolve(get('web-root') ?? resolve(REPO_ROOT, 'dist/web')),
+    agentBundle: resolve(get('agent-bundle') ?? resolve(REPO_ROOT, 'dist/flotilla-agent.mjs')),
+    ...(dataDir === undefined ? {} : { dataDir: resolve(dataDir) }),
+    ...(maxPeers === undefined ? {} : { limits: { maxPeers: integer('max-peers', maxPeers, 1, 1_000_000) } }),
+  };
+  return { help: false, options, logLevel };
+}
+
+/**
+ * Runs the server until SIGINT or SIGTERM. Resolves once it listens; a bad flag or a port in
+ * use prints one sentence to stderr and sets a non-zero exit code instead of throwing.
+ */
+export async function main(argv: string[]): Promise<void> {
+  let args: SignalArgs;
+  try {
+    args = parseSignalArgs(argv);
+  } catch (error) {
+    process.stderr.write(`flotilla-signal: ${errorText(error)}\nRun flotilla-signal --help for the options.\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const log = createLogger({ level: args.logLevel });
+  let server: Awaited<ReturnType<typeof startSignalingServer>>;
+  try {
+    server = await startSignalingServer({ ...args.options, log });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const sentence = code === 'EADDRINUSE' ? 'the port is already in use; pick another with --port or --stun-port' : errorText(error);
+    log.error('signal.start-failed', { error: errorText(error), code });
+    process.stderr.write(`flotilla-signal: could not start: ${sentence}\n`);
+    process.exitCode = 1;
+    return;
+  }
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn('signal.forced-exit', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('signal.stopping', { signal });
+    server
+      .close()
+      .catch((error: unknown) => {
+        log.error('signal.close-failed', { error: errorText(error) });
+        process.exitCode = 1;
+      })
+      // PeerServer 1.0.2 re-arms two internal timers forever and offers no way to stop them,
+      // so the event loop never empties by itself: exit once everything of ours is closed.
+      .finally(() => process.exit());
+  };
+  // The first signal closes gracefully; a second one while closing forces the exit.
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
