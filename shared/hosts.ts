@@ -92,3 +92,13 @@ export function toSelectable(record: HostRecord, online: boolean): SelectableHos
 export function hostLabel(record: HostRecord | undefined, id: string): string {
   return record?.facts?.hostname ?? id.slice(0, 8);
 }
+
+/** Display names for several hosts: the hostname, with the short id added where names repeat. */
+export function uniqueLabels(records: readonly HostRecord[]): Map<string, string> {
+  const counts = new Map<string, number>();
+  for (const r of records) counts.set(hostLabel(r, r.id), (counts.get(hostLabel(r, r.id)) ?? 0) + 1);
+  return new Map(records.map((r) => {
+    const label = hostLabel(r, r.id);
+    return [r.id, (counts.get(label) ?? 0) > 1 ? `${label}@${r.id.slice(0, 6)}` : label];
+  }));
+}

@@ -102,6 +102,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
       let fields: ResultFields;
       try {
         fields = await (HANDLERS[request.type] as Handler<typeof request.type>)(request as never, ctx);
+        shared.log('debug', 'handled', { type: request.type, id: request.id, status: fields.status });
       } catch (error) {
         const failure = error instanceof FlotillaError ? error : new FlotillaError('internal', (error as Error).message);
         if (failure.code === 'internal') shared.log('error', 'handler-failed', { type: request.type, error: failure.detail });
@@ -118,6 +119,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
     }
 
     session.onMessage((message, body) => {
+      shared.log('debug', 'message', { type: message.type, id: message.id, device: device.id.slice(0, 8) });
       if (message.type === 'push.chunk' || message.type === 'push.end') {
         followUps.get(message.id)?.(message, body);
         return;

@@ -46,6 +46,18 @@ export const execHandler: Handler<'exec'> = async (request, ctx) => {
     stdio: ['pipe', 'pipe', 'pipe'],
     ...(ids ?? {}),
   });
+  // Listen for the exit at once: a fast command can finish before the journal write below.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      // Grandchildren may keep stdout open; wait briefly for it, then finish anyway.
+      const done = () => resolve({ code, signal });
+      const grace = setTimeout(done, 500);
+      child.once('close', () => {
+        clearTimeout(grace);
+        done();
+      });
+    });
+  });
   const spawned = await new Promise<Error | undefined>((resolve) => {
     child.once('spawn', () => resolve(undefined));
     child.once('error', (error) => resolve(error));
@@ -83,17 +95,7 @@ export const execHandler: Handler<'exec'> = async (request, ctx) => {
   child.stdin.on('error', () => undefined); // the command may exit without reading its input
   child.stdin.end(request.stdin ?? '');
 
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      // Grandchildren may keep stdout open; wait briefly for it, then finish anyway.
-      const done = () => resolve({ code, signal });
-      const grace = setTimeout(done, 500);
-      child.once('close', () => {
-        clearTimeout(grace);
-        done();
-      });
-    });
-  });
+  const exit = await exited;
   if (timer) clearTimeout(timer);
   ctx.signal.removeEventListener('abort', onAbort);
   const exitCode = exit.code ?? (exit.signal ? 128 + (signalNumber(exit.signal) ?? 0) : -1);

@@ -4,7 +4,7 @@ import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FlotillaError } from '../../../shared/errors.ts';
 import { fetchFromHost, hashSource, newTaskId, pushToHost, type HostResult, type PushSource } from '../../../shared/operations.ts';
-import { hostLabel } from '../../../shared/hosts.ts';
+import { uniqueLabels } from '../../../shared/hosts.ts';
 import { openHome } from '../home.ts';
 import { openFleet, type Fleet } from '../fleet.ts';
 import { createProgress, duration, statusColor, table } from '../output.ts';
@@ -37,7 +37,7 @@ function report(ctx: CommandContext, names: Map<string, string>, results: HostRe
 
 async function targetsOf(fleet: Fleet, selector: string) {
   const targets = await fleet.resolve(selector);
-  const names = new Map(targets.map((t) => [t.record.id, hostLabel(t.record, t.record.id)]));
+  const names = uniqueLabels(targets.map((t) => t.record));
   const offline: HostResult[] = targets.filter((t) => !t.online).map((t) => ({ hostId: t.record.id, status: 'unreachable', durationMs: 0, error: { code: 'unreachable', detail: 'offline' } }));
   return { names, offline, online: targets.filter((t) => t.online).map((t) => t.record.id) };
 }

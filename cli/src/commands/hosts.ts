@@ -3,7 +3,7 @@
 import { openHome } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { pingHost } from '../../../shared/operations.ts';
-import { hostLabel } from '../../../shared/hosts.ts';
+import { uniqueLabels } from '../../../shared/hosts.ts';
 import { ago, color, duration, statusColor, table } from '../output.ts';
 import type { CommandContext } from './context.ts';
 import type { PathInfo } from '../../../shared/transport.ts';
@@ -67,16 +67,16 @@ export async function pingCommand(ctx: CommandContext): Promise<number> {
   const fleet = await openFleet(home, ctx.fleetOptions);
   try {
     const targets = await fleet.resolve(ctx.args[0] ?? '*');
-    const records = new Map(targets.map((t) => [t.record.id, t.record]));
+    const labels = uniqueLabels(targets.map((t) => t.record));
     const results = await fleet.controller.fanOut(targets.map((t) => t.record.id), (id) => pingHost(fleet.controller, id));
     const values = results.map((r) => (r.ok ? r.value : { hostId: r.hostId, status: 'unreachable' as const, durationMs: 0, error: { code: r.error.code } }));
-    if (ctx.flags.json) ctx.out(JSON.stringify(values.map((v) => ({ host: hostLabel(records.get(v.hostId), v.hostId), ...v }))));
+    if (ctx.flags.json) ctx.out(JSON.stringify(values.map((v) => ({ host: labels.get(v.hostId) ?? v.hostId.slice(0, 8), ...v }))));
     else
       ctx.out(
         table(
           ['HOST', 'STATUS', 'RTT', 'PATH'],
           values.map((v) => [
-            hostLabel(records.get(v.hostId), v.hostId),
+            labels.get(v.hostId) ?? v.hostId.slice(0, 8),
             statusColor(v.status),
             'data' in v && v.data ? duration(Number(v.data['rttMs'])) : '-',
             'data' in v && v.data ? describePath(v.data['path']) : (v.error?.code ?? '-'),

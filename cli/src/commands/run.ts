@@ -3,7 +3,7 @@
 
 import { FlotillaError } from '../../../shared/errors.ts';
 import { execOnHost, newTaskId, type HostResult } from '../../../shared/operations.ts';
-import { hostLabel } from '../../../shared/hosts.ts';
+import { uniqueLabels } from '../../../shared/hosts.ts';
 import { openHome } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { createLinePrinter, duration, statusColor, table } from '../output.ts';
@@ -33,7 +33,7 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
   try {
     const targets = await fleet.resolve(selector);
     const task = ctx.flags.task ?? newTaskId();
-    const names = new Map(targets.map((t) => [t.record.id, hostLabel(t.record, t.record.id)]));
+    const names = uniqueLabels(targets.map((t) => t.record));
     const printer = createLinePrinter(ctx.flags.json ? () => undefined : (t) => process.stdout.write(t));
     const outputs = new Map<string, { stdout: string[]; stderr: string[] }>();
     const decoder = new TextDecoder();

@@ -1,0 +1,199 @@
+// The werift details behind the endpoint: an open data channel wrapped as a RawLink (buffering,
+// backpressure, one close notification), DTLS certificates and fingerprints, SDP sanity, path.
+
+import {
+  CipherContext,
+  HashAlgorithm,
+  NamedCurveAlgorithm,
+  SignatureAlgorithm,
+  type DtlsKeys,
+  type RTCDataChannel,
+  type RTCPeerConnection,
+} from 'werift';
+import { FlotillaError } from '../../../shared/errors.ts';
+import { fingerprintFromSdp, normalizeFingerprint, type PathInfo, type RawLink } from '../../../shared/transport.ts';
+import type { SignalingLog } from './signaling-client.ts';
+
+/**
+ * Each connection gets its own ECDSA P-256 DTLS certificate (about 10 ms to make): werift would
+ * otherwise use one per process, linking every connection of this host by its fingerprint.
+ */
+export function newDtlsKeys(): Promise<DtlsKeys> {
+  return CipherContext.createSelfSignedCertificateWithKey(
+    { signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 },
+    NamedCurveAlgorithm.secp256r1_23,
+  );
+}
+
+/** werift applies any text as an SDP (garbage yields an empty answer): check the essentials first. */
+export function sdpProblem(sdp: string): string | undefined {
+  if (!sdp.startsWith('v=0')) return 'not an SDP';
+  if (!/^m=application /m.test(sdp)) return 'no data-channel section in the SDP';
+  if (!fingerprintFromSdp(sdp)) return 'no DTLS fingerprint in the SDP';
+  if (!/^a=ice-ufrag:/m.test(sdp) || !/^a=ice-pwd:/m.test(sdp)) return 'no ICE credentials in the SDP';
+  return undefined;
+}
+
+/** This side's DTLS fingerprint: the certificate werift really uses, else our SDP's. */
+export function localFingerprintOf(pc: RTCPeerConnection): string {
+  const fingerprints = pc.dtlsTransports[0]?.localCertificate?.getFingerprints() ?? [];
+  const chosen = fingerprints.find((f) => f.algorithm.toLowerCase() === 'sha-256') ?? fingerprints[0];
+  if (chosen) return normalizeFingerprint(`${chosen.algorithm} ${chosen.value}`);
+  return fingerprintFromSdp(pc.localDescription?.sdp ?? '') ?? '';
+}
+
+/** The nominated candidate pair of the first ICE transport, if there is one yet. */
+export function pathOf(pc: RTCPeerConnection): PathInfo | undefined {
+  const connection = pc.iceTransports[0]?.connection;
+  if (!connection) return undefined;
+  const pair = connection.nominated ?? connection.candidatePairs.find((p) => p.nominated);
+  if (!pair) return undefined;
+  const local = pair.localCandidate;
+  const remote = pair.remoteCandidate;
+  const transport = local.transport.toLowerCase();
+  return {
+    local: local.type,
+    remote: remote.type,
+    protocol: transport === 'udp' || transport === 'tcp' ? transport : 'unknown',
+    relayed: local.type === 'relay' || remote.type === 'relay',
+  };
+}
+
+/**
+ * How long close() lets the channel's stream reset reach the peer before closing the peer
+ * connection: werift's pc.close() tells the remote nothing, which then notices only when ICE
+ * consent expires (30 s).
+ */
+const CLOSE_LINGER_MS = 1_000;
+
+/**
+ * Builds the RawLink for an open channel. `onDown` runs once when it closes for any reason;
+ * `finished` resolves once the peer connection itself is closed.
+ */
+export function createRawLink(o: {
+  remoteId: string;
+  pc: RTCPeerConnection;
+  channel: RTCDataChannel;
+  log: SignalingLog;
+  /** Messages that arrived before the channel was marked open, in order. */
+  early?: (Uint8Array | string)[];
+  onDown: (reason: string) => void;
+}): { link: RawLink; finished: Promise<void> } {
+  const { pc, channel: dc, log } = o;
+  let linger: NodeJS.Timeout | undefined;
+  let pcClosing = false;
+  let markFinished: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (markFinished = resolve));
+  const inbox: (Uint8Array | string)[] = [...(o.early ?? [])];
+  let messageHandler: ((data: Uint8Array | string) => void) | undefined;
+  let closeHandler: ((reason: string) => void) | undefined;
+  let closedReason: string | undefined;
+  let drains: { threshold: number; resolve: () => void }[] = [];
+
+  function call<T>(h: (value: T) => void, value: T, what: string): void {
+    try {
+      h(value);
+    } catch (error) {
+      log('rtc-link-handler-failed', { remoteId: o.remoteId, handler: what, error: String(error) });
+    }
+  }
+
+  /** Resolves the waiters whose threshold is met; the channel fires at the highest remaining one. */
+  function checkDrains(): void {
+    const amount = dc.bufferedAmount;
+    const met = drains.filter((d) => closedReason !== undefined || amount <= d.threshold);
+    drains = drains.filter((d) => !met.includes(d));
+    for (const d of met) d.resolve();
+    if (drains.length > 0) dc.bufferedAmountLowThreshold = Math.max(...drains.map((d) => d.threshold));
+  }
+
+  function closePc(): void {
+    clearTimeout(linger);
+    if (pcClosing) return;
+    pcClosing = true;
+    pc.close().then(markFinished, (error: unknown) => {
+      log('rtc-close-failed', { error: String(error) });
+      markFinished();
+    });
+  }
+
+  function down(reason: string): void {
+    if (closedReason !== undefined) return;
+    closedReason = reason;
+    checkDrains();
+    if (dc.readyState === 'closed') {
+      closePc();
+    } else {
+      try {
+        if (dc.readyState !== 'closing') dc.close();
+      } catch (error) {
+        log('rtc-close-failed', { error: String(error) });
+      }
+      linger = setTimeout(closePc, CLOSE_LINGER_MS);
+    }
+    o.onDown(reason);
+    if (closeHandler) call(closeHandler, reason, 'onClose');
+  }
+
+  dc.onMessage.subscribe((data) => {
+    // werift hands out Buffers (often slices of a pool): give a plain Uint8Array view.
+    const message = typeof data === 'string' ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (messageHandler) call(messageHandler, message, 'onMessage');
+    else inbox.push(message);
+  });
+  dc.bufferedAmountLow.subscribe(checkDrains);
+  dc.stateChanged.subscribe((state) => {
+    if (state !== 'closed') return;
+    if (closedReason === undefined) down('the data channel closed');
+    closePc();
+  });
+  pc.connectionStateChange.subscribe((state) => {
+    if (state !== 'failed' && state !== 'closed') return;
+    down(`the connection ${state}`);
+    if (state === 'failed') closePc();
+    else markFinished();
+  });
+
+  const link: RawLink = {
+    remoteId: o.remoteId,
+    localFingerprint: localFingerprintOf(pc),
+    remoteFingerprint: fingerprintFromSdp(pc.remoteDescription?.sdp ?? '') ?? '',
+    send(data) {
+      if (closedReason !== undefined || dc.readyState !== 'open') {
+        throw new FlotillaError('channel-closed', closedReason ?? `data channel is ${dc.readyState}`);
+      }
+      // Copy like a browser does: werift queues the buffer and the caller may reuse theirs.
+      dc.send(typeof data === 'string' ? data : Buffer.from(data));
+    },
+    bufferedAmount: () => dc.bufferedAmount,
+    waitForDrain(threshold) {
+      const limit = Math.min(Math.max(0, Math.floor(threshold)), 0xffffffff);
+      if (closedReason !== undefined || dc.bufferedAmount <= limit) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        drains.push({ threshold: limit, resolve });
+        checkDrains();
+      });
+    },
+    onMessage(handler) {
+      messageHandler = handler;
+      for (const message of inbox.splice(0)) call(handler, message, 'onMessage');
+    },
+    onClose(handler) {
+      closeHandler = handler;
+      const reason = closedReason;
+      if (reason !== undefined) queueMicrotask(() => call(handler, reason, 'onClose'));
+    },
+    close() {
+      down('closed by this side');
+    },
+    path() {
+      try {
+        return Promise.resolve(pathOf(pc));
+      } catch (error) {
+        log('rtc-path-failed', { error: String(error) });
+        return Promise.resolve(undefined);
+      }
+    },
+  };
+  return { link, finished };
+}

@@ -1,0 +1,351 @@
+// The Node side of the WebRTC transport: werift peer connections negotiated over PeerJS
+// signaling. The agent answers with it, the CLI dials with it; both get RawLinks.
+
+import { randomBytes } from 'node:crypto';
+import { RTCPeerConnection, type RTCDataChannel } from 'werift';
+import { FlotillaError } from '../../../shared/errors.ts';
+import type { OfferPayload, PeerjsCandidate, PeerjsMessage } from '../../../shared/peerjs-messages.ts';
+import type { Dialer, RawLink } from '../../../shared/transport.ts';
+import { createRawLink, newDtlsKeys, sdpProblem } from './raw-link.ts';
+import {
+  createSignalingClient,
+  type SignalingClient,
+  type SignalingLog,
+  type SignalingToken,
+} from './signaling-client.ts';
+
+/** A STUN or TURN server, as in RTCConfiguration. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+/** Options for createRtcEndpoint. */
+export interface RtcEndpointOptions {
+  /** Signaling server base URL, `http(s)://host:port/path/`. */
+  signalUrl: string;
+  /** Our PeerJS id and its registration token (or a provider of fresh ones). */
+  id: string;
+  token: SignalingToken;
+  /** Must not be empty: werift would fall back to Google's STUN server. */
+  iceServers: IceServer[];
+  /** Extra host addresses to gather (werift skips loopback); default ['127.0.0.1']. */
+  additionalHostAddresses?: string[];
+  /** Data channel label for links we dial; default 'flotilla'. */
+  label?: string;
+  log?: SignalingLog;
+  /** Keep the signaling registration up with reconnects (default true). */
+  reconnect?: boolean;
+}
+
+/** Dials and answers WebRTC data-channel links. */
+export interface RtcEndpoint extends Dialer {
+  /** Sets the handler for links peers open to us; links that opened before are delivered to it. */
+  onLink(h: (link: RawLink) => void): void;
+  readonly signaling: SignalingClient;
+  /** Closes signaling, every negotiation and every link. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_DIAL_TIMEOUT_MS = 15_000;
+/** An offer we answered must open its channel within this time. */
+const ANSWER_TIMEOUT_MS = 30_000;
+/** Offers being negotiated at once; more are ignored (a flood from the signaling side). */
+const MAX_NEGOTIATING = 64;
+/** Candidates kept per connection before its offer or answer arrives. */
+const MAX_EARLY_CANDIDATES = 32;
+const MAX_EARLY_CONNECTIONS = 256;
+const EARLY_CANDIDATE_TTL_MS = 30_000;
+
+interface Session {
+  connectionId: string;
+  remoteId: string;
+  role: 'dial' | 'answer';
+  state: 'negotiating' | 'open' | 'closed';
+  pc?: RTCPeerConnection;
+  channel?: RTCDataChannel;
+  link?: RawLink;
+  /** Resolves once the peer connection is closed (links close it after a short linger). */
+  finished?: Promise<void>;
+  /** Local candidates wait until our SDP has been sent. */
+  sdpSent: boolean;
+  localQueue: PeerjsCandidate[];
+  /** Remote candidates wait until the remote SDP has been applied. */
+  remoteApplied: boolean;
+  remoteQueue: PeerjsCandidate[];
+  /** Dialer: our offer is applied (werift must not apply the answer during gathering). */
+  localApplied?: Promise<unknown>;
+  answered: boolean;
+  timer?: NodeJS.Timeout;
+  /** Reports the outcome of negotiation once. */
+  settle: (result: RawLink | string) => void;
+}
+
+/** Sessions are keyed by peer and connection id: another peer cannot squat on an id. */
+function keyOf(peer: string, connectionId: string): string {
+  return JSON.stringify([peer, connectionId]);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Creates an endpoint registered as `o.id` on the signaling server. */
+export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
+  if (o.iceServers.length === 0) {
+    throw new FlotillaError('bad-config', 'no ICE servers configured (werift would fall back to a public STUN server)');
+  }
+  const log: SignalingLog = o.log ?? (() => undefined);
+  const label = o.label ?? 'flotilla';
+  const hosts = o.additionalHostAddresses ?? ['127.0.0.1'];
+  const iceServers = o.iceServers.map((s) => ({ ...s }));
+  const signaling = createSignalingClient({ url: o.signalUrl, id: o.id, token: o.token, reconnect: o.reconnect ?? true, log });
+  const sessions = new Map<string, Session>();
+  const early = new Map<string, { src: string; at: number; candidates: PeerjsCandidate[] }>();
+  const unclaimed: RawLink[] = [];
+  let linkHandler: ((link: RawLink) => void) | undefined;
+  let closed = false;
+
+  function newSession(connectionId: string, remoteId: string, role: Session['role'], settle: Session['settle']): Session {
+    const s: Session = { connectionId, remoteId, role, state: 'negotiating', sdpSent: false, localQueue: [], remoteApplied: false, remoteQueue: [], answered: false, settle };
+    sessions.set(keyOf(remoteId, connectionId), s);
+    return s;
+  }
+
+  /** Tears a session down; before it opened, reports `reason` as the failure. */
+  function end(s: Session, reason: string): void {
+    if (s.state === 'closed') return;
+    const wasNegotiating = s.state === 'negotiating';
+    s.state = 'closed';
+    clearTimeout(s.timer);
+    if (sessions.get(keyOf(s.remoteId, s.connectionId)) === s) sessions.delete(keyOf(s.remoteId, s.connectionId));
+    if (s.link) {
+      s.link.close();
+    } else if (s.pc) {
+      s.finished = s.pc.close().catch((error: unknown) => log('rtc-close-failed', { error: describe(error) }));
+    }
+    if (wasNegotiating) s.settle(reason);
+  }
+
+  function sendCandidate(s: Session, candidate: PeerjsCandidate): void {
+    signaling.send({ type: 'CANDIDATE', dst: s.remoteId, payload: { candidate, type: 'data', connectionId: s.connectionId } });
+  }
+
+  function sdpSent(s: Session): void {
+    s.sdpSent = true;
+    for (const c of s.localQueue.splice(0)) sendCandidate(s, c);
+  }
+
+  /** Never awaited one after another: an unresolvable `.local` candidate blocks for 10 s. */
+  function addRemoteCandidate(s: Session, c: PeerjsCandidate): void {
+    s.pc?.addIceCandidate(c).catch((error: unknown) =>
+      log('rtc-candidate-rejected', { connectionId: s.connectionId, error: describe(error) }));
+  }
+
+  function remoteApplied(s: Session): void {
+    s.remoteApplied = true;
+    for (const c of s.remoteQueue.splice(0)) addRemoteCandidate(s, c);
+  }
+
+  async function newPeerConnection(s: Session): Promise<RTCPeerConnection | undefined> {
+    const keys = await newDtlsKeys();
+    if (s.state === 'closed') return undefined;
+    const pc = new RTCPeerConnection({ iceServers, iceAdditionalHostAddresses: hosts, dtls: { keys } });
+    s.pc = pc;
+    pc.onIceCandidate.subscribe((c) => {
+      if (!c?.candidate || s.state === 'closed') return;
+      const candidate = { candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null, usernameFragment: c.usernameFragment ?? null };
+      if (s.sdpSent) sendCandidate(s, candidate);
+      else s.localQueue.push(candidate);
+    });
+    pc.connectionStateChange.subscribe((state) => {
+      if ((state === 'failed' || state === 'closed') && s.state === 'negotiating') end(s, `connection ${state}`);
+    });
+    return pc;
+  }
+
+  function watchChannel(s: Session, dc: RTCDataChannel): void {
+    if (s.channel) {
+      log('rtc-extra-channel', { connectionId: s.connectionId, label: dc.label });
+      dc.close();
+      return;
+    }
+    s.channel = dc;
+    // werift can deliver the peer's first message before the DCEP ACK marks the channel open
+    // (the agent sends its hello at once): keep everything from creation on, in order.
+    const early: (Uint8Array | string)[] = [];
+    const earlySubscription = dc.onMessage.subscribe((data) => {
+      early.push(typeof data === 'string' ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    });
+    const opened = (): void => {
+      const pc = s.pc;
+      if (s.state !== 'negotiating' || !pc) return;
+      let wrapped: ReturnType<typeof createRawLink>;
+      try {
+        earlySubscription.unSubscribe();
+        wrapped = createRawLink({ remoteId: s.remoteId, pc, channel: dc, log, early, onDown: () => end(s, 'link closed') });
+      } catch (error) {
+        return end(s, `could not wrap the channel: ${describe(error)}`);
+      }
+      s.state = 'open';
+      clearTimeout(s.timer);
+      s.link = wrapped.link;
+      s.finished = wrapped.finished;
+      s.settle(wrapped.link);
+    };
+    dc.stateChanged.subscribe((state) => {
+      if (state === 'open') opened();
+      else if (state === 'closed' && s.state === 'negotiating') end(s, 'data channel closed before it opened');
+    });
+    if (dc.readyState === 'open') opened();
+  }
+
+  async function startDial(s: Session): Promise<void> {
+    const pc = await newPeerConnection(s);
+    if (!pc) return;
+    watchChannel(s, pc.createDataChannel(label, { ordered: true }));
+    const offer = await pc.createOffer();
+    if (s.state !== 'negotiating') return;
+    // Send before setLocalDescription: werift gathers inside it and waits up to 5 s for an
+    // unanswered STUN server; both sides then gather in parallel. The SDP is the same.
+    const payload = { sdp: { type: 'offer', sdp: offer.sdp }, type: 'data', connectionId: s.connectionId, label, reliable: true, serialization: 'raw', metadata: {} };
+    signaling.send({ type: 'OFFER', dst: s.remoteId, payload });
+    sdpSent(s);
+    s.localApplied = pc.setLocalDescription(offer);
+    await s.localApplied;
+  }
+
+  async function applyAnswer(s: Session, sdp: string): Promise<void> {
+    await s.localApplied;
+    if (s.state !== 'negotiating' || !s.pc) return;
+    await s.pc.setRemoteDescription({ type: 'answer', sdp });
+    remoteApplied(s);
+  }
+
+  async function startAnswer(s: Session, sdp: string): Promise<void> {
+    const pc = await newPeerConnection(s);
+    if (!pc) return;
+    pc.onDataChannel.subscribe((dc) => watchChannel(s, dc));
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    remoteApplied(s);
+    const answer = await pc.createAnswer();
+    if (s.state !== 'negotiating') return;
+    signaling.send({ type: 'ANSWER', dst: s.remoteId, payload: { sdp: { type: 'answer', sdp: answer.sdp }, type: 'data', connectionId: s.connectionId } });
+    sdpSent(s);
+    await pc.setLocalDescription(answer);
+  }
+
+  function deliver(link: RawLink): void {
+    if (!linkHandler) return void unclaimed.push(link);
+    try {
+      linkHandler(link);
+    } catch (error) {
+      log('rtc-link-handler-failed', { error: describe(error) });
+    }
+  }
+
+  function onOffer(src: string, p: OfferPayload): void {
+    if (closed) return;
+    if (p.type !== 'data') return log('rtc-offer-ignored', { src, reason: `type ${p.type}` });
+    const key = keyOf(src, p.connectionId);
+    if (sessions.has(key)) return log('rtc-offer-ignored', { src, reason: 'duplicate connectionId' });
+    const problem = sdpProblem(p.sdp.sdp);
+    if (problem) return log('rtc-offer-ignored', { src, reason: problem });
+    const negotiating = [...sessions.values()].filter((x) => x.state === 'negotiating').length;
+    if (negotiating >= MAX_NEGOTIATING) return log('rtc-offer-ignored', { src, reason: 'too many negotiations' });
+    const s = newSession(p.connectionId, src, 'answer', (result) => {
+      if (typeof result === 'string') log('rtc-answer-failed', { remoteId: src, connectionId: p.connectionId, reason: result });
+      else deliver(result);
+    });
+    s.remoteQueue.push(...(early.get(key)?.candidates ?? []));
+    early.delete(key);
+    s.timer = setTimeout(() => end(s, `not connected after ${ANSWER_TIMEOUT_MS} ms`), ANSWER_TIMEOUT_MS);
+    startAnswer(s, p.sdp.sdp).catch((error: unknown) => end(s, `answering failed: ${describe(error)}`));
+  }
+
+  function onCandidate(src: string, connectionId: string, candidate: PeerjsCandidate): void {
+    const key = keyOf(src, connectionId);
+    const s = sessions.get(key);
+    if (s) {
+      if (s.remoteApplied) addRemoteCandidate(s, candidate);
+      else if (s.remoteQueue.length < MAX_EARLY_CANDIDATES) s.remoteQueue.push(candidate);
+      return;
+    }
+    // A CANDIDATE can overtake its OFFER: keep a few per connection for a while.
+    const now = Date.now();
+    for (const [id, entry] of early) if (now - entry.at > EARLY_CANDIDATE_TTL_MS) early.delete(id);
+    const entry = early.get(key);
+    if (entry) {
+      if (entry.candidates.length < MAX_EARLY_CANDIDATES) entry.candidates.push(candidate);
+    } else if (early.size < MAX_EARLY_CONNECTIONS) {
+      early.set(key, { src, at: now, candidates: [candidate] });
+    }
+  }
+
+  function onSignal(m: PeerjsMessage): void {
+    switch (m.type) {
+      case 'OFFER':
+        return onOffer(m.src, m.payload);
+      case 'ANSWER': {
+        const s = sessions.get(keyOf(m.src, m.payload.connectionId));
+        if (!s || s.role !== 'dial' || s.answered || s.state !== 'negotiating') {
+          return log('rtc-answer-ignored', { src: m.src, connectionId: m.payload.connectionId });
+        }
+        s.answered = true;
+        const problem = sdpProblem(m.payload.sdp.sdp);
+        if (problem) return end(s, `bad answer: ${problem}`);
+        applyAnswer(s, m.payload.sdp.sdp).catch((error: unknown) => end(s, `bad answer: ${describe(error)}`));
+        return;
+      }
+      case 'CANDIDATE':
+        return onCandidate(m.src, m.payload.connectionId, m.payload.candidate);
+      case 'LEAVE':
+      case 'EXPIRE': {
+        // Open links survive: only negotiations that need the signaling path fail.
+        const why = m.type === 'EXPIRE' ? 'the peer is not connected to the signaling server' : 'the peer left the signaling server';
+        for (const s of [...sessions.values()]) if (s.remoteId === m.src && s.state === 'negotiating') end(s, why);
+        for (const [id, entry] of early) if (entry.src === m.src) early.delete(id);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+  signaling.onMessage(onSignal);
+
+  return {
+    signaling,
+    dial(remoteId, options = {}) {
+      if (closed) return Promise.reject(new FlotillaError('unreachable', 'the endpoint is closed'));
+      const timeoutMs = options.timeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
+      const signal = options.signal;
+      return new Promise<RawLink>((resolve, reject) => {
+        const onAbort = (): void => end(s, 'dial cancelled');
+        const s = newSession(`dc_${randomBytes(12).toString('hex')}`, remoteId, 'dial', (result) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (typeof result === 'string') reject(new FlotillaError('unreachable', `${remoteId}: ${result}`));
+          else resolve(result);
+        });
+        if (signal?.aborted) return onAbort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        s.timer = setTimeout(() => end(s, `no connection after ${timeoutMs} ms`), timeoutMs);
+        startDial(s).catch((error: unknown) => end(s, `dialing failed: ${describe(error)}`));
+      });
+    },
+    onLink(h) {
+      linkHandler = h;
+      for (const link of unclaimed.splice(0)) deliver(link);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      signaling.close();
+      const all = [...sessions.values()];
+      for (const s of all) end(s, 'the endpoint closed');
+      early.clear();
+      unclaimed.length = 0;
+      await Promise.allSettled(all.map((s) => s.finished));
+    },
+  };
+}

@@ -1,0 +1,108 @@
+// The real stack for browser tests: a signaling server serving the built PWA, agents as child
+// processes, and Debian's Chromium through playwright-core with a fresh profile. Everything a
+// test starts is cleaned up by `stop()`, also when the test failed.
+
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ROOT, killAll, removeDir, startProc, startSignal, tempDir, type Proc } from '../harness.ts';
+
+export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+export const SCREENS = join(ROOT, 'test-results', 'screens');
+
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/** One test file's stack. */
+export interface Stack {
+  url: string;
+  signal: Proc & { url: string; port: number };
+  context: BrowserContext;
+  page: Page;
+  agents: (Proc & { id: string })[];
+  /** Starts an agent that joins with `token`; `name` becomes its $HOSTNAME. */
+  startAgent(token: string, name: string, flags?: string[]): Promise<Proc & { id: string }>;
+  /** Logs of every process, for a failing test's message. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts the signaling server (serving dist/web) and a browser on a fresh profile. */
+export async function startStack(options: { browserArgs?: string[] } = {}): Promise<Stack> {
+  if (!existsSync(join(ROOT, 'dist/web/index.html'))) throw new Error('dist/web is missing: run `npm run build:web` first');
+  const dirs: string[] = [];
+  const made = async (prefix: string) => {
+    const dir = await tempDir(prefix);
+    dirs.push(dir);
+    return dir;
+  };
+  const signal = await startSignal(await made('signal'));
+  let context: BrowserContext;
+  try {
+    context = await chromium.launchPersistentContext(await made('chromium'), {
+      executablePath: CHROMIUM,
+      args: [...CHROMIUM_ARGS, ...(options.browserArgs ?? [])],
+      viewport: { width: 1280, height: 800 },
+      serviceWorkers: 'allow',
+    });
+  } catch (error) {
+    await signal.stop();
+    throw error;
+  }
+  const page = context.pages()[0] ?? (await context.newPage());
+  const browserLog: string[] = [];
+  page.on('console', (m) => browserLog.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => browserLog.push(`[pageerror] ${e.message}`));
+  const agents: (Proc & { id: string })[] = [];
+
+  return {
+    url: signal.url,
+    signal,
+    context,
+    page,
+    agents,
+    async startAgent(token, name, flags = []) {
+      const proc = startProc('flotilla-agent', ['join', token, '--state-dir', await made('agent'), ...flags], { HOSTNAME: name, FLOTILLA_LOG_LEVEL: process.env['FLOTILLA_LOG_LEVEL'] ?? 'info' });
+      const match = await proc.waitFor(/Enrolled as ([a-z2-7]{52})/);
+      await proc.waitFor(/"event":"signaling-open"/);
+      const agent = Object.assign(proc, { id: match[1]! });
+      agents.push(agent);
+      return agent;
+    },
+    logs() {
+      const tail = (text: string) => text.split('\n').slice(-40).join('\n');
+      return [`--- browser\n${tail(browserLog.join('\n'))}`, `--- signal\n${tail(signal.output())}`, ...agents.map((a) => `--- agent ${a.id.slice(0, 8)}\n${tail(a.output())}`)].join('\n');
+    },
+    async stop() {
+      await context.close().catch(() => undefined);
+      await Promise.all(agents.map((a) => a.stop()));
+      await signal.stop();
+      await killAll();
+      await Promise.all(dirs.map((d) => removeDir(d)));
+    },
+  };
+}
+
+/** Saves a screenshot under test-results/screens/. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await mkdir(SCREENS, { recursive: true });
+  await page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
+}
+
+/** Creates the fleet through the first-run screen and waits for the dashboard. */
+export async function createFleetInUi(page: Page, url: string, deviceName = 'e2e browser'): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('Name this device').fill(deviceName);
+  await page.getByRole('button', { name: 'Create fleet' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+}
+
+/** Makes a join token on the Hosts page and returns it (from the install command shown). */
+export async function makeTokenInUi(page: Page): Promise<{ token: string; install: string }> {
+  await page.locator('[data-nav="hosts"]').click();
+  await page.getByTestId('add-host').click();
+  const install = (await page.getByTestId('install-command').textContent()) ?? '';
+  const token = /join (flt1\.\S+)/.exec(install)?.[1];
+  if (!token) throw new Error(`no token in the install command: ${install}`);
+  return { token, install };
+}

@@ -1,0 +1,22 @@
+// Bundles the agent into one file, dist/flotilla-agent.mjs, that runs with plain `node` on a
+// host with nothing else installed (the signaling server serves it for the install command).
+import { build } from 'esbuild';
+import { mkdir, stat } from 'node:fs/promises';
+
+await mkdir('dist', { recursive: true });
+await build({
+  entryPoints: ['agent/src/entry.ts'],
+  outfile: 'dist/flotilla-agent.mjs',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  minify: true,
+  sourcemap: false,
+  legalComments: 'none',
+  // Some dependencies are CommonJS and call require(); give the ESM bundle one.
+  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __flotillaRequire } from 'node:module';\nconst require = __flotillaRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+const { size } = await stat('dist/flotilla-agent.mjs');
+console.log(`dist/flotilla-agent.mjs ${(size / 1024).toFixed(0)} KiB`);
