@@ -3,7 +3,7 @@
 // "tests: N passed, N failed, N skipped" summed over all tiers.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
-import { canUnshare } from './in-netns.mjs';
+import { canUnshare, runInNetns } from './in-netns.mjs';
 
 mkdirSync('test-results', { recursive: true });
 const totals = { passed: 0, failed: 0, skipped: 0 };
@@ -16,31 +16,36 @@ function step(name, command, args) {
   return result.status === 0;
 }
 
-function vitestTier(name, project, netns) {
-  const out = `test-results/vitest-${project}.json`;
-  const vitest = ['vitest', 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile=${out}`];
-  const ok = netns ? step(name, 'unshare', ['-n', 'sh', '-c', `ip link set lo up && exec npx ${vitest.join(' ')}`]) : step(name, 'npx', vitest);
+function vitestTier(name, args, netns) {
+  const out = `test-results/vitest-${name.split(' ')[0]}.json`;
+  const vitest = ['vitest', 'run', ...args, '--reporter=default', '--reporter=json', `--outputFile=${out}`];
+  console.log(`\n=== ${name}`);
+  const status = netns ? runInNetns(vitest[0], vitest.slice(1)) : spawnSync('npx', vitest, { stdio: 'inherit' }).status;
+  if (status !== 0) failedSteps.push(name);
   if (existsSync(out)) {
     const report = JSON.parse(readFileSync(out, 'utf8'));
     totals.passed += report.numPassedTests ?? 0;
     totals.failed += report.numFailedTests ?? 0;
     totals.skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-  } else if (!ok) {
+  } else if (status !== 0) {
     totals.failed += 1;
   }
 }
 
 step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
+step('typecheck web', 'npx', ['tsc', '-p', 'web/tsconfig.json', '--noEmit']);
 step('lint', 'npx', ['eslint', '.']);
 step('build agent bundle', 'node', ['scripts/build-agent.mjs']);
+step('build PWA', 'npx', ['vite', 'build', '--logLevel', 'warn']);
 
 const netns = canUnshare();
-if (!netns) console.log('\nNOTE: cannot create network namespaces (not root); WebRTC tiers run on loopback only where safe.');
-vitestTier('unit tests', 'unit', netns);
-if (netns) vitestTier('integration tests (real processes, private netns)', 'integration', true);
-else {
-  console.log('SKIPPED integration tests: they need a private network namespace (run as root, as CI does).');
-  totals.skipped += 1;
+vitestTier('unit tests', ['--project', 'unit'], netns);
+if (netns) {
+  vitestTier('integration tests (real processes, private netns)', ['--project', 'integration'], true);
+  vitestTier('browser tests (Chromium, private netns)', ['--config', 'e2e/browser/vitest.config.ts'], true);
+} else {
+  console.log('\nSKIPPED integration and browser tests: they need a private network namespace (run as root, as CI does).');
+  totals.skipped += 2;
 }
 
 console.log(`\nsteps failed: ${failedSteps.length ? failedSteps.join(', ') : 'none'}`);

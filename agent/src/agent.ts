@@ -101,7 +101,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
       audit.write({ device: cert.id, deviceName: cert.name, role: cert.role, request: 'handshake', outcome: 'accepted' });
       log('info', 'session-open', { device: cert.id.slice(0, 8), name: cert.name, role: cert.role });
       const session = createSecureSession(link, inbox, hs);
-      session.onClose((error) => log(error ? 'warn' : 'info', 'session-closed', { device: cert.id.slice(0, 8), ...(error ? { error: error.message } : {}) }));
+      session.onClose((error) => log(error && error.code !== 'channel-closed' ? 'warn' : 'info', 'session-closed', { device: cert.id.slice(0, 8), ...(error ? { reason: error.detail ?? error.code } : {}) }));
       dispatcher.serve(session, cert);
     } catch (error) {
       const failure = error instanceof FlotillaError ? error : new FlotillaError('handshake-failed', String(error));

@@ -66,6 +66,9 @@ export function createDispatcher(shared: Shared): Dispatcher {
 
   function serve(session: SecureSession, device: DeviceCertBody): void {
     const followUps = new Map<string, (message: Message, body: Uint8Array) => void>();
+    // Follow-ups (push chunks) that arrive before their handler is ready wait here, bounded.
+    const early = new Map<string, { message: Message; body: Uint8Array }[]>();
+    const MAX_EARLY = 64;
     const inSession = new Map<string, AbortController>();
     const send = async (message: Message, body?: Uint8Array) => {
       if (session.closed) return;
@@ -97,7 +100,11 @@ export function createDispatcher(shared: Shared): Dispatcher {
         device,
         signal: abort.signal,
         send,
-        onFollowUp: (handler) => followUps.set(request.id, handler),
+        onFollowUp: (handler) => {
+          followUps.set(request.id, handler);
+          for (const m of early.get(request.id) ?? []) handler(m.message, m.body);
+          early.delete(request.id);
+        },
       };
       let fields: ResultFields;
       try {
@@ -109,6 +116,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
         fields = { status: statusFor(failure), error: toWireError(failure), startedAt, durationMs: Date.now() - startedAt };
       } finally {
         followUps.delete(request.id);
+        early.delete(request.id);
         inSession.delete(request.id);
       }
       if (task && op) {
@@ -121,7 +129,13 @@ export function createDispatcher(shared: Shared): Dispatcher {
     session.onMessage((message, body) => {
       shared.log('debug', 'message', { type: message.type, id: message.id, device: device.id.slice(0, 8) });
       if (message.type === 'push.chunk' || message.type === 'push.end') {
-        followUps.get(message.id)?.(message, body);
+        const handler = followUps.get(message.id);
+        if (handler) handler(message, body);
+        else if (inSession.has(message.id)) {
+          const queue = early.get(message.id) ?? [];
+          if (queue.length < MAX_EARLY) queue.push({ message, body: new Uint8Array(body) });
+          early.set(message.id, queue);
+        }
         return;
       }
       if (!isRequest(message)) {

@@ -83,10 +83,10 @@ export async function startStack(options: { browserArgs?: string[] } = {}): Prom
   };
 }
 
-/** Saves a screenshot under test-results/screens/. */
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** Saves a screenshot under test-results/screens/: what the viewport shows, or the whole page. */
+export async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
   await mkdir(SCREENS, { recursive: true });
-  await page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage });
 }
 
 /** Creates the fleet through the first-run screen and waits for the dashboard. */

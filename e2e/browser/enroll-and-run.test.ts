@@ -59,7 +59,7 @@ describe('enroll and run in the browser', () => {
       await page.locator('[data-nav="run"]').click();
       await page.getByTestId('selector').fill('tag:role=web');
       await expect.poll(() => page.getByTestId('match-count').getAttribute('data-count')).toBe('2');
-      await page.getByTestId('command').fill('echo hello-$HOSTNAME; exit 0');
+      await page.getByTestId('command').fill('echo hello-$HOSTNAME');
       await page.getByTestId('run').click();
       const result = page.locator('[data-testid="run-result"][data-running="false"]');
       await result.waitFor({ timeout: 60_000 });
@@ -109,7 +109,7 @@ describe('enroll and run in the browser', () => {
           expect(await hosts.locator(`article[data-host="${id}"]`).getAttribute('data-status')).toBe('ok');
         }
         expect(await hosts.getByTestId('output').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('hello-web-a'), expect.stringContaining('hello-web-b')]));
-        await page.getByTestId('signal-down').or(page.getByRole('heading', { name: /echo hello/ })).first().waitFor();
+        await page.getByTestId('signal-down').or(page.getByRole('heading', { name: /hello-\$HOSTNAME/ })).first().waitFor();
       } finally {
         await context.setOffline(false);
       }
@@ -118,18 +118,33 @@ describe('enroll and run in the browser', () => {
   test('screenshots at phone and desktop sizes', () =>
     step(async () => {
       const { page } = stack;
-      const pages = ['dashboard', 'hosts', 'run', 'history', 'settings'];
+      await page.goto(stack.url);
+      await page.locator('[data-signal="ok"]').waitFor({ timeout: 30_000 });
+      // A task in memory, so the Run page shows output; hash navigation keeps it (no reload).
+      const go = (hash: string) => page.evaluate((h) => void (location.hash = h), hash);
+      await go('#/run');
+      await page.getByTestId('selector').fill('tag:role=web');
+      await page.getByTestId('command').fill('uname -sm; echo "hello from $HOSTNAME"; echo warning >&2');
+      await page.getByTestId('run').click();
+      await page.locator(`[data-testid="run-result"][data-running="false"]`).waitFor({ timeout: 60_000 });
       for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 360, height: 740 }]] as const) {
         await page.setViewportSize(viewport);
-        for (const name of pages) {
-          await page.goto(`${stack.url}#/${name}`);
+        for (const name of ['dashboard', 'hosts', 'run', 'history', 'settings']) {
+          await go(`#/${name}`);
           await page.locator(`main[data-page="${name}"]`).waitFor();
-          await page.locator('nav').getByText('signaling connected').or(page.locator('nav a[data-nav="run"]')).first().waitFor();
           await screenshot(page, `${size}-${name}`);
+          await screenshot(page, `${size}-${name}-full`, true);
         }
-        await page.goto(`${stack.url}#/history/${encodeURIComponent(taskId)}`);
+        await go(`#/history/${encodeURIComponent(taskId)}`);
         await page.getByTestId('task-hosts').waitFor();
         await screenshot(page, `${size}-task`);
       }
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await go('#/run');
+      await screenshot(page, 'phone-run-dark');
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await go('#/hosts');
+      await screenshot(page, 'desktop-hosts-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
     }));
 });

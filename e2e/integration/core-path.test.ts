@@ -26,7 +26,8 @@ async function ok(home: string, args: string[]) {
 
 function pgrep(pattern: string): string {
   try {
-    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim();
+    // Anchored: the CLI's own command line also contains the pattern.
+    return execFileSync('pgrep', ['-f', `^${pattern}`], { encoding: 'utf8' }).trim();
   } catch {
     return '';
   }
@@ -194,7 +195,7 @@ describe('core path through the CLI', () => {
     const kept = JSON.parse((await cli(admin, ['run', 'tag:zone=a', '--task', earlier, '--json', '--', 'echo again'])).stdout);
     expect(kept.results[0].status).toBe('ok');
     expect(kept.results[0].stdout).toBe('kept\n');
-    execFileSync('pkill', ['-f', `sleep ${marker}`]);
+    execFileSync('pkill', ['-f', `^sleep ${marker}`]);
   });
 });
 
@@ -234,8 +235,10 @@ describe('authorization with real agents', () => {
     await ok(stranger, ['init', '--signal', signal.url, '--name', 'stranger']);
     // Agent ids are not secret: the stranger dials one directly.
     await expect(dialAs(stranger, agents[2]!.id)).rejects.toMatchObject({ code: 'not-in-fleet' });
-    const audit = await readFile(join(agents[2]!.stateDir, 'audit.log'), 'utf8');
-    expect(audit).toMatch(/"request":"handshake","outcome":"refused","code":"not-in-fleet"/);
+    await waitFor('the refusal in the audit log', async () => {
+      const audit = await readFile(join(agents[2]!.stateDir, 'audit.log'), 'utf8');
+      return /"request":"handshake","outcome":"refused","code":"not-in-fleet"/.test(audit) ? true : undefined;
+    }, 10_000);
   });
 });
 

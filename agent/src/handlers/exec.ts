@@ -58,24 +58,7 @@ export const execHandler: Handler<'exec'> = async (request, ctx) => {
       });
     });
   });
-  const spawned = await new Promise<Error | undefined>((resolve) => {
-    child.once('spawn', () => resolve(undefined));
-    child.once('error', (error) => resolve(error));
-  });
-  if (spawned) throw new FlotillaError('file-error', `could not start the command: ${spawned.message}`);
-  const pid = child.pid ?? 0;
-  await ctx.journal.update(request.task, { pid });
-
-  let ending: 'timeout' | 'cancelled' | undefined;
-  const stop = (why: 'timeout' | 'cancelled') => {
-    if (ending) return;
-    ending = why;
-    killGroup(pid);
-  };
-  const timer = request.timeoutMs ? setTimeout(() => stop('timeout'), request.timeoutMs) : undefined;
-  const onAbort = () => stop('cancelled');
-  ctx.signal.addEventListener('abort', onAbort);
-
+  // Read output from the start: nothing may wait on an await before the streams are drained.
   let pending = 0;
   const pump = (stream: 'stdout' | 'stderr', source: NodeJS.ReadableStream) => {
     const decoder = new StringDecoder('utf8');
@@ -94,6 +77,23 @@ export const execHandler: Handler<'exec'> = async (request, ctx) => {
   pump('stderr', child.stderr);
   child.stdin.on('error', () => undefined); // the command may exit without reading its input
   child.stdin.end(request.stdin ?? '');
+  const spawned = await new Promise<Error | undefined>((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', (error) => resolve(error));
+  });
+  if (spawned) throw new FlotillaError('file-error', `could not start the command: ${spawned.message}`);
+  const pid = child.pid ?? 0;
+  void ctx.journal.update(request.task, { pid }).catch((error: unknown) => ctx.log('warn', 'journal-write-failed', { error: String(error) }));
+
+  let ending: 'timeout' | 'cancelled' | undefined;
+  const stop = (why: 'timeout' | 'cancelled') => {
+    if (ending) return;
+    ending = why;
+    killGroup(pid);
+  };
+  const timer = request.timeoutMs ? setTimeout(() => stop('timeout'), request.timeoutMs) : undefined;
+  const onAbort = () => stop('cancelled');
+  ctx.signal.addEventListener('abort', onAbort);
 
   const exit = await exited;
   if (timer) clearTimeout(timer);

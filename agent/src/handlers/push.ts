@@ -3,6 +3,7 @@
 
 import { mkdir, open, rename, unlink, chmod, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { FlotillaError } from '../../../shared/errors.ts';
 import { createSha256 } from '../../../shared/sha256-stream.ts';
 import { confinePath } from '../policy.ts';
@@ -17,8 +18,10 @@ export const pushHandler: Handler<'push.begin'> = async (request, ctx) => {
   }
   const target = await confinePath(request.path, ctx.config.allowedRoots, 'write');
   await mkdir(dirname(target), { recursive: true });
-  const temp = join(dirname(target), `.${basename(target)}.flotilla-${request.task}.tmp`);
-  let handle: FileHandle | undefined = await open(temp, 'wx', 0o600);
+  const temp = join(dirname(target), `.${basename(target)}.flotilla-${randomBytes(6).toString('hex')}.tmp`);
+  let handle: FileHandle | undefined = await open(temp, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
+    throw new FlotillaError('file-error', `cannot create ${temp}: ${error.code ?? error.message}`);
+  });
   const hash = createSha256();
   let received = 0;
   let lastProgress = 0;

@@ -1,0 +1,68 @@
+// The PWA as a browser sees it: an installable manifest with real icons, a registered service
+// worker, and a plain explanation instead of a broken app outside a secure context.
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startStack, type Stack } from './browser-harness.ts';
+
+// A name that resolves to loopback but, unlike localhost, is not a secure context over http.
+const INSECURE_HOST = 'flotilla.test';
+
+/** Width and height from a PNG's IHDR chunk. */
+function pngSize(bytes: Buffer): { width: number; height: number } {
+  expect([...bytes.subarray(0, 8)]).toEqual([137, 80, 78, 71, 13, 10, 26, 10]);
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+describe('installable PWA', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({ browserArgs: [`--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`] });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test('the manifest names the app, runs standalone and has 192 and 512 px PNG icons', async () => {
+    const { page } = stack;
+    await page.goto(stack.url);
+    await page.getByRole('button', { name: 'Create fleet' }).waitFor();
+    const href = await page.locator('link[rel="manifest"]').getAttribute('href');
+    expect(href).toBeTruthy();
+    const response = await page.request.get(new URL(href!, stack.url).toString());
+    expect(response.ok()).toBe(true);
+    const manifest = (await response.json()) as Record<string, unknown> & { icons: { src: string; sizes: string; type: string }[] };
+    expect(manifest).toMatchObject({ name: 'Flotilla', short_name: 'Flotilla', display: 'standalone', start_url: '/' });
+    expect(manifest['theme_color']).toMatch(/^#[0-9a-f]{6}$/i);
+    for (const size of [192, 512]) {
+      const icon = manifest.icons.find((i) => i.sizes === `${size}x${size}` && i.type === 'image/png');
+      expect(icon, `icon ${size}`).toBeDefined();
+      const image = await page.request.get(new URL(icon!.src, stack.url).toString());
+      expect(image.ok()).toBe(true);
+      expect(pngSize(await image.body())).toEqual({ width: size, height: size });
+    }
+  });
+
+  test('a service worker is registered and controls the page after a reload', async () => {
+    const { page } = stack;
+    await page.goto(stack.url);
+    const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
+    expect(scope).toBe(stack.url);
+    const script = await page.evaluate(async () => (await navigator.serviceWorker.getRegistration())?.active?.scriptURL);
+    expect(script).toBe(`${stack.url}sw.js`);
+    await page.reload();
+    await page.getByRole('button', { name: 'Create fleet' }).waitFor();
+    expect(await page.evaluate(() => navigator.serviceWorker.controller?.scriptURL)).toBe(`${stack.url}sw.js`);
+  });
+
+  test('over plain http on a non-local name the app explains that it needs HTTPS', async () => {
+    const { page } = stack;
+    await page.goto(`http://${INSECURE_HOST}:${stack.signal.port}/`);
+    expect(await page.evaluate(() => window.isSecureContext)).toBe(false);
+    await page.getByTestId('insecure-context').waitFor();
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Flotilla needs HTTPS (or localhost)');
+    expect(await page.getByTestId('insecure-context').textContent()).toContain('open Flotilla over HTTPS or on localhost');
+    expect(await page.getByRole('button', { name: 'Create fleet' }).count()).toBe(0);
+  });
+});

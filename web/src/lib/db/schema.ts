@@ -1,0 +1,73 @@
+// The PWA's IndexedDB: one database, a versioned schema, and the record types kept in it.
+
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import type { HostRecord, TokenRecord } from '../../../../shared/hosts.ts';
+import type { DeviceIdentity } from '../../../../shared/fleet.ts';
+import type { ResultStatus } from '../../../../shared/protocol.ts';
+
+/** A host's part of a task, as history keeps it. */
+export interface TaskHostRecord {
+  hostId: string;
+  label: string;
+  status: ResultStatus | 'running';
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+  /** True when stdout or stderr was cut at the cap. */
+  truncated: boolean;
+  error: string | undefined;
+  startedAt: number;
+  durationMs: number | undefined;
+}
+
+/** One task: what was asked of which hosts, and what each answered. */
+export interface TaskRecord {
+  id: string;
+  selector: string;
+  kind: 'exec';
+  command: string;
+  device: string;
+  startedAt: number;
+  endedAt: number | undefined;
+  hosts: TaskHostRecord[];
+}
+
+/** This browser's device identity (non-extractable keys) and where its signaling server is. */
+export interface StoredDevice {
+  device: DeviceIdentity;
+  signal: string;
+  createdAt: number;
+}
+
+export interface FlotillaDb extends DBSchema {
+  identity: { key: string; value: StoredDevice };
+  hosts: { key: string; value: HostRecord };
+  tokens: { key: string; value: TokenRecord };
+  tasks: { key: string; value: TaskRecord; indexes: { startedAt: number } };
+  settings: { key: string; value: unknown };
+}
+
+export type Db = IDBPDatabase<FlotillaDb>;
+
+/** Name and version: bump the version and add a step below to change the schema. */
+export const DB_NAME = 'flotilla';
+export const DB_VERSION = 1;
+
+/** Opens (and on first use creates or upgrades) the database. */
+export function openFlotillaDb(name = DB_NAME): Promise<Db> {
+  return openDB<FlotillaDb>(name, DB_VERSION, {
+    upgrade(db, oldVersion) {
+      if (oldVersion < 1) {
+        db.createObjectStore('identity');
+        db.createObjectStore('hosts', { keyPath: 'id' });
+        db.createObjectStore('tokens', { keyPath: 'tid' });
+        db.createObjectStore('tasks', { keyPath: 'id' }).createIndex('startedAt', 'startedAt');
+        db.createObjectStore('settings');
+      }
+    },
+    blocking() {
+      // A newer version of the app wants to upgrade: let it (this tab reloads on its next visit).
+      location.reload();
+    },
+  });
+}

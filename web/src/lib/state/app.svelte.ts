@@ -1,0 +1,95 @@
+// The app's top-level state: which phase it is in (no secure context, first run, ready), the
+// database, the fleet, the task history and the task running now.
+
+import { createFleet } from '../../../../shared/fleet.ts';
+import { FlotillaError } from '../../../../shared/errors.ts';
+import { openFlotillaDb, type Db, type TaskRecord } from '../db/schema.ts';
+import { getSetting, loadIdentity, putSetting, saveIdentity } from '../db/stores.ts';
+import { listTasks, pruneTasks, saveTask, settleOrphans } from '../db/tasks.ts';
+import { FleetState } from './fleet.svelte.ts';
+import { TaskRun, type Target } from './task-run.svelte.ts';
+
+export type Phase = 'loading' | 'insecure' | 'setup' | 'ready' | 'failed';
+
+const isDays = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+
+/** The signaling server that served this page (the usual deployment). */
+export function defaultSignal(): string {
+  return `${location.origin}/`;
+}
+
+class AppState {
+  phase = $state<Phase>('loading');
+  failure = $state<string | undefined>(undefined);
+  fleet = $state.raw<FleetState | undefined>(undefined);
+  tasks = $state.raw<TaskRecord[]>([]);
+  run = $state.raw<TaskRun | undefined>(undefined);
+  retentionDays = $state(90);
+  #db: Db | undefined;
+
+  get db(): Db {
+    if (!this.#db) throw new FlotillaError('internal', 'the database is not open yet');
+    return this.#db;
+  }
+
+  /** Opens storage and the identity; decides what the first screen is. */
+  async boot(): Promise<void> {
+    try {
+      if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {
+        this.phase = 'insecure';
+        return;
+      }
+      this.#db = await openFlotillaDb();
+      this.retentionDays = await getSetting(this.#db, 'retentionDays', 90, isDays);
+      await pruneTasks(this.#db, this.retentionDays);
+      await settleOrphans(this.#db, new Set());
+      this.tasks = await listTasks(this.#db);
+      const stored = await loadIdentity(this.#db);
+      if (!stored) {
+        this.phase = 'setup';
+        return;
+      }
+      await this.#start(new FleetState(this.#db, stored));
+    } catch (error) {
+      console.error('[flotilla] could not start', error);
+      this.failure = error instanceof Error ? error.message : String(error);
+      this.phase = 'failed';
+    }
+  }
+
+  /** First run: a new fleet whose key, like this device's, never leaves this browser. */
+  async createFleet(deviceName: string, signal: string): Promise<void> {
+    const device = await createFleet(deviceName, false);
+    const stored = await saveIdentity(this.db, device, signal.endsWith('/') ? signal : `${signal}/`);
+    await this.#start(new FleetState(this.db, stored));
+  }
+
+  async #start(fleet: FleetState): Promise<void> {
+    this.fleet = fleet;
+    this.phase = 'ready';
+    await fleet.start();
+  }
+
+  /** Starts a command on `targets`; the task lands in history as it progresses. */
+  startRun(selector: string, command: string, targets: readonly Target[], timeoutMs?: number): TaskRun {
+    const fleet = this.fleet;
+    if (!fleet) throw new FlotillaError('internal', 'no fleet yet');
+    const run = new TaskRun({ fleet, selector, command, targets, onSave: (record) => this.saveTask(record), ...(timeoutMs ? { timeoutMs } : {}) });
+    this.run = run;
+    return run;
+  }
+
+  async saveTask(record: TaskRecord): Promise<void> {
+    await saveTask(this.db, record);
+    this.tasks = [record, ...this.tasks.filter((t) => t.id !== record.id)].sort((a, b) => b.startedAt - a.startedAt);
+  }
+
+  async setRetention(days: number): Promise<void> {
+    if (!isDays(days)) throw new FlotillaError('bad-config', 'keep history for a whole number of days, 1 or more');
+    this.retentionDays = days;
+    await putSetting(this.db, 'retentionDays', days);
+    if ((await pruneTasks(this.db, days)) > 0) this.tasks = await listTasks(this.db);
+  }
+}
+
+export const app = new AppState();

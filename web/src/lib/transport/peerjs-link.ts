@@ -1,0 +1,123 @@
+// An open PeerJS data connection wrapped as a RawLink: ordered delivery from the first
+// message on, backpressure through bufferedamountlow, one close notification, path from stats.
+
+import type { DataConnection } from 'peerjs';
+import { FlotillaError } from '../../../../shared/errors.ts';
+import { fingerprintFromSdp, type PathInfo, type RawLink } from '../../../../shared/transport.ts';
+
+type Data = Uint8Array | string;
+
+/** Reads the selected candidate pair from the connection's stats. */
+export async function pathFromStats(pc: RTCPeerConnection): Promise<PathInfo | undefined> {
+  const stats = await pc.getStats();
+  let pair: RTCIceCandidatePairStats | undefined;
+  stats.forEach((report: { type: string; selectedCandidatePairId?: string }) => {
+    if (report.type === 'transport' && report.selectedCandidatePairId) pair = stats.get(report.selectedCandidatePairId);
+  });
+  // Some browsers have no transport report: fall back to the nominated, succeeded pair.
+  stats.forEach((report: RTCIceCandidatePairStats) => {
+    if (!pair && report.type === 'candidate-pair' && report.nominated && report.state === 'succeeded') pair = report;
+  });
+  if (!pair) return undefined;
+  const local = stats.get(pair.localCandidateId) as { candidateType?: string; protocol?: string } | undefined;
+  const remote = stats.get(pair.remoteCandidateId) as { candidateType?: string } | undefined;
+  const localType = local?.candidateType ?? 'unknown';
+  const remoteType = remote?.candidateType ?? 'unknown';
+  const protocol = local?.protocol === 'udp' || local?.protocol === 'tcp' ? local.protocol : 'unknown';
+  return { local: localType, remote: remoteType, protocol, relayed: localType === 'relay' || remoteType === 'relay' };
+}
+
+/**
+ * Builds the RawLink for a connection whose 'open' event just fired. Call it synchronously in
+ * that handler: the agent sends its hello at once, and messages are kept until onMessage is set.
+ */
+export function createPeerjsLink(conn: DataConnection, remoteId: string, log: (event: string, fields?: Record<string, unknown>) => void): RawLink {
+  const dc = conn.dataChannel;
+  const pc = conn.peerConnection;
+  dc.binaryType = 'arraybuffer';
+  const inbox: Data[] = [];
+  let messageHandler: ((data: Data) => void) | undefined;
+  let closeHandler: ((reason: string) => void) | undefined;
+  let closedReason: string | undefined;
+  let drains: { threshold: number; resolve: () => void }[] = [];
+
+  function call<T>(handler: (value: T) => void, value: T, what: string): void {
+    try {
+      handler(value);
+    } catch (error) {
+      log('link-handler-failed', { remoteId: remoteId.slice(0, 8), handler: what, error: String(error) });
+    }
+  }
+
+  function checkDrains(): void {
+    const amount = dc.bufferedAmount;
+    const met = drains.filter((d) => closedReason !== undefined || amount <= d.threshold);
+    drains = drains.filter((d) => !met.includes(d));
+    for (const d of met) d.resolve();
+    if (drains.length > 0) dc.bufferedAmountLowThreshold = Math.max(...drains.map((d) => d.threshold));
+  }
+
+  function down(reason: string): void {
+    if (closedReason !== undefined) return;
+    closedReason = reason;
+    checkDrains();
+    conn.close();
+    if (closeHandler) call(closeHandler, reason, 'onClose');
+  }
+
+  dc.addEventListener('message', (event: MessageEvent<unknown>) => {
+    const raw = event.data;
+    const data = typeof raw === 'string' ? raw : raw instanceof ArrayBuffer ? new Uint8Array(raw) : undefined;
+    if (data === undefined) return log('link-unexpected-message', { remoteId: remoteId.slice(0, 8), kind: typeof raw });
+    if (messageHandler) call(messageHandler, data, 'onMessage');
+    else inbox.push(data);
+  });
+  dc.addEventListener('bufferedamountlow', checkDrains);
+  dc.addEventListener('close', () => down('the data channel closed'));
+  pc.addEventListener('connectionstatechange', () => {
+    if (pc.connectionState === 'failed' || pc.connectionState === 'closed') down(`the connection ${pc.connectionState}`);
+  });
+  conn.on('close', () => down('the connection closed'));
+
+  return {
+    remoteId,
+    localFingerprint: fingerprintFromSdp(pc.localDescription?.sdp ?? '') ?? '',
+    remoteFingerprint: fingerprintFromSdp(pc.remoteDescription?.sdp ?? '') ?? '',
+    send(data) {
+      if (closedReason !== undefined || dc.readyState !== 'open') {
+        throw new FlotillaError('channel-closed', closedReason ?? `data channel is ${dc.readyState}`);
+      }
+      if (typeof data === 'string') dc.send(data);
+      else dc.send(data as Uint8Array<ArrayBuffer>);
+    },
+    bufferedAmount: () => dc.bufferedAmount,
+    waitForDrain(threshold) {
+      const limit = Math.min(Math.max(0, Math.floor(threshold)), 0xffffffff);
+      if (closedReason !== undefined || dc.bufferedAmount <= limit) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        drains.push({ threshold: limit, resolve });
+        checkDrains();
+      });
+    },
+    onMessage(handler) {
+      messageHandler = handler;
+      for (const message of inbox.splice(0)) call(handler, message, 'onMessage');
+    },
+    onClose(handler) {
+      closeHandler = handler;
+      const reason = closedReason;
+      if (reason !== undefined) queueMicrotask(() => call(handler, reason, 'onClose'));
+    },
+    close() {
+      down('closed by this side');
+    },
+    async path() {
+      try {
+        return await pathFromStats(pc);
+      } catch (error) {
+        log('link-path-failed', { error: String(error) });
+        return undefined;
+      }
+    },
+  };
+}
