@@ -52,6 +52,7 @@ export function createController(o: ControllerOptions): Controller {
   const { device } = o;
   const connections = new Map<string, Promise<AgentConnection>>();
   const forks = Math.max(1, o.forks ?? 32);
+  let tokenWrites: Promise<void> = Promise.resolve();
 
   async function recordFromHello(hostId: string, hs: HandshakeResult, accepted: boolean): Promise<HostRecord> {
     const now = Date.now();
@@ -76,7 +77,13 @@ export function createController(o: ControllerOptions): Controller {
     if (!token || token.revoked || token.exp <= Date.now()) return false;
     if (!(await verifyJoinProof(hs.join, token.secret, hs.transcript))) return false;
     await sendHostCert(connection, hs.peer);
-    await o.tokens.put({ ...token, usedBy: [...token.usedBy, hs.peer.id] });
+    // Hosts joining with one token at once must not lose each other's entry: serialise.
+    const tokens = o.tokens;
+    tokenWrites = tokenWrites.catch(() => undefined).then(async () => {
+      const fresh = (await tokens.get(token.tid)) ?? token;
+      if (!fresh.usedBy.includes(hs.peer.id)) await tokens.put({ ...fresh, usedBy: [...fresh.usedBy, hs.peer.id] });
+    });
+    await tokenWrites;
     o.log?.('host-joined', { host: hs.peer.id.slice(0, 8), token: token.tid });
     return true;
   }

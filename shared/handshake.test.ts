@@ -218,3 +218,35 @@ describe('secure session', () => {
     expect(atAgent.closeError()).toMatchObject({ code: 'bad-seal' });
   });
 });
+
+describe('key rotation', () => {
+  it('rotates the sending key after the message limit and the receiver follows', async () => {
+    const { createSealer, createOpener } = await import('./seal.ts');
+    const { generateAesKey } = await import('./crypto.ts');
+    const { key } = await generateAesKey();
+    const sealer = createSealer(key, 'device-to-agent', { maxMessages: 3, maxAgeMs: 60_000 });
+    const opener = createOpener(key, 'device-to-agent');
+    const seen: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      for (const record of await sealer.seal(new TextEncoder().encode(`m${i}`))) {
+        const plain = await opener.open(record);
+        if (plain) seen.push(new TextDecoder().decode(plain));
+      }
+    }
+    expect(seen).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7']);
+    expect(sealer.epoch).toBe(2);
+    expect(opener.epoch).toBe(2);
+    // A record sealed under an old key is refused after the rotation.
+    const stale = createSealer(key, 'device-to-agent');
+    const [old] = await stale.seal(new TextEncoder().encode('old'));
+    await expect(opener.open(old!)).rejects.toMatchObject({ code: 'bad-seal' });
+  });
+
+  it('refuses a record sealed for the other direction', async () => {
+    const { createSealer, createOpener } = await import('./seal.ts');
+    const { generateAesKey } = await import('./crypto.ts');
+    const { key } = await generateAesKey();
+    const [record] = await createSealer(key, 'agent-to-device').seal(new Uint8Array([1]));
+    await expect(createOpener(key, 'device-to-agent').open(record!)).rejects.toMatchObject({ code: 'bad-seal' });
+  });
+});

@@ -1,0 +1,67 @@
+// Small helpers shared by the benchmark scripts: bounded process runs, timing, statistics.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/**
+ * Runs a command to completion (bounded by timeoutMs) and returns
+ * { code, stdout, stderr, seconds, timedOut }. Wall time is measured from outside.
+ */
+export function run(cmd, args, { env, cwd, timeoutMs = 120_000, input } = {}) {
+  return new Promise((resolve) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(cmd, args, { env: env ?? process.env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
+    child.on('error', (error) => { stderr += String(error); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      resolve({ code: code ?? -1, stdout, stderr, seconds, timedOut });
+    });
+    if (input !== undefined) child.stdin.end(input); else child.stdin.end();
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** VmRSS of a process in MiB, or null when it is gone. */
+export function rssMiB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+export function summarize(values) {
+  return {
+    median: median(values),
+    min: Math.min(...values),
+    max: Math.max(...values),
+  };
+}
+
+/** Parses the first JSON value printed on stdout (the CLI prints one document with --json). */
+export function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+export function log(...args) {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${args.join(' ')}\n`);
+}
