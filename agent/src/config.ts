@@ -94,8 +94,9 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
   const stateDir = resolve(flags.stateDir ?? env['FLOTILLA_STATE_DIR'] ?? defaultStateDir());
   const file = fileConfig(flags.config ?? env['FLOTILLA_AGENT_CONFIG'] ?? join(stateDir, 'config.json'));
   const fileTags = isObj(file['tags']) ? Object.entries(file['tags']).map(([k, v]) => `${k}=${String(v)}`) : [];
-  const envList = (name: string) => (env[name] ? env[name].split(/[,:]/).filter(Boolean) : []);
-  const iceFromFlags = [...(flags.iceServer ?? []), ...envList('FLOTILLA_ICE_SERVERS')];
+  // Roots are PATH-like (colon-separated); ICE URLs contain colons, so they split on commas only.
+  const envList = (name: string, separator = /[,:]/) => (env[name] ? env[name].split(separator).filter(Boolean) : []);
+  const iceFromFlags = [...(flags.iceServer ?? []), ...envList('FLOTILLA_ICE_SERVERS', /,/)];
   const level = flags.logLevel ?? env['FLOTILLA_LOG_LEVEL'] ?? optString(file['logLevel'], 'logLevel') ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new FlotillaError('bad-config', `log level "${level}"`);
   const roots = flags.allowRoot?.length ? flags.allowRoot : envList('FLOTILLA_ALLOWED_ROOTS').length ? envList('FLOTILLA_ALLOWED_ROOTS') : strings(file['allowedRoots'], 'allowedRoots');
@@ -108,7 +109,7 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
     stateDir,
     signal: flags.signal ?? env['FLOTILLA_SIGNAL'] ?? optString(file['signal'], 'signal'),
     iceServers: iceFromFlags.length ? iceFromFlags.map((urls) => ({ urls })) : Array.isArray(file['iceServers']) ? (file['iceServers'] as AgentConfig['iceServers']) : undefined,
-    tags: { ...parseTags(fileTags), ...parseTags(envList('FLOTILLA_TAGS')), ...parseTags(flags.tag ?? []) },
+    tags: { ...parseTags(fileTags), ...parseTags(envList('FLOTILLA_TAGS', /,/)), ...parseTags(flags.tag ?? []) },
     region: flags.region ?? env['FLOTILLA_REGION'] ?? optString(file['region'], 'region'),
     allowedRoots: (roots.length ? roots : ['/']).map((r) => resolve(r)),
     refuseCommands: strings(file['refuseCommands'], 'refuseCommands'),

@@ -2,10 +2,12 @@
 
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { FlotillaError } from '../../shared/errors.ts';
 import { parseJoinToken } from '../../shared/tokens.ts';
-import { loadConfig, type AgentFlags } from './config.ts';
+import { loadConfig, type AgentConfig, type AgentFlags } from './config.ts';
 import { openState } from './state.ts';
 import { createLogger } from './log.ts';
 import { startAgent } from './agent.ts';
@@ -54,6 +56,20 @@ ${user ? `User=${user}\n` : ''}Environment=NODE_ENV=production
 [Install]
 WantedBy=multi-user.target
 `;
+}
+
+/**
+ * Keeps the tags, region and roots given to `join` in <state>/config.json (unless one exists),
+ * so the service started later by systemd with only --state-dir behaves the same.
+ */
+async function saveJoinFlags(path: string, config: AgentConfig): Promise<void> {
+  if (existsSync(path)) return;
+  const saved = {
+    ...(Object.keys(config.tags).length ? { tags: config.tags } : {}),
+    ...(config.region ? { region: config.region } : {}),
+    ...(config.allowedRoots.join() !== '/' ? { allowedRoots: config.allowedRoots } : {}),
+  };
+  if (Object.keys(saved).length) await writeFile(path, JSON.stringify(saved, null, 1) + '\n', { mode: 0o600 });
 }
 
 /** Runs the agent command line. */
@@ -115,6 +131,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new FlotillaError('bad-config', `already enrolled in fleet ${state.enrollment.fleet.slice(0, 8)}; use another --state-dir`);
     }
     await state.saveEnrollment({ fleet: token.fleet, signal: token.signal, join: { tid: token.tid, secret: token.secret } });
+    await saveJoinFlags(join(config.stateDir, 'config.json'), config);
     process.stdout.write(`Enrolled as ${state.identity.id} in fleet ${token.fleet.slice(0, 8)} via ${token.signal}\n`);
     if (values['no-start']) return 0;
   } else if (command !== 'run') {

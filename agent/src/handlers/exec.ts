@@ -36,6 +36,10 @@ function killGroup(pid: number): void {
 
 export const execHandler: Handler<'exec'> = async (request, ctx) => {
   checkCommand(request.cmd, ctx.config.refuseCommands);
+  // A configured runAs is a ceiling, not a default: requests may not pick another user.
+  if (ctx.config.runAs && request.user && request.user !== ctx.config.runAs) {
+    throw new FlotillaError('policy-refused', `this agent runs commands only as ${ctx.config.runAs}`);
+  }
   const user = request.user ?? ctx.config.runAs;
   const ids = user ? userIds(user) : undefined;
   const startedAt = Date.now();
@@ -92,11 +96,14 @@ export const execHandler: Handler<'exec'> = async (request, ctx) => {
     killGroup(pid);
   };
   const timer = request.timeoutMs ? setTimeout(() => stop('timeout'), request.timeoutMs) : undefined;
+  // Flush output to the journal while running, so a crash of the agent keeps what was printed.
+  const flush = setInterval(() => void ctx.journal.update(request.task, {}).catch(() => undefined), 1000);
   const onAbort = () => stop('cancelled');
   ctx.signal.addEventListener('abort', onAbort);
 
   const exit = await exited;
   if (timer) clearTimeout(timer);
+  clearInterval(flush);
   ctx.signal.removeEventListener('abort', onAbort);
   const exitCode = exit.code ?? (exit.signal ? 128 + (signalNumber(exit.signal) ?? 0) : -1);
   const result: ResultFields = {
