@@ -78,7 +78,17 @@ export async function openJournal(stateDir: string): Promise<Journal> {
     await unlink(join(dir, `${old.task}.json`)).catch(() => undefined);
   }
 
-  const save = (entry: JournalEntry) => writeJsonAtomic(join(dir, `${entry.task}.json`), entry);
+  // Writes of one entry are serialised and each writes the entry as it is then: overlapping
+  // atomic writes could otherwise rename an older snapshot over a newer one.
+  const writes = new Map<string, Promise<void>>();
+  const save = (entry: JournalEntry): Promise<void> => {
+    const next = (writes.get(entry.task) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => writeJsonAtomic(join(dir, `${entry.task}.json`), entry));
+    writes.set(entry.task, next);
+    void next.finally(() => writes.get(entry.task) === next && writes.delete(entry.task)).catch(() => undefined);
+    return next;
+  };
   return {
     recovered,
     get: (task) => entries.get(task),

@@ -91,7 +91,7 @@ describe('revocation lists', () => {
 
   it('keeps lists and last-seen times in --data-dir across a restart', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'flotilla-signal-'));
-    onCleanup(() => rm(dataDir, { recursive: true, force: true }));
+    onCleanup(() => rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
     const fleetKey = fleet.fleetKeys?.privateKey;
     if (!fleetKey) throw new Error('the test fleet holds its key');
     const first = await start({ dataDir });
@@ -125,7 +125,7 @@ describe('http', () => {
 
   it('serves a build hint at / when the web app is missing, and the agent bundle when present', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'flotilla-web-'));
-    onCleanup(() => rm(dir, { recursive: true, force: true }));
+    onCleanup(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
     await writeFile(join(dir, 'agent.mjs'), 'export {};\n');
     const { server } = await start({ webRoot: join(dir, 'missing'), agentBundle: join(dir, 'agent.mjs') });
     const home = await fetch(server.url);
