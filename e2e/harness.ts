@@ -145,7 +145,8 @@ export async function startSignal(dataDir: string, port?: number): Promise<Proc 
 export async function startAgent(stateDir: string, token: string, flags: string[] = []): Promise<Proc & { id: string }> {
   const proc = startProc('flotilla-agent', ['join', token, '--state-dir', stateDir, ...flags]);
   const match = await proc.waitFor(/Enrolled as ([a-z2-7]{52})/);
-  await proc.waitFor(/"event":"signaling-open"|"event":"agent-started"/);
+  // Registered with the signaling server, not merely started.
+  await proc.waitFor(/"level":"info","component":"agent","event":"signaling-open"/);
   return Object.assign(proc, { id: match[1]! });
 }
 

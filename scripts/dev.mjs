@@ -2,7 +2,8 @@
 // (which also serves the PWA and the agent bundle), enrolls a local agent into a local fleet
 // whose admin device the CLI uses, prints what to run next, and stops everything on Ctrl-C.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -12,6 +13,7 @@ const host = process.env.FLOTILLA_HOST ?? '127.0.0.1';
 const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/`;
 const home = join(dev, 'home');
 const agentState = join(dev, 'agent');
+const passphraseFile = join(dev, 'passphrase');
 const env = { ...process.env, FLOTILLA_HOME: home };
 const children = [];
 
@@ -64,6 +66,15 @@ if (!existsSync(join(home, 'device.json'))) {
   const init = node(['bin/flotilla.js', 'init', '--signal', url, '--name', 'local-cli']);
   if (init.status !== 0) throw new Error(init.stderr);
 }
+// A backup of the local fleet key, so the browser becomes a device of this fleet: one passphrase,
+// made once and kept beside the CLI home (0600), the backup itself handed over in the URL fragment.
+if (!existsSync(passphraseFile)) writeFileSync(passphraseFile, randomBytes(18).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
+chmodSync(passphraseFile, 0o600);
+const passphrase = readFileSync(passphraseFile, 'utf8').trim();
+const backup = node(['bin/flotilla.js', 'fleet', 'export', '--passphrase-file', passphraseFile]);
+if (backup.status !== 0) throw new Error(backup.stderr);
+const importUrl = `${url}#import=${backup.stdout.trim()}`;
+
 let agentArgs = ['bin/flotilla-agent.js', 'run', '--state-dir', agentState, '--tag', 'env=dev', '--region', 'local'];
 if (!existsSync(join(agentState, 'enrollment.json'))) {
   const token = node(['bin/flotilla.js', 'token', 'create', '--ttl', '10m', '--json']);
@@ -80,6 +91,10 @@ Flotilla is running on this machine.
   Signaling server and PWA:  ${url}
   Local agent:               state in ${agentState}
   CLI device (admin):        FLOTILLA_HOME=${home}
+
+Open ${importUrl}
+Passphrase: ${passphrase}
+  This backup link is for this machine only: with the passphrase it hands over the local fleet key.
 
 ${hosts.stdout.trim()}
 

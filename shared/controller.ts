@@ -72,18 +72,27 @@ export function createController(o: ControllerOptions): Controller {
 
   /** Accepts the host in-band when it proved a token this device issued. */
   async function acceptByToken(connection: AgentConnection, hs: HandshakeResult): Promise<boolean> {
-    if (!hs.join || !o.tokens || !device.fleetKeys) return false;
-    const token = await o.tokens.get(hs.join.tid);
-    if (!token || token.revoked || token.exp <= Date.now()) return false;
-    if (!(await verifyJoinProof(hs.join, token.secret, hs.transcript))) return false;
-    await sendHostCert(connection, hs.peer);
-    // Hosts joining with one token at once must not lose each other's entry: serialise.
+    const join = hs.join;
     const tokens = o.tokens;
-    tokenWrites = tokenWrites.catch(() => undefined).then(async () => {
+    if (!join || !tokens || !device.fleetKeys) return false;
+    const token = await tokens.get(join.tid);
+    if (!token || token.revoked || token.exp <= Date.now()) return false;
+    if (!(await verifyJoinProof(join, token.secret, hs.transcript))) return false;
+    // Claim a use of the token before issuing the certificate, one claim at a time, so hosts
+    // joining at once can neither exceed maxUses nor lose each other's usedBy entry.
+    const claim = tokenWrites.catch(() => undefined).then(async () => {
       const fresh = (await tokens.get(token.tid)) ?? token;
-      if (!fresh.usedBy.includes(hs.peer.id)) await tokens.put({ ...fresh, usedBy: [...fresh.usedBy, hs.peer.id] });
+      if (fresh.usedBy.includes(hs.peer.id)) return true;
+      if (fresh.usedBy.length >= (fresh.maxUses ?? 1)) return false;
+      await tokens.put({ ...fresh, usedBy: [...fresh.usedBy, hs.peer.id] });
+      return true;
     });
-    await tokenWrites;
+    tokenWrites = claim.then(() => undefined);
+    if (!(await claim)) {
+      o.log?.('token-used-up', { host: hs.peer.id.slice(0, 8), token: token.tid });
+      return false;
+    }
+    await sendHostCert(connection, hs.peer);
     o.log?.('host-joined', { host: hs.peer.id.slice(0, 8), token: token.tid });
     return true;
   }

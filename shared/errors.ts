@@ -37,6 +37,8 @@ export const ERROR_MESSAGES = {
   'checksum-mismatch': 'The file arrived damaged: its checksum does not match.',
   /** Join token is malformed, expired or revoked. */
   'bad-token': 'The join token is malformed, expired or revoked; create a new one.',
+  /** A fleet backup is malformed, damaged or the passphrase is wrong. */
+  'bad-backup': 'The fleet backup could not be opened.',
   /** Selector syntax error. */
   'bad-selector': 'The target selector could not be parsed.',
   /** No host matched a selector. */

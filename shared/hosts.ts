@@ -48,6 +48,8 @@ export interface TokenRecord {
   createdAt: number;
   revoked: boolean;
   usedBy: string[];
+  /** Hosts this token may enroll (the secret is one-time by default); absent means 1. */
+  maxUses?: number;
 }
 
 /** Persistent token list (only on devices that issue tokens). */

@@ -6,6 +6,7 @@ import { acceptCommand, deviceCommand, initCommand, tagCommand, tokenCommand } f
 import { hostsCommand, pingCommand } from './commands/hosts.ts';
 import { runCommand } from './commands/run.ts';
 import { fetchCommand, pushCommand } from './commands/files.ts';
+import { fleetCommand, importInitCommand } from './commands/fleet.ts';
 import type { CommandContext } from './commands/context.ts';
 
 const USAGE = `flotilla: fleet control over end-to-end encrypted WebRTC
@@ -14,7 +15,11 @@ Usage: flotilla <command> [options]
 
 Fleet
   init --signal URL [--name N]       create a fleet and this admin device
-  token create [--ttl 24h]           make a join token and the install command for a host
+  init --import <backup|file> --passphrase-file F [--name N]
+                                     make this an admin device of a backed-up fleet
+  fleet export [--passphrase-file F] print a passphrase-encrypted backup of the fleet key
+                                     (passphrase of 8+ characters, or in $FLOTILLA_PASSPHRASE)
+  token create [--ttl 24h] [--uses N] make a join token (for N hosts, default 1) and the install command
   token list | token revoke <id>     list or revoke join tokens
   hosts [--refresh] [--json]         the inventory: status, OS, tags, last seen
   accept <host…> | reject <host…>    decide on pending hosts
@@ -37,7 +42,7 @@ Options
   -v, --verbose     log connection events to stderr
   -h, --help        this help
 
-Environment: FLOTILLA_HOME (default ~/.config/flotilla).
+Environment: FLOTILLA_HOME (default ~/.config/flotilla), FLOTILLA_PASSPHRASE (backup passphrase).
 Exit status: 0 all hosts ok, 1 some host failed or was unreachable, 2 usage or setup error, 130 cancelled.`;
 
 /** Runs the CLI; returns the exit status. */
@@ -64,6 +69,9 @@ export async function main(argv: string[]): Promise<number> {
       user: { type: 'string' },
       task: { type: 'string' },
       refresh: { type: 'boolean' },
+      uses: { type: 'string' },
+      import: { type: 'string' },
+      'passphrase-file': { type: 'string' },
       verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -75,7 +83,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const forks = values.forks === undefined ? undefined : Number(values.forks);
   if (forks !== undefined && (!Number.isInteger(forks) || forks < 1)) throw new FlotillaError('bad-config', '--forks must be a positive integer');
-  const { verbose, forks: _forks, ...flags } = values;
+  const { verbose, forks: _forks, import: importFrom, 'passphrase-file': passphraseFile, ...flags } = values;
+  const backupOptions = { importFrom, passphraseFile };
   const ctx: CommandContext = {
     args,
     rest,
@@ -89,7 +98,9 @@ export async function main(argv: string[]): Promise<number> {
   };
   switch (command) {
     case 'init':
-      return initCommand(ctx);
+      return importFrom === undefined ? initCommand(ctx) : importInitCommand(ctx, backupOptions);
+    case 'fleet':
+      return fleetCommand(ctx, backupOptions);
     case 'token':
       return tokenCommand(ctx);
     case 'hosts':

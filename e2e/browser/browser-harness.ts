@@ -98,8 +98,9 @@ export async function createFleetInUi(page: Page, url: string, deviceName = 'e2e
 }
 
 /** Makes a join token on the Hosts page and returns it (from the install command shown). */
-export async function makeTokenInUi(page: Page): Promise<{ token: string; install: string }> {
+export async function makeTokenInUi(page: Page, uses = 1): Promise<{ token: string; install: string }> {
   await page.locator('[data-nav="hosts"]').click();
+  await page.getByTestId('token-uses').selectOption(String(uses));
   await page.getByTestId('add-host').click();
   const install = (await page.getByTestId('install-command').textContent()) ?? '';
   const token = /join (flt1\.\S+)/.exec(install)?.[1];

@@ -32,7 +32,7 @@ describe('enroll and run in the browser', () => {
     step(async () => {
       const { page } = stack;
       await createFleetInUi(page, stack.url);
-      const { token, install } = await makeTokenInUi(page);
+      const { token, install } = await makeTokenInUi(page, 2);
       expect(install).toMatch(new RegExp(`^curl -fsSL ${stack.url}agent/flotilla-agent\\.mjs -o flotilla-agent\\.mjs && node flotilla-agent\\.mjs join flt1\\.`));
       await stack.startAgent(token, 'web-a', ['--tag', 'role=web']);
       await stack.startAgent(token, 'web-b', ['--tag', 'role=web']);

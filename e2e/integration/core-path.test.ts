@@ -43,12 +43,22 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
+/** Waits until the three agents are online again (after a restart of anything). */
+async function allOnline(): Promise<void> {
+  await waitFor('the agents to be online', async () => {
+    const hosts = await cli(admin, ['hosts', '--json']);
+    if (hosts.code !== 0) return undefined;
+    const list = JSON.parse(hosts.stdout) as { id: string; status: string }[];
+    return agents.every((a) => list.some((h) => h.id === a.id && h.status === 'online')) ? true : undefined;
+  }, 60_000);
+}
+
 beforeAll(async () => {
   base = await tempDir('core');
   admin = join(base, 'admin');
   signal = await startSignal(join(base, 'signal'));
   await ok(admin, ['init', '--signal', signal.url, '--name', 'test-admin']);
-  token = JSON.parse((await ok(admin, ['token', 'create', '--json'])).stdout).token;
+  token = JSON.parse((await ok(admin, ['token', 'create', '--uses', '3', '--json'])).stdout).token;
   const specs = [
     { name: 'alpha', flags: ['--tag', 'role=web', '--tag', 'zone=a', '--region', 'eu-west'] },
     { name: 'bravo', flags: ['--tag', 'role=web', '--tag', 'zone=b', '--region', 'eu-west'] },
@@ -60,9 +70,7 @@ beforeAll(async () => {
     agents.push(Object.assign(proc, { stateDir, name: spec.name }));
   }
   // Every agent proves the token in its first handshake and is accepted automatically.
-  const hosts = await ok(admin, ['hosts', '--json']);
-  const list = JSON.parse(hosts.stdout) as { id: string; status: string }[];
-  expect(list.filter((h) => h.status === 'online')).toHaveLength(3);
+  await allOnline();
 }, 120_000);
 
 afterAll(async () => {
@@ -150,6 +158,21 @@ describe('core path through the CLI', () => {
     await waitFor('the sleep to be gone', async () => (pgrep(`sleep ${marker}`) === '' ? true : undefined), 10_000);
   });
 
+  it('leaves a host that presents a used-up token pending until an admin accepts it', async () => {
+    const stateDir = join(base, 'delta');
+    const delta = await startAgent(stateDir, token, ['--tag', 'role=extra', '--allow-root', base]);
+    try {
+      const listed = JSON.parse((await ok(admin, ['hosts', '--json'])).stdout) as { id: string; status: string }[];
+      expect(listed.find((h) => h.id === delta.id)?.status).toBe('pending');
+      expect((await cli(admin, ['run', 'tag:role=extra', '--', 'true'])).code).not.toBe(0);
+      await ok(admin, ['accept', delta.id.slice(0, 10)]);
+      const result = await cli(admin, ['run', 'tag:role=extra', '--json', '--', 'echo accepted']);
+      expect(JSON.parse(result.stdout).results[0].stdout).toBe('accepted\n');
+    } finally {
+      await delta.stop();
+    }
+  });
+
   it('one-of picks exactly one online host', async () => {
     const result = await cli(admin, ['run', 'one-of(tag:role=web)', '--json', '--', 'true']);
     expect(result.code).toBe(0);
@@ -157,6 +180,7 @@ describe('core path through the CLI', () => {
   });
 
   it('keeps the open channel working while the signaling server restarts, and agents re-register', async () => {
+    await allOnline();
     const run = cli(admin, ['run', 'tag:zone=c', '--', 'echo before; sleep 4; echo after']);
     await new Promise((r) => setTimeout(r, 1500));
     await signal.stop();
@@ -164,12 +188,7 @@ describe('core path through the CLI', () => {
     const result = await run;
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toMatch(/charlie.*\| after|\| after/);
-    await waitFor('agents to re-register', async () => {
-      const hosts = await cli(admin, ['hosts', '--json']);
-      if (hosts.code !== 0) return undefined;
-      const list = JSON.parse(hosts.stdout) as { status: string }[];
-      return list.filter((h) => h.status === 'online').length === 3 ? true : undefined;
-    });
+    await allOnline();
   });
 
   it('reports a run interrupted by SIGKILL of the agent as interrupted, keeping earlier results', async () => {

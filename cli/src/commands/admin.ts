@@ -42,17 +42,22 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
   if (sub === 'create') {
     if (!home.device.fleetKeys) throw new FlotillaError('forbidden', 'only a device holding the fleet key can create join tokens');
     const ttl = parseDuration(ctx.flags.ttl ?? '24h');
+    const maxUses = ctx.flags.uses === undefined ? 1 : Number(ctx.flags.uses);
+    if (!Number.isInteger(maxUses) || maxUses < 1) throw new FlotillaError('bad-config', '--uses must be a positive whole number of hosts');
     const token = createJoinToken(home.signal, home.device.fleetId, ttl);
-    await home.tokens.put({ tid: token.tid, secret: token.secret, exp: token.exp, createdAt: Date.now(), revoked: false, usedBy: [] });
+    await home.tokens.put({ tid: token.tid, secret: token.secret, exp: token.exp, createdAt: Date.now(), revoked: false, usedBy: [], maxUses });
     const text = encodeJoinToken(token);
     const install = `curl -fsSL ${home.signal}agent/flotilla-agent.mjs -o flotilla-agent.mjs && node flotilla-agent.mjs join ${text}`;
-    ctx.out(ctx.flags.json ? JSON.stringify({ tid: token.tid, token: text, expires: token.exp, install }) : `Token ${token.tid} (expires ${new Date(token.exp).toISOString()}):\n${text}\n\nOn the new host:\n  ${install}`);
+    ctx.out(ctx.flags.json ? JSON.stringify({ tid: token.tid, token: text, expires: token.exp, install }) : `Token ${token.tid} for ${maxUses} host(s), expires ${new Date(token.exp).toISOString()}:\n${text}\n\nOn the new host:\n  ${install}`);
     return 0;
   }
   if (sub === 'list') {
     const tokens = await home.tokens.all();
     if (ctx.flags.json) ctx.out(JSON.stringify(tokens.map(({ secret: _s, ...t }) => t)));
-    else ctx.out(table(['TOKEN', 'EXPIRES', 'STATE', 'USED BY'], tokens.map((t) => [t.tid, new Date(t.exp).toISOString(), t.revoked ? 'revoked' : t.exp < Date.now() ? 'expired' : 'valid', t.usedBy.map((u) => u.slice(0, 8)).join(',') || '-'])));
+    else {
+      const state = (t: (typeof tokens)[number]) => (t.revoked ? 'revoked' : t.exp < Date.now() ? 'expired' : t.usedBy.length >= (t.maxUses ?? 1) ? 'used up' : 'valid');
+      ctx.out(table(['TOKEN', 'EXPIRES', 'STATE', 'USES', 'USED BY'], tokens.map((t) => [t.tid, new Date(t.exp).toISOString(), state(t), `${t.usedBy.length}/${t.maxUses ?? 1}`, t.usedBy.map((u) => u.slice(0, 8)).join(',') || '-'])));
+    }
     return 0;
   }
   if (sub === 'revoke') {
@@ -62,7 +67,7 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
     ctx.out(`Revoked token ${token.tid}`);
     return 0;
   }
-  throw new FlotillaError('bad-config', 'usage: flotilla token create [--ttl 24h] | list | revoke <token-id>');
+  throw new FlotillaError('bad-config', 'usage: flotilla token create [--ttl 24h] [--uses 1] | list | revoke <token-id>');
 }
 
 async function findHost(home: Home, text: string | undefined): Promise<string> {

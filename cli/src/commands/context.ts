@@ -21,6 +21,7 @@ export interface CommandContext {
     user?: string;
     task?: string;
     refresh?: boolean;
+    uses?: string;
   };
   fleetOptions: { forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void };
   out(text: string): void;

@@ -2,16 +2,33 @@
 // database, the fleet, the task history and the task running now.
 
 import { createFleet } from '../../../../shared/fleet.ts';
+import { deviceFromFleetKeys, importFleetBackup } from '../../../../shared/backup.ts';
 import { FlotillaError } from '../../../../shared/errors.ts';
 import { openFlotillaDb, type Db, type TaskRecord } from '../db/schema.ts';
 import { getSetting, loadIdentity, putSetting, saveIdentity } from '../db/stores.ts';
 import { listTasks, pruneTasks, saveTask, settleOrphans } from '../db/tasks.ts';
 import { FleetState } from './fleet.svelte.ts';
 import { TaskRun, type Target } from './task-run.svelte.ts';
+import { notify } from './toasts.svelte.ts';
 
 export type Phase = 'loading' | 'insecure' | 'setup' | 'ready' | 'failed';
 
 const isDays = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+
+/**
+ * Takes a backup handed over in the address (`#import=flb1.…`, as `npm start` prints) and
+ * removes it from the address bar and the current history entry.
+ */
+export function takeImportFragment(): string | undefined {
+  const match = /^#import=(.+)$/s.exec(location.hash);
+  if (!match) return undefined;
+  history.replaceState(history.state, '', `${location.pathname}${location.search}`);
+  try {
+    return decodeURIComponent(match[1]!);
+  } catch {
+    return match[1];
+  }
+}
 
 /** The signaling server that served this page (the usual deployment). */
 export function defaultSignal(): string {
@@ -25,6 +42,8 @@ class AppState {
   tasks = $state.raw<TaskRecord[]>([]);
   run = $state.raw<TaskRun | undefined>(undefined);
   retentionDays = $state(90);
+  /** A backup from the address, offered on the first-run screen. */
+  pendingImport = $state<string | undefined>(undefined);
   #db: Db | undefined;
 
   get db(): Db {
@@ -34,6 +53,7 @@ class AppState {
 
   /** Opens storage and the identity; decides what the first screen is. */
   async boot(): Promise<void> {
+    this.pendingImport = takeImportFragment();
     try {
       if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {
         this.phase = 'insecure';
@@ -49,6 +69,10 @@ class AppState {
         this.phase = 'setup';
         return;
       }
+      if (this.pendingImport) {
+        this.pendingImport = undefined;
+        notify('This browser already belongs to a fleet; the backup in the link was not imported.');
+      }
       await this.#start(new FleetState(this.#db, stored));
     } catch (error) {
       console.error('[flotilla] could not start', error);
@@ -61,6 +85,14 @@ class AppState {
   async createFleet(deviceName: string, signal: string): Promise<void> {
     const device = await createFleet(deviceName, false);
     const stored = await saveIdentity(this.db, device, signal.endsWith('/') ? signal : `${signal}/`);
+    await this.#start(new FleetState(this.db, stored));
+  }
+
+  /** First run from a backup: the fleet key is imported non-extractable, with a new admin device. */
+  async importFleet(backup: string, passphrase: string, deviceName: string): Promise<void> {
+    const imported = await importFleetBackup(backup, passphrase, false);
+    const device = await deviceFromFleetKeys(imported.fleetKeys, imported.fleetPub, deviceName, false);
+    const stored = await saveIdentity(this.db, device, imported.signal.endsWith('/') ? imported.signal : `${imported.signal}/`);
     await this.#start(new FleetState(this.db, stored));
   }
 

@@ -129,10 +129,10 @@ export class FleetState {
   }
 
   /** Makes a join token (this device holds the fleet key) and returns its install command. */
-  async createToken(ttlMs: number): Promise<{ tid: string; token: string; install: string }> {
+  async createToken(ttlMs: number, maxUses = 1): Promise<{ tid: string; token: string; install: string }> {
     if (!this.device.fleetKeys) throw new FlotillaError('forbidden', 'only a device holding the fleet key can create join tokens');
     const token = createJoinToken(this.stored.signal, this.device.fleetId, ttlMs);
-    await this.#tokenStore.put({ tid: token.tid, secret: token.secret, exp: token.exp, createdAt: Date.now(), revoked: false, usedBy: [] });
+    await this.#tokenStore.put({ tid: token.tid, secret: token.secret, exp: token.exp, createdAt: Date.now(), revoked: false, usedBy: [], maxUses });
     const text = encodeJoinToken(token);
     return { tid: token.tid, token: text, install: installCommand(this.stored.signal, text) };
   }
