@@ -43,6 +43,7 @@ vitestTier('unit tests', ['--project', 'unit'], netns);
 if (netns) {
   vitestTier('integration tests (real processes, private netns)', ['--project', 'integration'], true);
   vitestTier('browser tests (Chromium, private netns)', ['--config', 'e2e/browser/vitest.config.ts'], true);
+  vitestTier('NAT tests (network namespaces, coturn)', ['--project', 'nat'], true);
 } else {
   console.log('\nSKIPPED integration and browser tests: they need a private network namespace (run as root, as CI does).');
   totals.skipped += 2;

@@ -5,6 +5,7 @@ import { FlotillaError, isErrorCode } from './errors.ts';
 import { createPeerCredential } from './tokens.ts';
 import { parseRevocationList, type RevocationList } from './certs.ts';
 import type { DeviceIdentity } from './fleet.ts';
+import type { IdentityKeys, PublicKeys } from './crypto.ts';
 import { bool, int, isObj, obj, optInt, str, type Obj } from './validate.ts';
 
 /** An agent as the signaling server sees it. */
@@ -78,9 +79,25 @@ export async function fetchRevocation(signal: string, fleet: string): Promise<Re
   return body ? parseRevocationList(body) : undefined;
 }
 
-/** The ICE servers the signaling server hands out. */
-export async function fetchIceServers(signal: string): Promise<IceServerConfig[]> {
-  const body = await call(signal, '/api/ice');
+/** Who asks for ICE servers: with it the server may add TURN credentials (register credential). */
+export interface IceIdentity {
+  keys: IdentityKeys;
+  pub: PublicKeys;
+  kind: 'agent' | 'device';
+  fleet: string;
+}
+
+/**
+ * The ICE servers the signaling server hands out: its STUN always, and TURN with time-limited
+ * credentials when it has a relay and `identity` proves a peer id.
+ */
+export async function fetchIceServers(signal: string, identity?: IceIdentity): Promise<IceServerConfig[]> {
+  const headers: Record<string, string> = {};
+  if (identity) {
+    const credential = await createPeerCredential(identity.keys, { purpose: 'register', kind: identity.kind, fleet: identity.fleet, ...identity.pub });
+    headers['authorization'] = `Flotilla ${credential}`;
+  }
+  const body = await call(signal, '/api/ice', { headers });
   if (!body || !Array.isArray(body['iceServers'])) throw new FlotillaError('signaling-failed', 'no ICE servers offered');
   return body['iceServers'].slice(0, 16).map((raw: unknown) => {
     const s = obj(raw, 'iceServer');

@@ -48,7 +48,8 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
 
   let iceServers = config.iceServers;
   if (!iceServers) {
-    iceServers = await fetchIceServers(signal).catch((error: unknown) => {
+    const identity = { keys: state.identity.keys, pub: state.identity.pub, kind: 'agent' as const, fleet: enrollment.fleet };
+    iceServers = await fetchIceServers(signal, identity).catch((error: unknown) => {
       log('warn', 'ice-config-unavailable', { error: (error as Error).message });
       return defaultIceServers(signal);
     });

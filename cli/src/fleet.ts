@@ -27,7 +27,7 @@ export interface Fleet {
 /** Opens the fleet connection for one CLI invocation. */
 export async function openFleet(home: Home, options: { forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void } = {}): Promise<Fleet> {
   const { device } = home;
-  const iceServers = await fetchIceServers(home.signal).catch(() => defaultIceServers(home.signal));
+  const iceServers = await fetchIceServers(home.signal, { keys: device.keys, pub: device.pub, kind: 'device', fleet: device.fleetId }).catch(() => defaultIceServers(home.signal));
   const endpoint = createRtcEndpoint({
     signalUrl: home.signal,
     id: device.id,

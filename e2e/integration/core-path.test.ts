@@ -173,6 +173,14 @@ describe('core path through the CLI', () => {
     }
   });
 
+  it('sets and removes a tag from the CLI, and selectors follow', async () => {
+    await ok(admin, ['tag', agents[2]!.id.slice(0, 10), 'tier=gold']);
+    const result = JSON.parse((await cli(admin, ['run', 'tag:tier=gold', '--json', '--', 'echo gold'])).stdout);
+    expect(result.results.map((r: { id: string }) => r.id)).toEqual([agents[2]!.id]);
+    await ok(admin, ['tag', agents[2]!.id.slice(0, 10), 'tier=']);
+    expect((await cli(admin, ['run', 'tag:tier=gold', '--', 'true'])).code).not.toBe(0);
+  });
+
   it('one-of picks exactly one online host', async () => {
     const result = await cli(admin, ['run', 'one-of(tag:role=web)', '--json', '--', 'true']);
     expect(result.code).toBe(0);

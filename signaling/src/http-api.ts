@@ -12,6 +12,7 @@ import { errorText, short, type Logger } from './log.ts';
 import { remoteOf } from './peer-gate.ts';
 import type { Presence } from './presence.ts';
 import type { RevocationStore } from './revocations.ts';
+import { issueTurnCredential, type TurnOptions } from './turn.ts';
 
 /** What the API reads from the rest of the server. */
 export interface ApiDeps {
@@ -20,6 +21,8 @@ export interface ApiDeps {
   presence: Presence;
   revocations: RevocationStore;
   stunPort: () => number;
+  /** TURN credentials to hand to authenticated peers; without it /api/ice offers STUN only. */
+  turn?: TurnOptions;
   health: () => { version: string; uptimeS: number; peers: number; agentsOnline: number };
 }
 
@@ -79,10 +82,32 @@ export function createApiRouter(deps: ApiDeps): Router {
 
   router.get('/healthz', (_req, res) => void res.json({ ok: true, ...deps.health() }));
 
-  router.get('/api/ice', (req, res) => {
+  // STUN for everyone. TURN only for a peer that proves its id with a register credential
+  // (agent or device): the relay costs bandwidth, so anonymous callers get none. A missing or
+  // bad credential is not an error here, it just earns no TURN entry (the caller still needs STUN).
+  // Verifying a credential costs an RSA check, so only those calls count against the API limit.
+  const limitedIfAuthenticated = (req: Request, res: Response, next: NextFunction): void =>
+    deps.turn && req.get('authorization') !== undefined ? limited(req, res, next) : next();
+  router.get('/api/ice', limitedIfAuthenticated, route(async (req, res) => {
     const host = iceHost(req.headers.host, req.socket.localAddress ?? '127.0.0.1');
-    res.json({ iceServers: [{ urls: `stun:${host}:${deps.stunPort()}` }] });
-  });
+    const iceServers: object[] = [{ urls: `stun:${host}:${deps.stunPort()}` }];
+    const { turn } = deps;
+    const header = req.get('authorization');
+    if (turn && header !== undefined) {
+      const match = /^Flotilla\s+(\S+)$/.exec(header);
+      try {
+        if (!match?.[1]) throw new FlotillaError('bad-token', 'send "Authorization: Flotilla <register credential>"');
+        const credential = await verifyPeerCredential(match[1], { purpose: 'register' });
+        const issued = await issueTurnCredential(turn, credential.id);
+        iceServers.push({ urls: issued.urls, username: issued.username, credential: issued.credential });
+        log.info('ice.turn-issued', { peer: short(credential.id), kind: credential.kind, remote: remoteOf(req), expiresAt: issued.expiresAt });
+      } catch (error) {
+        const code = error instanceof FlotillaError ? error.code : 'internal';
+        log.warn('ice.turn-refused', { remote: remoteOf(req), code, detail: error instanceof FlotillaError ? error.detail : errorText(error) });
+      }
+    }
+    res.json({ iceServers });
+  }));
 
   router.get('/api/presence', limited, route(async (req, res) => {
     const match = /^Flotilla\s+(\S+)$/.exec(req.get('authorization') ?? '');

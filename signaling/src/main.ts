@@ -1,12 +1,14 @@
 // flotilla-signal's command line: parses flags (with FLOTILLA_SIGNAL_* environment fallbacks),
 // starts the server and closes it gracefully on SIGINT or SIGTERM.
 
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FlotillaError } from '../../shared/errors.ts';
 import { createLogger, errorText, isLogLevel, type LogLevel } from './log.ts';
 import { startSignalingServer, type SignalingServerOptions } from './server.ts';
+import { checkTurnUrl, DEFAULT_TURN_TTL_S, parseTurnSecret } from './turn.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -24,6 +26,11 @@ Options (environment fallback in brackets):
   --agent-bundle <file> agent bundle (default dist/flotilla-agent.mjs) [FLOTILLA_SIGNAL_AGENT_BUNDLE]
   --max-peers <n>       most peers registered at once (default 10000) [FLOTILLA_SIGNAL_MAX_PEERS]
   --log-level <level>   debug, info, warn or error (default info)     [FLOTILLA_SIGNAL_LOG_LEVEL]
+  --turn-secret-file <f> coturn static-auth-secret (first line of f)  [FLOTILLA_SIGNAL_TURN_SECRET_FILE]
+  --turn-url <url>      TURN URL handed to authenticated peers, e.g.  [FLOTILLA_SIGNAL_TURN_URL,
+                        turn:turn.example.org:3478?transport=udp;      space-separated]
+                        repeat for tcp and turns: (needs --turn-secret-file)
+  --turn-ttl <seconds>  lifetime of TURN credentials (default 3600)   [FLOTILLA_SIGNAL_TURN_TTL]
   --help                show this text
 
 Logs are JSON lines on stdout. Without --data-dir nothing is written to disk.
@@ -38,6 +45,9 @@ const FLAGS = {
   'agent-bundle': { type: 'string' },
   'max-peers': { type: 'string' },
   'log-level': { type: 'string' },
+  'turn-secret-file': { type: 'string' },
+  'turn-url': { type: 'string', multiple: true },
+  'turn-ttl': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -51,9 +61,32 @@ function integer(name: string, text: string, min: number, max: number): number {
   return Number(text);
 }
 
+/** --turn-secret-file, --turn-url (repeatable) and --turn-ttl: both or neither of file and URL. */
+function parseTurnArgs(
+  flagUrls: string | boolean | string[] | undefined,
+  get: (name: 'turn-secret-file' | 'turn-ttl' | 'turn-url') => string | undefined,
+): SignalingServerOptions['turn'] {
+  const urls = Array.isArray(flagUrls) && flagUrls.length > 0 ? flagUrls : (get('turn-url') ?? '').split(/\s+/).filter(Boolean);
+  const file = get('turn-secret-file');
+  if (file === undefined && urls.length === 0) return undefined;
+  if (file === undefined) throw new FlotillaError('bad-config', '--turn-url needs --turn-secret-file (coturn\'s static-auth-secret)');
+  if (urls.length === 0) throw new FlotillaError('bad-config', '--turn-secret-file needs at least one --turn-url');
+  let text: string;
+  try {
+    text = readFileSync(resolve(file), 'utf8');
+  } catch (error) {
+    throw new FlotillaError('bad-config', `cannot read --turn-secret-file ${file}: ${errorText(error)}`);
+  }
+  return {
+    secret: parseTurnSecret(text, file),
+    urls: urls.map(checkTurnUrl),
+    ttlS: integer('turn-ttl', get('turn-ttl') ?? String(DEFAULT_TURN_TTL_S), 60, 7 * 86_400),
+  };
+}
+
 /** Parses flags; each unset flag falls back to FLOTILLA_SIGNAL_<NAME> in `env`. Throws bad-config. */
 export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): SignalArgs {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
   } catch (error) {
@@ -70,6 +103,7 @@ export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (!isLogLevel(logLevel)) throw new FlotillaError('bad-config', `--log-level must be debug, info, warn or error, not "${logLevel}"`);
   const maxPeers = get('max-peers');
   const dataDir = get('data-dir');
+  const turn = parseTurnArgs(values['turn-url'], get);
   const options: SignalingServerOptions = {
     port: integer('port', get('port') ?? '9000', 0, 65535),
     host: get('host') ?? '0.0.0.0',
@@ -78,6 +112,7 @@ export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process
     agentBundle: resolve(get('agent-bundle') ?? resolve(REPO_ROOT, 'dist/flotilla-agent.mjs')),
     ...(dataDir === undefined ? {} : { dataDir: resolve(dataDir) }),
     ...(maxPeers === undefined ? {} : { limits: { maxPeers: integer('max-peers', maxPeers, 1, 1_000_000) } }),
+    ...(turn === undefined ? {} : { turn }),
   };
   return { help: false, options, logLevel };
 }

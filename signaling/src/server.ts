@@ -30,6 +30,7 @@ import { createJsonFile, readJsonFile } from './persist.ts';
 import { createPresence } from './presence.ts';
 import { createRevocationStore } from './revocations.ts';
 import { startStunServer, type StunServer } from './stun.ts';
+import type { TurnOptions } from './turn.ts';
 
 /** Options for startSignalingServer; paths are used as given (main.ts resolves the defaults). */
 export interface SignalingServerOptions {
@@ -54,6 +55,8 @@ export interface SignalingServerOptions {
   version?: string;
   /** Seconds without a PeerJS heartbeat before PeerServer drops a peer. Default 90. */
   aliveTimeoutS?: number;
+  /** coturn shared secret and URLs: /api/ice then hands TURN credentials to authenticated peers. */
+  turn?: TurnOptions;
 }
 
 /** A running signaling server. */
@@ -132,6 +135,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     presence,
     revocations,
     stunPort: () => stun?.port ?? 0,
+    ...(options.turn ? { turn: options.turn } : {}),
     health: () => ({ version, uptimeS: Math.floor((Date.now() - startedAt) / 1000), peers: gate.peerCount(), agentsOnline: presence.onlineCount() }),
   }));
   if (options.agentBundle !== undefined) {

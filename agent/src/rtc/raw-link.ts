@@ -42,7 +42,11 @@ export function localFingerprintOf(pc: RTCPeerConnection): string {
   return fingerprintFromSdp(pc.localDescription?.sdp ?? '') ?? '';
 }
 
-/** The nominated candidate pair of the first ICE transport, if there is one yet. */
+/**
+ * The nominated candidate pair of the first ICE transport, if there is one yet. werift's
+ * candidate types are host, srflx, prflx and relay; the pair is relayed when either side is a
+ * TURN relay candidate. For a local relay candidate, `protocol` is the transport to the TURN server.
+ */
 export function pathOf(pc: RTCPeerConnection): PathInfo | undefined {
   const connection = pc.iceTransports[0]?.connection;
   if (!connection) return undefined;
@@ -50,7 +54,14 @@ export function pathOf(pc: RTCPeerConnection): PathInfo | undefined {
   if (!pair) return undefined;
   const local = pair.localCandidate;
   const remote = pair.remoteCandidate;
-  const transport = local.transport.toLowerCase();
+  // A relay candidate is always UDP towards the peer; what this host uses is the transport to
+  // the TURN server (werift's StunOverTurnProtocol.turn.transport: udp, tcp or tls), so report that.
+  let transport = local.transport.toLowerCase();
+  if (local.type === 'relay') {
+    const protocols = (connection as unknown as { protocols?: { localCandidate?: unknown; turn?: { transport?: { type?: unknown } } }[] }).protocols ?? [];
+    const type = protocols.find((p) => p.localCandidate === local)?.turn?.transport?.type;
+    if (type === 'tcp' || type === 'tls') transport = 'tcp';
+  }
   return {
     local: local.type,
     remote: remote.type,
