@@ -11,6 +11,7 @@ import {
   type RTCPeerConnection,
 } from 'werift';
 import { FlotillaError } from '../../../shared/errors.ts';
+import { createLinkCore } from '../../../shared/link-core.ts';
 import { fingerprintFromSdp, normalizeFingerprint, type PathInfo, type RawLink } from '../../../shared/transport.ts';
 import type { SignalingLog } from './signaling-client.ts';
 
@@ -95,28 +96,13 @@ export function createRawLink(o: {
   let pcClosing = false;
   let markFinished: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (markFinished = resolve));
-  const inbox: (Uint8Array | string)[] = [...(o.early ?? [])];
-  let messageHandler: ((data: Uint8Array | string) => void) | undefined;
-  let closeHandler: ((reason: string) => void) | undefined;
-  let closedReason: string | undefined;
-  let drains: { threshold: number; resolve: () => void }[] = [];
-
-  function call<T>(h: (value: T) => void, value: T, what: string): void {
-    try {
-      h(value);
-    } catch (error) {
-      log('rtc-link-handler-failed', { remoteId: o.remoteId, handler: what, error: String(error) });
-    }
-  }
-
-  /** Resolves the waiters whose threshold is met; the channel fires at the highest remaining one. */
-  function checkDrains(): void {
-    const amount = dc.bufferedAmount;
-    const met = drains.filter((d) => closedReason !== undefined || amount <= d.threshold);
-    drains = drains.filter((d) => !met.includes(d));
-    for (const d of met) d.resolve();
-    if (drains.length > 0) dc.bufferedAmountLowThreshold = Math.max(...drains.map((d) => d.threshold));
-  }
+  const core = createLinkCore({
+    remoteId: o.remoteId,
+    bufferedAmount: () => dc.bufferedAmount,
+    setLowThreshold: (bytes) => (dc.bufferedAmountLowThreshold = bytes),
+    log: (event, fields) => log(`rtc-${event}`, fields),
+    ...(o.early ? { early: o.early } : {}),
+  });
 
   function closePc(): void {
     clearTimeout(linger);
@@ -129,9 +115,7 @@ export function createRawLink(o: {
   }
 
   function down(reason: string): void {
-    if (closedReason !== undefined) return;
-    closedReason = reason;
-    checkDrains();
+    if (!core.markDown(reason)) return;
     if (dc.readyState === 'closed') {
       closePc();
     } else {
@@ -143,19 +127,17 @@ export function createRawLink(o: {
       linger = setTimeout(closePc, CLOSE_LINGER_MS);
     }
     o.onDown(reason);
-    if (closeHandler) call(closeHandler, reason, 'onClose');
+    core.notifyClosed();
   }
 
   dc.onMessage.subscribe((data) => {
     // werift hands out Buffers (often slices of a pool): give a plain Uint8Array view.
-    const message = typeof data === 'string' ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (messageHandler) call(messageHandler, message, 'onMessage');
-    else inbox.push(message);
+    core.deliver(typeof data === 'string' ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   });
-  dc.bufferedAmountLow.subscribe(checkDrains);
+  dc.bufferedAmountLow.subscribe(core.checkDrains);
   dc.stateChanged.subscribe((state) => {
     if (state !== 'closed') return;
-    if (closedReason === undefined) down('the data channel closed');
+    if (core.closedReason === undefined) down('the data channel closed');
     closePc();
   });
   pc.connectionStateChange.subscribe((state) => {
@@ -170,30 +152,16 @@ export function createRawLink(o: {
     localFingerprint: localFingerprintOf(pc),
     remoteFingerprint: fingerprintFromSdp(pc.remoteDescription?.sdp ?? '') ?? '',
     send(data) {
-      if (closedReason !== undefined || dc.readyState !== 'open') {
-        throw new FlotillaError('channel-closed', closedReason ?? `data channel is ${dc.readyState}`);
+      if (core.closedReason !== undefined || dc.readyState !== 'open') {
+        throw new FlotillaError('channel-closed', core.closedReason ?? `data channel is ${dc.readyState}`);
       }
       // Copy like a browser does: werift queues the buffer and the caller may reuse theirs.
       dc.send(typeof data === 'string' ? data : Buffer.from(data));
     },
     bufferedAmount: () => dc.bufferedAmount,
-    waitForDrain(threshold) {
-      const limit = Math.min(Math.max(0, Math.floor(threshold)), 0xffffffff);
-      if (closedReason !== undefined || dc.bufferedAmount <= limit) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        drains.push({ threshold: limit, resolve });
-        checkDrains();
-      });
-    },
-    onMessage(handler) {
-      messageHandler = handler;
-      for (const message of inbox.splice(0)) call(handler, message, 'onMessage');
-    },
-    onClose(handler) {
-      closeHandler = handler;
-      const reason = closedReason;
-      if (reason !== undefined) queueMicrotask(() => call(handler, reason, 'onClose'));
-    },
+    waitForDrain: core.waitForDrain,
+    onMessage: core.onMessage,
+    onClose: core.onClose,
     close() {
       down('closed by this side');
     },

@@ -4,8 +4,8 @@
 import type { DataConnection } from 'peerjs';
 import { FlotillaError } from '../../../../shared/errors.ts';
 import { fingerprintFromSdp, type PathInfo, type RawLink } from '../../../../shared/transport.ts';
+import { createLinkCore } from '../../../../shared/link-core.ts';
 
-type Data = Uint8Array | string;
 
 /** Reads the selected candidate pair from the connection's stats. */
 export async function pathFromStats(pc: RTCPeerConnection): Promise<PathInfo | undefined> {
@@ -35,44 +35,26 @@ export function createPeerjsLink(conn: DataConnection, remoteId: string, log: (e
   const dc = conn.dataChannel;
   const pc = conn.peerConnection;
   dc.binaryType = 'arraybuffer';
-  const inbox: Data[] = [];
-  let messageHandler: ((data: Data) => void) | undefined;
-  let closeHandler: ((reason: string) => void) | undefined;
-  let closedReason: string | undefined;
-  let drains: { threshold: number; resolve: () => void }[] = [];
-
-  function call<T>(handler: (value: T) => void, value: T, what: string): void {
-    try {
-      handler(value);
-    } catch (error) {
-      log('link-handler-failed', { remoteId: remoteId.slice(0, 8), handler: what, error: String(error) });
-    }
-  }
-
-  function checkDrains(): void {
-    const amount = dc.bufferedAmount;
-    const met = drains.filter((d) => closedReason !== undefined || amount <= d.threshold);
-    drains = drains.filter((d) => !met.includes(d));
-    for (const d of met) d.resolve();
-    if (drains.length > 0) dc.bufferedAmountLowThreshold = Math.max(...drains.map((d) => d.threshold));
-  }
+  const core = createLinkCore({
+    remoteId,
+    bufferedAmount: () => dc.bufferedAmount,
+    setLowThreshold: (bytes) => (dc.bufferedAmountLowThreshold = bytes),
+    log,
+  });
 
   function down(reason: string): void {
-    if (closedReason !== undefined) return;
-    closedReason = reason;
-    checkDrains();
+    if (!core.markDown(reason)) return;
     conn.close();
-    if (closeHandler) call(closeHandler, reason, 'onClose');
+    core.notifyClosed();
   }
 
   dc.addEventListener('message', (event: MessageEvent<unknown>) => {
     const raw = event.data;
     const data = typeof raw === 'string' ? raw : raw instanceof ArrayBuffer ? new Uint8Array(raw) : undefined;
     if (data === undefined) return log('link-unexpected-message', { remoteId: remoteId.slice(0, 8), kind: typeof raw });
-    if (messageHandler) call(messageHandler, data, 'onMessage');
-    else inbox.push(data);
+    core.deliver(data);
   });
-  dc.addEventListener('bufferedamountlow', checkDrains);
+  dc.addEventListener('bufferedamountlow', core.checkDrains);
   dc.addEventListener('close', () => down('the data channel closed'));
   pc.addEventListener('connectionstatechange', () => {
     if (pc.connectionState === 'failed' || pc.connectionState === 'closed') down(`the connection ${pc.connectionState}`);
@@ -84,30 +66,16 @@ export function createPeerjsLink(conn: DataConnection, remoteId: string, log: (e
     localFingerprint: fingerprintFromSdp(pc.localDescription?.sdp ?? '') ?? '',
     remoteFingerprint: fingerprintFromSdp(pc.remoteDescription?.sdp ?? '') ?? '',
     send(data) {
-      if (closedReason !== undefined || dc.readyState !== 'open') {
-        throw new FlotillaError('channel-closed', closedReason ?? `data channel is ${dc.readyState}`);
+      if (core.closedReason !== undefined || dc.readyState !== 'open') {
+        throw new FlotillaError('channel-closed', core.closedReason ?? `data channel is ${dc.readyState}`);
       }
       if (typeof data === 'string') dc.send(data);
       else dc.send(data as Uint8Array<ArrayBuffer>);
     },
     bufferedAmount: () => dc.bufferedAmount,
-    waitForDrain(threshold) {
-      const limit = Math.min(Math.max(0, Math.floor(threshold)), 0xffffffff);
-      if (closedReason !== undefined || dc.bufferedAmount <= limit) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        drains.push({ threshold: limit, resolve });
-        checkDrains();
-      });
-    },
-    onMessage(handler) {
-      messageHandler = handler;
-      for (const message of inbox.splice(0)) call(handler, message, 'onMessage');
-    },
-    onClose(handler) {
-      closeHandler = handler;
-      const reason = closedReason;
-      if (reason !== undefined) queueMicrotask(() => call(handler, reason, 'onClose'));
-    },
+    waitForDrain: core.waitForDrain,
+    onMessage: core.onMessage,
+    onClose: core.onClose,
     close() {
       down('closed by this side');
     },
