@@ -84,6 +84,13 @@ export function createAgentConnection(hostId: string, session: SecureSession): A
           if (pending.has(id)) void session.send({ type: 'cancel', id: newRequestId(), target: id }).catch(() => undefined);
         };
         options.signal?.addEventListener('abort', onAbort, { once: true });
+        // One signal often covers a request per host: drop the listener when this one ends.
+        const settle = pending.get(id)!;
+        pending.set(id, {
+          ...settle,
+          resolve: (r) => (options.signal?.removeEventListener('abort', onAbort), resolve(r)),
+          reject: (e) => (options.signal?.removeEventListener('abort', onAbort), reject(e)),
+        });
         session.send(message, payload).then(
           () => options.onSent?.(id),
           (error: unknown) => {

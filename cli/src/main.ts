@@ -32,6 +32,7 @@ Fleet
 Work (a <selector> is e.g. 'web-*', 'tag:role=web and not db-1', 'os:linux', 'one-of(tag:role=web)')
   ping <selector>                    round trip and connection path per host
   run <selector> [--timeout 30s] [--cwd DIR] [--env K=V] [--user U] -- <command…>
+                                     (one argument is a shell line: -- 'ls | wc -l'; several are exact words)
   push <selector> <local-file> <remote-path> [--mode 0644]
   fetch <selector> <remote-path> <local-dir>      (one file per host: <local-dir>/<host>/<name>)
 

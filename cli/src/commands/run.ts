@@ -10,9 +10,18 @@ import { createLinePrinter, duration, statusColor, table } from '../output.ts';
 import { parseDuration } from './admin.ts';
 import type { CommandContext } from './context.ts';
 
+/**
+ * One argument is a shell command line (`-- 'ls | wc -l'`); several are an argv, quoted so the
+ * host runs exactly those words (`-- sh -c 'sleep 5'` stays three words, unlike ssh).
+ */
+export function commandText(words: string[]): string {
+  if (words.length <= 1) return words[0] ?? '';
+  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
 export async function runCommand(ctx: CommandContext): Promise<number> {
   const selector = ctx.args[0];
-  const cmd = ctx.rest.length ? ctx.rest.join(' ') : ctx.args.slice(1).join(' ');
+  const cmd = commandText(ctx.rest.length ? ctx.rest : ctx.args.slice(1));
   if (!selector || !cmd) throw new FlotillaError('bad-config', 'usage: flotilla run <selector> [--timeout 30s] [--json] -- <command…>');
   const env: Record<string, string> = {};
   for (const pair of ctx.flags.env ?? []) {
