@@ -61,7 +61,8 @@ export function createPeerjsDialer(o: PeerjsDialerOptions): PeerjsDialer {
   let current: Promise<Peer> | undefined;
 
   async function register(): Promise<Peer> {
-    const iceServers = await fetchIceServers(o.signal);
+    // Authenticated, so the server also hands out TURN credentials when it has a relay.
+    const iceServers = await fetchIceServers(o.signal, { keys: o.device.keys, pub: o.device.pub, kind: 'device', fleet: o.device.fleetId });
     // The credential is timestamped (±5 min at the server): a new one for every registration.
     const token = await createPeerCredential(o.device.keys, { purpose: 'register', kind: 'device', fleet: o.device.fleetId, ...o.device.pub });
     const peer = new Peer(o.device.id, { ...socketOptions(o.signal), key: 'peerjs', token, config: { iceServers }, debug: peerjsDebugLevel() });
