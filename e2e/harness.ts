@@ -41,10 +41,8 @@ export interface Proc {
 
 const running = new Set<ChildProcess>();
 
-/** Starts `node bin/<name>.js args…`. */
-export function startProc(name: string, args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [join(BIN, `${name}.js`), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
+/** Collects a child's stdout and stderr and waits for a pattern in them. */
+export function watchOutput(child: ChildProcess, label: string): Pick<Proc, 'output' | 'waitFor'> {
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {
@@ -53,31 +51,41 @@ export function startProc(name: string, args: string[], env: Record<string, stri
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
+  return {
+    output: () => text,
+    waitFor(pattern, timeoutMs = 30_000) {
+      return new Promise((res, rej) => {
+        const check = () => {
+          const match = text.match(pattern);
+          if (!match) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          res(match);
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          rej(new Error(`timed out waiting for ${pattern} in ${label}:\n${text.slice(-3000)}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Starts `node bin/<name>.js args…`. */
+export function startProc(name: string, args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [join(BIN, `${name}.js`), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  const watched = watchOutput(child, `output of ${name}`);
   const exited = new Promise<number | null>((res) => child.once('exit', (code, signal) => {
     running.delete(child);
     res(code ?? (signal ? -1 : null));
   }));
   return {
     child,
-    output: () => text,
-    waitFor(pattern, timeoutMs = 30_000) {
-      return new Promise((res, rej) => {
-        const check = () => {
-          const match = text.match(pattern);
-          if (match) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            res(match);
-          }
-        };
-        const timer = setTimeout(() => {
-          listeners.delete(check);
-          rej(new Error(`timed out waiting for ${pattern} in output of ${name}:\n${text.slice(-3000)}`));
-        }, timeoutMs);
-        listeners.add(check);
-        check();
-      });
-    },
+    output: watched.output,
+    waitFor: watched.waitFor,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);

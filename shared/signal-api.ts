@@ -68,6 +68,12 @@ export async function fetchPresence(signal: string, device: DeviceIdentity): Pro
   });
 }
 
+/** Fallback ICE servers when the server cannot be asked: its own STUN responder on 3478. */
+export function defaultIceServers(signal: string): IceServerConfig[] {
+  const host = new URL(signal).hostname;
+  return [{ urls: `stun:${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:3478` }];
+}
+
 /** Hands a revocation list to the server, which passes it to agents. */
 export async function publishRevocation(signal: string, fleetPub: string, list: RevocationList): Promise<void> {
   await call(signal, '/api/revocation', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fleetPub, list }) });

@@ -8,7 +8,7 @@ import { checkDeviceHello } from '../../shared/peer-checks.ts';
 import { createSecureSession } from '../../shared/session.ts';
 import { createPeerCredential } from '../../shared/tokens.ts';
 import { verifyRevocationList } from '../../shared/certs.ts';
-import { fetchIceServers, fetchRevocation, type IceServerConfig } from '../../shared/signal-api.ts';
+import { defaultIceServers, fetchIceServers, fetchRevocation } from '../../shared/signal-api.ts';
 import type { RawLink } from '../../shared/transport.ts';
 import { createRtcEndpoint, type RtcEndpoint } from './rtc/rtc-endpoint.ts';
 import { openJournal } from './journal.ts';
@@ -26,12 +26,6 @@ export interface RunningAgent {
   readonly id: string;
   readonly endpoint: RtcEndpoint;
   stop(): Promise<void>;
-}
-
-/** Default ICE servers: the signaling server's own STUN port. */
-export function defaultIceServers(signal: string): IceServerConfig[] {
-  const host = new URL(signal).hostname;
-  return [{ urls: `stun:${host.includes(':') ? `[${host}]` : host}:3478` }];
 }
 
 /** Starts the agent daemon. The agent must be enrolled. */

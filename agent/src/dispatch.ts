@@ -3,7 +3,7 @@
 
 import { FlotillaError, toWireError } from '../../shared/errors.ts';
 import { roleAllows } from '../../shared/authorize.ts';
-import { isRequest, type Message, type MessageOf, type RequestType, type ResultStatus } from '../../shared/protocol.ts';
+import { isRequest, type Message, type RequestType, type ResultStatus } from '../../shared/protocol.ts';
 import type { SecureSession } from '../../shared/session.ts';
 import type { DeviceCertBody } from '../../shared/certs.ts';
 import { isTaskId, type JournalEntry } from './journal.ts';
@@ -53,7 +53,11 @@ function replay(entry: JournalEntry): ResultFields {
   return {
     status,
     ...(entry.exitCode === undefined ? {} : { exitCode: entry.exitCode }),
-    error: entry.status === 'running' ? { code: 'bad-message', detail: 'this task is still running; collect it from the journal later' } : (entry.error ?? undefined)!,
+    ...(entry.status === 'running'
+      ? { error: { code: 'bad-message' as const, detail: 'this task is still running; collect it from the journal later' } }
+      : entry.error
+        ? { error: entry.error }
+        : {}),
     startedAt: entry.startedAt,
     ...(entry.endedAt ? { durationMs: entry.endedAt - entry.startedAt } : {}),
     data: { ...(entry.data ?? {}), replayed: true, stdout: entry.stdout, stderr: entry.stderr, truncated: entry.truncated },
@@ -201,4 +205,3 @@ export function createDispatcher(shared: Shared): Dispatcher {
   };
 }
 
-export type { MessageOf };

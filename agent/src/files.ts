@@ -1,6 +1,6 @@
 // Small file helpers: atomic JSON writes with a mode, and tolerant JSON reads.
 
-import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, rename, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FlotillaError } from '../../shared/errors.ts';
@@ -35,4 +35,3 @@ export async function readJson(path: string): Promise<unknown> {
   }
 }
 
-export { writeFile };

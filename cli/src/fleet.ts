@@ -4,11 +4,10 @@
 import { FlotillaError } from '../../shared/errors.ts';
 import { createController, type Controller } from '../../shared/controller.ts';
 import { createPeerCredential } from '../../shared/tokens.ts';
-import { fetchIceServers, fetchPresence, type PresenceEntry } from '../../shared/signal-api.ts';
+import { defaultIceServers, fetchIceServers, fetchPresence, type PresenceEntry } from '../../shared/signal-api.ts';
 import { resolveSelector } from '../../shared/selector.ts';
 import { toSelectable, type HostRecord } from '../../shared/hosts.ts';
 import { createRtcEndpoint, type RtcEndpoint } from '../../agent/src/rtc/rtc-endpoint.ts';
-import { defaultIceServers } from '../../agent/src/agent.ts';
 import type { Home } from './home.ts';
 
 /** A connected CLI session. */

@@ -13,6 +13,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { watchOutput } from '../harness.ts';
 
 export type NatMode = 'masquerade' | 'random-fully';
 
@@ -140,41 +141,17 @@ export function createTopology(options: TopologyOptions): Topology {
   const start = (name: string, command: string, args: string[], env: Record<string, string> = {}): NsProc => {
     // `ip netns exec` execs the command, so the pid is the command's own.
     const child = spawn('ip', ['netns', 'exec', name, command, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
     let out = '';
     child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const listeners = new Set<() => void>();
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString();
-      for (const l of listeners) l();
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
+    const watched = watchOutput(child, `output of ${command} in ${name}`);
     const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
     const proc: NsProc = {
       child,
       pid: child.pid ?? -1,
-      output: () => text,
+      output: watched.output,
       stdout: () => out,
       exited,
-      waitFor(pattern, timeoutMs = 30_000) {
-        return new Promise((res, rej) => {
-          const check = () => {
-            const match = text.match(pattern);
-            if (match) {
-              listeners.delete(check);
-              clearTimeout(timer);
-              res(match);
-            }
-          };
-          const timer = setTimeout(() => {
-            listeners.delete(check);
-            rej(new Error(`timed out waiting for ${pattern} from ${command} in ${name}:\n${text.slice(-3000)}`));
-          }, timeoutMs);
-          listeners.add(check);
-          check();
-        });
-      },
+      waitFor: watched.waitFor,
       async stop() {
         if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
           try {
