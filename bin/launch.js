@@ -1,29 +1,17 @@
 // Starts a Flotilla entry point written in TypeScript (through tsx) and turns its result
 // or error into an exit status with a message for the user.
 import { register } from 'tsx/esm/api';
+import { runMain } from './run-main.js';
 
 register();
 
-/**
- * Imports `entry` (relative to this folder) and runs its main(argv). With `exitWhenDone`,
- * exits as soon as main settles: open sockets (werift, signaling) would keep a CLI alive.
- */
-export async function launch(entry, { exitWhenDone = false } = {}) {
-  const module = await import(new URL(entry, import.meta.url).href);
-  try {
-    const status = await module.main(process.argv.slice(2));
-    process.exitCode = typeof status === 'number' ? status : 0;
-  } catch (error) {
-    if (error && error.name === 'FlotillaError') {
-      process.stderr.write(`error: ${error.message}\n`);
-      process.exitCode = error.code === 'no-match' || error.code === 'unreachable' ? 1 : 2;
-    } else if (error && error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      process.stderr.write(`error: ${error.message}; see --help\n`);
-      process.exitCode = 2;
-    } else {
-      process.stderr.write(`internal error: ${error && error.stack ? error.stack : String(error)}\n`);
-      process.exitCode = 70;
-    }
-  }
-  if (exitWhenDone || process.exitCode) setImmediate(() => process.exit());
+/** Imports a TypeScript module (relative to this folder) through tsx. */
+export function importTs(entry) {
+  return import(new URL(entry, import.meta.url).href);
+}
+
+/** Imports `entry` (relative to this folder) and runs its main(argv); see runMain. */
+export async function launch(entry, options = {}) {
+  const module = await importTs(entry);
+  await runMain(module.main, options);
 }

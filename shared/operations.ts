@@ -123,13 +123,14 @@ export function pushToHost(
   path: string,
   source: PushSource,
   onProgress?: (bytes: number, total: number) => void,
+  signal?: AbortSignal,
 ): Promise<HostResult> {
   return guarded(hostId, controller, async (started) => {
     const connection = await controller.connect(hostId);
     let markSent: (id: string) => void = () => undefined;
     const sent = new Promise<string>((resolve) => (markSent = resolve));
     let settled = false;
-    const outcome = connection.request({ type: 'push.begin', task, path, size: source.size, sha256: source.sha256, mode: source.mode }, { onSent: markSent });
+    const outcome = connection.request({ type: 'push.begin', task, path, size: source.size, sha256: source.sha256, mode: source.mode }, { onSent: markSent, ...(signal ? { signal } : {}) });
     const ended = outcome.then(
       () => void (settled = true),
       () => void (settled = true),
@@ -137,12 +138,13 @@ export function pushToHost(
     // Stream right after the request; stop early if the agent already answered (e.g. refused the path).
     const requestId = await Promise.race([sent, ended]);
     if (requestId) {
-      for (let offset = 0; offset < source.size && !settled; offset += PUSH_CHUNK) {
+      // An abort sends `cancel` for the request (agent-connection); stop streaming as well.
+      for (let offset = 0; offset < source.size && !settled && !signal?.aborted; offset += PUSH_CHUNK) {
         const piece = await source.read(offset, Math.min(PUSH_CHUNK, source.size - offset));
         await connection.send({ type: 'push.chunk', id: requestId, offset }, piece);
         onProgress?.(offset + piece.length, source.size);
       }
-      if (!settled) await connection.send({ type: 'push.end', id: requestId });
+      if (!settled && !signal?.aborted) await connection.send({ type: 'push.end', id: requestId });
     }
     return fromResult(hostId, await outcome, started);
   });
@@ -156,6 +158,7 @@ export function fetchFromHost(
   path: string,
   onChunk: (offset: number, bytes: Uint8Array) => void | Promise<void>,
   onProgress?: (bytes: number, total: number) => void,
+  signal?: AbortSignal,
 ): Promise<HostResult> {
   return guarded(hostId, controller, async (started) => {
     const connection = await controller.connect(hostId);
@@ -175,6 +178,7 @@ export function fetchFromHost(
           onProgress?.(received, total);
           writes = writes.then(() => onChunk(event.offset, copy));
         },
+        ...(signal ? { signal } : {}),
       },
     );
     await writes;

@@ -8,7 +8,9 @@ import { defaultIceServers, fetchIceServers, fetchPresence, type PresenceEntry }
 import { resolveSelector } from '../../shared/selector.ts';
 import { toSelectable, type HostRecord } from '../../shared/hosts.ts';
 import { createRtcEndpoint, type RtcEndpoint } from '../../agent/src/rtc/rtc-endpoint.ts';
+import type { RawLink } from '../../shared/transport.ts';
 import type { Home } from './home.ts';
+import { currentScope } from './control/scope.ts';
 
 /** A connected CLI session. */
 export interface Fleet {
@@ -20,11 +22,46 @@ export interface Fleet {
   discover(presence: Map<string, PresenceEntry>, refreshAll?: boolean): Promise<void>;
   /** Accepted hosts matching the selector, each with whether it is online. */
   resolve(selector: string): Promise<{ record: HostRecord; online: boolean }[]>;
+  /** Ids of the hosts this fleet holds an open data channel to. */
+  openLinks(): string[];
   close(): Promise<void>;
+}
+
+/**
+ * Bounds a controller's fan-out to `forks` at a time without touching its connections: the
+ * control process shares one controller between invocations that each ask for their own --forks.
+ */
+function withForks(controller: Controller, forks: number): Controller {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const limited = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (running >= forks) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await work();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+  return {
+    device: controller.device,
+    connect: (id) => controller.connect(id),
+    refresh: (id) => controller.refresh(id),
+    accept: (id) => controller.accept(id),
+    reject: (id) => controller.reject(id),
+    fanOut: (ids, work, onSettled) => controller.fanOut(ids, (id) => limited(() => work(id)), onSettled),
+    close: () => controller.close(),
+  };
 }
 
 /** Opens the fleet connection for one CLI invocation. */
 export async function openFleet(home: Home, options: { forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void } = {}): Promise<Fleet> {
+  // Inside the control process (warm mode) every invocation shares its fleet; close() leaves it open.
+  const scope = currentScope();
+  if (scope) {
+    return { ...scope.fleet, controller: withForks(scope.fleet.controller, options.forks ?? 32), close: async () => undefined };
+  }
   const { device } = home;
   const iceServers = await fetchIceServers(home.signal, { keys: device.keys, pub: device.pub, kind: 'device', fleet: device.fleetId }).catch(() => defaultIceServers(home.signal));
   const endpoint = createRtcEndpoint({
@@ -36,9 +73,18 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
     ...(options.log ? { log: options.log } : {}),
   });
   await endpoint.signaling.whenOpen();
+  const links = new Map<RawLink, string>();
   const controller = createController({
     device,
-    dialer: endpoint,
+    dialer: {
+      async dial(remoteId, dialOptions) {
+        const link = await endpoint.dial(remoteId, dialOptions);
+        // A link has one close handler (the session's): chain ours in front of it.
+        const tracked: RawLink = { ...link, onClose: (handler) => link.onClose((reason) => (links.delete(tracked), handler(reason))) };
+        links.set(tracked, remoteId);
+        return tracked;
+      },
+    },
     hosts: home.hosts,
     tokens: home.tokens,
     ...(options.forks ? { forks: options.forks } : {}),
@@ -75,6 +121,9 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
       const selectable = accepted.map((r) => toSelectable(r, presence.get(r.id)?.online ?? false));
       if (selectable.length === 0) throw new FlotillaError('no-match', 'this fleet has no accepted hosts yet (see `flotilla hosts`)');
       return resolveSelector(selector, selectable).map((h) => ({ record: byId.get(h.id)!, online: h.online }));
+    },
+    openLinks() {
+      return [...new Set(links.values())];
     },
     async close() {
       controller.close();

@@ -1,9 +1,8 @@
 // The CLI's home ($FLOTILLA_HOME, default ~/.config/flotilla): this device's identity and
 // certificate (0600), the signaling URL, and the host and token lists as JSON files.
 
-import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { FlotillaError } from '../../shared/errors.ts';
 import { exportIdentity, exportSigningKeys, identityId, importIdentity, importSigningKeys, type StoredIdentity } from '../../shared/crypto.ts';
 import { parseDeviceCert, parseRevocationList, type DeviceCert, type RevocationList } from '../../shared/certs.ts';
@@ -11,11 +10,10 @@ import type { DeviceIdentity } from '../../shared/fleet.ts';
 import type { HostRecord, HostStore, TokenRecord, TokenStore } from '../../shared/hosts.ts';
 import { isObj, obj, str } from '../../shared/validate.ts';
 import { readJson, writeJsonAtomic } from '../../agent/src/files.ts';
+import { currentScope } from './control/scope.ts';
+import { homeDir } from './home-dir.ts';
 
-/** Where the CLI keeps its state. */
-export function homeDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env['FLOTILLA_HOME'] ?? join(env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config'), 'flotilla');
-}
+export { homeDir };
 
 interface StoredDevice {
   identity: StoredIdentity;
@@ -34,7 +32,11 @@ export interface Home {
   hosts: HostStore;
   tokens: TokenStore;
   saveRevocation(list: RevocationList): Promise<void>;
+  /** Re-reads hosts.json and tokens.json if another process changed them (the control process calls it per request). */
+  sync(): Promise<void>;
 }
+
+const mtimeOf = (path: string) => stat(path).then((s) => s.mtimeMs, () => 0);
 
 /** Saves a device identity into a home directory. */
 export async function saveDevice(dir: string, device: DeviceIdentity, signal: string): Promise<void> {
@@ -52,9 +54,11 @@ export async function saveDevice(dir: string, device: DeviceIdentity, signal: st
 
 function jsonStore<T extends { [k in K]: string }, K extends string>(path: string, key: K) {
   let cache: Map<string, T> | undefined;
+  let seen = 0;
   let writing: Promise<void> = Promise.resolve();
   const load = async () => {
     if (!cache) {
+      seen = await mtimeOf(path);
       const raw = await readJson(path);
       cache = new Map((Array.isArray(raw) ? (raw as T[]) : []).filter((r) => isObj(r) && typeof r[key] === 'string').map((r) => [r[key], r]));
     }
@@ -67,14 +71,25 @@ function jsonStore<T extends { [k in K]: string }, K extends string>(path: strin
       const map = await load();
       map.set(record[key], record);
       // Serialise writes: parallel connections update hosts at once.
-      writing = writing.then(() => writeJsonAtomic(path, [...map.values()], 0o600));
+      writing = writing.then(async () => {
+        await writeJsonAtomic(path, [...map.values()], 0o600);
+        seen = await mtimeOf(path);
+      });
       await writing;
+    },
+    /** Drops the cache when the file changed behind our back. */
+    async sync() {
+      await writing;
+      if (cache && (await mtimeOf(path)) !== seen) cache = undefined;
     },
   };
 }
 
 /** Loads the home; explains how to create one if it does not exist. */
 export async function openHome(dir = homeDir()): Promise<Home> {
+  // Inside the control process (warm mode), the invocation uses the process's loaded home.
+  const scope = currentScope();
+  if (scope && scope.home.dir === dir) return scope.home;
   const raw = await readJson(join(dir, 'device.json'));
   if (raw === undefined) throw new FlotillaError('bad-config', `no Flotilla device in ${dir}: run \`flotilla init --signal URL\` first (or set FLOTILLA_HOME)`);
   const o = obj(raw, 'device.json');
@@ -92,15 +107,20 @@ export async function openHome(dir = homeDir()): Promise<Home> {
     ...(stored.fleetKeys ? { fleetKeys: await importSigningKeys(stored.fleetKeys) } : {}),
     ...(o['revocation'] ? { revocation: parseRevocationList(o['revocation']) } : {}),
   };
+  const hosts = jsonStore<HostRecord, 'id'>(join(dir, 'hosts.json'), 'id');
+  const tokens = jsonStore<TokenRecord, 'tid'>(join(dir, 'tokens.json'), 'tid');
   const home: Home = {
     dir,
     signal: str(o, 'signal', 512),
     device,
-    hosts: jsonStore<HostRecord, 'id'>(join(dir, 'hosts.json'), 'id'),
-    tokens: jsonStore<TokenRecord, 'tid'>(join(dir, 'tokens.json'), 'tid'),
+    hosts,
+    tokens,
     async saveRevocation(list) {
       device.revocation = list;
       await saveDevice(dir, device, home.signal);
+    },
+    async sync() {
+      await Promise.all([hosts.sync(), tokens.sync()]);
     },
   };
   return home;

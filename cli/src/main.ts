@@ -7,6 +7,9 @@ import { hostsCommand, pingCommand } from './commands/hosts.ts';
 import { runCommand } from './commands/run.ts';
 import { fetchCommand, pushCommand } from './commands/files.ts';
 import { fleetCommand, importInitCommand } from './commands/fleet.ts';
+import { connectCommand } from './commands/connect.ts';
+import { runControlProcess } from './control/daemon.ts';
+import { currentScope } from './control/scope.ts';
 import type { CommandContext } from './commands/context.ts';
 
 const USAGE = `flotilla: fleet control over end-to-end encrypted WebRTC
@@ -36,6 +39,17 @@ Work (a <selector> is e.g. 'web-*', 'tag:role=web and not db-1', 'os:linux', 'on
   push <selector> <local-file> <remote-path> [--mode 0644]
   fetch <selector> <remote-path> <local-dir>      (one file per host: <local-dir>/<host>/<name>)
 
+Warm mode (connections kept open between invocations, like SSH's ControlPersist)
+  connect [<selector>] [--persist 10m]
+                                     start a control process for this home that keeps the
+                                     device's connections open, dial the selected hosts
+                                     (default '*') and show them; run, push, fetch and ping
+                                     then go through it instead of dialling
+  connect --status | --stop          show or stop the control process
+  --persist 10m     on run/push/fetch/ping (or FLOTILLA_PERSIST=10m): start a control process
+                    if none is running; it exits after this long without a request
+  --no-persist      dial directly even when a control process is running
+
 Options
   --json            machine-readable output
   --forks N         connections opened at once (default 32)
@@ -43,7 +57,8 @@ Options
   -v, --verbose     log connection events to stderr
   -h, --help        this help
 
-Environment: FLOTILLA_HOME (default ~/.config/flotilla), FLOTILLA_PASSPHRASE (backup passphrase).
+Environment: FLOTILLA_HOME (default ~/.config/flotilla), FLOTILLA_PASSPHRASE (backup passphrase),
+FLOTILLA_PERSIST (like --persist).
 Exit status: 0 all hosts ok, 1 some host failed or was unreachable, 2 usage or setup error, 130 cancelled.`;
 
 /** Runs the CLI; returns the exit status. */
@@ -73,13 +88,19 @@ export async function main(argv: string[]): Promise<number> {
       uses: { type: 'string' },
       import: { type: 'string' },
       'passphrase-file': { type: 'string' },
+      persist: { type: 'string' },
+      'no-persist': { type: 'boolean' },
+      stop: { type: 'boolean' },
+      status: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   const [command, ...args] = positionals;
+  const scope = currentScope();
+  const write = (stream: 'stdout' | 'stderr', text: string) => (scope ? scope.write(stream, text) : process[stream].write(text));
   if (values.help || !command) {
-    process.stdout.write(USAGE + '\n');
+    write('stdout', USAGE + '\n');
     return command || values.help ? 0 : 2;
   }
   const forks = values.forks === undefined ? undefined : Number(values.forks);
@@ -92,10 +113,13 @@ export async function main(argv: string[]): Promise<number> {
     flags,
     fleetOptions: {
       ...(forks ? { forks } : {}),
-      ...(verbose ? { log: (event: string, fields?: Record<string, unknown>) => process.stderr.write(`[${event}] ${JSON.stringify(fields ?? {})}\n`) } : {}),
+      ...(verbose ? { log: (event: string, fields?: Record<string, unknown>) => write('stderr', `[${event}] ${JSON.stringify(fields ?? {})}\n`) } : {}),
     },
-    out: (text) => process.stdout.write(text + '\n'),
-    err: (text) => process.stderr.write(text + '\n'),
+    cwd: scope?.cwd ?? process.cwd(),
+    ...(scope ? { signal: scope.signal } : {}),
+    out: (text) => write('stdout', text + '\n'),
+    err: (text) => write('stderr', text + '\n'),
+    write: (text) => write('stdout', text),
   };
   switch (command) {
     case 'init':
@@ -122,7 +146,27 @@ export async function main(argv: string[]): Promise<number> {
       return pushCommand(ctx);
     case 'fetch':
       return fetchCommand(ctx);
+    case 'connect':
+      return connectCommand(ctx);
+    case 'control-process':
+      // Started by `connect` or --persist (detached); not meant to be typed.
+      if (scope) throw new FlotillaError('bad-config', 'a control process cannot start another');
+      return runControlProcess(ctx);
     default:
       throw new FlotillaError('bad-config', `unknown command "${command}"; see flotilla --help`);
   }
+}
+
+/** Exit status for an error that escaped a command, after telling the user (same as bin/launch.js). */
+export function exitStatusFor(error: unknown, err: (text: string) => void): number {
+  if (error instanceof FlotillaError) {
+    err(`error: ${error.message}`);
+    return error.code === 'no-match' || error.code === 'unreachable' ? 1 : 2;
+  }
+  if ((error as { code?: unknown } | null)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    err(`error: ${(error as Error).message}; see --help`);
+    return 2;
+  }
+  err(`internal error: ${error instanceof Error && error.stack ? error.stack : String(error)}`);
+  return 70;
 }

@@ -1,11 +1,13 @@
 // Terminal output: tables, per-host line prefixes, a progress bar, colours when on a TTY.
 
+import { currentScope } from './control/scope.ts';
+
 const useColor = process.stdout.isTTY === true && !process.env['NO_COLOR'];
 const PALETTE = [36, 35, 33, 32, 34, 96, 95, 93, 92, 94];
 
 /** Wraps text in an ANSI colour when writing to a terminal. */
 export function color(code: number, text: string): string {
-  return useColor ? `\x1b[${code}m${text}\x1b[0m` : text;
+  return (currentScope()?.color ?? useColor) ? `\x1b[${code}m${text}\x1b[0m` : text;
 }
 
 /** Colour for a result status. */
@@ -69,8 +71,34 @@ export function createLinePrinter(write: (text: string) => void = (t) => process
   };
 }
 
-/** A single-line progress display on stderr (only when stderr is a terminal). */
+/** Draws a progress bar on stderr (only when stderr is a terminal). */
+export function drawProgress(label: string, done: number, total: number): void {
+  const width = 30;
+  const fraction = total === 0 ? 1 : Math.min(1, done / total);
+  const bar = '#'.repeat(Math.round(fraction * width)).padEnd(width, '.');
+  process.stderr.write(`\r${label} [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${(done / 1048576).toFixed(1)}/${(total / 1048576).toFixed(1)} MiB`);
+}
+
+/**
+ * A single-line progress display on stderr (only when stderr is a terminal). Inside the control
+ * process the figures go to the client, which draws the bar on its own terminal.
+ */
 export function createProgress(total: number, label: string) {
+  const scope = currentScope();
+  if (scope) {
+    let last = 0;
+    return {
+      update(done: number) {
+        const now = Date.now();
+        if (now - last < 100 && done < total) return;
+        last = now;
+        scope.progress(label, done, total, false);
+      },
+      done() {
+        scope.progress(label, total, total, true);
+      },
+    };
+  }
   const tty = process.stderr.isTTY === true;
   let last = 0;
   return {
@@ -78,10 +106,7 @@ export function createProgress(total: number, label: string) {
       const now = Date.now();
       if (!tty || (now - last < 100 && done < total)) return;
       last = now;
-      const width = 30;
-      const fraction = total === 0 ? 1 : Math.min(1, done / total);
-      const bar = '#'.repeat(Math.round(fraction * width)).padEnd(width, '.');
-      process.stderr.write(`\r${label} [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${(done / 1048576).toFixed(1)}/${(total / 1048576).toFixed(1)} MiB`);
+      drawProgress(label, done, total);
     },
     done() {
       if (tty) process.stderr.write('\n');

@@ -12,15 +12,10 @@ import { expectOk } from '../../../shared/agent-connection.ts';
 import { homeDir, openHome, saveDevice, type Home } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { ago, table, statusColor } from '../output.ts';
+import { parseDuration } from '../duration.ts';
 import type { CommandContext } from './context.ts';
 
-/** Parses "24h", "30m", "7d", "90s" into milliseconds. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!match) throw new FlotillaError('bad-config', `"${text}" is not a duration like 30s, 15m, 24h or 7d`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Math.round(Number(match[1]) * unit);
-}
+export { parseDuration };
 
 export async function initCommand(ctx: CommandContext): Promise<number> {
   const signal = ctx.flags.signal;

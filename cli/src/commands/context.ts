@@ -22,8 +22,20 @@ export interface CommandContext {
     task?: string;
     refresh?: boolean;
     uses?: string;
+    persist?: string;
+    'no-persist'?: boolean;
+    stop?: boolean;
+    status?: boolean;
   };
+  /** The invoking user's working directory (the client's, in warm mode). */
+  cwd: string;
+  /** Set in warm mode: aborted when the client presses Ctrl-C (otherwise commands watch SIGINT). */
+  signal?: AbortSignal;
   fleetOptions: { forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void };
+  /** A line on stdout. */
   out(text: string): void;
+  /** A line on stderr. */
   err(text: string): void;
+  /** Raw text on stdout (streamed command output). */
+  write(text: string): void;
 }

@@ -1,7 +1,7 @@
 // flotilla push and flotilla fetch: files to and from many hosts, checksummed, with progress.
 
 import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { FlotillaError } from '../../../shared/errors.ts';
 import { fetchFromHost, hashSource, newTaskId, pushToHost, type HostResult, type PushSource } from '../../../shared/operations.ts';
 import { uniqueLabels } from '../../../shared/hosts.ts';
@@ -49,7 +49,7 @@ function settledToResults(settled: { hostId: string; ok: boolean; value?: HostRe
 export async function pushCommand(ctx: CommandContext): Promise<number> {
   const [selector, local, remote] = ctx.args;
   if (!selector || !local || !remote) throw new FlotillaError('bad-config', 'usage: flotilla push <selector> <local-file> <remote-path> [--mode 0644]');
-  const source = await fileSource(local, ctx.flags.mode);
+  const source = await fileSource(resolve(ctx.cwd, local), ctx.flags.mode);
   const target = remote.endsWith('/') ? remote + basename(local) : remote;
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
@@ -62,10 +62,11 @@ export async function pushCommand(ctx: CommandContext): Promise<number> {
       pushToHost(fleet.controller, id, task, target, source, (bytes) => {
         sent.set(id, bytes);
         progress.update([...sent.values()].reduce((a, b) => a + b, 0));
-      }),
+      }, ctx.signal),
     );
     progress.done();
-    return report(ctx, names, [...settledToResults(settled), ...offline], (r) => `${String(r.data?.['path'] ?? target)} ${String(r.data?.['sha256'] ?? '').slice(0, 12)}`);
+    const code = report(ctx, names, [...settledToResults(settled), ...offline], (r) => `${String(r.data?.['path'] ?? target)} ${String(r.data?.['sha256'] ?? '').slice(0, 12)}`);
+    return ctx.signal?.aborted ? 130 : code;
   } finally {
     await source.close();
     await fleet.close();
@@ -81,14 +82,14 @@ export async function fetchCommand(ctx: CommandContext): Promise<number> {
     const { names, offline, online } = await targetsOf(fleet, selector);
     const task = ctx.flags.task ?? newTaskId();
     const settled = await fleet.controller.fanOut(online, async (id) => {
-      const dir = join(localDir, (names.get(id) ?? id).replace(/[^A-Za-z0-9._-]/g, '_'));
+      const dir = join(resolve(ctx.cwd, localDir), (names.get(id) ?? id).replace(/[^A-Za-z0-9._-]/g, '_'));
       await mkdir(dir, { recursive: true });
       const path = join(dir, basename(remote));
       const handle = await open(path + '.part', 'w');
       try {
         const result = await fetchFromHost(fleet.controller, id, task, remote, async (offset, bytes) => {
           await handle.write(bytes, 0, bytes.length, offset);
-        });
+        }, undefined, ctx.signal);
         await handle.close();
         if (result.status === 'ok') {
           await chmod(path + '.part', Number(result.data?.['mode'] ?? 0o644) & 0o777);
@@ -101,7 +102,8 @@ export async function fetchCommand(ctx: CommandContext): Promise<number> {
         await rm(path + '.part', { force: true });
       }
     });
-    return report(ctx, names, [...settledToResults(settled), ...offline], (r) => `${String(r.data?.['local'] ?? '')} (${String(r.data?.['size'] ?? '?')} bytes)`);
+    const code = report(ctx, names, [...settledToResults(settled), ...offline], (r) => `${String(r.data?.['local'] ?? '')} (${String(r.data?.['size'] ?? '?')} bytes)`);
+    return ctx.signal?.aborted ? 130 : code;
   } finally {
     await fleet.close();
   }

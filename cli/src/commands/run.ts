@@ -37,13 +37,21 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
     if (abort.signal.aborted) process.exit(130);
     abort.abort();
   };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  // In warm mode the client watches its own Ctrl-C and a second one quits the client.
+  const onCancel = () => {
+    ctx.err('Cancelling… (again to quit)');
+    abort.abort();
+  };
+  if (ctx.signal) ctx.signal.addEventListener('abort', onCancel, { once: true });
+  else {
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint);
+  }
   try {
     const targets = await fleet.resolve(selector);
     const task = ctx.flags.task ?? newTaskId();
     const names = uniqueLabels(targets.map((t) => t.record));
-    const printer = createLinePrinter(ctx.flags.json ? () => undefined : (t) => process.stdout.write(t));
+    const printer = createLinePrinter(ctx.flags.json ? () => undefined : (t) => ctx.write(t));
     const outputs = new Map<string, { stdout: string[]; stderr: string[] }>();
     const decoder = new TextDecoder();
     const spec = {
@@ -102,6 +110,7 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
     if (abort.signal.aborted) return 130;
     return results.every((r) => r.status === 'ok') ? 0 : 1;
   } finally {
+    ctx.signal?.removeEventListener('abort', onCancel);
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     await fleet.close();

@@ -1,0 +1,35 @@
+// Decides whether dist/flotilla.mjs and dist/flotilla-client.mjs may be used: both exist and are
+// newer than every file they were built from (cli/, shared/, agent/src/, package-lock.json,
+// patches/). A checkout that changed since the last `npm run build:cli` runs the sources through
+// tsx instead, so a stale bundle never runs. FLOTILLA_NO_BUNDLE=1 forces tsx.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SOURCES = ['cli/src', 'shared', 'agent/src', 'patches', 'package-lock.json'];
+
+function newest(path) {
+  let info;
+  try {
+    info = statSync(path);
+  } catch {
+    return 0; // absent (patches/ may not exist)
+  }
+  if (!info.isDirectory()) return info.mtimeMs;
+  let latest = info.mtimeMs; // a deleted file changes its directory's mtime
+  for (const entry of readdirSync(path)) latest = Math.max(latest, newest(join(path, entry)));
+  return latest;
+}
+
+/** True when the CLI bundles exist and are newer than their sources. */
+export function freshBundle(env = process.env) {
+  if (env.FLOTILLA_NO_BUNDLE === '1') return false;
+  let built;
+  try {
+    built = Math.min(statSync(join(ROOT, 'dist/flotilla.mjs')).mtimeMs, statSync(join(ROOT, 'dist/flotilla-client.mjs')).mtimeMs);
+  } catch {
+    return false;
+  }
+  return SOURCES.every((s) => newest(join(ROOT, s)) < built);
+}

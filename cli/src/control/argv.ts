@@ -1,0 +1,34 @@
+// Just enough of the command line for the thin client to decide whether an invocation can go to
+// a control process: the command, --persist, --no-persist and --help. main.ts parses it fully.
+
+/** Commands a control process serves. */
+export const WARM_COMMANDS: ReadonlySet<string> = new Set(['run', 'push', 'fetch', 'ping']);
+
+/** Options of main.ts that take a value (so their value is not mistaken for the command). */
+const VALUE_OPTIONS = new Set(['signal', 'name', 'ttl', 'timeout', 'forks', 'mode', 'role', 'home', 'cwd', 'env', 'user', 'task', 'uses', 'import', 'passphrase-file', 'persist']);
+
+/** What the thin client needs to know about an argv. */
+export interface ScannedArgv {
+  command: string | undefined;
+  persist: string | undefined;
+  noPersist: boolean;
+  help: boolean;
+}
+
+/** Scans the options before `--`; the first word that is not an option or its value is the command. */
+export function scanArgv(argv: readonly string[]): ScannedArgv {
+  const out: ScannedArgv = { command: undefined, persist: undefined, noPersist: false, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--') break;
+    if (word === '-h' || word === '--help') out.help = true;
+    else if (word === '--no-persist') out.noPersist = true;
+    else if (word.startsWith('--')) {
+      const eq = word.indexOf('=');
+      const name = word.slice(2, eq < 0 ? undefined : eq);
+      const value = eq < 0 && VALUE_OPTIONS.has(name) ? argv[++i] : word.slice(eq + 1);
+      if (name === 'persist') out.persist = value;
+    } else if (!word.startsWith('-') && out.command === undefined) out.command = word;
+  }
+  return out;
+}

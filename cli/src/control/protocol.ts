@@ -1,0 +1,165 @@
+// The control socket's wire format (warm mode): frames of [u32 big-endian length][UTF-8 JSON],
+// one message per frame, every message checked by a parser that returns null when malformed.
+// The same file is used by the thin client and by the control process.
+
+/** Bumped when a message changes shape; a mismatch makes the client fall back to dialling. */
+export const CONTROL_VERSION = 1;
+/** Largest frame either side accepts (output is sent in pieces well below this). */
+export const MAX_FRAME = 1024 * 1024;
+/** Output text is split into frames of at most this many characters. */
+export const WRITE_PIECE = 256 * 1024;
+
+/** Client → control process. */
+export type ClientMessage =
+  | { type: 'invoke'; v: number; argv: string[]; cwd: string; stdoutTty: boolean; stderrTty: boolean; color: boolean }
+  | { type: 'cancel' }
+  | { type: 'status'; v: number }
+  | { type: 'stop'; v: number };
+
+/** What `flotilla connect --status` shows. */
+export interface ControlStatus {
+  pid: number;
+  home: string;
+  startedAt: number;
+  lastUsedAt: number;
+  persistMs: number;
+  expiresAt: number;
+  requests: number;
+  active: number;
+  connections: { id: string; name: string }[];
+}
+
+/** Control process → client. */
+export type ServerMessage =
+  | { type: 'write'; stream: 'stdout' | 'stderr'; text: string }
+  | { type: 'progress'; label: string; done: number; total: number; end: boolean }
+  | { type: 'exit'; code: number }
+  | { type: 'refused'; reason: string }
+  | { type: 'status'; status: ControlStatus }
+  | { type: 'bye' };
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStr = (v: unknown, max = 65_536): v is string => typeof v === 'string' && v.length <= max;
+const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
+const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** Encodes one message as a frame. */
+export function encodeFrame(message: ClientMessage | ServerMessage): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(message));
+  if (json.length > MAX_FRAME) throw new RangeError(`control frame of ${json.length} bytes exceeds ${MAX_FRAME}`);
+  const frame = new Uint8Array(4 + json.length);
+  new DataView(frame.buffer).setUint32(0, json.length);
+  frame.set(json, 4);
+  return frame;
+}
+
+/**
+ * Splits a byte stream into frames and hands each decoded JSON value to `onValue`. A length
+ * over MAX_FRAME or bytes that are not JSON call `onError` once; the reader then ignores the rest.
+ */
+export function createFrameReader(onValue: (value: unknown) => void, onError: (reason: string) => void) {
+  let buffer = new Uint8Array(0);
+  let broken = false;
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  return {
+    push(chunk: Uint8Array) {
+      if (broken) return;
+      const joined = new Uint8Array(buffer.length + chunk.length);
+      joined.set(buffer);
+      joined.set(chunk, buffer.length);
+      buffer = joined;
+      while (buffer.length >= 4) {
+        const length = new DataView(buffer.buffer, buffer.byteOffset).getUint32(0);
+        if (length > MAX_FRAME) {
+          broken = true;
+          onError(`frame of ${length} bytes exceeds ${MAX_FRAME}`);
+          return;
+        }
+        if (buffer.length < 4 + length) return;
+        const body = buffer.subarray(4, 4 + length);
+        buffer = buffer.slice(4 + length);
+        let value: unknown;
+        try {
+          value = JSON.parse(decoder.decode(body));
+        } catch {
+          broken = true;
+          onError('frame is not UTF-8 JSON');
+          return;
+        }
+        onValue(value);
+      }
+    },
+  };
+}
+
+/** Validates a message from a client; null when malformed. */
+export function parseClientMessage(value: unknown): ClientMessage | null {
+  if (!isObj(value)) return null;
+  switch (value['type']) {
+    case 'invoke': {
+      const { v, argv, cwd, stdoutTty, stderrTty, color } = value;
+      if (!isNat(v) || !isStr(cwd, 4096) || !isBool(stdoutTty) || !isBool(stderrTty) || !isBool(color)) return null;
+      if (!Array.isArray(argv) || argv.length > 4096 || !argv.every((a) => isStr(a))) return null;
+      return { type: 'invoke', v, argv: argv as string[], cwd, stdoutTty, stderrTty, color };
+    }
+    case 'cancel':
+      return { type: 'cancel' };
+    case 'status':
+    case 'stop':
+      return isNat(value['v']) ? { type: value['type'], v: value['v'] } : null;
+    default:
+      return null;
+  }
+}
+
+function parseStatus(value: unknown): ControlStatus | null {
+  if (!isObj(value)) return null;
+  const numbers = ['pid', 'startedAt', 'lastUsedAt', 'persistMs', 'expiresAt', 'requests', 'active'] as const;
+  if (!numbers.every((k) => isNat(value[k])) || !isStr(value['home'], 4096)) return null;
+  const connections = value['connections'];
+  if (!Array.isArray(connections) || !connections.every((c) => isObj(c) && isStr(c['id'], 64) && isStr(c['name'], 256))) return null;
+  return {
+    pid: value['pid'] as number,
+    home: value['home'],
+    startedAt: value['startedAt'] as number,
+    lastUsedAt: value['lastUsedAt'] as number,
+    persistMs: value['persistMs'] as number,
+    expiresAt: value['expiresAt'] as number,
+    requests: value['requests'] as number,
+    active: value['active'] as number,
+    connections: (connections as Obj[]).map((c) => ({ id: c['id'] as string, name: c['name'] as string })),
+  };
+}
+
+/** Validates a message from the control process; null when malformed. */
+export function parseServerMessage(value: unknown): ServerMessage | null {
+  if (!isObj(value)) return null;
+  switch (value['type']) {
+    case 'write': {
+      const { stream, text } = value;
+      return (stream === 'stdout' || stream === 'stderr') && isStr(text, MAX_FRAME) ? { type: 'write', stream, text } : null;
+    }
+    case 'progress': {
+      const { label, done, total, end } = value;
+      return isStr(label, 1024) && isNat(done) && isNat(total) && isBool(end) ? { type: 'progress', label, done, total, end } : null;
+    }
+    case 'exit':
+      return isNat(value['code']) && value['code'] < 256 ? { type: 'exit', code: value['code'] } : null;
+    case 'refused':
+      return isStr(value['reason'], 4096) ? { type: 'refused', reason: value['reason'] } : null;
+    case 'status': {
+      const status = parseStatus(value['status']);
+      return status ? { type: 'status', status } : null;
+    }
+    case 'bye':
+      return { type: 'bye' };
+    default:
+      return null;
+  }
+}
+
+/** The control socket inside a CLI home. */
+export function socketPath(home: string): string {
+  return `${home.replace(/\/+$/, '')}/control.sock`;
+}
