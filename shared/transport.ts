@@ -11,6 +11,8 @@ export interface PathInfo {
   protocol: 'udp' | 'tcp' | 'unknown';
   /** True when either side is a TURN relay candidate. */
   relayed: boolean;
+  /** Round-trip time of the selected pair as the ICE stack measured it, when known. */
+  rttMs?: number;
 }
 
 /** An open, ordered, reliable data channel to one remote peer. */

@@ -20,11 +20,14 @@ export interface TaskHostRecord {
   durationMs: number | undefined;
 }
 
+/** What a task did: a command, a script (run as a command with its text on stdin), files pushed, a file fetched. */
+export type TaskKind = 'exec' | 'script' | 'push' | 'fetch';
+
 /** One task: what was asked of which hosts, and what each answered. */
 export interface TaskRecord {
   id: string;
   selector: string;
-  kind: 'exec';
+  kind: TaskKind;
   command: string;
   device: string;
   startedAt: number;

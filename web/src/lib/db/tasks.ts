@@ -58,14 +58,15 @@ export async function getTask(db: Db, id: string): Promise<TaskRecord | undefine
 }
 
 /**
- * Tasks a closed or reloaded tab left running can no longer be followed from here: mark their
- * running hosts interrupted so history does not show them running forever.
+ * Tasks a closed or reloaded tab left running are collected from the hosts' journals when they
+ * next connect; those started before `before` are given up: their running hosts are marked
+ * interrupted so history does not show them running forever.
  */
-export async function settleOrphans(db: Db, runningNow: ReadonlySet<string>): Promise<number> {
+export async function settleOrphans(db: Db, runningNow: ReadonlySet<string>, before = Infinity): Promise<number> {
   let count = 0;
   for (const task of await listTasks(db)) {
-    if (runningNow.has(task.id) || !task.hosts.some((h) => h.status === 'running')) continue;
-    const hosts = task.hosts.map((h) => (h.status === 'running' ? { ...h, status: 'interrupted' as const, error: 'the page closed before this host answered' } : h));
+    if (runningNow.has(task.id) || task.startedAt >= before || !task.hosts.some((h) => h.status === 'running')) continue;
+    const hosts = task.hosts.map((h) => (h.status === 'running' ? { ...h, status: 'interrupted' as const, error: 'the page closed before this host answered, and its journal never said' } : h));
     await saveTask(db, { ...task, hosts, endedAt: task.endedAt ?? Date.now() });
     count++;
   }

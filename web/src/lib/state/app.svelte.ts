@@ -6,14 +6,18 @@ import { deviceFromFleetKeys, importFleetBackup } from '../../../../shared/backu
 import { FlotillaError } from '../../../../shared/errors.ts';
 import { openFlotillaDb, type Db, type TaskRecord } from '../db/schema.ts';
 import { getSetting, loadIdentity, putSetting, saveIdentity } from '../db/stores.ts';
-import { listTasks, pruneTasks, saveTask, settleOrphans } from '../db/tasks.ts';
-import { FleetState } from './fleet.svelte.ts';
-import { TaskRun, type Target } from './task-run.svelte.ts';
+import { getTask, listTasks, pruneTasks, saveTask, settleOrphans } from '../db/tasks.ts';
+import { FleetState, type JournalHooks } from './fleet.svelte.ts';
+import { applyJournal, awaitingByHost } from './journal-collect.ts';
+import { TaskRun, type Target, type TaskSpec } from './task-run.svelte.ts';
+import { commandSpec } from './work.ts';
 import { notify } from './toasts.svelte.ts';
 
 export type Phase = 'loading' | 'insecure' | 'setup' | 'ready' | 'failed';
 
 const isDays = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+/** Tasks a closed page left running wait this long for their hosts' journals, then count as interrupted. */
+const AWAIT_JOURNAL_MS = 7 * 86_400_000;
 
 /**
  * Takes a backup handed over in the address (`#import=flb1.…`, as `npm start` prints) and
@@ -62,7 +66,7 @@ class AppState {
       this.#db = await openFlotillaDb();
       this.retentionDays = await getSetting(this.#db, 'retentionDays', 90, isDays);
       await pruneTasks(this.#db, this.retentionDays);
-      await settleOrphans(this.#db, new Set());
+      await settleOrphans(this.#db, new Set(), Date.now() - AWAIT_JOURNAL_MS);
       this.tasks = await listTasks(this.#db);
       const stored = await loadIdentity(this.#db);
       if (!stored) {
@@ -73,7 +77,7 @@ class AppState {
         this.pendingImport = undefined;
         notify('This browser already belongs to a fleet; the backup in the link was not imported.');
       }
-      await this.#start(new FleetState(this.#db, stored));
+      await this.#start(new FleetState(this.#db, stored, this.#journalHooks()));
     } catch (error) {
       console.error('[flotilla] could not start', error);
       this.failure = error instanceof Error ? error.message : String(error);
@@ -85,7 +89,7 @@ class AppState {
   async createFleet(deviceName: string, signal: string): Promise<void> {
     const device = await createFleet(deviceName, false);
     const stored = await saveIdentity(this.db, device, signal.endsWith('/') ? signal : `${signal}/`);
-    await this.#start(new FleetState(this.db, stored));
+    await this.#start(new FleetState(this.db, stored, this.#journalHooks()));
   }
 
   /** First run from a backup: the fleet key is imported non-extractable, with a new admin device. */
@@ -93,7 +97,30 @@ class AppState {
     const imported = await importFleetBackup(backup, passphrase, false);
     const device = await deviceFromFleetKeys(imported.fleetKeys, imported.fleetPub, deviceName, false);
     const stored = await saveIdentity(this.db, device, imported.signal.endsWith('/') ? imported.signal : `${imported.signal}/`);
-    await this.#start(new FleetState(this.db, stored));
+    await this.#start(new FleetState(this.db, stored, this.#journalHooks()));
+  }
+
+  /**
+   * Results a closed page left running are collected from each host's journal when the fleet
+   * next connects to it. Updates are serialised: several hosts may answer for one task.
+   */
+  #journalHooks(): JournalHooks {
+    let writes: Promise<void> = Promise.resolve();
+    return {
+      awaiting: () => awaitingByHost(this.tasks, new Set(this.run?.running ? [this.run.id] : [])),
+      collected: (hostId, asked, entries) => {
+        const next = writes.catch(() => undefined).then(async () => {
+          for (const id of asked) {
+            const task = await getTask(this.db, id);
+            if (!task) continue;
+            const updated = applyJournal(task, hostId, entries.find((e) => e.task === id) ?? 'missing');
+            if (updated.hosts.some((h, i) => h !== task.hosts[i])) await this.saveTask(updated);
+          }
+        });
+        writes = next;
+        return next;
+      },
+    };
   }
 
   async #start(fleet: FleetState): Promise<void> {
@@ -104,9 +131,15 @@ class AppState {
 
   /** Starts a command on `targets`; the task lands in history as it progresses. */
   startRun(selector: string, command: string, targets: readonly Target[], timeoutMs?: number): TaskRun {
+    return this.startTask(selector, commandSpec(command, timeoutMs), targets);
+  }
+
+  /** Starts any task (command, script, push, fetch) on `targets`. */
+  startTask(selector: string, spec: TaskSpec, targets: readonly Target[]): TaskRun {
     const fleet = this.fleet;
     if (!fleet) throw new FlotillaError('internal', 'no fleet yet');
-    const run = new TaskRun({ fleet, selector, command, targets, onSave: (record) => this.saveTask(record), ...(timeoutMs ? { timeoutMs } : {}) });
+    this.run?.release();
+    const run = new TaskRun({ fleet, selector, spec, targets, onSave: (record) => this.saveTask(record) });
     this.run = run;
     return run;
   }

@@ -1,8 +1,9 @@
 // The fleet as this browser sees it: the controller core over the PeerJS dialer, hosts and
 // tokens from IndexedDB, online status from presence (polled), and hosts discovered as they come.
 
-import { FlotillaError } from '../../../../shared/errors.ts';
+import { FlotillaError, toWireError } from '../../../../shared/errors.ts';
 import { createController, type Controller } from '../../../../shared/controller.ts';
+import { expectOk, type AgentConnection } from '../../../../shared/agent-connection.ts';
 import { fetchPresence, type PresenceEntry } from '../../../../shared/signal-api.ts';
 import { createJoinToken, encodeJoinToken } from '../../../../shared/tokens.ts';
 import { toSelectable, type HostRecord, type TokenRecord, type TokenStore } from '../../../../shared/hosts.ts';
@@ -11,12 +12,25 @@ import { createPeerjsDialer, type PeerjsDialer } from '../transport/peerjs-diale
 import { createHostStore, createTokenStore } from '../db/stores.ts';
 import type { Db, StoredDevice } from '../db/schema.ts';
 import { buildRows, countRows, type HostRow } from './host-rows.ts';
+import { failReason, type ConnectionState } from './connection-state.ts';
+import { JOURNAL_BATCH, parseJournal, type JournalResult } from './journal-collect.ts';
 
 const POLL_MS = 5_000;
 /** How soon a host that failed to answer is tried again. */
 const RETRY_MS = 15_000;
 /** How often a pending host's facts are re-read while it waits for a decision. */
 const PENDING_REFRESH_MS = 30_000;
+
+/** How soon a host whose journal still shows a task running is asked again. */
+const JOURNAL_RETRY_MS = 3_000;
+
+/** What the fleet asks of the task history: results it waits for, and where collected ones go. */
+export interface JournalHooks {
+  /** Task ids per host that history has as running with no page following them. */
+  awaiting(): ReadonlyMap<string, readonly string[]>;
+  /** Fills in what a host's journal said about `asked`. */
+  collected(hostId: string, asked: readonly string[], entries: readonly JournalResult[]): Promise<void>;
+}
 
 /** The one-line install command for a join token. */
 export function installCommand(signal: string, token: string): string {
@@ -35,6 +49,8 @@ export class FleetState {
   /** Whether the last presence poll reached the signaling server. */
   signal = $state<'unknown' | 'ok' | 'down'>('unknown');
   signalError = $state<string | undefined>(undefined);
+  /** Each host's connection: connecting, connected (with its path), failed (with the reason). */
+  connections = $state.raw<Map<string, ConnectionState>>(new Map());
   rows: HostRow[] = $derived(buildRows(this.hosts, this.presence));
   counts = $derived(countRows(this.rows));
 
@@ -44,14 +60,19 @@ export class FleetState {
   #online = new Set<string>();
   #polled = false;
   #tokenStore: TokenStore;
+  #tracked = new Map<string, Promise<AgentConnection>>();
+  #journal: JournalHooks | undefined;
+  #journalAsked = new Map<string, number>();
+  #collecting = new Set<string>();
 
-  constructor(db: Db, stored: StoredDevice) {
+  constructor(db: Db, stored: StoredDevice, journal?: JournalHooks) {
+    this.#journal = journal;
     this.db = db;
     this.stored = stored;
     const log = (event: string, fields?: Record<string, unknown>) => console.debug(`[flotilla] ${event}`, fields ?? '');
     this.#tokenStore = createTokenStore(db, (t) => (this.tokens = [...this.tokens.filter((x) => x.tid !== t.tid), t]));
     this.dialer = createPeerjsDialer({ signal: stored.signal, device: stored.device, log });
-    this.controller = createController({
+    const core = createController({
       device: stored.device,
       dialer: this.dialer,
       hosts: createHostStore(db, (r) => (this.hosts = [...this.hosts.filter((h) => h.id !== r.id), r])),
@@ -59,6 +80,93 @@ export class FleetState {
       forks: 16,
       log,
     });
+    // The same core, with every connection it opens followed for the UI (state, path, journal).
+    this.controller = {
+      ...core,
+      connect: (id) => this.#track(id, core.connect(id)),
+      refresh: async (id) => {
+        await this.controller.connect(id);
+        return core.refresh(id);
+      },
+      accept: async (id) => {
+        const record = await core.accept(id);
+        await this.controller.connect(id);
+        return record;
+      },
+    };
+  }
+
+  #setConnection(id: string, state: ConnectionState): void {
+    this.connections = new Map(this.connections).set(id, state);
+  }
+
+  /** Follows one opening connection: its state, its path, and results waiting in its journal. */
+  #track(id: string, opening: Promise<AgentConnection>): Promise<AgentConnection> {
+    if (this.#tracked.get(id) === opening) return opening;
+    this.#tracked.set(id, opening);
+    this.#setConnection(id, { state: 'connecting', since: Date.now() });
+    opening.then(
+      (connection) => {
+        if (this.#tracked.get(id) !== opening) return;
+        this.#setConnection(id, { state: 'connected', since: Date.now(), path: undefined });
+        void this.measure(id);
+        connection.onClose(() => {
+          if (this.#tracked.get(id) !== opening) return;
+          this.#tracked.delete(id);
+          this.#setConnection(id, { state: 'closed', since: Date.now() });
+        });
+        void this.collect(id);
+      },
+      (error: unknown) => {
+        if (this.#tracked.get(id) !== opening) return;
+        this.#tracked.delete(id);
+        const wire = toWireError(error);
+        this.#setConnection(id, { state: 'failed', since: Date.now(), reason: failReason(wire.code), code: wire.code, detail: wire.detail });
+      },
+    );
+    return opening;
+  }
+
+  /** Re-reads the path (and round-trip time) of an open connection to `id`. Never throws. */
+  async measure(id: string): Promise<void> {
+    const opening = this.#tracked.get(id);
+    const current = this.connections.get(id);
+    if (!opening || current?.state !== 'connected') return;
+    try {
+      const path = await (await opening).path();
+      if (this.#tracked.get(id) === opening && this.connections.get(id)?.state === 'connected') this.#setConnection(id, { ...current, path });
+    } catch (error) {
+      console.debug('[flotilla] could not read the connection path', error);
+    }
+  }
+
+  /** Connects to a host now (or reuses the connection) and re-reads its facts. */
+  async connectNow(id: string): Promise<void> {
+    await this.controller.refresh(id);
+  }
+
+  /** Asks a connected host's journal for tasks history still has as running there. Never throws. */
+  async collect(id: string): Promise<void> {
+    const asked = [...(this.#journal?.awaiting().get(id) ?? [])].slice(-JOURNAL_BATCH);
+    if (!this.#journal || asked.length === 0 || this.#collecting.has(id)) return;
+    this.#journalAsked.set(id, Date.now());
+    this.#collecting.add(id);
+    try {
+      const connection = await this.controller.connect(id);
+      const result = expectOk(await connection.request({ type: 'journal', tasks: asked }));
+      await this.#journal.collected(id, asked, parseJournal(result.data));
+    } catch (error) {
+      console.warn(`[flotilla] could not read the journal of ${id.slice(0, 8)}`, error);
+    } finally {
+      this.#collecting.delete(id);
+    }
+  }
+
+  /** Sets (value) or removes (empty value) tags on a host, then re-reads its facts. */
+  async setTags(id: string, tags: Record<string, string>): Promise<void> {
+    const connection = await this.controller.connect(id);
+    expectOk(await connection.request({ type: 'tags.set', tags }));
+    await this.controller.refresh(id);
   }
 
   get device() {
@@ -99,10 +207,13 @@ export class FleetState {
     const now = Date.now();
     const known = new Map(this.hosts.map((h) => [h.id, h]));
     const online = [...this.presence.values()].filter((p) => p.online).map((p) => p.id);
+    const awaiting = this.#journal?.awaiting() ?? new Map<string, readonly string[]>();
     const todo = online.filter((id) => {
       const record = known.get(id);
       const last = this.#attempts.get(id) ?? 0;
       if (record?.status === 'rejected' || this.#busy.has(id)) return false;
+      // Results to collect: ask again while the host still runs them.
+      if (record?.status === 'accepted' && awaiting.has(id) && now - (this.#journalAsked.get(id) ?? 0) > JOURNAL_RETRY_MS) return true;
       // Hosts already known at start are not all dialled at once: only ones that return later.
       const cameBack = this.#polled && !this.#online.has(id);
       if (!record || !record.facts) return now - last > RETRY_MS;
@@ -115,7 +226,15 @@ export class FleetState {
       this.#attempts.set(id, now);
       this.#busy.add(id);
     }
-    await this.controller.fanOut(todo, (id) => this.controller.refresh(id).finally(() => this.#busy.delete(id)), (s) => {
+    const work = async (id: string) => {
+      try {
+        await this.controller.refresh(id);
+        if (awaiting.has(id)) await this.collect(id);
+      } finally {
+        this.#busy.delete(id);
+      }
+    };
+    await this.controller.fanOut(todo, work, (s) => {
       if (!s.ok) console.warn(`[flotilla] could not reach ${s.hostId.slice(0, 8)}: ${s.error.message}`);
     });
   }

@@ -1,11 +1,13 @@
-// One running task: a command fanned out to the hosts a selector resolved to, each host's
-// output streamed into reactive state as it arrives, then kept in history.
+// One running task: a command, script, push or fetch fanned out to the hosts a selector resolved
+// to, each host's output and progress streamed into reactive state as it arrives, then kept in
+// history.
 
-import { execOnHost, newTaskId, type HostResult } from '../../../../shared/operations.ts';
+import { newTaskId, type HostResult } from '../../../../shared/operations.ts';
+import type { Controller } from '../../../../shared/controller.ts';
 import type { WireError } from '../../../../shared/errors.ts';
 import { ERROR_MESSAGES } from '../../../../shared/errors.ts';
 import { appendCapped } from '../db/tasks.ts';
-import type { TaskHostRecord, TaskRecord } from '../db/schema.ts';
+import type { TaskHostRecord, TaskKind, TaskRecord } from '../db/schema.ts';
 import type { FleetState } from './fleet.svelte.ts';
 
 /** A host the task goes to. */
@@ -13,6 +15,22 @@ export interface Target {
   id: string;
   label: string;
   online: boolean;
+}
+
+/** What one host's part of a task gets to work with. */
+export interface WorkContext {
+  controller: Controller;
+  /** The task id; parts of one task on one host (several pushed files) add a suffix. */
+  task: string;
+  signal: AbortSignal;
+}
+
+/** What a task does on each host (see work.ts). */
+export interface TaskSpec {
+  kind: TaskKind;
+  /** What history shows: the command, or a line describing the script, push or fetch. */
+  command: string;
+  work(host: HostRun, ctx: WorkContext): Promise<HostResult>;
 }
 
 function errorText(error: WireError | undefined): string | undefined {
@@ -32,6 +50,10 @@ export class HostRun {
   truncated = $state(false);
   error = $state<string | undefined>(undefined);
   durationMs = $state<number | undefined>(undefined);
+  /** Bytes moved so far by a push or fetch. */
+  progress = $state.raw<{ bytes: number; total: number } | undefined>(undefined);
+  /** A fetched file, offered as a download (a Blob URL, this page only). */
+  download = $state.raw<{ url: string; name: string; size: number } | undefined>(undefined);
   #decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
 
   constructor(target: Target) {
@@ -40,7 +62,12 @@ export class HostRun {
   }
 
   append(stream: 'stdout' | 'stderr', bytes: Uint8Array): void {
-    const next = appendCapped(this[stream], this.#decoders[stream].decode(bytes, { stream: true }));
+    this.note(stream, this.#decoders[stream].decode(bytes, { stream: true }));
+  }
+
+  /** Adds text to a stream (what a push or fetch reports), within the cap. */
+  note(stream: 'stdout' | 'stderr', text: string): void {
+    const next = appendCapped(this[stream], text);
     this[stream] = next.text;
     if (next.cut) this.truncated = true;
   }
@@ -68,16 +95,19 @@ export class TaskRun {
   readonly done: Promise<TaskRecord>;
   readonly fleet: FleetState;
   readonly selector: string;
-  readonly command: string;
+  readonly spec: TaskSpec;
   #abort = new AbortController();
 
-  constructor(o: { fleet: FleetState; selector: string; command: string; targets: readonly Target[]; onSave: (record: TaskRecord) => Promise<void>; timeoutMs?: number }) {
-    const { targets, onSave, timeoutMs } = o;
+  constructor(o: { fleet: FleetState; selector: string; spec: TaskSpec; targets: readonly Target[]; onSave: (record: TaskRecord) => Promise<void> }) {
     this.fleet = o.fleet;
     this.selector = o.selector;
-    this.command = o.command;
-    this.hosts = targets.map((t) => new HostRun(t));
-    this.done = this.#run(targets, onSave, timeoutMs);
+    this.spec = o.spec;
+    this.hosts = o.targets.map((t) => new HostRun(t));
+    this.done = this.#run(o.targets, o.onSave);
+  }
+
+  get command(): string {
+    return this.spec.command;
   }
 
   get running(): boolean {
@@ -89,12 +119,17 @@ export class TaskRun {
     this.#abort.abort();
   }
 
+  /** Frees the fetched files' Blob URLs (when the task leaves the Run page). */
+  release(): void {
+    for (const host of this.hosts) if (host.download) URL.revokeObjectURL(host.download.url);
+  }
+
   toRecord(): TaskRecord {
     return {
       id: this.id,
       selector: this.selector,
-      kind: 'exec',
-      command: this.command,
+      kind: this.spec.kind,
+      command: this.spec.command,
       device: this.fleet.device.cert.body.name,
       startedAt: this.startedAt,
       endedAt: this.endedAt,
@@ -102,20 +137,20 @@ export class TaskRun {
     };
   }
 
-  async #run(targets: readonly Target[], onSave: (record: TaskRecord) => Promise<void>, timeoutMs?: number): Promise<TaskRecord> {
+  async #run(targets: readonly Target[], onSave: (record: TaskRecord) => Promise<void>): Promise<TaskRecord> {
     const byId = new Map(this.hosts.map((h) => [h.hostId, h]));
     await onSave(this.toRecord());
     for (const t of targets.filter((t) => !t.online)) {
       byId.get(t.id)?.settle({ hostId: t.id, status: 'unreachable', durationMs: 0, error: { code: 'unreachable', detail: 'offline according to the signaling server' } });
     }
     const online = targets.filter((t) => t.online).map((t) => t.id);
-    const spec = { task: this.id, cmd: this.command, ...(timeoutMs ? { timeoutMs } : {}) };
+    const ctx = { controller: this.fleet.controller, task: this.id, signal: this.#abort.signal };
     await this.fleet.controller.fanOut(
       online,
       async (id) => {
         const host = byId.get(id)!;
         if (this.#abort.signal.aborted) return host.settle({ hostId: id, status: 'cancelled', durationMs: 0 });
-        host.settle(await execOnHost(this.fleet.controller, id, spec, (stream, bytes) => host.append(stream, bytes), this.#abort.signal));
+        host.settle(await this.spec.work(host, ctx));
         await onSave(this.toRecord());
       },
       (s) => {

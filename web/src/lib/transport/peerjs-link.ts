@@ -6,7 +6,6 @@ import { FlotillaError } from '../../../../shared/errors.ts';
 import { fingerprintFromSdp, type PathInfo, type RawLink } from '../../../../shared/transport.ts';
 import { createLinkCore } from '../../../../shared/link-core.ts';
 
-
 /** Reads the selected candidate pair from the connection's stats. */
 export async function pathFromStats(pc: RTCPeerConnection): Promise<PathInfo | undefined> {
   const stats = await pc.getStats();
@@ -24,7 +23,15 @@ export async function pathFromStats(pc: RTCPeerConnection): Promise<PathInfo | u
   const localType = local?.candidateType ?? 'unknown';
   const remoteType = remote?.candidateType ?? 'unknown';
   const protocol = local?.protocol === 'udp' || local?.protocol === 'tcp' ? local.protocol : 'unknown';
-  return { local: localType, remote: remoteType, protocol, relayed: localType === 'relay' || remoteType === 'relay' };
+  // currentRoundTripTime is in seconds, from the latest STUN consent check on the pair.
+  const rtt = pair.currentRoundTripTime;
+  return {
+    local: localType,
+    remote: remoteType,
+    protocol,
+    relayed: localType === 'relay' || remoteType === 'relay',
+    ...(typeof rtt === 'number' && Number.isFinite(rtt) && rtt >= 0 ? { rttMs: rtt * 1000 } : {}),
+  };
 }
 
 /**

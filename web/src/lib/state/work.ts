@@ -1,0 +1,112 @@
+// What the composer's four modes do on each host, built on the controller core's operations
+// (the same execOnHost, pushToHost and fetchFromHost the CLI uses): a command, a script on
+// stdin with arguments, files pushed from the browser, a file fetched into a download.
+
+import { execOnHost, fetchFromHost, hashSource, pushToHost, type HostResult, type PushSource } from '../../../../shared/operations.ts';
+import { FlotillaError } from '../../../../shared/errors.ts';
+import { bytes } from '../format.ts';
+import { scriptCommand, shellQuote } from '../shell.ts';
+import type { TaskSpec } from './task-run.svelte.ts';
+
+/** Largest script sent (the exec request's stdin limit). */
+export const MAX_SCRIPT_BYTES = 1024 * 1024;
+
+/** A command line, run by /bin/sh on each host. */
+export function commandSpec(cmd: string, timeoutMs?: number): TaskSpec {
+  return {
+    kind: 'exec',
+    command: cmd,
+    work: (host, { controller, task, signal }) =>
+      execOnHost(controller, host.hostId, { task, cmd, ...(timeoutMs ? { timeoutMs } : {}) }, (stream, chunk) => host.append(stream, chunk), signal),
+  };
+}
+
+/** A script handed to the host on stdin, with arguments; `name` says where it came from. */
+export function scriptSpec(script: string, args: readonly string[], name: string, timeoutMs?: number): TaskSpec {
+  if (new TextEncoder().encode(script).length > MAX_SCRIPT_BYTES) throw new FlotillaError('too-large', `scripts are limited to ${bytes(MAX_SCRIPT_BYTES)}`);
+  const cmd = scriptCommand(script, args);
+  return {
+    kind: 'script',
+    command: `script ${name}${args.length ? ` ${args.map(shellQuote).join(' ')}` : ''}`,
+    work: (host, { controller, task, signal }) =>
+      execOnHost(controller, host.hostId, { task, cmd, stdin: script, ...(timeoutMs ? { timeoutMs } : {}) }, (stream, chunk) => host.append(stream, chunk), signal),
+  };
+}
+
+/** A browser File as a PushSource; its sha256 is computed once and shared by every host. */
+function fileSource(file: File, mode: number): () => Promise<PushSource> {
+  const read = async (offset: number, length: number) => new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
+  let hashed: Promise<PushSource> | undefined;
+  return () => (hashed ??= hashSource(file.size, read).then((sha256) => ({ size: file.size, sha256, mode, read })));
+}
+
+/** Where a file lands: into `dest` when it names a directory (ends in /) or several files go. */
+export function pushTarget(dest: string, fileName: string, several: boolean): string {
+  if (dest.endsWith('/')) return `${dest}${fileName}`;
+  return several ? `${dest}/${fileName}` : dest;
+}
+
+/** Files pushed to `dest` on each host, one after another, with progress over all of them. */
+export function pushSpec(files: readonly File[], dest: string, mode: number): TaskSpec {
+  if (files.length === 0) throw new FlotillaError('bad-config', 'choose at least one file to push');
+  if (!dest.startsWith('/')) throw new FlotillaError('bad-config', 'the destination must be an absolute path, like /tmp/ or /etc/app/app.conf');
+  const sources = files.map((f) => fileSource(f, mode));
+  const total = files.reduce((n, f) => n + f.size, 0);
+  const names = files.length === 1 ? files[0]!.name : `${files.length} files`;
+  return {
+    kind: 'push',
+    command: `push ${names} (${bytes(total)}) → ${dest}`,
+    async work(host, { controller, task, signal }) {
+      const started = performance.now();
+      let done = 0;
+      host.progress = { bytes: 0, total };
+      for (const [i, file] of files.entries()) {
+        if (signal.aborted) return { hostId: host.hostId, status: 'cancelled', durationMs: Math.round(performance.now() - started) };
+        const path = pushTarget(dest, file.name, files.length > 1);
+        // Each file is its own task on the host: the journal runs a task id once.
+        const result = await pushToHost(controller, host.hostId, files.length > 1 ? `${task}.${i}` : task, path, await sources[i]!(), (sent) => (host.progress = { bytes: done + sent, total }));
+        if (result.status !== 'ok') return { ...result, durationMs: Math.round(performance.now() - started) };
+        done += file.size;
+        host.progress = { bytes: done, total };
+        host.note('stdout', `pushed ${file.name} (${bytes(file.size)}) → ${path}\n`);
+      }
+      return { hostId: host.hostId, status: 'ok', durationMs: Math.round(performance.now() - started) };
+    },
+  };
+}
+
+/** The last part of a path, for the download's name. */
+function baseName(path: string): string {
+  return path.split('/').filter(Boolean).pop() ?? 'file';
+}
+
+/** A file fetched from each host into memory, then offered as a download named after the host. */
+export function fetchSpec(path: string): TaskSpec {
+  if (!path.startsWith('/')) throw new FlotillaError('bad-config', 'the path must be absolute, like /etc/hostname');
+  return {
+    kind: 'fetch',
+    command: `fetch ${path}`,
+    async work(host, { controller, task }) {
+      const parts: Uint8Array<ArrayBuffer>[] = [];
+      let received = 0;
+      const result: HostResult = await fetchFromHost(
+        controller,
+        host.hostId,
+        task,
+        path,
+        (_offset, chunk) => {
+          parts.push(new Uint8Array(chunk));
+          received += chunk.length;
+        },
+        (got, total) => (host.progress = { bytes: got, total }),
+      );
+      if (result.status === 'ok') {
+        const blob = new Blob(parts);
+        host.download = { url: URL.createObjectURL(blob), name: `${host.label}-${baseName(path)}`, size: blob.size };
+        const sha = typeof result.data?.['sha256'] === 'string' ? result.data['sha256'] : '';
+        host.note('stdout', `fetched ${path} (${bytes(received)}, sha256 ${sha.slice(0, 16)}…)\n`);
+      }
+      return result;
+    },
+  };
+}
