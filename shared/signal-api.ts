@@ -116,3 +116,60 @@ export async function fetchIceServers(signal: string, identity?: IceIdentity): P
     };
   });
 }
+
+/** When a TURN username (`<unix expiry>:<id>`, coturn's REST scheme) stops working, in ms; undefined without one. */
+export function turnExpiry(servers: readonly IceServerConfig[]): number | undefined {
+  let earliest: number | undefined;
+  for (const s of servers) {
+    const match = typeof s.username === 'string' ? /^(\d{1,12}):/.exec(s.username) : null;
+    if (!match) continue;
+    const at = Number(match[1]) * 1000;
+    earliest = earliest === undefined ? at : Math.min(earliest, at);
+  }
+  return earliest;
+}
+
+/** How long before a TURN credential's expiry a fresh one is fetched. */
+const TURN_REFRESH_MARGIN_MS = 5 * 60_000;
+/** Without TURN credentials, the list is asked for again this often (the server may gain a relay). */
+const ICE_REFETCH_MS = 60 * 60_000;
+/** After a failed fetch, the next connection does not ask again before this. */
+const ICE_RETRY_MS = 30_000;
+
+/**
+ * ICE servers for each new connection, fetched again before their TURN credentials expire:
+ * a peer that runs for days keeps getting relays. A failed fetch keeps the last list while its
+ * credentials still hold, else falls back to `fallback` (STUN only), and is retried later.
+ */
+export function iceServerSource(
+  load: () => Promise<IceServerConfig[]>,
+  fallback: () => IceServerConfig[],
+  onError: (error: Error) => void = () => undefined,
+  now: () => number = Date.now,
+): () => Promise<IceServerConfig[]> {
+  let current: IceServerConfig[] | undefined;
+  let refreshAt = 0;
+  let inFlight: Promise<IceServerConfig[]> | undefined;
+  const usable = (servers: IceServerConfig[]): boolean => {
+    const expiry = turnExpiry(servers);
+    return expiry === undefined || expiry > now();
+  };
+  const refresh = async (): Promise<IceServerConfig[]> => {
+    try {
+      const servers = await load();
+      const expiry = turnExpiry(servers);
+      current = servers;
+      refreshAt = expiry === undefined ? now() + ICE_REFETCH_MS : Math.max(now() + ICE_RETRY_MS, expiry - TURN_REFRESH_MARGIN_MS);
+    } catch (error) {
+      onError(error instanceof Error ? error : new Error(String(error)));
+      if (!current || !usable(current)) current = fallback();
+      refreshAt = now() + ICE_RETRY_MS;
+    }
+    return current;
+  };
+  return () => {
+    if (current && now() < refreshAt && usable(current)) return Promise.resolve(current);
+    inFlight ??= refresh().finally(() => (inFlight = undefined));
+    return inFlight;
+  };
+}

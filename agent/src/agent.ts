@@ -8,7 +8,7 @@ import { checkDeviceHello } from '../../shared/peer-checks.ts';
 import { createSecureSession } from '../../shared/session.ts';
 import { createPeerCredential } from '../../shared/tokens.ts';
 import { verifyRevocationList } from '../../shared/certs.ts';
-import { defaultIceServers, fetchIceServers, fetchRevocation } from '../../shared/signal-api.ts';
+import { defaultIceServers, fetchIceServers, fetchRevocation, iceServerSource } from '../../shared/signal-api.ts';
 import type { RawLink } from '../../shared/transport.ts';
 import { createRtcEndpoint, type RtcEndpoint } from './rtc/rtc-endpoint.ts';
 import { openJournal } from './journal.ts';
@@ -40,14 +40,16 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   const dispatcher = createDispatcher({ config, state, journal, audit, log });
   const handshakes = new Map<string, number[]>();
 
-  let iceServers = config.iceServers;
-  if (!iceServers) {
-    const identity = { keys: state.identity.keys, pub: state.identity.pub, kind: 'agent' as const, fleet: enrollment.fleet };
-    iceServers = await fetchIceServers(signal, identity).catch((error: unknown) => {
-      log('warn', 'ice-config-unavailable', { error: (error as Error).message });
-      return defaultIceServers(signal);
-    });
-  }
+  // Configured servers are used as they are; otherwise the signaling server's, fetched again
+  // before their TURN credentials expire.
+  const identity = { keys: state.identity.keys, pub: state.identity.pub, kind: 'agent' as const, fleet: enrollment.fleet };
+  const iceServers = config.iceServers ?? iceServerSource(
+    () => fetchIceServers(signal, identity),
+    () => defaultIceServers(signal),
+    (error) => log('warn', 'ice-config-unavailable', { error: error.message }),
+  );
+  // Fetched once now, so a misconfiguration shows at start rather than at the first connection.
+  if (typeof iceServers === 'function') await iceServers();
 
   const endpoint = createRtcEndpoint({
     signalUrl: signal,

@@ -4,7 +4,7 @@
 import { FlotillaError } from '../../shared/errors.ts';
 import { createController, type Controller } from '../../shared/controller.ts';
 import { createPeerCredential } from '../../shared/tokens.ts';
-import { defaultIceServers, fetchIceServers, fetchPresence, type PresenceEntry } from '../../shared/signal-api.ts';
+import { defaultIceServers, fetchIceServers, fetchPresence, iceServerSource, type PresenceEntry } from '../../shared/signal-api.ts';
 import { resolveSelector } from '../../shared/selector.ts';
 import { toSelectable, type HostRecord } from '../../shared/hosts.ts';
 import { createRtcEndpoint, type RtcEndpoint } from '../../agent/src/rtc/rtc-endpoint.ts';
@@ -63,7 +63,13 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
     return { ...scope.fleet, controller: withForks(scope.fleet.controller, options.forks ?? 32), close: async () => undefined };
   }
   const { device } = home;
-  const iceServers = await fetchIceServers(home.signal, { keys: device.keys, pub: device.pub, kind: 'device', fleet: device.fleetId }).catch(() => defaultIceServers(home.signal));
+  // Fetched again before TURN credentials expire (a control process lives for hours); the first
+  // fetch overlaps registering with the signaling server.
+  const iceServers = iceServerSource(
+    () => fetchIceServers(home.signal, { keys: device.keys, pub: device.pub, kind: 'device', fleet: device.fleetId }),
+    () => defaultIceServers(home.signal),
+  );
+  void iceServers();
   const endpoint = createRtcEndpoint({
     signalUrl: home.signal,
     id: device.id,

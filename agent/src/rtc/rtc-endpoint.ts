@@ -28,8 +28,11 @@ export interface RtcEndpointOptions {
   /** Our PeerJS id and its registration token (or a provider of fresh ones). */
   id: string;
   token: SignalingToken;
-  /** Must not be empty: werift would fall back to Google's STUN server. */
-  iceServers: IceServer[];
+  /**
+   * Must not be empty: werift would fall back to Google's STUN server. A function is asked for
+   * every new connection (TURN credentials expire: see iceServerSource in shared/signal-api.ts).
+   */
+  iceServers: IceServer[] | (() => Promise<IceServer[]>);
   /** Extra host addresses to gather (werift skips loopback); default ['127.0.0.1']. */
   additionalHostAddresses?: string[];
   /** Data channel label for links we dial; default 'flotilla'. */
@@ -93,13 +96,17 @@ function describe(error: unknown): string {
 
 /** Creates an endpoint registered as `o.id` on the signaling server. */
 export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
-  if (o.iceServers.length === 0) {
-    throw new FlotillaError('bad-config', 'no ICE servers configured (werift would fall back to a public STUN server)');
-  }
+  const noIce = () => new FlotillaError('bad-config', 'no ICE servers configured (werift would fall back to a public STUN server)');
+  if (Array.isArray(o.iceServers) && o.iceServers.length === 0) throw noIce();
   const log: SignalingLog = o.log ?? (() => undefined);
   const label = o.label ?? 'flotilla';
   const hosts = o.additionalHostAddresses ?? ['127.0.0.1'];
-  const iceServers = o.iceServers.map((s) => ({ ...s }));
+  const staticIce = Array.isArray(o.iceServers) ? o.iceServers.map((s) => ({ ...s })) : undefined;
+  const iceServers = async (): Promise<IceServer[]> => {
+    const servers = staticIce ?? (await (o.iceServers as () => Promise<IceServer[]>)()).map((s) => ({ ...s }));
+    if (servers.length === 0) throw noIce();
+    return servers;
+  };
   const signaling = createSignalingClient({ url: o.signalUrl, id: o.id, token: o.token, reconnect: o.reconnect ?? true, log });
   const sessions = new Map<string, Session>();
   const early = new Map<string, { src: string; at: number; candidates: PeerjsCandidate[] }>();
@@ -149,9 +156,9 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   }
 
   async function newPeerConnection(s: Session): Promise<RTCPeerConnection | undefined> {
-    const keys = await newDtlsKeys();
+    const [keys, servers] = await Promise.all([newDtlsKeys(), iceServers()]);
     if (s.state === 'closed') return undefined;
-    const pc = new RTCPeerConnection({ iceServers, iceAdditionalHostAddresses: hosts, dtls: { keys } });
+    const pc = new RTCPeerConnection({ iceServers: servers, iceAdditionalHostAddresses: hosts, dtls: { keys } });
     s.pc = pc;
     pc.onIceCandidate.subscribe((c) => {
       if (!c?.candidate || s.state === 'closed') return;
