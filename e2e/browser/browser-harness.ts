@@ -2,11 +2,12 @@
 // processes, and Debian's Chromium through playwright-core with a fresh profile. Everything a
 // test starts is cleaned up by `stop()`, also when the test failed.
 
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { ROOT, killAll, removeDir, startProc, startSignal, tempDir, type Proc } from '../harness.ts';
+import { ROOT, killAll, removeDir, startProc, startSignal, tempDir, watchOutput, type Proc } from '../harness.ts';
 
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 export const SCREENS = join(ROOT, 'test-results', 'screens');
@@ -20,11 +21,45 @@ export interface Stack {
   context: BrowserContext;
   page: Page;
   agents: (Proc & { id: string })[];
-  /** Starts an agent that joins with `token`; `name` becomes its $HOSTNAME. */
-  startAgent(token: string, name: string, flags?: string[]): Promise<Proc & { id: string }>;
+  /**
+   * Starts an agent that joins with `token`; `name` becomes its $HOSTNAME. With `mounts`, the
+   * agent runs in its own mount namespace with each `source` bind-mounted on `target`: agents
+   * on one machine then see different files at the same path, as separate hosts would.
+   */
+  startAgent(token: string, name: string, flags?: string[], mounts?: Mount[]): Promise<Proc & { id: string }>;
   /** Logs of every process, for a failing test's message. */
   logs(): string;
   stop(): Promise<void>;
+}
+
+/** A bind mount for an agent's private view of the file system. */
+export interface Mount {
+  source: string;
+  target: string;
+}
+
+/** `node bin/flotilla-agent.js args…` under `unshare -m`, with the bind mounts made first (root only). */
+function startAgentWithMounts(args: string[], env: Record<string, string>, mounts: Mount[]): Proc {
+  const script = `${mounts.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}"`).join(' && ')} && shift ${2 * mounts.length} && exec "$@"`;
+  const child = spawn('unshare', ['-m', 'sh', '-c', script, 'sh', ...mounts.flatMap((m) => [m.source, m.target]), process.execPath, join(ROOT, 'bin/flotilla-agent.js'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const watched = watchOutput(child, 'output of flotilla-agent (own mounts)');
+  const exited = new Promise<number | null>((res) => child.once('exit', (code, signal) => res(code ?? (signal ? -1 : null))));
+  return {
+    child,
+    ...watched,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
 }
 
 /** Starts the signaling server (serving dist/web) and a browser on a fresh profile. */
@@ -61,10 +96,18 @@ export async function startStack(options: { browserArgs?: string[] } = {}): Prom
     context,
     page,
     agents,
-    async startAgent(token, name, flags = []) {
-      const proc = startProc('flotilla-agent', ['join', token, '--state-dir', await made('agent'), ...flags], { HOSTNAME: name, FLOTILLA_LOG_LEVEL: process.env['FLOTILLA_LOG_LEVEL'] ?? 'info' });
-      const match = await proc.waitFor(/Enrolled as ([a-z2-7]{52})/);
-      await proc.waitFor(/"event":"signaling-open"/);
+    async startAgent(token, name, flags = [], mounts = []) {
+      const args = ['join', token, '--state-dir', await made('agent'), ...flags];
+      const env = { HOSTNAME: name, FLOTILLA_LOG_LEVEL: process.env['FLOTILLA_LOG_LEVEL'] ?? 'info' };
+      const proc = mounts.length ? startAgentWithMounts(args, env, mounts) : startProc('flotilla-agent', args, env);
+      let match: RegExpMatchArray;
+      try {
+        match = await proc.waitFor(/Enrolled as ([a-z2-7]{52})/);
+        await proc.waitFor(/"event":"signaling-open"/);
+      } catch (error) {
+        await proc.stop();
+        throw error;
+      }
       const agent = Object.assign(proc, { id: match[1]! });
       agents.push(agent);
       return agent;

@@ -1,8 +1,13 @@
 // The PWA past its first command, against the real signaling server and two real agents:
 // results collected from an agent's journal after the page closed mid-run, each host's
-// connection state and path, and the host page with tag editing.
+// connection state and path, the host page with tag editing, scripts, ANSI colours, files
+// pushed to two hosts and fetched as downloads, and a stopped agent.
+//
+// Both agents see the same path, DROP, but each in its own mount namespace with its own
+// directory bound there: a push to DROP lands once per host on disk, and a fetch of one
+// path returns each host's own file, as with separate machines.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { removeDir, tempDir } from '../harness.ts';
@@ -24,6 +29,22 @@ describe('hosts, journal and files in the browser', () => {
     if (root) await removeDir(root);
   });
 
+  const drop = () => join(root, 'drop');
+  const hostDir = (i: number) => join(root, `host-${i}`);
+
+  /** Goes to a page by its hash without reloading (keeps the task in memory). */
+  const go = (hash: string) => stack.page.evaluate((h) => void (location.hash = h), hash);
+
+  /** Waits for a task other than `before` to end on the Run page; returns its result section. */
+  async function finished(before: string | null) {
+    const result = stack.page.locator(`[data-testid="run-result"][data-running="false"]${before ? `:not([data-task="${before}"])` : ''}`);
+    await result.waitFor({ timeout: 60_000 });
+    return result;
+  }
+
+  /** The task on the Run page now, if any. */
+  const current = () => stack.page.locator('[data-testid="run-result"]').getAttribute('data-task', { timeout: 1000 }).catch(() => null);
+
   /** Runs `body`; on failure adds a screenshot and every process's log to the error. */
   async function step(body: () => Promise<void>): Promise<void> {
     try {
@@ -34,18 +55,16 @@ describe('hosts, journal and files in the browser', () => {
     }
   }
 
-  /** Goes to a page by its hash without reloading (keeps the task in memory). */
-  const go = (hash: string) => stack.page.evaluate((h) => void (location.hash = h), hash);
 
   test('two agents join and show online', () =>
     step(async () => {
       const { page } = stack;
       await createFleetInUi(page, stack.url);
       const { token } = await makeTokenInUi(page, 2);
-      for (const name of ['files-a', 'files-b']) {
-        const dir = join(root, name);
-        await mkdir(dir, { recursive: true });
-        const agent = await stack.startAgent(token, name, ['--tag', 'role=files', '--allow-root', dir]);
+      await mkdir(drop(), { recursive: true });
+      for (const [i, name] of ['files-a', 'files-b'].entries()) {
+        await mkdir(hostDir(i), { recursive: true });
+        const agent = await stack.startAgent(token, name, ['--tag', 'role=files', '--allow-root', drop()], [{ source: hostDir(i), target: drop() }]);
         ids.push(agent.id);
       }
       for (const id of ids) await page.locator(`tr[data-host="${id}"][data-state="online"]`).waitFor({ timeout: 60_000 });
@@ -117,5 +136,110 @@ describe('hosts, journal and files in the browser', () => {
       expect(await tags.locator('[data-tag="role=files"]').count()).toBe(1);
       // The host's own history lists the journal task from before on host A only.
       expect(await page.getByTestId('host-history').locator('[data-task]').count()).toBe(0);
+    }));
+
+  test('a script with arguments, pasted or from a file, runs on both hosts with its colours rendered', () =>
+    step(async () => {
+      const { page } = stack;
+      await go('#/run');
+      await page.getByTestId('mode-script').click();
+      await page.getByTestId('selector').fill('tag:role=files');
+      await expect.poll(() => page.getByTestId('match-count').getAttribute('data-count')).toBe('2');
+      await page.getByTestId('script').fill(`printf '\\033[31mred\\033[0m \\033[1m%s\\033[0m|%s\\n' "$1" "$2"\nprintf '\\033]0;title\\007<b>not bold</b>\\n'`);
+      await page.getByTestId('script-args').fill(`one "two words"`);
+      let before = await current();
+      await page.getByTestId('run').click();
+      let result = await finished(before);
+      for (const id of ids) {
+        const output = result.locator(`article[data-host="${id}"]`).getByTestId('output');
+        expect((await output.textContent())?.trim()).toBe('red one|two words\n<b>not bold</b>');
+        expect(await output.locator('span[data-ansi].fg1').textContent()).toBe('red');
+        expect(await output.locator('span[data-ansi].b').textContent()).toBe('one');
+        // Markup in output stays text.
+        expect(await output.locator('b').count()).toBe(0);
+      }
+      await page.getByTestId('script-file').setInputFiles({ name: 'greet.sh', mimeType: 'text/x-sh', buffer: Buffer.from('#!/bin/sh\necho "from a file: $1 ($0)" | sed "s|/tmp/[^)]*|tmp|"\n') });
+      await expect.poll(() => page.getByTestId('script').inputValue()).toContain('from a file');
+      await page.getByTestId('script-args').fill('x');
+      before = await current();
+      await page.getByTestId('run').click();
+      result = await finished(before);
+      for (const id of ids) {
+        const pane = result.locator(`article[data-host="${id}"]`);
+        expect(await pane.getAttribute('data-status')).toBe('ok');
+        expect((await pane.getByTestId('output').textContent())?.trim()).toBe('from a file: x (tmp)');
+      }
+      expect(await result.locator('.cmd').textContent()).toBe('$ script greet.sh x');
+    }));
+
+  test('two files pushed to two hosts land on each host, byte for byte, with the mode asked for', () =>
+    step(async () => {
+      const { page } = stack;
+      const big = Buffer.alloc(700 * 1024);
+      for (let i = 0; i < big.length; i++) big[i] = (i * 7919 + (i >> 9)) & 0xff;
+      const small = Buffer.from('hello from the browser\n');
+      await go('#/run');
+      await page.getByTestId('mode-push').click();
+      await page.getByTestId('selector').fill('tag:role=files');
+      await expect.poll(() => page.getByTestId('match-count').getAttribute('data-count')).toBe('2');
+      await page.getByTestId('push-files').setInputFiles([
+        { name: 'big.bin', mimeType: 'application/octet-stream', buffer: big },
+        { name: 'hello.txt', mimeType: 'text/plain', buffer: small },
+      ]);
+      expect(await page.getByTestId('push-list').locator('li').count()).toBe(2);
+      await page.getByTestId('push-dest').fill(`${drop()}/in/`);
+      await page.getByTestId('push-mode').fill('0640');
+      const before = await current();
+      await page.getByTestId('run').click();
+      const result = await finished(before);
+      for (const [i, id] of ids.entries()) {
+        const pane = result.locator(`article[data-host="${id}"]`);
+        expect(await pane.getAttribute('data-status')).toBe('ok');
+        expect(await pane.getByTestId('output').textContent()).toContain(`hello.txt (23 B) → ${drop()}/in/hello.txt`);
+        // Each host's own directory, as the bind mount showed it to that agent.
+        expect((await readFile(join(hostDir(i), 'in', 'big.bin'))).equals(big)).toBe(true);
+        expect(await readFile(join(hostDir(i), 'in', 'hello.txt'), 'utf8')).toBe(small.toString());
+        expect((await stat(join(hostDir(i), 'in', 'hello.txt'))).mode & 0o777).toBe(0o640);
+      }
+    }));
+
+  test('a fetched file arrives from each host as its own download', () =>
+    step(async () => {
+      const { page } = stack;
+      for (const i of [0, 1]) await writeFile(join(hostDir(i), 'motd'), `message of host ${i}\n`);
+      await go('#/run');
+      await page.getByTestId('mode-fetch').click();
+      await page.getByTestId('fetch-path').fill(`${drop()}/motd`);
+      const before = await current();
+      await page.getByTestId('run').click();
+      const result = await finished(before);
+      for (const [i, id] of ids.entries()) {
+        const pane = result.locator(`article[data-host="${id}"]`);
+        expect(await pane.getAttribute('data-status')).toBe('ok');
+        const [download] = await Promise.all([page.waitForEvent('download'), pane.getByTestId('download').click()]);
+        expect(download.suggestedFilename()).toMatch(new RegExp(`-${id.slice(0, 8)}-motd$`));
+        expect(await readFile((await download.path())!, 'utf8')).toBe(`message of host ${i}\n`);
+      }
+    }));
+
+  test('a stopped agent shows offline, and a task to it reports unreachable', () =>
+    step(async () => {
+      const { page } = stack;
+      await stack.agents[1]!.stop();
+      await go('#/hosts');
+      await page.locator(`tr[data-host="${ids[1]}"][data-state="offline"]`).waitFor({ timeout: 30_000 });
+      await go('#/run');
+      await page.getByTestId('mode-command').click();
+      await page.getByTestId('selector').fill('tag:role=files');
+      await expect.poll(() => page.getByTestId('match-count').getAttribute('data-count')).toBe('2');
+      await page.getByTestId('command').fill('echo still-here');
+      const before = await current();
+      await page.getByTestId('run').click();
+      const result = await finished(before);
+      const gone = result.locator(`article[data-host="${ids[1]}"]`);
+      expect(await gone.getAttribute('data-status')).toBe('unreachable');
+      expect(await gone.locator('.error').textContent()).toContain('offline according to the signaling server');
+      expect(await result.locator(`article[data-host="${ids[0]}"]`).getAttribute('data-status')).toBe('ok');
+      await result.getByTestId('rerun-failed').waitFor();
     }));
 });

@@ -80,7 +80,7 @@ function baseName(path: string): string {
   return path.split('/').filter(Boolean).pop() ?? 'file';
 }
 
-/** A file fetched from each host into memory, then offered as a download named after the host. */
+/** A file fetched from each host into memory, then offered as a download named after the host (name and short id). */
 export function fetchSpec(path: string): TaskSpec {
   if (!path.startsWith('/')) throw new FlotillaError('bad-config', 'the path must be absolute, like /etc/hostname');
   return {
@@ -101,8 +101,9 @@ export function fetchSpec(path: string): TaskSpec {
         (got, total) => (host.progress = { bytes: got, total }),
       );
       if (result.status === 'ok') {
-        const blob = new Blob(parts);
-        host.download = { url: URL.createObjectURL(blob), name: `${host.label}-${baseName(path)}`, size: blob.size };
+        // Octet-stream, so the browser keeps the name as given instead of adding an extension.
+        const blob = new Blob(parts, { type: 'application/octet-stream' });
+        host.download = { url: URL.createObjectURL(blob), name: `${host.label}-${host.hostId.slice(0, 8)}-${baseName(path)}`, size: blob.size };
         const sha = typeof result.data?.['sha256'] === 'string' ? result.data['sha256'] : '';
         host.note('stdout', `fetched ${path} (${bytes(received)}, sha256 ${sha.slice(0, 16)}…)\n`);
       }
