@@ -91,6 +91,17 @@ export function createTopology(options: TopologyOptions): Topology {
   const destroy = (): Promise<void> =>
     (destroyed ??= (async () => {
       await Promise.all([...procs].map((p) => p.stop()));
+      // Whatever is still inside our namespaces was started by us (a browser's helpers, say).
+      for (const name of made) {
+        const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout ?? '';
+        for (const pid of pids.split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 1)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
       for (const name of made.reverse()) spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
     })());
 

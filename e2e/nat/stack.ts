@@ -1,0 +1,131 @@
+// One NAT test stack (shared by the CLI and the browser NAT tests): a topology from
+// topology.ts with coturn and the signaling server in the public namespace, an admin CLI home
+// used from site 2, and an agent enrolled from site 1; helpers to wait for it, ping it and
+// run work on it through whatever path ICE chose.
+
+import { expect } from 'vitest';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createTopology, type NsProc, type Topology, type TopologyOptions } from './topology.ts';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'bin');
+export const SIGNAL_PORT = 9000;
+const STUN_PORT = 3479; // the signaling server's own STUN; coturn has 3478
+export const TURN_PORT = 3478;
+const REALM = 'flotilla.test';
+
+
+export interface PathInfo { local: string; remote: string; protocol: string; relayed: boolean }
+
+/** One topology with coturn, the signaling server, an admin CLI home (site 2) and an enrolled agent (site 1). */
+export interface Stack {
+  topo: Topology;
+  base: string;
+  admin: string;
+  secret: string;
+  coturn: NsProc;
+  signal: NsProc;
+  agent: NsProc;
+  agentId: string;
+  cli(args: string[], timeoutMs?: number): Promise<{ code: number | null; stdout: string; output: string }>;
+  destroy(): Promise<void>;
+}
+
+export async function startStack(options: TopologyOptions): Promise<Stack> {
+  const base = await mkdtemp(join(tmpdir(), 'flotilla-nat-'));
+  const topo = createTopology(options);
+  const destroy = async () => {
+    await topo.destroy();
+    await rm(base, { recursive: true, force: true });
+  };
+  try {
+    const { pub } = topo.addr;
+    const secret = randomBytes(24).toString('hex');
+    const secretFile = join(base, 'turn-secret');
+    await writeFile(secretFile, `${secret}\n`, { mode: 0o600 });
+    const coturn = topo.start(topo.ns.pub, 'turnserver', [
+      '-n', '-v', '--use-auth-secret', `--static-auth-secret=${secret}`, `--realm=${REALM}`,
+      `--listening-ip=${pub}`, `--relay-ip=${pub}`, `--listening-port=${TURN_PORT}`, '--min-port=50000', '--max-port=50999',
+      '--no-cli', '--no-tls', '--no-dtls', '--fingerprint', '--log-file=stdout', `--pidfile=${join(base, 'turnserver.pid')}`, `--userdb=${join(base, 'turndb')}`,
+      // As docs/operations.md advises: never relay into private networks (coturn would otherwise
+      // forward to a peer's private host candidate, which it cannot reach from here, and drop the
+      // whole allocation on the send error). 203.0.113.0/24 is the test's "public" network.
+      '--denied-peer-ip=10.0.0.0-10.255.255.255', '--denied-peer-ip=172.16.0.0-172.31.255.255', '--denied-peer-ip=192.168.0.0-192.168.255.255',
+      '--allowed-peer-ip=203.0.113.0-203.0.113.255',
+    ]);
+    const signal = topo.start(topo.ns.pub, process.execPath, [
+      join(BIN, 'flotilla-signal.js'), '--host', pub, '--port', String(SIGNAL_PORT), '--stun-port', String(STUN_PORT),
+      '--data-dir', join(base, 'signal'), '--turn-secret-file', secretFile,
+      '--turn-url', `turn:${pub}:${TURN_PORT}?transport=udp`, '--turn-url', `turn:${pub}:${TURN_PORT}?transport=tcp`, '--turn-ttl', '600',
+    ]);
+    await Promise.all([signal.waitFor(/signal\.listening/), coturn.waitFor(/TCP listener opened on : 203\.0\.113\.1:3478/), coturn.waitFor(/UDP listener opened on: 203\.0\.113\.1:3478/)]);
+
+    const admin = join(base, 'admin');
+    const cli: Stack['cli'] = (args, timeoutMs = 90_000) =>
+      topo.run(topo.ns.s2, process.execPath, [join(BIN, 'flotilla.js'), ...args], { env: { FLOTILLA_HOME: admin, NO_COLOR: '1' }, timeoutMs });
+    const ok = async (args: string[]) => {
+      const result = await cli(args);
+      if (result.code !== 0) throw new Error(`flotilla ${args.join(' ')} exited ${result.code}\n${result.output}`);
+      return result;
+    };
+    await ok(['init', '--signal', `http://${pub}:${SIGNAL_PORT}/`, '--name', 'nat-admin']);
+    const token = (JSON.parse((await ok(['token', 'create', '--json'])).stdout) as { token: string }).token;
+    const agent = topo.start(topo.ns.s1, process.execPath, [join(BIN, 'flotilla-agent.js'), 'join', token, '--state-dir', join(base, 'agent'), '--allow-root', base, '--tag', 'site=one']);
+    const agentId = (await agent.waitFor(/Enrolled as ([a-z2-7]{52})/))[1]!;
+    await agent.waitFor(/"event":"signaling-open"|"event":"agent-started"/);
+    return { topo, base, admin, secret, coturn, signal, agent, agentId, cli, destroy };
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+}
+
+/** Waits until `hosts --json` shows the agent accepted and online (the first handshake proves the token). */
+export async function waitOnline(stack: Stack): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  let last = '';
+  for (;;) {
+    const result = await stack.cli(['hosts', '--json']);
+    last = result.output;
+    if (result.code === 0) {
+      const hosts = JSON.parse(result.stdout) as { id: string; status: string }[];
+      if (hosts.some((h) => h.id === stack.agentId && h.status === 'online')) return;
+    }
+    if (Date.now() > deadline) throw new Error(`agent never accepted and online:\n${last}\nagent:\n${stack.agent.output().slice(-3000)}\ncoturn:\n${stack.coturn.output().slice(-6000)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** `ping --json` for the agent: its status and connection path. */
+export async function ping(stack: Stack): Promise<{ status: string; path: PathInfo | null }> {
+  const result = await stack.cli(['ping', 'tag:site=one', '--json']);
+  const rows = JSON.parse(result.stdout || '[]') as { hostId: string; status: string; data?: { path?: PathInfo | null } }[];
+  const row = rows.find((r) => r.hostId === stack.agentId);
+  if (!row) throw new Error(`no ping row for the agent:\n${result.output}`);
+  if (row.status !== 'ok') throw new Error(`ping ${row.status}:\n${result.output}\nagent:\n${stack.agent.output().slice(-3000)}`);
+  return { status: row.status, path: row.data?.path ?? null };
+}
+
+/** `run` and `push` through whatever path ICE chose; checks output and the file's bytes. */
+export async function runAndPush(stack: Stack): Promise<void> {
+  const marker = `nat-${randomBytes(4).toString('hex')}`;
+  const run = await stack.cli(['run', 'tag:site=one', '--json', '--', `echo ${marker}; ip -4 -o addr show dev eth0`]);
+  expect(run.code, run.output).toBe(0);
+  expect(run.stdout).toContain(marker);
+  expect(run.stdout).toContain(stack.topo.addr.s1); // it really ran in site 1
+  const payload = randomBytes(300_000);
+  const local = join(stack.base, 'payload.bin');
+  const remote = join(stack.base, 'pushed', 'payload.bin');
+  await writeFile(local, payload);
+  const push = await stack.cli(['push', 'tag:site=one', local, remote, '--mode', '0640']);
+  expect(push.code, push.output).toBe(0);
+  expect((await readFile(remote)).equals(payload)).toBe(true);
+  expect((await stat(remote)).mode & 0o777).toBe(0o640);
+}
+
+export function turnLog(stack: Stack): string {
+  return stack.coturn.output();
+}
