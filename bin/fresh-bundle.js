@@ -1,13 +1,13 @@
 // Decides whether dist/flotilla.mjs and dist/flotilla-client.mjs may be used: both exist and are
-// newer than every file they were built from (cli/, shared/, agent/src/, package-lock.json,
-// patches/). A checkout that changed since the last `npm run build:cli` runs the sources through
+// newer than every file they were built from (cli/, shared/, agent/src/) and than the last
+// install (package-lock.json, node_modules/.package-lock.json, patches/: werift is bundled in). A checkout that changed since the last `npm run build:cli` runs the sources through
 // tsx instead, so a stale bundle never runs. FLOTILLA_NO_BUNDLE=1 forces tsx.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SOURCES = ['cli/src', 'shared', 'agent/src', 'patches', 'package-lock.json'];
+const SOURCES = ['cli/src', 'shared', 'agent/src', 'patches', 'package-lock.json', 'node_modules/.package-lock.json'];
 
 function newest(path) {
   let info;
