@@ -27,6 +27,8 @@ export interface Stack {
    * on one machine then see different files at the same path, as separate hosts would.
    */
   startAgent(token: string, name: string, flags?: string[], mounts?: Mount[]): Promise<Proc & { id: string }>;
+  /** Opens another browser on its own fresh profile (another device); stop() closes it. */
+  newBrowser(): Promise<Page>;
   /** Logs of every process, for a failing test's message. */
   logs(): string;
   stop(): Promise<void>;
@@ -72,14 +74,17 @@ export async function startStack(options: { browserArgs?: string[] } = {}): Prom
     return dir;
   };
   const signal = await startSignal(await made('signal'));
-  let context: BrowserContext;
-  try {
-    context = await chromium.launchPersistentContext(await made('chromium'), {
+  const launch = async () =>
+    chromium.launchPersistentContext(await made('chromium'), {
       executablePath: CHROMIUM,
       args: [...CHROMIUM_ARGS, ...(options.browserArgs ?? [])],
       viewport: { width: 1280, height: 800 },
       serviceWorkers: 'allow',
     });
+  const others: BrowserContext[] = [];
+  let context: BrowserContext;
+  try {
+    context = await launch();
   } catch (error) {
     await signal.stop();
     throw error;
@@ -112,12 +117,19 @@ export async function startStack(options: { browserArgs?: string[] } = {}): Prom
       agents.push(agent);
       return agent;
     },
+    async newBrowser() {
+      const other = await launch();
+      others.push(other);
+      const page = other.pages()[0] ?? (await other.newPage());
+      page.on('console', (m) => browserLog.push(`[other ${others.length}] [${m.type()}] ${m.text()}`));
+      return page;
+    },
     logs() {
       const tail = (text: string) => text.split('\n').slice(-40).join('\n');
       return [`--- browser\n${tail(browserLog.join('\n'))}`, `--- signal\n${tail(signal.output())}`, ...agents.map((a) => `--- agent ${a.id.slice(0, 8)}\n${tail(a.output())}`)].join('\n');
     },
     async stop() {
-      await context.close().catch(() => undefined);
+      await Promise.all([context, ...others].map((c) => c.close().catch(() => undefined)));
       await Promise.all(agents.map((a) => a.stop()));
       await signal.stop();
       await killAll();

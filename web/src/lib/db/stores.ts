@@ -4,6 +4,7 @@
 
 import type { HostRecord, HostStore, TokenRecord, TokenStore } from '../../../../shared/hosts.ts';
 import type { DeviceIdentity } from '../../../../shared/fleet.ts';
+import type { RevocationList } from '../../../../shared/certs.ts';
 import type { Db, StoredDevice } from './schema.ts';
 
 const IDENTITY_KEY = 'device';
@@ -47,6 +48,11 @@ export async function saveIdentity(db: Db, device: DeviceIdentity, signal: strin
   const stored: StoredDevice = { device, signal, createdAt: Date.now() };
   await db.put('identity', stored, IDENTITY_KEY);
   return stored;
+}
+
+/** Keeps a newer revocation list with the identity (the device object holds it too). */
+export async function saveRevocation(db: Db, stored: StoredDevice, list: RevocationList): Promise<void> {
+  await db.put('identity', { ...stored, device: { ...stored.device, revocation: list } }, IDENTITY_KEY);
 }
 
 function isHostRecord(value: unknown): value is HostRecord {

@@ -1,7 +1,7 @@
 // The fleet as this browser sees it: the controller core over the PeerJS dialer, hosts and
 // tokens from IndexedDB, online status from presence (polled), and hosts discovered as they come.
 
-import { FlotillaError, toWireError } from '../../../../shared/errors.ts';
+import { FlotillaError, toWireError, type ErrorCode } from '../../../../shared/errors.ts';
 import { createController, type Controller } from '../../../../shared/controller.ts';
 import { expectOk, type AgentConnection } from '../../../../shared/agent-connection.ts';
 import { fetchPresence, type PresenceEntry } from '../../../../shared/signal-api.ts';
@@ -21,6 +21,8 @@ const RETRY_MS = 15_000;
 /** How often a pending host's facts are re-read while it waits for a decision. */
 const PENDING_REFRESH_MS = 30_000;
 
+/** Answers of the signaling server that mean "not this device", not "try again". */
+const REFUSED: readonly ErrorCode[] = ['cert-revoked', 'cert-expired', 'not-in-fleet', 'bad-token', 'forbidden'];
 /** How soon a host whose journal still shows a task running is asked again. */
 const JOURNAL_RETRY_MS = 3_000;
 
@@ -46,9 +48,11 @@ export class FleetState {
   hosts = $state.raw<HostRecord[]>([]);
   tokens = $state.raw<TokenRecord[]>([]);
   presence = $state.raw<Map<string, PresenceEntry>>(new Map());
-  /** Whether the last presence poll reached the signaling server. */
-  signal = $state<'unknown' | 'ok' | 'down'>('unknown');
+  /** Whether the last presence poll reached the signaling server, and whether it refused this device. */
+  signal = $state<'unknown' | 'ok' | 'down' | 'refused'>('unknown');
   signalError = $state<string | undefined>(undefined);
+  /** Why the signaling server refused this device (revoked, expired, not in the fleet). */
+  refusal = $state<ErrorCode | undefined>(undefined);
   /** Each host's connection: connecting, connected (with its path), failed (with the reason). */
   connections = $state.raw<Map<string, ConnectionState>>(new Map());
   rows: HostRow[] = $derived(buildRows(this.hosts, this.presence));
@@ -194,8 +198,11 @@ export class FleetState {
       this.presence = new Map(entries.map((p) => [p.id, p]));
       this.signal = 'ok';
       this.signalError = undefined;
+      this.refusal = undefined;
     } catch (error) {
-      this.signal = 'down';
+      const refused = error instanceof FlotillaError && REFUSED.includes(error.code) ? error.code : undefined;
+      this.signal = refused ? 'refused' : 'down';
+      this.refusal = refused;
       this.signalError = error instanceof Error ? error.message : String(error);
       return;
     }
