@@ -222,6 +222,62 @@ describe('hosts, journal and files in the browser', () => {
       }
     }));
 
+  test('screenshots of the host page and the composer modes at phone and desktop sizes', () =>
+    step(async () => {
+      const { page } = stack;
+      const sizes = [['desktop', { width: 1280, height: 800 }], ['phone', { width: 360, height: 740 }]] as const;
+      await go(`#/hosts/${ids[0]}`);
+      await page.locator('[data-testid="connection"][data-state="connected"]').waitFor({ timeout: 30_000 });
+      for (const [size, viewport] of sizes) {
+        await page.setViewportSize(viewport);
+        await screenshot(page, `${size}-host`, true);
+      }
+      await page.setViewportSize(sizes[0][1]);
+      await go('#/hosts');
+      await screenshot(page, 'desktop-hosts-connections');
+      await go('#/run');
+      await page.getByTestId('mode-script').click();
+      await page.getByTestId('selector').fill('tag:role=files');
+      await page.getByTestId('script').fill(`for c in 31 32 33 34 35 36; do printf '\\033[%sm■ colour %s\\033[0m ' $c $c; done; echo\nprintf '\\033[1mbold\\033[0m \\033[2mdim\\033[0m \\033[4munderline\\033[0m \\033[38;5;208m256-colour\\033[0m \\033[48;2;40;80;160m true colour \\033[0m\\n'\necho "args: $*"; echo "warning: on stderr" >&2`);
+      await page.getByTestId('script-args').fill('--verbose "two words"');
+      const before = await current();
+      await page.getByTestId('run').click();
+      await finished(before);
+      for (const [size, viewport] of sizes) {
+        await page.setViewportSize(viewport);
+        await screenshot(page, `${size}-run-script`, true);
+      }
+      await page.setViewportSize(sizes[0][1]);
+      await page.getByTestId('mode-push').click();
+      await page.getByTestId('push-files').setInputFiles([
+        { name: 'app.conf', mimeType: 'text/plain', buffer: Buffer.from('port = 8080\n') },
+        { name: 'release-2026-11.tar.gz', mimeType: 'application/gzip', buffer: Buffer.alloc(300_000, 1) },
+      ]);
+      await page.getByTestId('push-dest').fill(`${drop()}/etc/`);
+      const beforePush = await current();
+      await page.getByTestId('run').click();
+      await finished(beforePush);
+      for (const [size, viewport] of sizes) {
+        await page.setViewportSize(viewport);
+        await screenshot(page, `${size}-run-push`, true);
+      }
+      await page.setViewportSize(sizes[0][1]);
+      await page.getByTestId('mode-fetch').click();
+      await page.getByTestId('fetch-path').fill(`${drop()}/motd`);
+      const beforeFetch = await current();
+      await page.getByTestId('run').click();
+      await finished(beforeFetch);
+      for (const [size, viewport] of sizes) {
+        await page.setViewportSize(viewport);
+        await screenshot(page, `${size}-run-fetch`, true);
+      }
+      await page.setViewportSize(sizes[0][1]);
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await go(`#/hosts/${ids[0]}`);
+      await screenshot(page, 'desktop-host-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
+    }));
+
   test('a stopped agent shows offline, and a task to it reports unreachable', () =>
     step(async () => {
       const { page } = stack;

@@ -20,6 +20,15 @@ export function duration(ms: number | undefined): string {
   return `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
+/** How long a host has been up: "5 min", "3 h 12 min", "4 d 2 h". */
+export function uptime(seconds: number): string {
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
 /** "512 B", "1.2 MB". */
 export function bytes(n: number | undefined): string {
   if (n === undefined) return '–';

@@ -2,7 +2,7 @@
 
 import { FlotillaError } from '../../../../shared/errors.ts';
 import { resolveSelector } from '../../../../shared/selector.ts';
-import { hostLabel, toSelectable, type HostRecord } from '../../../../shared/hosts.ts';
+import { toSelectable, uniqueLabels, type HostRecord } from '../../../../shared/hosts.ts';
 import type { PresenceEntry } from '../../../../shared/signal-api.ts';
 import type { Target } from './task-run.svelte.ts';
 
@@ -14,10 +14,11 @@ export function resolveTargets(selector: string, hosts: readonly HostRecord[], p
   if (!selector.trim()) return { ok: false, empty: true, message: 'Type a selector: *, web-*, tag:role=web, os:linux…' };
   const accepted = hosts.filter((h) => h.status === 'accepted');
   if (accepted.length === 0) return { ok: false, empty: false, message: 'No accepted hosts yet: add one on the Hosts page.' };
-  const byId = new Map(accepted.map((h) => [h.id, h]));
+  // Hostnames repeat (clones, containers): the short id is added where they do.
+  const labels = uniqueLabels(accepted);
   try {
     const matched = resolveSelector(selector, accepted.map((h) => toSelectable(h, presence.get(h.id)?.online ?? false)));
-    return { ok: true, targets: matched.map((m) => ({ id: m.id, label: hostLabel(byId.get(m.id), m.id), online: m.online })) };
+    return { ok: true, targets: matched.map((m) => ({ id: m.id, label: labels.get(m.id) ?? m.id.slice(0, 8), online: m.online })) };
   } catch (error) {
     if (error instanceof FlotillaError && error.code === 'no-match') return { ok: false, empty: false, message: 'No host matches.' };
     if (error instanceof FlotillaError) return { ok: false, empty: false, message: error.detail ?? error.message };
