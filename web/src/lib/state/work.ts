@@ -64,7 +64,8 @@ export function pushSpec(files: readonly File[], dest: string, mode: number): Ta
         if (signal.aborted) return { hostId: host.hostId, status: 'cancelled', durationMs: Math.round(performance.now() - started) };
         const path = pushTarget(dest, file.name, files.length > 1);
         // Each file is its own task on the host: the journal runs a task id once.
-        const result = await pushToHost(controller, host.hostId, files.length > 1 ? `${task}.${i}` : task, path, await sources[i]!(), (sent) => (host.progress = { bytes: done + sent, total }));
+        const onProgress = (sent: number) => (host.progress = { bytes: done + sent, total });
+        const result = await pushToHost(controller, host.hostId, files.length > 1 ? `${task}.${i}` : task, path, await sources[i]!(), onProgress, signal);
         if (result.status !== 'ok') return { ...result, durationMs: Math.round(performance.now() - started) };
         done += file.size;
         host.progress = { bytes: done, total };
@@ -86,7 +87,7 @@ export function fetchSpec(path: string): TaskSpec {
   return {
     kind: 'fetch',
     command: `fetch ${path}`,
-    async work(host, { controller, task }) {
+    async work(host, { controller, task, signal }) {
       const parts: Uint8Array<ArrayBuffer>[] = [];
       let received = 0;
       const result: HostResult = await fetchFromHost(
@@ -99,6 +100,7 @@ export function fetchSpec(path: string): TaskSpec {
           received += chunk.length;
         },
         (got, total) => (host.progress = { bytes: got, total }),
+        signal,
       );
       if (result.status === 'ok') {
         // Octet-stream, so the browser keeps the name as given instead of adding an extension.
