@@ -1,15 +1,18 @@
-// A Flotilla fleet for benchmarks: one signaling server, one CLI home, N agent processes.
+// A Flotilla fleet for benchmarks: one signaling server, one CLI home, N agent processes started
+// from the one-file agent bundle (dist/flotilla-agent.mjs, as installed on a real host), the
+// CLI's control process for warm mode, and the fleet simulator (many agents in one process).
 // Every agent runs in its own mount namespace where <dir>/remote is a bind mount of its own
 // <dir>/hosts/h<i>: all hosts see the same path, each writes to its own directory, and the
 // benchmark checks every host's files byte-exact. Needs root (run.mjs runs it in a netns).
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, sleep, parseJson } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = (name) => join(REPO, 'bin', name);
+const AGENT_BUNDLE = join(REPO, 'dist', 'flotilla-agent.mjs');
 
 export class FlotillaFleet {
   constructor({ dir, port }) {
@@ -20,10 +23,16 @@ export class FlotillaFleet {
     this.agents = []; // { pid, child, hostDir, index }
     this.signal = null;
     this.token = null;
+    this.sim = null; // { child, count }
+    this.controlPids = new Set();
   }
 
   get env() {
-    return { ...process.env, FLOTILLA_HOME: this.home };
+    return { ...process.env, FLOTILLA_HOME: this.home, FLOTILLA_PERSIST: '', NO_COLOR: '1' };
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}/`;
   }
 
   cli(args, opts = {}) {
@@ -66,6 +75,7 @@ export class FlotillaFleet {
   }
 
   startAgent(index) {
+    if (!existsSync(AGENT_BUNDLE)) throw new Error(`${AGENT_BUNDLE} is missing: npm run build:agent`);
     const hostDir = this.hostDir(index);
     mkdirSync(hostDir, { recursive: true });
     const stateDir = join(this.dir, 'agents', `a${index}`);
@@ -74,7 +84,7 @@ export class FlotillaFleet {
     // unshare execs sh, which execs node: the pid we get is the agent's own.
     const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
       'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', hostDir, this.remote,
-      process.execPath, BIN('flotilla-agent.js'), 'join', this.token, '--state-dir', stateDir,
+      process.execPath, AGENT_BUNDLE, 'join', this.token, '--state-dir', stateDir,
       '--tag', 'role=bench', '--allow-root', this.remote, '--log-level', 'warn'],
     { stdio: ['ignore', out, out] });
     closeSync(out);
@@ -86,11 +96,11 @@ export class FlotillaFleet {
     const deadline = Date.now() + timeoutMs;
     let online = 0;
     while (Date.now() < deadline) {
-      const r = await this.cli(['hosts', '--json'], { timeoutMs: 30_000 });
+      const r = await this.cli(['hosts', '--json', '--forks', '64'], { timeoutMs: Math.min(300_000, timeoutMs) });
       const hosts = parseJson(r.stdout);
       if (Array.isArray(hosts)) {
         const pending = hosts.filter((h) => h.status === 'pending').map((h) => h.id);
-        if (pending.length) await this.cli(['accept', ...pending], { timeoutMs: 30_000 });
+        if (pending.length) await this.cli(['accept', ...pending], { timeoutMs: Math.min(300_000, timeoutMs) });
         online = hosts.filter((h) => h.status === 'online').length;
         if (online >= n && pending.length === 0) return;
       }
@@ -99,7 +109,65 @@ export class FlotillaFleet {
     throw new Error(`only ${online} of ${n} agents online after ${timeoutMs / 1000}s`);
   }
 
+  /** Warm mode: starts the CLI's control process and dials `selector` through it (untimed). */
+  async connect(selector, persist = '30m') {
+    const r = await this.cli(['connect', selector, '--persist', persist, '--json'], { timeoutMs: 300_000 });
+    const status = await this.cli(['connect', '--status', '--json']);
+    const pid = parseJson(status.stdout)?.pid;
+    if (pid) this.controlPids.add(pid);
+    if (r.code !== 0 || !pid) throw new Error(`flotilla connect failed (exit ${r.code}): ${r.stderr}${r.stdout.slice(0, 2000)}`);
+    return parseJson(r.stdout);
+  }
+
+  /** Stops the control process (and kills it by pid if it does not go). */
+  async disconnect() {
+    await this.cli(['connect', '--stop'], { timeoutMs: 30_000 });
+    await sleep(200);
+    for (const pid of this.controlPids) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone, as it should be */ }
+    }
+    this.controlPids.clear();
+  }
+
+  /**
+   * The fleet simulator: `count` agents in one process (bench/sim-agents.mjs), joining with a
+   * token for that many hosts; waits until the CLI sees them all online and accepted.
+   */
+  async startSim(count, { tag = 'role=sim' } = {}) {
+    const tok = parseJson((await this.cli(['token', 'create', '--ttl', '24h', '--uses', String(count), '--json'])).stdout);
+    if (!tok?.token) throw new Error('token create failed for the simulator');
+    const dir = join(this.dir, `sim-${count}`);
+    mkdirSync(dir, { recursive: true });
+    const out = openSync(join(this.dir, 'logs', `sim-${count}.log`), 'a');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'bench', 'sim-agents.mjs'), '--dir', dir, '--count', String(count),
+      '--token', tok.token, '--stun', `stun:127.0.0.1:${this.port}`, '--tag', tag], { cwd: REPO, stdio: ['ignore', 'pipe', out] });
+    closeSync(out);
+    this.sim = { child, count, pid: child.pid };
+    const ready = await new Promise((resolve, reject) => {
+      let text = '';
+      const timer = setTimeout(() => reject(new Error(`simulator not ready after 600 s (see logs/sim-${count}.log)`)), 600_000);
+      child.stdout.on('data', (d) => {
+        text += d;
+        const m = /sim-ready (\d+) (\S+)/.exec(text);
+        if (m) { clearTimeout(timer); resolve({ agents: Number(m[1]), startup: m[2] }); }
+      });
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`simulator exited ${code} (see logs/sim-${count}.log)`)); });
+    });
+    return ready;
+  }
+
+  async stopSim() {
+    if (!this.sim) return;
+    const { child } = this.sim;
+    try { process.kill(child.pid, 'SIGTERM'); } catch { /* gone */ }
+    await new Promise((r) => { const t = setTimeout(r, 8000); child.once('exit', () => { clearTimeout(t); r(); }); });
+    try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
+    this.sim = null;
+  }
+
   async stop() {
+    await this.disconnect().catch(() => undefined);
+    await this.stopSim();
     for (const a of this.agents) {
       try { process.kill(a.pid, 'SIGTERM'); } catch { /* already gone */ }
     }

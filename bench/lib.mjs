@@ -65,3 +65,10 @@ export function parseJson(text) {
 export function log(...args) {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${args.join(' ')}\n`);
 }
+
+/** The p-th percentile (0–100) by nearest rank. */
+export function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}

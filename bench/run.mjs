@@ -4,7 +4,12 @@
 //   --runs 5             timed runs per scenario, tool and mode (default 5)
 //   --tools flotilla,pssh,ansible
 //   --scenarios cmd,push21,push30k,fetch,sleep5
+//   --large-scenarios cmd,push30k,fetch   scenarios for sizes above 15 (default: all of them)
+//   --sim 100,500        fan-out sizes for the fleet simulator ('' to skip)
+//   --browser-n 15       sizes timed in Chromium through Playwright ('' to skip)
+//   --no-bulk            skip the bulk transfer (100 MB to one host, 10 MB to 15)
 //   --no-install         never apt-get install the SSH tools
+//   --no-build           use dist/flotilla-agent.mjs and the CLI bundle as they are
 // The whole run happens inside a private network namespace (loopback only), entered below.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
@@ -13,9 +18,11 @@ import { tmpdir, cpus, totalmem } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { run, log, rssMiB, summarize, median, parseJson } from './lib.mjs';
+import { run, log, rssMiB, summarize, median, parseJson, percentile } from './lib.mjs';
 import { FlotillaFleet } from './flotilla-fleet.mjs';
 import { SshFleet } from './ssh-fleet.mjs';
+import { benchBrowser } from './browser.mjs';
+import { chartSvg } from './chart.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..');
@@ -28,13 +35,22 @@ const { values: opts } = parseArgs({
     runs: { type: 'string', default: '5' },
     tools: { type: 'string', default: 'flotilla,pssh,ansible' },
     scenarios: { type: 'string', default: 'cmd,push21,push30k,fetch,sleep5' },
+    'large-scenarios': { type: 'string' },
+    sim: { type: 'string', default: '100,500' },
+    'browser-n': { type: 'string', default: '15' },
+    'no-bulk': { type: 'boolean', default: false },
     'no-install': { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
   },
 });
 const SIZES = opts.n.split(',').map(Number).filter((x) => x > 0).sort((a, b) => a - b);
 const RUNS = Math.max(1, Number(opts.runs));
 const TOOLS = new Set(opts.tools.split(','));
 const SCENARIOS = opts.scenarios.split(',');
+const LARGE_SCENARIOS = opts['large-scenarios'] ? opts['large-scenarios'].split(',') : SCENARIOS;
+const scenariosFor = (n) => (n > 15 ? SCENARIOS.filter((s) => LARGE_SCENARIOS.includes(s)) : SCENARIOS);
+const SIM = opts.sim.split(',').map(Number).filter((x) => x > 0).sort((a, b) => a - b);
+const BROWSER_N = new Set(opts['browser-n'].split(',').map(Number).filter((x) => x > 0));
 const isRoot = process.getuid?.() === 0;
 
 function have(cmd) {
@@ -62,8 +78,18 @@ if (!process.env[INNER_ENV]) {
       if (!inst || inst.status !== 0) console.error('bench: apt-get failed; measuring Flotilla only');
     }
   }
+  if (!opts['no-build'] && TOOLS.has('flotilla')) {
+    // Agents start from the one-file bundle, as on a real host; the CLI from its bundle.
+    for (const script of ['scripts/build-agent.mjs', 'scripts/build-cli.mjs']) {
+      const b = spawnSync(process.execPath, [script], { stdio: 'inherit', cwd: REPO });
+      if (b.status !== 0) process.exit(b.status ?? 1);
+    }
+  }
   const args = process.argv.slice(2).map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const script = `ip link set lo up && exec '${process.execPath}' '${fileURLToPath(import.meta.url)}' ${args}`;
+  // Loopback, plus a veth pair that leads nowhere: Chromium gathers ICE candidates erratically
+  // when loopback is its only interface (as in scripts/in-netns.mjs).
+  const setup = 'ip link set lo up && ip link add fl-lan0 type veth peer name fl-lan1 && ip addr add 10.213.0.1/24 dev fl-lan0 && ip addr add 10.213.0.2/24 dev fl-lan1 && ip link set fl-lan0 up && ip link set fl-lan1 up';
+  const script = `${setup} && exec '${process.execPath}' '${fileURLToPath(import.meta.url)}' ${args}`;
   const r = spawnSync('unshare', ['-n', 'sh', '-c', script], { stdio: 'inherit', env: { ...process.env, [INNER_ENV]: '1' }, cwd: REPO });
   process.exit(r.status ?? 1);
 }
@@ -74,6 +100,7 @@ const started = Date.now();
 const rows = [];
 const metrics = {};
 const notes = [];
+const connectSamples = {};
 
 const CMD = have('ifconfig') ? 'ifconfig' : 'ip addr';
 const files = {
@@ -133,12 +160,12 @@ function flotillaOk(stdout, n, { exitCode = false } = {}) {
 const countMatches = (text, re) => (text.match(re) ?? []).length;
 
 /** Times `runs` invocations of one scenario; `once` returns { code, seconds, ok } per run. */
-async function measure({ scenario, n, tool, mode, once, warmup }) {
+async function measure({ scenario, n, tool, mode, once, warmup, runs = RUNS }) {
   if (warmup) await warmup();
   const times = [];
   let successes = 0;
   let failures = 0;
-  for (let k = 0; k < RUNS; k++) {
+  for (let k = 0; k < runs; k++) {
     const r = await once(k);
     times.push(r.seconds);
     successes += r.ok;
@@ -147,54 +174,182 @@ async function measure({ scenario, n, tool, mode, once, warmup }) {
       if (failures === 1) log(`  ${tool} ${mode} ${scenario}: run ${k} ok on ${r.ok}/${n} (exit ${r.code})${r.detail ? `: ${r.detail.slice(0, 400)}` : ''}`);
     }
   }
-  const row = { scenario, n, tool, mode, ...summarize(times), successes, attempts: RUNS * n, runs: RUNS, times };
+  const row = { scenario, n, tool, mode, ...summarize(times), successes, attempts: runs * n, runs, times };
   rows.push(row);
-  log(`  ${tool.padEnd(8)} ${mode.padEnd(4)} ${scenario.padEnd(8)} N=${n}: median ${row.median.toFixed(3)} s (${row.min.toFixed(3)}–${row.max.toFixed(3)}), ok ${successes}/${RUNS * n}`);
+  log(`  ${tool.padEnd(8)} ${mode.padEnd(4)} ${scenario.padEnd(8)} N=${n}: median ${row.median.toFixed(3)} s (${row.min.toFixed(3)}–${row.max.toFixed(3)}), ok ${successes}/${runs * n}`);
   return row;
 }
 
 // ------------------------------------------------ Flotilla
-async function benchFlotilla(fleet, n) {
-  const dirs = fleet.agents.slice(0, n).map((a) => a.hostDir);
-  for (let i = 0; i < dirs.length; i++) writeFileSync(join(dirs[i], FETCH_NAME), fetchContent(i));
+function flotillaDetail(r) {
+  const j = parseJson(r.stdout);
+  const results = Array.isArray(j) ? j : j?.results;
+  if (!Array.isArray(results)) return `${r.stderr}${r.stdout}`.trim();
+  return JSON.stringify(results.filter((x) => x.status !== 'ok').map((x) => ({ host: x.host, status: x.status, error: x.error })));
+}
+
+/** The Troop scenarios through the CLI; `extra` is ['--no-persist'] for cold runs. */
+function flotillaScenarios(fleet, n, dirs, extra) {
   const sel = 'tag:role=bench';
-  const forks = ['--forks', String(Math.max(32, n))];
+  const forks = ['--forks', String(Math.max(32, n)), ...extra];
   const out = join(work, 'flotilla-out');
-  const detail = (r) => {
-    const j = parseJson(r.stdout);
-    const results = Array.isArray(j) ? j : j?.results;
-    if (!Array.isArray(results)) return `${r.stderr}${r.stdout}`.trim();
-    return JSON.stringify(results.filter((x) => x.status !== 'ok').map((x) => ({ host: x.host, status: x.status, error: x.error })));
+  const push = async (f) => {
+    const r = await fleet.cli(['push', sel, join(srcDir, f.name), join(fleet.remote, f.name), '--json', ...forks]);
+    const onDisk = checkPushed(dirs, f.name, f.data);
+    return { ...r, ok: Math.min(onDisk, flotillaOk(r.stdout, n)), detail: flotillaDetail(r) };
   };
-  const scen = {
+  return {
     cmd: async () => {
       const r = await fleet.cli(['run', sel, '--json', ...forks, '--', ...CMD.split(' ')]);
-      return { ...r, ok: flotillaOk(r.stdout, n, { exitCode: true }), detail: detail(r) };
+      return { ...r, ok: flotillaOk(r.stdout, n, { exitCode: true }), detail: flotillaDetail(r) };
     },
-    push21: async () => {
-      const r = await fleet.cli(['push', sel, join(srcDir, files.push21.name), join(fleet.remote, files.push21.name), '--json', ...forks]);
-      const onDisk = checkPushed(dirs, files.push21.name, files.push21.data);
-      return { ...r, ok: Math.min(onDisk, flotillaOk(r.stdout, n)), detail: detail(r) };
-    },
-    push30k: async () => {
-      const r = await fleet.cli(['push', sel, join(srcDir, files.push30k.name), join(fleet.remote, files.push30k.name), '--json', ...forks]);
-      const onDisk = checkPushed(dirs, files.push30k.name, files.push30k.data);
-      return { ...r, ok: Math.min(onDisk, flotillaOk(r.stdout, n)), detail: detail(r) };
-    },
+    push21: () => push(files.push21),
+    push30k: () => push(files.push30k),
     fetch: async () => {
       const r = await fleet.cli(['fetch', sel, join(fleet.remote, FETCH_NAME), out, '--json', ...forks]);
       const got = checkFetched(out, n);
-      return { ...r, ok: Math.min(got, flotillaOk(r.stdout, n)), detail: detail(r) };
+      return { ...r, ok: Math.min(got, flotillaOk(r.stdout, n)), detail: flotillaDetail(r) };
     },
     sleep5: async () => {
       const r = await fleet.cli(['run', sel, '--json', ...forks, '--', 'sleep', '5']);
-      return { ...r, ok: flotillaOk(r.stdout, n, { exitCode: true }), detail: detail(r) };
+      return { ...r, ok: flotillaOk(r.stdout, n, { exitCode: true }), detail: flotillaDetail(r) };
     },
   };
-  for (const s of SCENARIOS) {
-    if (!scen[s]) continue;
-    await measure({ scenario: s, n, tool: 'flotilla', mode: 'cold', once: scen[s] });
-    rows.push({ scenario: s, n, tool: 'flotilla', mode: 'warm', median: null, min: null, max: null, successes: null, attempts: null, note: 'n/a (not built yet)' });
+}
+
+/** Connect time per host, dial to authenticated session, sequentially (bench/probe-connect.mjs). */
+async function connectTimes(fleet, n) {
+  const r = await run(process.execPath, ['--import', 'tsx', join(HERE, 'probe-connect.mjs'), '--tag', 'role=bench', '--rounds', String(RUNS)],
+    { env: fleet.env, cwd: REPO, timeoutMs: 600_000 });
+  const j = parseJson(r.stdout.trim().split('\n').pop() ?? '');
+  if (!j?.samplesMs?.length) {
+    notes.push(`connect-time probe failed for N=${n}: ${r.stderr.slice(0, 300)}`);
+    return;
+  }
+  const ms = j.samplesMs;
+  metrics[`connect time, dial to authenticated session, N=${n} (median / p95 / max ms, ${ms.length} dials, ${j.failures} failed)`] =
+    `${median(ms).toFixed(0)} / ${percentile(ms, 95).toFixed(0)} / ${Math.max(...ms).toFixed(0)}`;
+  connectSamples[n] = ms;
+}
+
+/** Bulk pushes through the warm control process: 100 MB to one host, 10 MB to 15 hosts. */
+async function benchBulk(fleet, dirs) {
+  const runs = Math.min(RUNS, 3);
+  const cases = [
+    { scenario: 'bulk100M', sel: 'one-of(tag:role=bench)', size: 100 * 1024 * 1024, hosts: 1 },
+    { scenario: 'bulk10Mx15', sel: 'tag:role=bench', size: 10 * 1024 * 1024, hosts: 15 },
+  ];
+  for (const c of cases) {
+    if (dirs.length < c.hosts || (c.hosts > 1 && dirs.length !== c.hosts)) continue;
+    const name = `${c.scenario}.bin`;
+    const data = randomBytes(c.size);
+    writeFileSync(join(srcDir, name), data);
+    const row = await measure({
+      scenario: c.scenario, n: c.hosts, tool: 'flotilla', mode: 'warm', runs,
+      once: async () => {
+        const r = await fleet.cli(['push', c.sel, join(srcDir, name), join(fleet.remote, name), '--json', '--forks', '32'], { timeoutMs: 900_000 });
+        const onDisk = checkPushed(dirs, name, data);
+        return { ...r, ok: Math.min(onDisk, flotillaOk(r.stdout, c.hosts)), detail: flotillaDetail(r) };
+      },
+    });
+    const mbps = (s) => (c.size * c.hosts) / 1e6 / s;
+    metrics[`bulk push ${c.size / 1048576} MiB to ${c.hosts} host(s), warm (median / best MB/s, ${runs} runs)`] = `${mbps(row.median).toFixed(1)} / ${mbps(row.min).toFixed(1)}`;
+    rmSync(join(srcDir, name), { force: true });
+  }
+}
+
+async function benchFlotilla(fleet, n) {
+  const dirs = fleet.agents.slice(0, n).map((a) => a.hostDir);
+  for (let i = 0; i < dirs.length; i++) writeFileSync(join(dirs[i], FETCH_NAME), fetchContent(i));
+  const cold = flotillaScenarios(fleet, n, dirs, ['--no-persist']);
+  for (const s of scenariosFor(n)) {
+    if (cold[s]) await measure({ scenario: s, n, tool: 'flotilla', mode: 'cold', once: cold[s] });
+  }
+  await connectTimes(fleet, n);
+  // Warm: the control process dials every host once (untimed, like ControlPersist's first run).
+  const t0 = Date.now();
+  const warmup = await fleet.connect('tag:role=bench');
+  const up = Array.isArray(warmup) ? warmup.filter((h) => h.status === 'ok').length : 0;
+  log(`control process up, ${up}/${n} hosts connected (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  const warm = flotillaScenarios(fleet, n, dirs, []);
+  for (const s of scenariosFor(n)) {
+    if (warm[s]) await measure({ scenario: s, n, tool: 'flotilla', mode: 'warm', once: warm[s] });
+  }
+  if (!opts['no-bulk'] && (n === 15 || (n === SIZES[0] && n < 15))) await benchBulk(fleet, dirs);
+  await fleet.disconnect();
+}
+
+/** The PWA in Chromium on the same fleet (imported from a CLI backup): click to last result. */
+async function benchBrowserRows(fleet, n) {
+  if (!existsSync('/usr/bin/chromium') && !process.env.CHROMIUM_PATH) return notes.push('Chromium not installed: no browser rows.');
+  if (!existsSync(join(REPO, 'dist/web/index.html'))) return notes.push('dist/web missing (npm run build:web): no browser rows.');
+  const passphraseFile = join(work, 'passphrase');
+  writeFileSync(passphraseFile, 'bench passphrase, loopback only\n', { mode: 0o600 });
+  const exported = await fleet.cli(['fleet', 'export', '--passphrase-file', passphraseFile]);
+  if (exported.code !== 0) return notes.push(`fleet export failed: ${exported.stderr.slice(0, 200)}`);
+  try {
+    const result = await benchBrowser({
+      url: fleet.url, backup: exported.stdout.trim(), passphrase: 'bench passphrase, loopback only', n,
+      selector: 'tag:role=bench', command: 'echo browser-ok', expected: 'browser-ok', runs: RUNS,
+    });
+    for (const mode of ['cold', 'warm']) {
+      const times = result[mode].map((r) => r.seconds);
+      const successes = result[mode].reduce((a, r) => a + r.ok, 0);
+      const row = { scenario: 'cmd', n, tool: 'browser', mode, ...summarize(times), successes, attempts: RUNS * n, runs: RUNS, times, note2: 'echo, click to last result' };
+      rows.push(row);
+      log(`  browser  ${mode} cmd      N=${n}: median ${row.median.toFixed(3)} s (${row.min.toFixed(3)}–${row.max.toFixed(3)}), ok ${successes}/${RUNS * n}`);
+    }
+  } catch (error) {
+    notes.push(`browser timing failed for N=${n}: ${error.message.split('\n')[0]}`);
+  }
+}
+
+/** Fan-out on the fleet simulator: `echo ok` on 100 and 500 agents living in one process. */
+async function benchSim(fleet) {
+  const max = SIM[SIM.length - 1];
+  const t0 = Date.now();
+  const ready = await fleet.startSim(max);
+  log(`simulator: ${ready.agents} agents registered in ${ready.startup}`);
+  await fleet.waitOnline(fleet.agents.length + max, { timeoutMs: 900_000 });
+  log(`simulator: ${max} agents online and accepted (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+  metrics[`fleet simulator: ${max} agents in one process, RSS (MiB)`] = (rssMiB(fleet.sim.pid) ?? NaN).toFixed(0);
+  metrics[`signaling server RSS with ${fleet.agents.length + max} agents (MiB)`] = (rssMiB(fleet.signal.pid) ?? NaN).toFixed(1);
+  for (const n of SIM) {
+    // Agent i carries the tag hundred=floor(i/100): the first n agents are hundreds 0…n/100-1.
+    const sel = n === max ? 'tag:role=sim' : `tag:role=sim and (${Array.from({ length: Math.ceil(n / 100) }, (_, k) => `tag:hundred=${k}`).join(' or ')})`;
+    const once = (extra) => async () => {
+      const r = await fleet.cli(['run', sel, '--json', '--forks', '100', ...extra, '--', 'echo', 'ok'], { timeoutMs: 600_000 });
+      const j = parseJson(r.stdout);
+      const ok = Array.isArray(j?.results) ? j.results.filter((x) => x.status === 'ok' && x.exitCode === 0 && x.stdout === 'ok\n').length : 0;
+      return { ...r, ok: Math.min(ok, n), detail: flotillaDetail(r) };
+    };
+    await measure({ scenario: 'fanout', n, tool: 'flotilla', mode: 'cold', once: once(['--no-persist']) });
+    await fleet.connect(sel);
+    await measure({ scenario: 'fanout', n, tool: 'flotilla', mode: 'warm', once: once([]) });
+    await fleet.disconnect();
+  }
+  metrics[`fleet simulator RSS after work (MiB)`] = (rssMiB(fleet.sim.pid) ?? NaN).toFixed(0);
+  await fleet.stopSim();
+}
+
+/** CLI start-up, tsx against the bundle (hyperfine when installed, else a loop of 10). */
+async function startupTimes(fleet) {
+  const variants = [
+    ['node -e 0', [process.execPath, '-e', '0'], {}],
+    ['flotilla device show, tsx', [process.execPath, join(REPO, 'bin/flotilla.js'), 'device', 'show'], { FLOTILLA_NO_BUNDLE: '1' }],
+    ['flotilla device show, bundle', [process.execPath, join(REPO, 'bin/flotilla.js'), 'device', 'show'], {}],
+  ];
+  for (const [label, argv, extra] of variants) {
+    let seconds = [];
+    if (have('hyperfine')) {
+      const out = join(work, 'hyperfine.json');
+      const env = { ...fleet.env, ...extra };
+      const r = await run('hyperfine', ['-N', '--warmup', '2', '--runs', '15', '--export-json', out, argv.map((a) => `'${a}'`).join(' ')], { env, timeoutMs: 300_000 });
+      seconds = r.code === 0 ? (parseJson(readFileSync(out, 'utf8'))?.results?.[0]?.times ?? []) : [];
+    } else {
+      for (let k = 0; k < 10; k++) seconds.push((await run(argv[0], argv.slice(1), { env: { ...fleet.env, ...extra } })).seconds);
+    }
+    if (seconds.length) metrics[`start-up: ${label} (median / min ms${have('hyperfine') ? ', hyperfine -N' : ''})`] = `${(median(seconds) * 1000).toFixed(0)} / ${(Math.min(...seconds) * 1000).toFixed(0)}`;
   }
 }
 
@@ -234,7 +389,7 @@ async function benchPssh(ssh, n) {
     };
     // Warm: open the master connections first (an untimed run), as ControlPersist users would.
     const warmup = mode === 'warm' ? () => run('parallel-ssh', [...common, 'true']) : undefined;
-    for (const s of SCENARIOS) {
+    for (const s of scenariosFor(n)) {
       if (scen[s]) await measure({ scenario: s, n, tool: 'pssh', mode, once: scen[s], warmup });
     }
   }
@@ -275,7 +430,7 @@ async function benchAnsible(ssh, n) {
       },
     };
     const warmup = mode === 'warm' ? () => adhoc('command', 'true') : undefined;
-    for (const s of SCENARIOS) {
+    for (const s of scenariosFor(n)) {
       if (scen[s]) await measure({ scenario: s, n, tool: 'ansible', mode, once: scen[s], warmup });
     }
   }
@@ -301,6 +456,25 @@ function table(rowsToShow) {
   return { head, body };
 }
 
+/** One line per scenario and N, one column per tool and mode (Markdown). */
+function pivot(all) {
+  const cols = [['flotilla', 'warm'], ['flotilla', 'cold'], ['browser', 'warm'], ['browser', 'cold'], ['pssh', 'warm'], ['pssh', 'cold'], ['ansible', 'warm'], ['ansible', 'cold']]
+    .filter(([t, m]) => all.some((r) => r.tool === t && r.mode === m && r.median !== null));
+  const keys = [];
+  for (const r of all) if (!keys.some((k) => k.scenario === r.scenario && k.n === r.n)) keys.push({ scenario: r.scenario, n: r.n });
+  const cell = (k, t, m) => {
+    const r = all.find((x) => x.scenario === k.scenario && x.n === k.n && x.tool === t && x.mode === m && x.median !== null);
+    if (!r) return '';
+    const flag = r.successes < r.attempts ? ` (${r.successes}/${r.attempts} ok)` : '';
+    return `${r.median < 1 ? r.median.toFixed(3) : r.median.toFixed(2)}${flag}`;
+  };
+  return [
+    `| scenario | N | ${cols.map(([t, m]) => `${t} ${m}`).join(' | ')} |`,
+    `|---|---|${cols.map(() => '---').join('|')}|`,
+    ...keys.map((k) => `| ${k.scenario} | ${k.n} | ${cols.map(([t, m]) => cell(k, t, m)).join(' | ')} |`),
+  ];
+}
+
 function writeResults() {
   const machine = {
     nproc: cpus().length,
@@ -320,14 +494,16 @@ function writeResults() {
   const durationS = Math.round((Date.now() - started) / 1000);
   const result = {
     date, machine, versions, durationS, runs: RUNS, command: CMD,
-    method: 'Wall time of one new CLI process per run (cold), measured from outside; every host on loopback in a private network namespace; each host has its own directory (a bind mount in its own mount namespace); success = exit status 0 and every host ok, pushed files byte-exact on disk, fetched files byte-exact.',
+    method: 'Wall time of one CLI process per run, measured from outside (cold: --no-persist, it registers, dials and handshakes; warm: it forwards to the control process holding open connections); browser: in-page time from the click on Run to the result; every host on loopback in a private network namespace; each host has its own directory (a bind mount in its own mount namespace); success = exit status 0 and every host ok, pushed files byte-exact on disk, fetched files byte-exact, echoed output exact.',
     results: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'times'))), times: rows.filter((r) => r.times).map((r) => ({ scenario: r.scenario, n: r.n, tool: r.tool, mode: r.mode, seconds: r.times })),
-    metrics, notes,
+    metrics, notes, connectSamplesMs: connectSamples,
   };
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
 
   const { head, body } = table(rows);
+  const summary = pivot(rows);
+  writeFileSync(join(RESULTS, 'latest.svg'), chartSvg(rows, { title: 'Flotilla vs parallel-ssh vs Ansible, hosts on loopback', subtitle: `${date} · ${machine.nproc} cores · medians of ${RUNS} runs · every host checked` }));
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const md = [
     '# Flotilla benchmark',
@@ -337,14 +513,22 @@ function writeResults() {
     `${date} · ${machine.nproc} cores (${machine.cpu}) · ${machine.memoryGiB} GiB · Linux ${machine.kernel}`,
     `Node ${versions.node} · Flotilla ${versions.flotilla} (werift ${versions.werift}) · Ansible ${versions.ansible ?? 'not installed'} · pssh ${versions.pssh ?? 'not installed'} · OpenSSH ${versions.openssh ?? '-'}`,
     '',
-    `Medians of ${RUNS} runs, seconds. \`cmd\` = \`${CMD}\`; push21/push30k = a 21-byte / 30 KiB file; fetch = one file back from every host; sleep5 = \`sleep 5\` on every host.`,
-    'cold = a new controller process per run (connect, handshake, run); warm = connections already open (SSH ControlPersist; Ansible also with pipelining). `ok` = hosts that succeeded over all runs.',
+    `Medians of ${RUNS} runs, seconds. \`cmd\` = \`${CMD}\` (browser: \`echo\`); push21/push30k = a 21-byte / 30 KiB file; fetch = one file back from every host; sleep5 = \`sleep 5\` on every host; fanout = \`echo ok\` on agents of the fleet simulator (all in one process), \`--forks 100\`; bulk = one push of 100 MiB to one host / 10 MiB to 15 hosts.`,
+    'cold = a new controller process per run (Flotilla: `--no-persist`, so it registers, dials and handshakes; browser: first run after a page load); warm = connections already open (Flotilla: `flotilla connect` control process; SSH ControlPersist; Ansible also with pipelining; browser: later runs in the same page). `ok` = hosts that succeeded over all runs.',
+    '',
+    '![chart](latest.svg)',
+    '',
+    '## Summary (median seconds)',
+    '',
+    ...summary,
+    '',
+    '## All rows',
     '',
     `| ${head.join(' | ')} |`,
     `|${head.map(() => '---').join('|')}|`,
     ...body.map((r) => `| ${r.join(' | ')} |`),
     '',
-    '## Memory',
+    '## Other figures',
     '',
     ...Object.entries(metrics).map(([k, v]) => `- ${k}: ${v}`),
     '',
@@ -384,7 +568,10 @@ process.on('SIGTERM', interrupted(143));
 
 try {
   log(`work directory ${work}; sizes ${SIZES.join(', ')}; ${RUNS} runs; command '${CMD}'`);
-  if (TOOLS.has('flotilla')) await fleet.start();
+  if (TOOLS.has('flotilla')) {
+    await fleet.start();
+    await startupTimes(fleet);
+  }
   const sshOk = (TOOLS.has('pssh') && have('parallel-ssh')) || (TOOLS.has('ansible') && have('ansible'));
   if ((TOOLS.has('pssh') || TOOLS.has('ansible')) && !(have('/usr/sbin/sshd') && sshOk)) notes.push('Ansible / parallel-ssh / sshd not installed: measured Flotilla only.');
   for (const n of SIZES) {
@@ -396,6 +583,7 @@ try {
       metrics[`agent RSS idle, N=${n} (median / max MiB)`] = `${median(idle).toFixed(1)} / ${Math.max(...idle).toFixed(1)}`;
       metrics[`signaling server RSS with ${n} agents (MiB)`] = (rssMiB(fleet.signal.pid) ?? NaN).toFixed(1);
       await benchFlotilla(fleet, n);
+      if (BROWSER_N.has(n)) await benchBrowserRows(fleet, n);
       const after = fleet.agents.map((a) => rssMiB(a.pid)).filter((x) => x !== null);
       metrics[`agent RSS after work, N=${n} (median / max MiB)`] = `${median(after).toFixed(1)} / ${Math.max(...after).toFixed(1)}`;
       metrics[`signaling server RSS after work, N=${n} (MiB)`] = (rssMiB(fleet.signal.pid) ?? NaN).toFixed(1);
@@ -413,9 +601,11 @@ try {
         notes.push(`SSH side failed for N=${n}: ${error.message}`);
       } finally {
         await ssh.stop();
+        if (ssh.leftoverMasters) notes.push(`N=${n}: ${ssh.leftoverMasters} SSH master(s) ignored -O exit and were killed by pid.`);
       }
     }
   }
+  if (TOOLS.has('flotilla') && SIM.length) await benchSim(fleet);
 } catch (error) {
   log(`failed: ${error.stack ?? error}`);
   notes.push(`run aborted: ${error.message}`);

@@ -129,6 +129,12 @@ export class SshFleet {
     for (const s of sockets) {
       await run('ssh', ['-o', `ControlPath=${s}`, '-O', 'exit', 'bench-host'], { timeoutMs: 5000 });
     }
+    // Any master that did not answer `-O exit`: kill it by pid (its argv names our socket dir).
+    const left = await run('pgrep', ['-f', `^ssh: ${this.sshDir}/`]);
+    for (const pid of left.stdout.split('\n').map(Number).filter((p) => p > 0)) {
+      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+    }
+    this.leftoverMasters = left.stdout.split('\n').filter(Boolean).length;
     for (const h of this.hosts) {
       try { process.kill(h.pid, 'SIGTERM'); } catch { /* already gone */ }
     }

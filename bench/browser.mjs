@@ -1,0 +1,89 @@
+// Browser timing: the PWA in Debian's Chromium (playwright-core), made an admin device of the
+// bench's fleet from a CLI backup (as `npm start` does), runs a command on N hosts. The time is
+// taken inside the page: from the click on Run (a capturing listener) to the moment the result
+// says it is no longer running (a MutationObserver), then every host's pane is checked.
+// cold = the first run after a page load (the page dials every host); warm = the next runs.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { log } from './lib.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/** One timed run: clicks Run and returns { seconds, ok } where ok counts hosts with status ok and the expected output. */
+async function timedRun(page, n, expected) {
+  const before = await page.locator('[data-testid="run-result"]').getAttribute('data-task', { timeout: 500 }).catch(() => null);
+  await page.evaluate((previous) => {
+    window.__bench = { t0: null, t1: null };
+    const button = document.querySelector('[data-testid="run"]');
+    button.addEventListener('click', () => (window.__bench.t0 = performance.now()), { capture: true, once: true });
+    const observer = new MutationObserver(() => {
+      const result = document.querySelector('[data-testid="run-result"][data-running="false"]');
+      if (window.__bench.t0 !== null && result && result.getAttribute('data-task') !== previous) {
+        window.__bench.t1 = performance.now();
+        observer.disconnect();
+      }
+    });
+    observer.observe(document.body, { subtree: true, childList: true, attributes: true });
+  }, before);
+  await page.getByTestId('run').click();
+  const result = page.locator(`[data-testid="run-result"][data-running="false"]${before ? `:not([data-task="${before}"])` : ''}`);
+  await result.waitFor({ timeout: 120_000 });
+  await page.waitForFunction(() => window.__bench.t1 !== null, null, { timeout: 10_000 });
+  const { t0, t1 } = await page.evaluate(() => window.__bench);
+  const panes = await result.locator('article[data-host]').all();
+  let ok = 0;
+  for (const pane of panes) {
+    if ((await pane.getAttribute('data-status')) !== 'ok') continue;
+    const text = (await pane.getByTestId('output').textContent()) ?? '';
+    if (text.includes(expected)) ok++;
+  }
+  return { seconds: (t1 - t0) / 1000, ok: Math.min(ok, n) };
+}
+
+/**
+ * Imports the fleet backup into a fresh browser profile, waits for N hosts of `selector`, then
+ * times `runs` cold runs (page reloaded before each) and `runs` warm runs. Returns
+ * { cold: [{seconds, ok}], warm: [...] }. `command` must print `expected` on every host.
+ */
+export async function benchBrowser({ url, backup, passphrase, n, selector, command, expected, runs }) {
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'flotilla-bench-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, viewport: { width: 1280, height: 900 } });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    await page.goto(`${url}#import=${backup}`);
+    await page.getByLabel('Name this device').fill('bench browser');
+    await page.getByLabel('Backup passphrase', { exact: true }).fill(passphrase);
+    await page.getByRole('button', { name: 'Import fleet' }).click();
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor({ timeout: 60_000 });
+    const ready = async () => {
+      await page.locator('[data-nav="run"]').click();
+      await page.getByTestId('selector').fill(selector);
+      await page.getByTestId('command').fill(command);
+      await page.waitForFunction(({ want }) => Number(document.querySelector('[data-testid="match-count"]')?.getAttribute('data-count')) >= want, { want: n }, { timeout: 120_000, polling: 250 });
+    };
+    // The first load meets every host (facts, certificates): untimed, like the SSH warm-up run.
+    await page.locator('[data-nav="hosts"]').click();
+    await page.waitForFunction((want) => document.querySelectorAll('tr[data-host][data-state="online"]').length >= want, n, { timeout: 180_000, polling: 500 });
+    await ready();
+    await timedRun(page, n, expected);
+    const cold = [];
+    const warm = [];
+    for (let k = 0; k < runs; k++) {
+      await page.reload();
+      await page.locator('[data-nav="run"]').waitFor({ timeout: 60_000 });
+      await ready();
+      cold.push(await timedRun(page, n, expected));
+    }
+    for (let k = 0; k < runs; k++) warm.push(await timedRun(page, n, expected));
+    return { cold, warm };
+  } catch (error) {
+    log(`browser: ${error.message.split('\n')[0]}`);
+    throw error;
+  } finally {
+    await context.close().catch(() => undefined);
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
