@@ -103,7 +103,8 @@ export class SshFleet {
     const cpDir = join(this.sshDir, 'ansible-cp');
     mkdirSync(cpDir, { recursive: true });
     const cfg = join(this.sshDir, 'ansible.cfg');
-    if (!existsSync(cfg)) writeFileSync(cfg, '[defaults]\n');
+    // The control sockets live in our directory, so stop() finds every master Ansible opened.
+    if (!existsSync(cfg)) writeFileSync(cfg, `[defaults]\n[ssh_connection]\ncontrol_path_dir = ${cpDir}\n`);
     const common = '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR';
     return {
       ...process.env,
@@ -111,7 +112,7 @@ export class SshFleet {
       ANSIBLE_HOST_KEY_CHECKING: 'False',
       ANSIBLE_NOCOLOR: '1',
       ANSIBLE_LOCAL_TEMP: join(this.sshDir, 'ansible-local'),
-      ANSIBLE_CONTROL_PATH_DIR: cpDir,
+      ANSIBLE_SSH_CONTROL_PATH_DIR: cpDir,
       ANSIBLE_SSH_ARGS: mode === 'warm' ? `${common} -o ControlMaster=auto -o ControlPersist=600s` : `${common} -o ControlMaster=no`,
       ANSIBLE_PIPELINING: mode === 'warm' ? 'True' : 'False',
       ANSIBLE_DEPRECATION_WARNINGS: 'False',
