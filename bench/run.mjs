@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -162,6 +162,8 @@ const countMatches = (text, re) => (text.match(re) ?? []).length;
 /** Times `runs` invocations of one scenario; `once` returns { code, seconds, ok } per run. */
 async function measure({ scenario, n, tool, mode, once, warmup, runs = RUNS }) {
   if (warmup) await warmup();
+  // The 1-minute load average around the row: other work on the machine (2 cores) skews it.
+  const loadBefore = loadavg()[0];
   const times = [];
   let successes = 0;
   let failures = 0;
@@ -174,7 +176,7 @@ async function measure({ scenario, n, tool, mode, once, warmup, runs = RUNS }) {
       if (failures === 1) log(`  ${tool} ${mode} ${scenario}: run ${k} ok on ${r.ok}/${n} (exit ${r.code})${r.detail ? `: ${r.detail.slice(0, 400)}` : ''}`);
     }
   }
-  const row = { scenario, n, tool, mode, ...summarize(times), successes, attempts: runs * n, runs, times };
+  const row = { scenario, n, tool, mode, ...summarize(times), successes, attempts: runs * n, runs, times, load: Math.round(Math.max(loadBefore, loadavg()[0]) * 100) / 100 };
   rows.push(row);
   log(`  ${tool.padEnd(8)} ${mode.padEnd(4)} ${scenario.padEnd(8)} N=${n}: median ${row.median.toFixed(3)} s (${row.min.toFixed(3)}–${row.max.toFixed(3)}), ok ${successes}/${runs * n}`);
   return row;
@@ -295,7 +297,7 @@ async function benchBrowserRows(fleet, n) {
     for (const mode of ['cold', 'warm']) {
       const times = result[mode].map((r) => r.seconds);
       const successes = result[mode].reduce((a, r) => a + r.ok, 0);
-      const row = { scenario: 'cmd', n, tool: 'browser', mode, ...summarize(times), successes, attempts: RUNS * n, runs: RUNS, times, note2: 'echo, click to last result' };
+      const row = { scenario: 'cmd', n, tool: 'browser', mode, ...summarize(times), successes, attempts: RUNS * n, runs: RUNS, times, load: Math.round(loadavg()[0] * 100) / 100 };
       rows.push(row);
       log(`  browser  ${mode} cmd      N=${n}: median ${row.median.toFixed(3)} s (${row.min.toFixed(3)}–${row.max.toFixed(3)}), ok ${successes}/${RUNS * n}`);
     }
@@ -449,10 +451,10 @@ function fmt(x) {
 }
 
 function table(rowsToShow) {
-  const head = ['scenario', 'N', 'tool', 'mode', 'median s', 'min–max s', 'ok'];
+  const head = ['scenario', 'N', 'tool', 'mode', 'median s', 'min–max s', 'ok', 'load'];
   const body = rowsToShow.map((r) => r.note
-    ? [r.scenario, String(r.n), r.tool, r.mode, r.note, '', '']
-    : [r.scenario, String(r.n), r.tool, r.mode, fmt(r.median), `${fmt(r.min)}–${fmt(r.max)}`, `${r.successes}/${r.attempts}`]);
+    ? [r.scenario, String(r.n), r.tool, r.mode, r.note, '', '', '']
+    : [r.scenario, String(r.n), r.tool, r.mode, fmt(r.median), `${fmt(r.min)}–${fmt(r.max)}`, `${r.successes}/${r.attempts}`, r.load === undefined ? '' : r.load.toFixed(1)]);
   return { head, body };
 }
 
@@ -508,7 +510,7 @@ function writeResults() {
   const md = [
     '# Flotilla benchmark',
     '',
-    `Load average at the end: ${load} (other work on the machine skews every figure).`,
+    `Load average at the end: ${load}; the \`load\` column is the highest 1-minute load average seen at the start or end of each row (2 cores: the bench's own hosts count too, and other work on the machine skews every figure).`,
     '',
     `${date} · ${machine.nproc} cores (${machine.cpu}) · ${machine.memoryGiB} GiB · Linux ${machine.kernel}`,
     `Node ${versions.node} · Flotilla ${versions.flotilla} (werift ${versions.werift}) · Ansible ${versions.ansible ?? 'not installed'} · pssh ${versions.pssh ?? 'not installed'} · OpenSSH ${versions.openssh ?? '-'}`,
@@ -533,7 +535,7 @@ function writeResults() {
     ...Object.entries(metrics).map(([k, v]) => `- ${k}: ${v}`),
     '',
     ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),
-    `Reproduce: \`npm run bench\` (as root; installs ansible, pssh and openssh-server from Debian if missing). This run took ${durationS} s.`,
+    `Reproduce: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` (as root; installs ansible, pssh and openssh-server from Debian if missing). This run took ${durationS} s.`,
     '',
   ].join('\n');
   writeFileSync(join(RESULTS, 'latest.md'), md);
