@@ -74,27 +74,87 @@ export interface ExecSpec {
   user?: string;
 }
 
-/** Runs a command, streaming its output to `onOutput` as it arrives. */
+/** How long a controller keeps trying to reattach to a running command after its connection dropped. */
+export const REATTACH_WINDOW_MS = 60_000;
+
+/** Options for execOnHost beyond the command. */
+export interface ExecOptions {
+  signal?: AbortSignal;
+  /** Give up reattaching this long after the connection dropped (default REATTACH_WINDOW_MS; 0: never reattach). */
+  reattachWindowMs?: number;
+  /** Told what happens to the connection while the command runs, for the user. */
+  onNote?: (note: string) => void;
+}
+
+function connectionLost(error: unknown): boolean {
+  return error instanceof FlotillaError && (error.code === 'channel-closed' || error.code === 'unreachable');
+}
+
+/**
+ * Runs a command, streaming its output to `onOutput` as it arrives. If the connection drops
+ * while it runs (a network change, an agent's NAT mapping gone), the controller connects again
+ * and reattaches to the task by id: it gets the output it missed and the result; the command
+ * itself never stops for it.
+ */
 export function execOnHost(
   controller: Controller,
   hostId: string,
   spec: ExecSpec,
   onOutput: (stream: 'stdout' | 'stderr', bytes: Uint8Array) => void,
-  signal?: AbortSignal,
+  signalOrOptions?: AbortSignal | ExecOptions,
 ): Promise<HostResult> {
+  const options: ExecOptions = signalOrOptions instanceof AbortSignal ? { signal: signalOrOptions } : (signalOrOptions ?? {});
+  const { signal } = options;
+  const window = options.reattachWindowMs ?? REATTACH_WINDOW_MS;
   return guarded(hostId, controller, async (started) => {
-    const connection = await controller.connect(hostId);
-    const result = await connection.request(
-      { type: 'exec', ...spec },
-      { onEvent: (event, body) => event.type === 'output' && onOutput(event.stream, body), ...(signal ? { signal } : {}) },
-    );
-    // A re-sent task id answers from the journal: show its recorded output once.
-    if (result.data?.['replayed'] === true) {
-      const enc = new TextEncoder();
-      if (typeof result.data['stdout'] === 'string') onOutput('stdout', enc.encode(result.data['stdout']));
-      if (typeof result.data['stderr'] === 'string') onOutput('stderr', enc.encode(result.data['stderr']));
+    const seen = { stdout: 0, stderr: 0 };
+    const deliver = (stream: 'stdout' | 'stderr', bytes: Uint8Array) => {
+      seen[stream] += bytes.length;
+      onOutput(stream, bytes);
+    };
+    let attach: { stdout: number; stderr: number } | undefined;
+    let lostAt = 0;
+    for (let attempt = 0; ; attempt++) {
+      let result: Result;
+      try {
+        const connection = await controller.connect(hostId);
+        result = await connection.request(
+          { type: 'exec', ...spec, ...(attach ? { attach } : {}) },
+          { onEvent: (event, body) => event.type === 'output' && deliver(event.stream, body), ...(signal ? { signal } : {}) },
+        );
+      } catch (error) {
+        if (!connectionLost(error) || signal?.aborted || window <= 0) throw error;
+        if (!attach) {
+          lostAt = performance.now();
+          options.onNote?.(`connection lost while the command runs; reconnecting (up to ${Math.round(window / 1000)} s) to collect its result`);
+        }
+        if (performance.now() - lostAt > window) throw error;
+        attach = { ...seen };
+        await pause(Math.min(500 * 2 ** attempt, 5_000), signal);
+        continue;
+      }
+      // A re-sent task id answers from the journal: show its recorded output once (after a
+      // reattach, only what had not arrived).
+      if (result.data?.['replayed'] === true) {
+        const enc = new TextEncoder();
+        if (typeof result.data['stdout'] === 'string' && result.data['stdout']) deliver('stdout', enc.encode(result.data['stdout']));
+        if (typeof result.data['stderr'] === 'string' && result.data['stderr']) deliver('stderr', enc.encode(result.data['stderr']));
+      }
+      if (attach) options.onNote?.(`reconnected and collected the result${typeof result.data?.['lostBytes'] === 'number' ? ` (${result.data['lostBytes']} bytes of output were no longer kept)` : ''}`);
+      return fromResult(hostId, result, started);
     }
-    return fromResult(hostId, result, started);
+  });
+}
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
 

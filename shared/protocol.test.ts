@@ -34,6 +34,13 @@ describe('parseMessage', () => {
     expect(code(() => parseMessage({ type: 'push.begin', id: 'p', task: 't', path: '/x', size: -1, sha256: 'a'.repeat(64), mode: 420 }))).toBe('bad-message');
   });
 
+  it('reads an exec reattach (byte counts per stream) and refuses bad counts', () => {
+    expect(parseMessage({ type: 'exec', id: 'r2', task: 't1', cmd: 'uptime', attach: { stdout: 12, stderr: 0 } })).toMatchObject({ attach: { stdout: 12, stderr: 0 } });
+    expect(() => parseMessage({ type: 'exec', id: 'r2', task: 't1', cmd: 'uptime', attach: { stdout: -1, stderr: 0 } })).toThrow(/stdout: out of range/);
+    expect(() => parseMessage({ type: 'exec', id: 'r2', task: 't1', cmd: 'uptime', attach: { stdout: 1 } })).toThrow(/stderr: expected an integer/);
+    expect(code(() => parseMessage({ type: 'exec', id: 'r2', task: 't1', cmd: 'uptime', attach: 'all' }))).toBe('bad-message');
+  });
+
   it('rejects oversized fields and frames', () => {
     expect(() => parseMessage({ type: 'exec', id: 'r1', task: 't1', cmd: 'x'.repeat(200 * 1024) })).toThrow(/cmd: longer than/);
     expect(() => parseMessage({ type: 'ping', id: 'x'.repeat(65) })).toThrow(/id: longer than/);

@@ -19,7 +19,12 @@ const PATH_MAX = 4096;
 export interface MessageMap {
   ping: { id: string };
   facts: { id: string };
-  exec: { id: string; task: string; cmd: string; cwd?: string; env?: Record<string, string>; stdin?: string; timeoutMs?: number; user?: string };
+  /**
+   * `attach`: the controller lost its connection while this task ran and has seen this many
+   * bytes of each stream; the agent sends the rest and the result (or runs the task if it never
+   * arrived).
+   */
+  exec: { id: string; task: string; cmd: string; cwd?: string; env?: Record<string, string>; stdin?: string; timeoutMs?: number; user?: string; attach?: { stdout: number; stderr: number } };
   cancel: { id: string; target: string };
   'push.begin': { id: string; task: string; path: string; size: number; sha256: string; mode: number; overwrite?: boolean };
   'push.chunk': { id: string; offset: number };
@@ -53,6 +58,11 @@ function optional<T>(key: string, value: T | undefined): Record<string, T> {
   return value === undefined ? {} : { [key]: value };
 }
 
+/** Byte counts per output stream (an exec's `attach`). */
+function offsets(o: Obj): { stdout: number; stderr: number } {
+  return { stdout: int(o, 'stdout', 0), stderr: int(o, 'stderr', 0) };
+}
+
 function parseWireError(raw: unknown): WireError {
   const o = obj(raw, 'error');
   if (!isErrorCode(o['code'])) throw new FlotillaError('bad-message', 'error.code: unknown error code');
@@ -72,6 +82,7 @@ const parsers: { [K in MessageType]: (o: Obj) => MessageMap[K] } = {
     ...optional('stdin', optStr(o, 'stdin', 1024 * 1024)),
     ...optional('timeoutMs', optInt(o, 'timeoutMs', 1, 7 * 24 * 3600_000)),
     ...optional('user', optStr(o, 'user', 64)),
+    ...optional('attach', o['attach'] === undefined ? undefined : offsets(obj(o['attach'], 'attach'))),
   }),
   cancel: (o) => ({ id: id(o), target: id(o, 'target') }),
   'push.begin': (o) => ({

@@ -7,6 +7,7 @@ import { isRequest, type Message, type RequestType, type ResultStatus } from '..
 import type { SecureSession } from '../../shared/session.ts';
 import type { DeviceCertBody } from '../../shared/certs.ts';
 import { isTaskId, type JournalEntry } from './journal.ts';
+import { createLiveTasks, type Offsets } from './live-tasks.ts';
 import type { Handler, ResultFields, TaskContext } from './handlers/context.ts';
 import { execHandler } from './handlers/exec.ts';
 import { pushHandler } from './handlers/push.ts';
@@ -18,7 +19,7 @@ import { tagsHandler } from './handlers/tags.ts';
 import { hostCertHandler } from './handlers/host-cert.ts';
 import { auditHandler } from './handlers/audit.ts';
 
-type Shared = Omit<TaskContext, 'session' | 'device' | 'signal' | 'send' | 'onFollowUp'>;
+type Shared = Omit<TaskContext, 'session' | 'device' | 'signal' | 'send' | 'output' | 'onFollowUp'>;
 
 /** Agent-wide bookkeeping shared by all sessions. */
 export interface Dispatcher {
@@ -48,7 +49,15 @@ function statusFor(error: FlotillaError): ResultStatus {
   return 'failed';
 }
 
-function replay(entry: JournalEntry): ResultFields {
+/** Text after the first `from` bytes of its UTF-8 form (what a reattaching controller has not seen). */
+function after(text: string, from: number | undefined): string {
+  if (!from) return text;
+  const bytes = new TextEncoder().encode(text);
+  return from >= bytes.length ? '' : new TextDecoder().decode(bytes.subarray(from));
+}
+
+/** A finished task's journal entry as a result; `from`: output the controller already has. */
+function replay(entry: JournalEntry, from?: Offsets): ResultFields {
   const status = entry.status === 'running' ? 'failed' : entry.status;
   return {
     status,
@@ -60,13 +69,14 @@ function replay(entry: JournalEntry): ResultFields {
         : {}),
     startedAt: entry.startedAt,
     ...(entry.endedAt ? { durationMs: entry.endedAt - entry.startedAt } : {}),
-    data: { ...(entry.data ?? {}), replayed: true, stdout: entry.stdout, stderr: entry.stderr, truncated: entry.truncated },
+    data: { ...(entry.data ?? {}), replayed: true, stdout: after(entry.stdout, from?.stdout), stderr: after(entry.stderr, from?.stderr), truncated: entry.truncated },
   };
 }
 
 /** Creates the dispatcher for an agent. */
 export function createDispatcher(shared: Shared): Dispatcher {
   const running = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  const live = createLiveTasks();
 
   function serve(session: SecureSession, device: DeviceCertBody): void {
     const followUps = new Map<string, (message: Message, body: Uint8Array) => void>();
@@ -74,6 +84,8 @@ export function createDispatcher(shared: Shared): Dispatcher {
     const early = new Map<string, { message: Message; body: Uint8Array }[]>();
     const MAX_EARLY = 64;
     const inSession = new Map<string, AbortController>();
+    /** Listeners this session attached to live tasks, detached when it closes. */
+    const attached = new Set<() => void>();
     const send = async (message: Message, body?: Uint8Array) => {
       if (session.closed) return;
       try {
@@ -94,6 +106,10 @@ export function createDispatcher(shared: Shared): Dispatcher {
       inSession.set(request.id, abort);
       const op = TASK_OPS[request.type as keyof typeof TASK_OPS] as JournalEntry['op'] | undefined;
       const startedAt = Date.now();
+      // A command is followed live: its requester now, and controllers that reattach later.
+      const following = request.type === 'exec' ? live.begin(request.task, abort) : undefined;
+      const toRequester = (stream: 'stdout' | 'stderr', bytes: Uint8Array) => send({ type: 'output', id: request.id, stream }, bytes);
+      following?.live.attach({ stdout: 0, stderr: 0 }, toRequester);
       if (task && op) {
         const summary = 'cmd' in request ? request.cmd : 'path' in request ? request.path : '';
         await shared.journal.begin({ task, op, status: 'running', device: device.id, summary: summary.slice(0, 1000), startedAt, stdout: '', stderr: '', truncated: false });
@@ -104,6 +120,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
         device,
         signal: abort.signal,
         send,
+        output: following ? following.live.output : toRequester,
         onFollowUp: (handler) => {
           followUps.set(request.id, handler);
           for (const m of early.get(request.id) ?? []) handler(m.message, m.body);
@@ -123,6 +140,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
         early.delete(request.id);
         inSession.delete(request.id);
       }
+      following?.finish(fields);
       if (task && op) {
         const { data, exitCode, error } = fields;
         await shared.journal.update(task, { status: fields.status, endedAt: Date.now(), ...(data ? { data } : {}), ...(exitCode === undefined ? {} : { exitCode }), ...(error ? { error } : {}) });
@@ -162,8 +180,15 @@ export function createDispatcher(shared: Shared): Dispatcher {
           void refuse(message, new FlotillaError('bad-message', 'task ids are 1-64 letters, digits, dot, dash or underscore'));
           return;
         }
+        if (message.type === 'exec' && message.attach && reattach(message, message.attach)) return;
         const known = shared.journal.get(task);
         if (known) {
+          if (message.type === 'exec' && message.attach) {
+            // It ended while the controller was away: the result, with only the output it missed.
+            shared.audit.write({ device: device.id, request: message.type, task, outcome: 'accepted', code: 'reattached' });
+            void reply(message.id, replay(known, message.attach));
+            return;
+          }
           shared.audit.write({ device: device.id, request: message.type, task, outcome: 'refused', code: 'duplicate-task' });
           void reply(message.id, replay(known));
           return;
@@ -186,7 +211,30 @@ export function createDispatcher(shared: Shared): Dispatcher {
       if (id) void reply(id, { status: 'failed', error: toWireError(error) });
     });
 
+    /**
+     * A controller that lost its connection while `message.task` ran follows it again from
+     * `from`: true when the task is running here (else it is answered from the journal, or run).
+     */
+    function reattach(message: Extract<Message, { type: 'exec' }>, from: Offsets): boolean {
+      const task = live.get(message.task);
+      if (!task) return false;
+      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: message.type, task: message.task, outcome: 'accepted', code: 'reattached' });
+      const attachment = task.attach(from, (stream, bytes) => send({ type: 'output', id: message.id, stream }, bytes));
+      attached.add(attachment.detach);
+      inSession.set(message.id, task.abort); // a cancel on the new request stops the command
+      void task.finished.then((fields) => {
+        attachment.detach();
+        attached.delete(attachment.detach);
+        inSession.delete(message.id);
+        const data = { ...(fields.data ?? {}), reattached: true, ...(attachment.lost ? { lostBytes: attachment.lost } : {}) };
+        return reply(message.id, { ...fields, data });
+      });
+      return true;
+    }
+
     session.onClose(() => {
+      for (const detach of attached) detach();
+      attached.clear();
       // Running commands go on (their results stay in the journal); transfers stop.
       for (const [id, abort] of inSession) if (followUps.has(id)) abort.abort();
     });

@@ -52,17 +52,24 @@ export async function saveDevice(dir: string, device: DeviceIdentity, signal: st
   await writeJsonAtomic(join(dir, 'device.json'), stored, 0o600);
 }
 
-function jsonStore<T extends { [k in K]: string }, K extends string>(path: string, key: K) {
-  let cache: Map<string, T> | undefined;
+/** A JSON array file of records keyed by `key`, cached, with serialized atomic writes. */
+export function jsonStore<T extends { [k in K]: string }, K extends string>(path: string, key: K) {
+  // One load shared by concurrent callers: two loads racing would each make a map, and a
+  // record put into the first would be lost when the second replaced it (seen as a join token
+  // accepting a fourth host of three, when three hosts joined at once).
+  let cache: Promise<Map<string, T>> | undefined;
   let seen = 0;
   let writing: Promise<void> = Promise.resolve();
-  const load = async () => {
-    if (!cache) {
+  const load = (): Promise<Map<string, T>> => {
+    if (cache) return cache;
+    const loading = (async () => {
       seen = await mtimeOf(path);
       const raw = await readJson(path);
-      cache = new Map((Array.isArray(raw) ? (raw as T[]) : []).filter((r) => isObj(r) && typeof r[key] === 'string').map((r) => [r[key], r]));
-    }
-    return cache;
+      return new Map((Array.isArray(raw) ? (raw as T[]) : []).filter((r) => isObj(r) && typeof r[key] === 'string').map((r) => [r[key], r]));
+    })();
+    cache = loading;
+    loading.catch(() => cache === loading && (cache = undefined)); // a failed read is tried again
+    return loading;
   };
   return {
     all: async () => [...(await load()).values()],

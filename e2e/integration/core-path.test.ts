@@ -189,8 +189,10 @@ describe('core path through the CLI', () => {
 
   it('keeps the open channel working while the signaling server restarts, and agents re-register', async () => {
     await allOnline();
-    const run = cli(admin, ['run', 'tag:zone=c', '--', 'echo before; sleep 4; echo after']);
-    await new Promise((r) => setTimeout(r, 1500));
+    const nap = `4.${Date.now() % 100000}7`;
+    const run = cli(admin, ['run', 'tag:zone=c', '--', `echo before; sleep ${nap}; echo after`]);
+    // Only once the command runs on the host (the CLI has resolved and connected by then).
+    await waitFor('the command to start', async () => (pgrep(`sleep ${nap}`) ? true : undefined));
     await signal.stop();
     signal = await startSignal(join(base, 'signal'), signal.port);
     const result = await run;
@@ -205,14 +207,20 @@ describe('core path through the CLI', () => {
     await ok(admin, ['run', 'tag:zone=a', '--task', earlier, '--', 'echo kept']);
     const task = `kill-${Date.now()}`;
     const marker = `100.${Date.now() % 100000}3`;
-    const run = cli(admin, ['run', 'tag:zone=a', '--task', task, '--json', '--', `echo started; sleep ${marker}`]);
+    const run = cli(admin, ['run', 'tag:zone=a', '--task', task, '--json', '--', `echo started; sleep ${marker}`], { timeoutMs: 120_000 });
     await waitFor('the command to start', async () => (pgrep(`sleep ${marker}`) ? true : undefined));
+    await new Promise((r) => setTimeout(r, 600)); // the journal gets output within 200 ms
     await alpha.stop('SIGKILL');
-    const lost = await run;
-    expect(JSON.parse(lost.stdout).results[0].status).toBe('unreachable');
+    // The CLI waits to reconnect; the agent comes back, finds the run in its journal and marks
+    // it interrupted, and the same `run` collects that, with the output it had already shown.
     const restarted = restartAgent(alpha.stateDir, ['--tag', 'role=web', '--tag', 'zone=a', '--region', 'eu-west', '--allow-root', base]);
     agents[0] = Object.assign(restarted, { id: alpha.id, stateDir: alpha.stateDir, name: alpha.name });
     await restarted.waitFor(/task-interrupted/);
+    const lost = await run;
+    expect(lost.stderr).toMatch(/connection lost while the command runs; reconnecting/);
+    const collected = JSON.parse(lost.stdout).results[0];
+    expect(collected.status).toBe('interrupted');
+    expect(collected.stdout).toBe('started\n');
     await restarted.waitFor(/signaling-open/);
     // Re-sending the same task id answers from the journal instead of running again.
     const replay = JSON.parse((await cli(admin, ['run', 'tag:zone=a', '--task', task, '--json', '--', 'echo must-not-run'])).stdout);

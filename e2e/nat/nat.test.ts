@@ -52,6 +52,30 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       const later = `${future + 86_400}:${s.agentId}`;
       expect(await probe(later, await turnPassword(s.secret, valid))).toMatchObject({ outcome: 'error', code: 401 });
     });
+
+    // Last in this block: it changes the topology. Router 1 gets a new public address while a
+    // command runs (a DHCP renewal, a phone switching networks): the agent's NAT mapping and
+    // signaling connection are gone. The CLI notices the silent link, dials again and reattaches
+    // to the running task by id; the command never stops and its whole output arrives once.
+    it('survives the agent\'s network changing mid-command: reconnects and collects the full result', async () => {
+      const s = stack!;
+      const running = s.cli(['run', 'tag:site=one', '--json', '--', 'echo before; sleep 22; echo after'], 120_000);
+      await new Promise((r) => setTimeout(r, 3_000));
+      const r1 = s.topo.ns.r1;
+      await s.topo.run(r1, 'ip', ['addr', 'del', `${s.topo.addr.r1Wan}/24`, 'dev', 'wan']);
+      await s.topo.run(r1, 'ip', ['addr', 'add', '203.0.113.21/24', 'dev', 'wan']);
+      const result = await running;
+      expect(result.code, result.output).toBe(0);
+      const parsed = JSON.parse(result.stdout) as { results: { status: string; exitCode: number; stdout: string }[] };
+      expect(parsed.results).toHaveLength(1);
+      expect(parsed.results[0]).toMatchObject({ status: 'ok', exitCode: 0, stdout: 'before\nafter\n' });
+      expect(result.output).toMatch(/connection lost while the command runs; reconnecting/);
+      expect(result.output).toMatch(/reconnected and collected the result/);
+      // And the next command goes through the new mapping.
+      const again = await s.cli(['run', 'tag:site=one', '--', 'echo still-here']);
+      expect(again.code, again.output).toBe(0);
+      expect(again.stdout).toContain('still-here');
+    }, 180_000);
   });
 
   describe('symmetric-like NAT (MASQUERADE --random-fully) on both sides', () => {

@@ -26,6 +26,11 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** Sends a message on the session if it is still open; never throws. */
   send(message: Message, body?: Uint8Array): Promise<void>;
+  /**
+   * Streams a command's output to whoever follows the task (the requester, and controllers
+   * that reattached after losing their connection); resolves when they have taken it.
+   */
+  output(stream: 'stdout' | 'stderr', bytes: Uint8Array): Promise<void>;
   /** Registers a receiver for follow-up messages with this request's id (push chunks). */
   onFollowUp(handler: (message: Message, body: Uint8Array) => void): void;
 }

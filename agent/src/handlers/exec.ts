@@ -9,6 +9,7 @@ import type { Handler, ResultFields } from './context.ts';
 
 const KILL_GRACE_MS = 2000;
 const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
+const FLUSH_MS = 200;
 
 function userIds(user: string): { uid: number; gid: number } {
   if (process.getuid?.() !== 0) throw new FlotillaError('policy-refused', 'run-as needs the agent to run as root');
@@ -62,15 +63,25 @@ export const execHandler: Handler<'exec'> = async (request, ctx) => {
       });
     });
   });
+  // Output reaches the journal's file within FLUSH_MS of being printed (one write per
+  // FLUSH_MS at most), so a crash of the agent keeps what the command had said.
+  let flush: NodeJS.Timeout | undefined;
+  const flushSoon = (): void => {
+    flush ??= setTimeout(() => {
+      flush = undefined;
+      void ctx.journal.update(request.task, {}).catch(() => undefined);
+    }, FLUSH_MS);
+  };
   // Read output from the start: nothing may wait on an await before the streams are drained.
   let pending = 0;
   const pump = (stream: 'stdout' | 'stderr', source: NodeJS.ReadableStream) => {
     const decoder = new StringDecoder('utf8');
     source.on('data', (chunk: Buffer) => {
       ctx.journal.appendOutput(request.task, stream, decoder.write(chunk));
+      flushSoon();
       pending += chunk.length;
       if (pending > MAX_PENDING_OUTPUT) source.pause();
-      void ctx.send({ type: 'output', id: request.id, stream }, new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)).finally(() => {
+      void ctx.output(stream, new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)).finally(() => {
         pending -= chunk.length;
         if (pending <= MAX_PENDING_OUTPUT / 2 && source.isPaused()) source.resume();
       });
@@ -96,14 +107,12 @@ export const execHandler: Handler<'exec'> = async (request, ctx) => {
     killGroup(pid);
   };
   const timer = request.timeoutMs ? setTimeout(() => stop('timeout'), request.timeoutMs) : undefined;
-  // Flush output to the journal while running, so a crash of the agent keeps what was printed.
-  const flush = setInterval(() => void ctx.journal.update(request.task, {}).catch(() => undefined), 1000);
   const onAbort = () => stop('cancelled');
   ctx.signal.addEventListener('abort', onAbort);
 
   const exit = await exited;
   if (timer) clearTimeout(timer);
-  clearInterval(flush);
+  clearTimeout(flush);
   ctx.signal.removeEventListener('abort', onAbort);
   const exitCode = exit.code ?? (exit.signal ? 128 + (signalNumber(exit.signal) ?? 0) : -1);
   const result: ResultFields = {

@@ -50,9 +50,8 @@ export function localFingerprintOf(pc: RTCPeerConnection): string {
  */
 export function pathOf(pc: RTCPeerConnection): PathInfo | undefined {
   const connection = pc.iceTransports[0]?.connection;
-  if (!connection) return undefined;
-  const pair = connection.nominated ?? connection.candidatePairs.find((p) => p.nominated);
-  if (!pair) return undefined;
+  const pair = nominatedPair(pc);
+  if (!connection || !pair) return undefined;
   const local = pair.localCandidate;
   const remote = pair.remoteCandidate;
   // A relay candidate is always UDP towards the peer; what this host uses is the transport to
@@ -68,7 +67,20 @@ export function pathOf(pc: RTCPeerConnection): PathInfo | undefined {
     remote: remote.type,
     protocol: transport === 'udp' || transport === 'tcp' ? transport : 'unknown',
     relayed: local.type === 'relay' || remote.type === 'relay',
+    // werift measures it on every ICE consent check (about every 5 s), in seconds.
+    ...(typeof pair.rtt === 'number' && Number.isFinite(pair.rtt) ? { rttMs: pair.rtt * 1000 } : {}),
   };
+}
+
+function nominatedPair(pc: RTCPeerConnection) {
+  const connection = pc.iceTransports[0]?.connection;
+  return connection?.nominated ?? connection?.candidatePairs.find((p) => p.nominated);
+}
+
+/** STUN traffic the peer sent on the selected pair so far: consent checks and their answers. */
+function heardFromPeer(pc: RTCPeerConnection): number {
+  const pair = nominatedPair(pc);
+  return pair ? pair.requestsReceived + pair.responsesReceived + pair.packetsReceived : 0;
 }
 
 /**
@@ -89,6 +101,12 @@ export function createRawLink(o: {
   log: SignalingLog;
   /** Messages that arrived before the channel was marked open, in order. */
   early?: (Uint8Array | string)[];
+  /**
+   * Close the link when the peer has been silent this long (no ICE consent checks or answers,
+   * which both sides send about every 5 s): the network changed or went away. werift itself
+   * waits 30 s. The dialing side sets it, so it can connect again soon and reattach to its tasks.
+   */
+  stallMs?: number;
   onDown: (reason: string) => void;
 }): { link: RawLink; finished: Promise<void> } {
   const { pc, channel: dc, log } = o;
@@ -114,7 +132,25 @@ export function createRawLink(o: {
     });
   }
 
+  let messagesIn = 0;
+  let heard = -1;
+  let heardAt = Date.now();
+  const stallMs = o.stallMs;
+  const watchdog = stallMs
+    ? setInterval(() => {
+        const now = heardFromPeer(pc) + messagesIn;
+        if (now !== heard) {
+          heard = now;
+          heardAt = Date.now();
+        } else if (Date.now() - heardAt > stallMs) {
+          down(`the peer has not answered for ${Math.round(stallMs / 1000)} s (network changed or lost)`);
+        }
+      }, 1_000)
+    : undefined;
+  watchdog?.unref();
+
   function down(reason: string): void {
+    clearInterval(watchdog);
     if (!core.markDown(reason)) return;
     if (dc.readyState === 'closed') {
       closePc();
@@ -131,6 +167,7 @@ export function createRawLink(o: {
   }
 
   dc.onMessage.subscribe((data) => {
+    messagesIn++;
     // werift hands out Buffers (often slices of a pool): give a plain Uint8Array view.
     core.deliver(typeof data === 'string' ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   });

@@ -52,6 +52,8 @@ export interface RtcEndpoint extends Dialer {
 }
 
 const DEFAULT_DIAL_TIMEOUT_MS = 15_000;
+/** A dialed link whose peer has been silent this long is closed (see createRawLink's stallMs). */
+const STALL_MS = 12_000;
 /** An offer we answered must open its channel within this time. */
 const ANSWER_TIMEOUT_MS = 30_000;
 /** Offers being negotiated at once; more are ignored (a flood from the signaling side). */
@@ -191,7 +193,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       let wrapped: ReturnType<typeof createRawLink>;
       try {
         earlySubscription.unSubscribe();
-        wrapped = createRawLink({ remoteId: s.remoteId, pc, channel: dc, log, early, onDown: () => end(s, 'link closed') });
+        wrapped = createRawLink({ remoteId: s.remoteId, pc, channel: dc, log, early, ...(s.role === 'dial' ? { stallMs: STALL_MS } : {}), onDown: () => end(s, 'link closed') });
       } catch (error) {
         return end(s, `could not wrap the channel: ${describe(error)}`);
       }

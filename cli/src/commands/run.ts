@@ -6,7 +6,7 @@ import { execOnHost, newTaskId, type HostResult } from '../../../shared/operatio
 import { uniqueLabels } from '../../../shared/hosts.ts';
 import { openHome } from '../home.ts';
 import { openFleet } from '../fleet.ts';
-import { createLinePrinter, duration, statusColor, table } from '../output.ts';
+import { color, createLinePrinter, duration, statusColor, table } from '../output.ts';
 import { parseDuration } from './admin.ts';
 import type { CommandContext } from './context.ts';
 
@@ -80,7 +80,7 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
             outputs.set(id, o);
           }
         },
-        abort.signal,
+        { signal: abort.signal, onNote: (note) => ctx.err(color(33, `${names.get(id) ?? id.slice(0, 8)}: ${note}`)) },
       ).then((result) => {
         printer.flush(names.get(id) ?? id.slice(0, 8));
         return result;
