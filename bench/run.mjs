@@ -11,7 +11,7 @@
 //   --no-install         never apt-get install the SSH tools
 //   --no-build           use dist/flotilla-agent.mjs and the CLI bundle as they are
 // The whole run happens inside a private network namespace (loopback only), entered below.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
@@ -86,12 +86,12 @@ if (!process.env[INNER_ENV]) {
     }
   }
   const args = process.argv.slice(2).map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  // Loopback, plus a veth pair that leads nowhere: Chromium gathers ICE candidates erratically
-  // when loopback is its only interface (as in scripts/in-netns.mjs).
-  const setup = 'ip link set lo up && ip link add fl-lan0 type veth peer name fl-lan1 && ip addr add 10.213.0.1/24 dev fl-lan0 && ip addr add 10.213.0.2/24 dev fl-lan1 && ip link set fl-lan0 up && ip link set fl-lan1 up';
-  const script = `${setup} && exec '${process.execPath}' '${fileURLToPath(import.meta.url)}' ${args}`;
-  const r = spawnSync('unshare', ['-n', 'sh', '-c', script], { stdio: 'inherit', env: { ...process.env, [INNER_ENV]: '1' }, cwd: REPO });
-  process.exit(r.status ?? 1);
+  const script = `ip link set lo up && exec '${process.execPath}' '${fileURLToPath(import.meta.url)}' ${args}`;
+  const inner = spawn('unshare', ['-n', 'sh', '-c', script], { stdio: 'inherit', env: { ...process.env, [INNER_ENV]: '1' }, cwd: REPO });
+  // Ctrl-C or a kill of this process stops the run inside (which cleans up and writes what it has).
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => inner.kill(signal));
+  inner.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+  await new Promise(() => undefined);
 }
 
 // ---------------------------------------------------------------- inside the namespace
@@ -285,6 +285,20 @@ async function benchFlotilla(fleet, n) {
 async function benchBrowserRows(fleet, n) {
   if (!existsSync('/usr/bin/chromium') && !process.env.CHROMIUM_PATH) return notes.push('Chromium not installed: no browser rows.');
   if (!existsSync(join(REPO, 'dist/web/index.html'))) return notes.push('dist/web missing (npm run build:web): no browser rows.');
+  // Chromium gathers ICE candidates erratically when loopback is its only interface, so the
+  // browser phase gets a veth pair that leads nowhere (as scripts/in-netns.mjs does). Only this
+  // phase: with the extra candidates, werift-to-werift dials failed ICE now and then (1 in 120
+  // on 15 agents under load, none without).
+  const veth = 'ip link add fl-lan0 type veth peer name fl-lan1 && ip addr add 10.213.0.1/24 dev fl-lan0 && ip addr add 10.213.0.2/24 dev fl-lan1 && ip link set fl-lan0 up && ip link set fl-lan1 up';
+  if (spawnSync('sh', ['-c', veth], { stdio: 'inherit' }).status !== 0) return notes.push('could not add the veth pair: no browser rows.');
+  try {
+    await browserPhase(fleet, n);
+  } finally {
+    spawnSync('ip', ['link', 'del', 'fl-lan0'], { stdio: 'inherit' });
+  }
+}
+
+async function browserPhase(fleet, n) {
   const passphraseFile = join(work, 'passphrase');
   writeFileSync(passphraseFile, 'bench passphrase, loopback only\n', { mode: 0o600 });
   const exported = await fleet.cli(['fleet', 'export', '--passphrase-file', passphraseFile]);
@@ -557,7 +571,11 @@ const cleanup = async () => {
   await fleet.stop();
   for (const s of sshFleets) await s.stop();
 };
+let stopping = false;
 const interrupted = (status) => () => {
+  // Ctrl-C reaches this process twice (from the terminal and forwarded by the outer one).
+  if (stopping) return;
+  stopping = true;
   notes.push('run interrupted: partial results');
   void cleanup().then(() => {
     if (rows.length) writeResults();
