@@ -28,7 +28,8 @@ export class FlotillaFleet {
   }
 
   get env() {
-    return { ...process.env, FLOTILLA_HOME: this.home, FLOTILLA_PERSIST: '', NO_COLOR: '1' };
+    // FLOTILLA_BUNDLE=1: the CLI bundle the bench just built, even if a source changes meanwhile.
+    return { ...process.env, FLOTILLA_HOME: this.home, FLOTILLA_PERSIST: '', NO_COLOR: '1', FLOTILLA_BUNDLE: '1' };
   }
 
   get url() {

@@ -352,8 +352,8 @@ async function benchSim(fleet) {
 async function startupTimes(fleet) {
   const variants = [
     ['node -e 0', [process.execPath, '-e', '0'], {}],
-    ['flotilla device show, tsx', [process.execPath, join(REPO, 'bin/flotilla.js'), 'device', 'show'], { FLOTILLA_NO_BUNDLE: '1' }],
-    ['flotilla device show, bundle', [process.execPath, join(REPO, 'bin/flotilla.js'), 'device', 'show'], {}],
+    ['flotilla device show, tsx', [process.execPath, join(REPO, 'bin/flotilla.js'), 'device', 'show'], { FLOTILLA_NO_BUNDLE: '1', FLOTILLA_BUNDLE: '' }],
+    ['flotilla device show, bundle', [process.execPath, join(REPO, 'bin/flotilla.js'), 'device', 'show'], { FLOTILLA_BUNDLE: '1' }],
   ];
   for (const [label, argv, extra] of variants) {
     let seconds = [];

@@ -1,7 +1,9 @@
 // Decides whether dist/flotilla.mjs and dist/flotilla-client.mjs may be used: both exist and are
 // newer than every file they were built from (cli/, shared/, agent/src/) and than the last
 // install (package-lock.json, node_modules/.package-lock.json, patches/: werift is bundled in). A checkout that changed since the last `npm run build:cli` runs the sources through
-// tsx instead, so a stale bundle never runs. FLOTILLA_NO_BUNDLE=1 forces tsx.
+// tsx instead, so a stale bundle never runs. FLOTILLA_NO_BUNDLE=1 forces tsx; FLOTILLA_BUNDLE=1
+// uses the bundle whenever it exists (the benchmark builds it first and must not switch to tsx
+// halfway because someone edits a source file during the run).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,5 +33,5 @@ export function freshBundle(env = process.env) {
   } catch {
     return false;
   }
-  return SOURCES.every((s) => newest(join(ROOT, s)) < built);
+  return env.FLOTILLA_BUNDLE === '1' || SOURCES.every((s) => newest(join(ROOT, s)) < built);
 }

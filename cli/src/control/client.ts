@@ -4,7 +4,7 @@
 
 import { connect, type Socket } from 'node:net';
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
 import { FlotillaError } from '../../../shared/errors.ts';
 import { parseDuration } from '../duration.ts';
 import { homeDir } from '../home-dir.ts';
@@ -115,6 +115,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * logging to <home>/control.log, and waits until it answers on its socket.
  */
 export async function startControlProcess(home: string, persistMs: number, script: string): Promise<void> {
+  if (!existsSync(`${home}/device.json`)) throw new FlotillaError('bad-config', `no Flotilla device in ${home}: run \`flotilla init --signal URL\` first (or set FLOTILLA_HOME)`);
   const logPath = `${home}/control.log`;
   const fd = openSync(logPath, 'a', 0o600);
   const child = spawn(process.execPath, [script, 'control-process', '--persist', `${persistMs}ms`], {
