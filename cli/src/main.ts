@@ -24,7 +24,10 @@ Fleet
                                      (passphrase of 8+ characters, or in $FLOTILLA_PASSPHRASE)
   token create [--ttl 24h] [--uses N] make a join token (for N hosts, default 1) and the install command
   token list | token revoke <id>     list or revoke join tokens
-  hosts [--refresh] [--json]         the inventory: status, OS, tags, last seen
+  hosts [--refresh] [--probe] [--json]
+                                     the inventory: status, OS, tags, last seen; with
+                                     --probe (or open connections in warm mode) also the
+                                     path (direct/relayed, candidate types, udp/tcp) and RTT
   accept <host…> | reject <host…>    decide on pending hosts
   tag <host> key=value…              set tags on a host (key= removes)
   device show                        this device
@@ -85,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
       user: { type: 'string' },
       task: { type: 'string' },
       refresh: { type: 'boolean' },
+      probe: { type: 'boolean' },
       uses: { type: 'string' },
       import: { type: 'string' },
       'passphrase-file': { type: 'string' },

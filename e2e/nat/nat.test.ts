@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { turnPassword } from '../../signaling/src/turn.ts';
 import { natUnavailableReason } from './topology.ts';
-import { ping, runAndPush, startStack, turnLog, TURN_PORT, waitOnline, type Stack } from './stack.ts';
+import { ping, probe, runAndPush, startStack, turnLog, TURN_PORT, waitOnline, type Stack } from './stack.ts';
 
 const unavailable = natUnavailableReason();
 if (unavailable) console.warn(`NAT tests skipped: ${unavailable}`);
@@ -30,6 +30,11 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       const { path } = await ping(s);
       expect(path).toMatchObject({ relayed: false, protocol: 'udp' });
       expect(['srflx', 'prflx']).toContain(path?.remote); // the agent's NAT mapping, never its private address
+      // `hosts --probe` says the same, with the round trip.
+      const probed = await probe(s);
+      expect(probed.connection?.path).toMatchObject({ relayed: false, protocol: 'udp' });
+      expect(probed.connection?.rttMs).toBeGreaterThan(0);
+      expect(probed.line).toMatch(/direct \w+->(srflx|prflx)\/udp\s+\d/);
       await runAndPush(s);
     });
 
@@ -92,6 +97,7 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       const s = stack!;
       const { path } = await ping(s);
       expect(path).toMatchObject({ relayed: true });
+      expect((await probe(s)).line).toMatch(/relayed \w+->\w+\/(udp|tcp)\s+\d/);
       expect(turnLog(s)).toMatch(/incoming packet ALLOCATE processed, success/);
       expect(turnLog(s)).toMatch(/incoming packet CHANNEL_BIND processed, success/);
       await runAndPush(s);

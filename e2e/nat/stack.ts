@@ -129,3 +129,12 @@ export async function runAndPush(stack: Stack): Promise<void> {
 export function turnLog(stack: Stack): string {
   return stack.coturn.output();
 }
+
+/** `hosts --probe`: the agent's row as JSON, and the table's line for it. */
+export async function probe(stack: Stack): Promise<{ connection: { path: PathInfo | null; rttMs: number | null } | undefined; line: string }> {
+  const json = await stack.cli(['hosts', '--probe', '--json']);
+  const rows = JSON.parse(json.stdout || '[]') as { id: string; connection?: { path: PathInfo | null; rttMs: number | null } }[];
+  const table = await stack.cli(['hosts', '--probe']);
+  const line = table.stdout.split('\n').find((l) => l.startsWith(stack.agentId.slice(0, 8))) ?? '';
+  return { connection: rows.find((r) => r.id === stack.agentId)?.connection, line };
+}

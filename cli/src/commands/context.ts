@@ -21,6 +21,7 @@ export interface CommandContext {
     user?: string;
     task?: string;
     refresh?: boolean;
+    probe?: boolean;
     uses?: string;
     persist?: string;
     'no-persist'?: boolean;

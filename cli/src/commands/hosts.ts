@@ -23,8 +23,19 @@ export async function hostsCommand(ctx: CommandContext): Promise<number> {
       const state = r.status === 'accepted' ? (p?.online ? 'online' : 'offline') : r.status;
       return { record: r, state, lastSeen: Math.max(p?.lastSeen ?? 0, r.lastSeen) };
     });
+    // How each host is reached: probed on request, or for connections already open (warm mode).
+    const open = new Set(fleet.openLinks());
+    const probe = rows.filter((r) => r.state === 'online' && (ctx.flags.probe === true || open.has(r.record.id))).map((r) => r.record.id);
+    const paths = new Map<string, { path: PathInfo | null; rttMs: number | null; error?: string }>();
+    for (const result of await fleet.controller.fanOut(probe, (id) => pingHost(fleet.controller, id))) {
+      const v = result.ok ? result.value : undefined;
+      paths.set(result.hostId, v?.status === 'ok' && v.data
+        ? { path: (v.data['path'] as PathInfo | null) ?? null, rttMs: typeof v.data['rttMs'] === 'number' ? v.data['rttMs'] : null }
+        : { path: null, rttMs: null, error: v?.error?.code ?? (result.ok ? 'failed' : result.error.code) });
+    }
+    const showPaths = paths.size > 0;
     if (ctx.flags.json) {
-      ctx.out(JSON.stringify(rows.map(({ record, state, lastSeen }) => ({ id: record.id, status: state, lastSeen, ...record.facts, signPub: undefined, encPub: undefined })), null, 1));
+      ctx.out(JSON.stringify(rows.map(({ record, state, lastSeen }) => ({ id: record.id, status: state, lastSeen, ...record.facts, signPub: undefined, encPub: undefined, ...(paths.has(record.id) ? { connection: paths.get(record.id) } : {}) })), null, 1));
       return 0;
     }
     if (!rows.length) {
@@ -33,7 +44,7 @@ export async function hostsCommand(ctx: CommandContext): Promise<number> {
     }
     ctx.out(
       table(
-        ['ID', 'HOSTNAME', 'STATUS', 'OS', 'ARCH', 'REGION', 'IPS', 'VERSION', 'LAST SEEN', 'TAGS'],
+        ['ID', 'HOSTNAME', 'STATUS', 'OS', 'ARCH', 'REGION', 'IPS', 'VERSION', 'LAST SEEN', 'TAGS', ...(showPaths ? ['PATH', 'RTT'] : [])],
         rows.map(({ record: r, state, lastSeen }) => [
           r.id.slice(0, 8),
           r.facts?.hostname ?? '?',
@@ -45,6 +56,7 @@ export async function hostsCommand(ctx: CommandContext): Promise<number> {
           r.facts?.agentVersion ?? '?',
           state === 'online' ? 'now' : ago(lastSeen),
           Object.entries(r.facts?.tags ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
+          ...(showPaths ? connectionCells(paths.get(r.id)) : []),
         ]),
       ),
     );
@@ -56,10 +68,17 @@ export async function hostsCommand(ctx: CommandContext): Promise<number> {
   }
 }
 
+/** "direct srflx->srflx/udp", "relayed relay->prflx/tcp": how the bytes go, and over what. */
 function describePath(path: unknown): string {
   if (!path || typeof path !== 'object') return '?';
   const p = path as PathInfo;
   return `${p.relayed ? 'relayed' : 'direct'} ${p.local}->${p.remote}/${p.protocol}`;
+}
+
+function connectionCells(c: { path: PathInfo | null; rttMs: number | null; error?: string } | undefined): string[] {
+  if (!c) return ['-', '-'];
+  if (c.error) return [color(31, c.error), '-'];
+  return [describePath(c.path), c.rttMs === null ? '-' : duration(c.rttMs)];
 }
 
 export async function pingCommand(ctx: CommandContext): Promise<number> {
