@@ -58,29 +58,52 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       expect(await probe(later, await turnPassword(s.secret, valid))).toMatchObject({ outcome: 'error', code: 401 });
     });
 
-    // Last in this block: it changes the topology. Router 1 gets a new public address while a
+    // Last in this block: they change the topology. Router 1 gets a new public address while a
     // command runs (a DHCP renewal, a phone switching networks): the agent's NAT mapping and
-    // signaling connection are gone. The CLI notices the silent link, dials again and reattaches
-    // to the running task by id; the command never stops and its whole output arrives once.
-    it('survives the agent\'s network changing mid-command: reconnects and collects the full result', async () => {
+    // signaling connection are gone, and the CLI's link goes silent.
+    let r1Wan = '203.0.113.11';
+    async function renumberRouter1(to: string): Promise<void> {
       const s = stack!;
-      const running = s.cli(['run', 'tag:site=one', '--json', '--', 'echo before; sleep 22; echo after'], 120_000);
+      await s.topo.run(s.topo.ns.r1, 'ip', ['addr', 'del', `${r1Wan}/24`, 'dev', 'wan']);
+      await s.topo.run(s.topo.ns.r1, 'ip', ['addr', 'add', `${to}/24`, 'dev', 'wan']);
+      r1Wan = to;
+    }
+    function parseRun(result: { stdout: string }) {
+      return JSON.parse(result.stdout) as { results: { status: string; exitCode: number; stdout: string }[] };
+    }
+
+    it('restarts ICE when the agent\'s network changes mid-command: the same session goes on', async () => {
+      const s = stack!;
+      const running = s.cli(['run', 'tag:site=one', '-v', '--json', '--', 'echo before; sleep 22; echo after'], 120_000);
       await new Promise((r) => setTimeout(r, 3_000));
-      const r1 = s.topo.ns.r1;
-      await s.topo.run(r1, 'ip', ['addr', 'del', `${s.topo.addr.r1Wan}/24`, 'dev', 'wan']);
-      await s.topo.run(r1, 'ip', ['addr', 'add', '203.0.113.21/24', 'dev', 'wan']);
+      await renumberRouter1('203.0.113.21');
       const result = await running;
       expect(result.code, result.output).toBe(0);
-      const parsed = JSON.parse(result.stdout) as { results: { status: string; exitCode: number; stdout: string }[] };
-      expect(parsed.results).toHaveLength(1);
-      expect(parsed.results[0]).toMatchObject({ status: 'ok', exitCode: 0, stdout: 'before\nafter\n' });
-      expect(result.output).toMatch(/connection lost while the command runs; reconnecting/);
-      expect(result.output).toMatch(/reconnected and collected the result/);
-      // And the next command goes through the new mapping.
+      expect(parseRun(result).results).toEqual([expect.objectContaining({ status: 'ok', exitCode: 0, stdout: 'before\nafter\n' })]);
+      // No reconnect was needed: the restart kept the data channel and the secure session.
+      expect(result.output).not.toMatch(/connection lost/);
+      expect(result.output).toMatch(/\[rtc-ice-restart\] .*\n(.*\n)*\[rtc-ice-restarted\] /); // -v shows it
+      expect(s.agent.output()).toMatch(/"event":"rtc-ice-restart-answered"/);
       const again = await s.cli(['run', 'tag:site=one', '--', 'echo still-here']);
       expect(again.code, again.output).toBe(0);
       expect(again.stdout).toContain('still-here');
     }, 180_000);
+
+    it('when the restart cannot happen (signaling down too), connects afresh and reattaches to the command', async () => {
+      const s = stack!;
+      const running = s.cli(['run', 'tag:site=one', '--json', '--', 'echo before; sleep 40; echo after'], 150_000);
+      await new Promise((r) => setTimeout(r, 3_000));
+      // The signaling server goes away for 28 s as the network changes: the restart offer
+      // cannot reach the agent, the link is given up, and the CLI dials again once it is back.
+      const outage = s.restartSignal(28_000);
+      await renumberRouter1('203.0.113.31');
+      await outage;
+      const result = await running;
+      expect(result.code, result.output).toBe(0);
+      expect(parseRun(result).results).toEqual([expect.objectContaining({ status: 'ok', exitCode: 0, stdout: 'before\nafter\n' })]);
+      expect(result.output).toMatch(/connection lost while the command runs; reconnecting/);
+      expect(result.output).toMatch(/reconnected and collected the result/);
+    }, 240_000);
   });
 
   describe('symmetric-like NAT (MASQUERADE --random-fully) on both sides', () => {

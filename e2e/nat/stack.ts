@@ -28,6 +28,8 @@ export interface Stack {
   secret: string;
   coturn: NsProc;
   signal: NsProc;
+  /** Stops the signaling server, waits `downMs`, starts it again on the same data. */
+  restartSignal(downMs: number): Promise<void>;
   agent: NsProc;
   agentId: string;
   cli(args: string[], timeoutMs?: number): Promise<{ code: number | null; stdout: string; output: string }>;
@@ -56,11 +58,12 @@ export async function startStack(options: TopologyOptions): Promise<Stack> {
       '--denied-peer-ip=10.0.0.0-10.255.255.255', '--denied-peer-ip=172.16.0.0-172.31.255.255', '--denied-peer-ip=192.168.0.0-192.168.255.255',
       '--allowed-peer-ip=203.0.113.0-203.0.113.255',
     ]);
-    const signal = topo.start(topo.ns.pub, process.execPath, [
+    const signalArgs = [
       join(BIN, 'flotilla-signal.js'), '--host', pub, '--port', String(SIGNAL_PORT), '--stun-port', String(STUN_PORT),
       '--data-dir', join(base, 'signal'), '--turn-secret-file', secretFile,
       '--turn-url', `turn:${pub}:${TURN_PORT}?transport=udp`, '--turn-url', `turn:${pub}:${TURN_PORT}?transport=tcp`, '--turn-ttl', '600',
-    ]);
+    ];
+    const signal = topo.start(topo.ns.pub, process.execPath, signalArgs);
     await Promise.all([signal.waitFor(/signal\.listening/), coturn.waitFor(/TCP listener opened on : 203\.0\.113\.1:3478/), coturn.waitFor(/UDP listener opened on: 203\.0\.113\.1:3478/)]);
 
     const admin = join(base, 'admin');
@@ -76,7 +79,16 @@ export async function startStack(options: TopologyOptions): Promise<Stack> {
     const agent = topo.start(topo.ns.s1, process.execPath, [join(BIN, 'flotilla-agent.js'), 'join', token, '--state-dir', join(base, 'agent'), '--allow-root', base, '--tag', 'site=one']);
     const agentId = (await agent.waitFor(/Enrolled as ([a-z2-7]{52})/))[1]!;
     await agent.waitFor(/"event":"signaling-open"|"event":"agent-started"/);
-    return { topo, base, admin, secret, coturn, signal, agent, agentId, cli, destroy };
+    const stack: Stack = {
+      topo, base, admin, secret, coturn, signal, agent, agentId, cli, destroy,
+      async restartSignal(downMs) {
+        await stack.signal.stop();
+        await new Promise((r) => setTimeout(r, downMs));
+        stack.signal = topo.start(topo.ns.pub, process.execPath, signalArgs);
+        await stack.signal.waitFor(/signal\.listening/);
+      },
+    };
+    return stack;
   } catch (error) {
     await destroy();
     throw error;

@@ -77,10 +77,24 @@ function nominatedPair(pc: RTCPeerConnection) {
   return connection?.nominated ?? connection?.candidatePairs.find((p) => p.nominated);
 }
 
-/** STUN traffic the peer sent on the selected pair so far: consent checks and their answers. */
-function heardFromPeer(pc: RTCPeerConnection): number {
-  const pair = nominatedPair(pc);
-  return pair ? pair.requestsReceived + pair.responsesReceived + pair.packetsReceived : 0;
+/**
+ * Tells, each time it is called, whether the peer was heard since the last call: STUN on the
+ * selected pair (consent checks, answers) or a message. A new pair (after an ICE restart)
+ * counts only once something arrived on it.
+ */
+function peerListener(pc: RTCPeerConnection, messages: () => number): () => boolean {
+  let lastPair: unknown;
+  let lastCount = 0;
+  let lastMessages = messages();
+  return () => {
+    const pair = nominatedPair(pc);
+    const count = pair ? pair.requestsReceived + pair.responsesReceived + pair.packetsReceived : 0;
+    const heard = messages() !== lastMessages || (pair === lastPair ? count !== lastCount : count > 0);
+    lastPair = pair;
+    lastCount = count;
+    lastMessages = messages();
+    return heard;
+  };
 }
 
 /**
@@ -107,6 +121,13 @@ export function createRawLink(o: {
    * waits 30 s. The dialing side sets it, so it can connect again soon and reattach to its tasks.
    */
   stallMs?: number;
+  /**
+   * Tried once when the peer goes silent, before giving up: an ICE restart (new credentials,
+   * candidates gathered again on the network as it is now) that keeps the DTLS association, the
+   * channel and so the secure session. If the peer is still silent `stallMs` later, the link
+   * closes.
+   */
+  restartIce?: () => Promise<void>;
   onDown: (reason: string) => void;
 }): { link: RawLink; finished: Promise<void> } {
   const { pc, channel: dc, log } = o;
@@ -133,17 +154,26 @@ export function createRawLink(o: {
   }
 
   let messagesIn = 0;
-  let heard = -1;
   let heardAt = Date.now();
+  let restarted = false;
   const stallMs = o.stallMs;
+  const restartIce = o.restartIce;
+  const heard = peerListener(pc, () => messagesIn);
   const watchdog = stallMs
     ? setInterval(() => {
-        const now = heardFromPeer(pc) + messagesIn;
-        if (now !== heard) {
-          heard = now;
+        if (heard()) {
+          if (restarted) log('rtc-ice-restarted', { remoteId: o.remoteId, path: pathOf(pc) });
           heardAt = Date.now();
+          restarted = false;
         } else if (Date.now() - heardAt > stallMs) {
-          down(`the peer has not answered for ${Math.round(stallMs / 1000)} s (network changed or lost)`);
+          if (restartIce && !restarted) {
+            restarted = true;
+            heardAt = Date.now();
+            log('rtc-ice-restart', { remoteId: o.remoteId, silentMs: stallMs });
+            restartIce().catch((error: unknown) => log('rtc-ice-restart-failed', { remoteId: o.remoteId, error: String(error) }));
+            return;
+          }
+          down(`the peer has not answered for ${Math.round(stallMs / 1000)} s${restarted ? ', nor after an ICE restart' : ''} (network changed or lost)`);
         }
       }, 1_000)
     : undefined;

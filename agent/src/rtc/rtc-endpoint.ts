@@ -7,6 +7,7 @@ import { FlotillaError } from '../../../shared/errors.ts';
 import type { OfferPayload, PeerjsCandidate, PeerjsMessage } from '../../../shared/peerjs-messages.ts';
 import type { Dialer, RawLink } from '../../../shared/transport.ts';
 import { createRawLink, newDtlsKeys, sdpProblem } from './raw-link.ts';
+import { fingerprintFromSdp } from '../../../shared/transport.ts';
 import {
   createSignalingClient,
   type SignalingClient,
@@ -82,6 +83,9 @@ interface Session {
   /** Dialer: our offer is applied (werift must not apply the answer during gathering). */
   localApplied?: Promise<unknown>;
   answered: boolean;
+  /** An open link renegotiating ICE (a restart); when the last restart offer came, for the answerer. */
+  restarting?: boolean;
+  lastRestart?: number;
   timer?: NodeJS.Timeout;
   /** Reports the outcome of negotiation once. */
   settle: (result: RawLink | string) => void;
@@ -193,7 +197,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       let wrapped: ReturnType<typeof createRawLink>;
       try {
         earlySubscription.unSubscribe();
-        wrapped = createRawLink({ remoteId: s.remoteId, pc, channel: dc, log, early, ...(s.role === 'dial' ? { stallMs: STALL_MS } : {}), onDown: () => end(s, 'link closed') });
+        wrapped = createRawLink({ remoteId: s.remoteId, pc, channel: dc, log, early, ...(s.role === 'dial' ? { stallMs: STALL_MS, restartIce: () => restartIce(s) } : {}), onDown: () => end(s, 'link closed') });
       } catch (error) {
         return end(s, `could not wrap the channel: ${describe(error)}`);
       }
@@ -223,6 +227,53 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     sdpSent(s);
     s.localApplied = pc.setLocalDescription(offer);
     await s.localApplied;
+  }
+
+  /**
+   * Dialer: an ICE restart on an open link (new ICE credentials, candidates gathered again) over
+   * the same signaling path. DTLS, the channel and the secure session stay as they are.
+   */
+  async function restartIce(s: Session): Promise<void> {
+    const pc = s.pc;
+    if (!pc || s.state !== 'open') return;
+    s.restarting = true;
+    s.answered = false;
+    s.remoteApplied = false;
+    s.sdpSent = false;
+    const offer = await pc.createOffer({ iceRestart: true });
+    if (s.state !== 'open') return;
+    const payload = { sdp: { type: 'offer', sdp: offer.sdp }, type: 'data', connectionId: s.connectionId, label, reliable: true, serialization: 'raw', metadata: {} };
+    signaling.send({ type: 'OFFER', dst: s.remoteId, payload });
+    sdpSent(s);
+    s.localApplied = pc.setLocalDescription(offer);
+    await s.localApplied;
+  }
+
+  /** Answerer: the dialer restarts ICE on a link that is open. */
+  async function answerRestart(s: Session, sdp: string): Promise<void> {
+    const pc = s.pc;
+    if (!pc || s.state !== 'open') return;
+    s.remoteApplied = false;
+    s.sdpSent = false;
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    remoteApplied(s);
+    const answer = await pc.createAnswer();
+    if (s.state !== 'open') return;
+    signaling.send({ type: 'ANSWER', dst: s.remoteId, payload: { sdp: { type: 'answer', sdp: answer.sdp }, type: 'data', connectionId: s.connectionId } });
+    sdpSent(s);
+    await pc.setLocalDescription(answer);
+    log('rtc-ice-restart-answered', { remoteId: s.remoteId, connectionId: s.connectionId });
+  }
+
+  /**
+   * A restart's SDP must keep the peer's DTLS fingerprint: the secure session is bound to it,
+   * and a restart never changes the DTLS association.
+   */
+  function restartProblem(s: Session, sdp: string): string | undefined {
+    const problem = sdpProblem(sdp);
+    if (problem) return problem;
+    if (s.link && fingerprintFromSdp(sdp) !== s.link.remoteFingerprint) return 'the DTLS fingerprint changed';
+    return undefined;
   }
 
   async function applyAnswer(s: Session, sdp: string): Promise<void> {
@@ -258,7 +309,18 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     if (closed) return;
     if (p.type !== 'data') return log('rtc-offer-ignored', { src, reason: `type ${p.type}` });
     const key = keyOf(src, p.connectionId);
-    if (sessions.has(key)) return log('rtc-offer-ignored', { src, reason: 'duplicate connectionId' });
+    const existing = sessions.get(key);
+    if (existing) {
+      // The dialer of an open link restarting ICE (its network changed); at most one every 5 s.
+      if (existing.role !== 'answer' || existing.state !== 'open') return log('rtc-offer-ignored', { src, reason: 'duplicate connectionId' });
+      const now = Date.now();
+      if (existing.lastRestart !== undefined && now - existing.lastRestart < 5_000) return log('rtc-offer-ignored', { src, reason: 'ICE restarts too often' });
+      const problem = restartProblem(existing, p.sdp.sdp);
+      if (problem) return log('rtc-offer-ignored', { src, reason: `ICE restart: ${problem}` });
+      existing.lastRestart = now;
+      answerRestart(existing, p.sdp.sdp).catch((error: unknown) => log('rtc-ice-restart-failed', { remoteId: src, error: describe(error) }));
+      return;
+    }
     const problem = sdpProblem(p.sdp.sdp);
     if (problem) return log('rtc-offer-ignored', { src, reason: problem });
     const negotiating = [...sessions.values()].filter((x) => x.state === 'negotiating').length;
@@ -298,6 +360,20 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
         return onOffer(m.src, m.payload);
       case 'ANSWER': {
         const s = sessions.get(keyOf(m.src, m.payload.connectionId));
+        if (s && s.role === 'dial' && s.state === 'open' && s.restarting && !s.answered) {
+          s.answered = true;
+          s.restarting = false;
+          const problem = restartProblem(s, m.payload.sdp.sdp);
+          if (problem) return log('rtc-answer-ignored', { src: m.src, reason: `ICE restart: ${problem}` });
+          const pc = s.pc;
+          const sdp = m.payload.sdp.sdp;
+          void (async () => {
+            await s.localApplied;
+            await pc?.setRemoteDescription({ type: 'answer', sdp });
+            remoteApplied(s);
+          })().catch((error: unknown) => log('rtc-ice-restart-failed', { remoteId: m.src, error: describe(error) }));
+          return;
+        }
         if (!s || s.role !== 'dial' || s.answered || s.state !== 'negotiating') {
           return log('rtc-answer-ignored', { src: m.src, connectionId: m.payload.connectionId });
         }
