@@ -144,4 +144,23 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       await runAndPush(s);
     });
   });
+  describe("UDP blocked at the CLI's site, TURN offered only over TLS (turns:)", () => {
+    let stack: Stack | undefined;
+    beforeAll(async () => {
+      stack = await startStack({ nat1: 'masquerade', nat2: 'masquerade', blockUdp2: true, turnTls: true });
+      await waitOnline(stack);
+    }, 180_000);
+    afterAll(async () => {
+      await stack?.destroy();
+    }, 60_000);
+
+    it('connects through TURN over TLS, then runs a command and pushes a file', async () => {
+      const s = stack!;
+      const { path } = await ping(s);
+      expect(path).toMatchObject({ relayed: true, local: 'relay', protocol: 'tcp' });
+      // coturn saw the allocation arrive over TLS (its session line names the TLS version).
+      expect(turnLog(s)).toMatch(/session \d+: new, realm=<flotilla\.test>, username=<\d+:[a-z2-7]{52}>, .*cipher=\S+, method=TLSv1\.[23]/);
+      await runAndPush(s);
+    });
+  });
 });

@@ -4,6 +4,7 @@
 // run work on it through whatever path ICE chose.
 
 import { expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ export const BIN = join(ROOT, 'bin');
 export const SIGNAL_PORT = 9000;
 const STUN_PORT = 3479; // the signaling server's own STUN; coturn has 3478
 export const TURN_PORT = 3478;
+export const TURNS_PORT = 5349;
 const REALM = 'flotilla.test';
 
 
@@ -36,7 +38,26 @@ export interface Stack {
   destroy(): Promise<void>;
 }
 
-export async function startStack(options: TopologyOptions): Promise<Stack> {
+/** What a stack adds to its topology: TURN over TLS only (a test CA the peers trust). */
+export interface StackOptions extends TopologyOptions {
+  turnTls?: boolean;
+}
+
+/** A CA and a server certificate for 203.0.113.1 (coturn's TLS listener), made with openssl. */
+async function makeTurnCertificate(dir: string, ip: string): Promise<{ ca: string; cert: string; key: string }> {
+  const f = (name: string) => join(dir, name);
+  const openssl = (args: string[]) => {
+    const result = spawnSync('openssl', args, { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`openssl ${args[0]} failed: ${result.stderr}`);
+  };
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=Flotilla NAT test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')]);
+  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${ip}`, '-keyout', f('turn.key'), '-out', f('turn.csr')]);
+  await writeFile(f('turn.ext'), `subjectAltName=IP:${ip}\nextendedKeyUsage=serverAuth\n`);
+  openssl(['x509', '-req', '-in', f('turn.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('turn.ext'), '-out', f('turn.pem')]);
+  return { ca: f('ca.pem'), cert: f('turn.pem'), key: f('turn.key') };
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
   const base = await mkdtemp(join(tmpdir(), 'flotilla-nat-'));
   const topo = createTopology(options);
   const destroy = async () => {
@@ -48,10 +69,14 @@ export async function startStack(options: TopologyOptions): Promise<Stack> {
     const secret = randomBytes(24).toString('hex');
     const secretFile = join(base, 'turn-secret');
     await writeFile(secretFile, `${secret}\n`, { mode: 0o600 });
+    const tls = options.turnTls ? await makeTurnCertificate(base, pub) : undefined;
+    // Peers trust the test CA the way an operator's private CA would be trusted.
+    const peerEnv: Record<string, string> = tls ? { NODE_EXTRA_CA_CERTS: tls.ca } : {};
     const coturn = topo.start(topo.ns.pub, 'turnserver', [
       '-n', '-v', '--use-auth-secret', `--static-auth-secret=${secret}`, `--realm=${REALM}`,
       `--listening-ip=${pub}`, `--relay-ip=${pub}`, `--listening-port=${TURN_PORT}`, '--min-port=50000', '--max-port=50999',
-      '--no-cli', '--no-tls', '--no-dtls', '--fingerprint', '--log-file=stdout', `--pidfile=${join(base, 'turnserver.pid')}`, `--userdb=${join(base, 'turndb')}`,
+      '--no-cli', '--no-dtls', '--fingerprint', '--log-file=stdout', `--pidfile=${join(base, 'turnserver.pid')}`, `--userdb=${join(base, 'turndb')}`,
+      ...(tls ? [`--tls-listening-port=${TURNS_PORT}`, `--cert=${tls.cert}`, `--pkey=${tls.key}`] : ['--no-tls']),
       // As docs/operations.md advises: never relay into private networks (coturn would otherwise
       // forward to a peer's private host candidate, which it cannot reach from here, and drop the
       // whole allocation on the send error). 203.0.113.0/24 is the test's "public" network.
@@ -61,14 +86,22 @@ export async function startStack(options: TopologyOptions): Promise<Stack> {
     const signalArgs = [
       join(BIN, 'flotilla-signal.js'), '--host', pub, '--port', String(SIGNAL_PORT), '--stun-port', String(STUN_PORT),
       '--data-dir', join(base, 'signal'), '--turn-secret-file', secretFile,
-      '--turn-url', `turn:${pub}:${TURN_PORT}?transport=udp`, '--turn-url', `turn:${pub}:${TURN_PORT}?transport=tcp`, '--turn-ttl', '600',
+      ...(tls
+        ? ['--turn-url', `turns:${pub}:${TURNS_PORT}?transport=tcp`]
+        : ['--turn-url', `turn:${pub}:${TURN_PORT}?transport=udp`, '--turn-url', `turn:${pub}:${TURN_PORT}?transport=tcp`]),
+      '--turn-ttl', '600',
     ];
     const signal = topo.start(topo.ns.pub, process.execPath, signalArgs);
-    await Promise.all([signal.waitFor(/signal\.listening/), coturn.waitFor(/TCP listener opened on : 203\.0\.113\.1:3478/), coturn.waitFor(/UDP listener opened on: 203\.0\.113\.1:3478/)]);
+    await Promise.all([
+      signal.waitFor(/signal\.listening/),
+      coturn.waitFor(/TCP listener opened on : 203\.0\.113\.1:3478/),
+      coturn.waitFor(/UDP listener opened on: 203\.0\.113\.1:3478/),
+      ...(tls ? [coturn.waitFor(/TLS\/TCP listener opened on : 203\.0\.113\.1:5349/)] : []),
+    ]);
 
     const admin = join(base, 'admin');
     const cli: Stack['cli'] = (args, timeoutMs = 90_000) =>
-      topo.run(topo.ns.s2, process.execPath, [join(BIN, 'flotilla.js'), ...args], { env: { FLOTILLA_HOME: admin, NO_COLOR: '1' }, timeoutMs });
+      topo.run(topo.ns.s2, process.execPath, [join(BIN, 'flotilla.js'), ...args], { env: { FLOTILLA_HOME: admin, NO_COLOR: '1', ...peerEnv }, timeoutMs });
     const ok = async (args: string[]) => {
       const result = await cli(args);
       if (result.code !== 0) throw new Error(`flotilla ${args.join(' ')} exited ${result.code}\n${result.output}`);
@@ -76,7 +109,7 @@ export async function startStack(options: TopologyOptions): Promise<Stack> {
     };
     await ok(['init', '--signal', `http://${pub}:${SIGNAL_PORT}/`, '--name', 'nat-admin']);
     const token = (JSON.parse((await ok(['token', 'create', '--json'])).stdout) as { token: string }).token;
-    const agent = topo.start(topo.ns.s1, process.execPath, [join(BIN, 'flotilla-agent.js'), 'join', token, '--state-dir', join(base, 'agent'), '--allow-root', base, '--tag', 'site=one']);
+    const agent = topo.start(topo.ns.s1, process.execPath, [join(BIN, 'flotilla-agent.js'), 'join', token, '--state-dir', join(base, 'agent'), '--allow-root', base, '--tag', 'site=one'], peerEnv);
     const agentId = (await agent.waitFor(/Enrolled as ([a-z2-7]{52})/))[1]!;
     await agent.waitFor(/"event":"signaling-open"|"event":"agent-started"/);
     const stack: Stack = {
