@@ -1,12 +1,15 @@
 // A user's first session in the PWA, against the real signaling server and real agents: create
-// the fleet, enroll two agents with a token made in the UI, run a command on a tag, then find
+// the fleet, enroll three agents with a token made in the UI, run a command on a tag, then find
 // the task in history after a reload and after going offline.
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Proc } from '../harness.ts';
 import { createFleetInUi, makeTokenInUi, screenshot, startStack, type Stack } from './browser-harness.ts';
 
 describe('enroll and run in the browser', () => {
   let stack: Stack;
+  /** web-a and web-b (role=web), db-c (role=db), in that order. */
+  let agents: (Proc & { id: string })[] = [];
   let taskId = '';
   let failures = 0;
 
@@ -28,29 +31,34 @@ describe('enroll and run in the browser', () => {
     }
   }
 
-  test('creates a fleet, makes a token, and two agents join online and accepted', () =>
+  test('creates a fleet, makes a token, and three agents join online and accepted', () =>
     step(async () => {
       const { page } = stack;
       await createFleetInUi(page, stack.url);
-      const { token, install } = await makeTokenInUi(page, 2);
+      const { token, install } = await makeTokenInUi(page, 5);
       expect(install).toMatch(new RegExp(`^curl -fsSL ${stack.url}agent/flotilla-agent\\.mjs -o flotilla-agent\\.mjs && node flotilla-agent\\.mjs join flt1\\.`));
-      await stack.startAgent(token, 'web-a', ['--tag', 'role=web']);
-      await stack.startAgent(token, 'web-b', ['--tag', 'role=web']);
-      for (const agent of stack.agents) {
+      // The three start together, as three people pasting the command on three hosts would.
+      agents = await Promise.all([
+        stack.startAgent(token, 'web-a', ['--tag', 'role=web']),
+        stack.startAgent(token, 'web-b', ['--tag', 'role=web']),
+        stack.startAgent(token, 'db-c', ['--tag', 'role=db']),
+      ]);
+      for (const agent of agents) {
         await page.locator(`tr[data-host="${agent.id}"][data-state="online"]`).waitFor({ timeout: 60_000 });
       }
       const rows = page.locator('[data-testid="host-table"] tbody tr');
-      await expect.poll(() => rows.count()).toBe(2);
-      for (const agent of stack.agents) {
+      await expect.poll(() => rows.count()).toBe(3);
+      for (const [agent, tag] of [[agents[0]!, 'role=web'], [agents[1]!, 'role=web'], [agents[2]!, 'role=db']] as const) {
         const row = page.locator(`tr[data-host="${agent.id}"]`);
-        expect(await row.locator('td[data-label="Tags"]').textContent()).toContain('role=web');
+        expect(await row.locator('td[data-label="Tags"]').textContent()).toContain(tag);
         expect(await row.locator('td[data-label="OS"]').textContent()).toBe('linux');
       }
+      await expect.poll(() => page.getByTestId('host-counts').textContent()).toBe('3 hosts · 3 online · 0 offline · 0 pending');
       expect(await page.getByTestId('pending-hosts').count()).toBe(0);
-      // The token is listed as used by both agents.
+      // The token is listed as used by all three agents.
       await page.getByTestId('tokens').locator('summary').click();
       const used = await page.getByTestId('tokens').locator('li').first().textContent();
-      for (const agent of stack.agents) expect(used).toContain(agent.id.slice(0, 8));
+      for (const agent of agents) expect(used).toContain(agent.id.slice(0, 8));
     }));
 
   test('runs a command on tag:role=web and shows each host output, status and exit code', () =>
@@ -65,24 +73,27 @@ describe('enroll and run in the browser', () => {
       await result.waitFor({ timeout: 60_000 });
       taskId = (await result.getAttribute('data-task')) ?? '';
       expect(taskId).not.toBe('');
-      const names = new Map([[stack.agents[0]!.id, 'web-a'], [stack.agents[1]!.id, 'web-b']]);
+      const names = new Map([[agents[0]!.id, 'web-a'], [agents[1]!.id, 'web-b']]);
       for (const [id, name] of names) {
         const pane = result.locator(`article[data-host="${id}"]`);
         expect(await pane.getAttribute('data-status')).toBe('ok');
         expect((await pane.getByTestId('output').textContent())?.trim()).toBe(`hello-${name}`);
         expect(await pane.getByTestId('exit-code').textContent()).toBe('exit 0');
       }
+      // db-c is not role=web: it is not part of the task.
+      expect(await result.locator('article[data-host]').count()).toBe(2);
+      expect(await result.locator(`article[data-host="${agents[2]!.id}"]`).count()).toBe(0);
     }));
 
   test('a failing command shows failed with its exit code', () =>
     step(async () => {
       const { page } = stack;
-      await page.getByTestId('selector').fill(`id:${stack.agents[0]!.id.slice(0, 12)}`);
+      await page.getByTestId('selector').fill(`id:${agents[0]!.id.slice(0, 12)}`);
       await expect.poll(() => page.getByTestId('match-count').getAttribute('data-count')).toBe('1');
       await page.getByTestId('command').fill('echo oops >&2; exit 3');
       await page.getByTestId('run').click();
       await page.locator(`[data-testid="run-result"][data-running="false"]:not([data-task="${taskId}"])`).waitFor({ timeout: 60_000 });
-      const pane = page.locator(`[data-testid="run-result"] article[data-host="${stack.agents[0]!.id}"]`);
+      const pane = page.locator(`[data-testid="run-result"] article[data-host="${agents[0]!.id}"]`);
       expect(await pane.getAttribute('data-status')).toBe('failed');
       expect(await pane.getByTestId('exit-code').textContent()).toBe('exit 3');
       expect((await pane.getByTestId('output').textContent())?.trim()).toBe('oops');
@@ -105,7 +116,7 @@ describe('enroll and run in the browser', () => {
         await page.locator('[data-nav="history"]').click();
         await page.locator(`[data-testid="history"] [data-task="${taskId}"]`).click();
         const hosts = page.getByTestId('task-hosts');
-        for (const id of stack.agents.map((a) => a.id)) {
+        for (const id of agents.slice(0, 2).map((a) => a.id)) {
           expect(await hosts.locator(`article[data-host="${id}"]`).getAttribute('data-status')).toBe('ok');
         }
         expect(await hosts.getByTestId('output').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('hello-web-a'), expect.stringContaining('hello-web-b')]));
