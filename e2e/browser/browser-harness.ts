@@ -22,9 +22,10 @@ export interface Stack {
   page: Page;
   agents: (Proc & { id: string })[];
   /**
-   * Starts an agent that joins with `token`; `name` becomes its $HOSTNAME. With `mounts`, the
-   * agent runs in its own mount namespace with each `source` bind-mounted on `target`: agents
-   * on one machine then see different files at the same path, as separate hosts would.
+   * Starts an agent that joins with `token`; `name` becomes its $HOSTNAME and, as root, its
+   * hostname (its own UTS namespace). With `mounts` (root only), the agent runs in its own mount
+   * namespace with each `source` bind-mounted on `target`: agents on one machine then see
+   * different files at the same path, as separate hosts would.
    */
   startAgent(token: string, name: string, flags?: string[], mounts?: Mount[]): Promise<Proc & { id: string }>;
   /** Opens another browser on its own fresh profile (another device); stop() closes it. */
@@ -40,15 +41,19 @@ export interface Mount {
   target: string;
 }
 
-/** `node bin/flotilla-agent.js args…` under `unshare -m`, with the bind mounts made first (root only). */
-function startAgentWithMounts(args: string[], env: Record<string, string>, mounts: Mount[]): Proc {
-  const script = `${mounts.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}"`).join(' && ')} && shift ${2 * mounts.length} && exec "$@"`;
-  const child = spawn('unshare', ['-m', 'sh', '-c', script, 'sh', ...mounts.flatMap((m) => [m.source, m.target]), process.execPath, join(ROOT, 'bin/flotilla-agent.js'), ...args], {
+/**
+ * `node bin/flotilla-agent.js args…` under `unshare -u` with `hostname` set to `name` (its facts
+ * then name it as a separate machine would), and with `mounts`, also `-m` with the bind mounts
+ * made first. Root only.
+ */
+function startAgentIsolated(args: string[], env: Record<string, string>, name: string, mounts: Mount[]): Proc {
+  const script = [`hostname "$1"`, ...mounts.map((_, i) => `mount --bind "$${2 * i + 2}" "$${2 * i + 3}"`), `shift ${1 + 2 * mounts.length}`, 'exec "$@"'].join(' && ');
+  const child = spawn('unshare', [...(mounts.length ? ['-m'] : []), '-u', 'sh', '-c', script, 'sh', name, ...mounts.flatMap((m) => [m.source, m.target]), process.execPath, join(ROOT, 'bin/flotilla-agent.js'), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const watched = watchOutput(child, 'output of flotilla-agent (own mounts)');
+  const watched = watchOutput(child, `output of flotilla-agent ${name}`);
   const exited = new Promise<number | null>((res) => child.once('exit', (code, signal) => res(code ?? (signal ? -1 : null))));
   return {
     child,
@@ -104,7 +109,8 @@ export async function startStack(options: { browserArgs?: string[] } = {}): Prom
     async startAgent(token, name, flags = [], mounts = []) {
       const args = ['join', token, '--state-dir', await made('agent'), ...flags];
       const env = { HOSTNAME: name, FLOTILLA_LOG_LEVEL: process.env['FLOTILLA_LOG_LEVEL'] ?? 'info' };
-      const proc = mounts.length ? startAgentWithMounts(args, env, mounts) : startProc('flotilla-agent', args, env);
+      // As root (always in CI), each agent gets its own hostname; otherwise it has the machine's.
+      const proc = process.getuid?.() === 0 ? startAgentIsolated(args, env, name, mounts) : startProc('flotilla-agent', args, env);
       let match: RegExpMatchArray;
       try {
         match = await proc.waitFor(/Enrolled as ([a-z2-7]{52})/);
@@ -156,8 +162,13 @@ export async function createFleetInUi(page: Page, url: string, deviceName = 'e2e
 export async function makeTokenInUi(page: Page, uses = 1): Promise<{ token: string; install: string }> {
   await page.locator('[data-nav="hosts"]').click();
   await page.getByTestId('token-uses').selectOption(String(uses));
+  const shown = page.getByTestId('install-command');
+  const before = (await shown.count()) ? await shown.getAttribute('data-token-id') : null;
   await page.getByTestId('add-host').click();
-  const install = (await page.getByTestId('install-command').textContent()) ?? '';
+  // The new token's command, not the one shown before the click.
+  const made = page.locator(`[data-testid="install-command"]${before ? `:not([data-token-id="${before}"])` : ''}`);
+  await made.waitFor();
+  const install = (await made.textContent()) ?? '';
   const token = /join (flt1\.\S+)/.exec(install)?.[1];
   if (!token) throw new Error(`no token in the install command: ${install}`);
   return { token, install };
