@@ -18,6 +18,8 @@ export interface TaskHostRecord {
   error: string | undefined;
   startedAt: number;
   durationMs: number | undefined;
+  /** Something the user must know about this result (a fetched file this browser does not have). */
+  note?: string | undefined;
 }
 
 /** What a task did: a command, a script (run as a command with its text on stdin), files pushed, a file fetched. */
@@ -33,6 +35,10 @@ export interface TaskRecord {
   startedAt: number;
   endedAt: number | undefined;
   hosts: TaskHostRecord[];
+  /** Files of a push of several: each is its own task on the host, `<id>.<n>`. */
+  parts?: number | undefined;
+  /** The path a fetch reads (to fetch it again). */
+  path?: string | undefined;
 }
 
 /** This browser's device identity (non-extractable keys) and where its signaling server is. */

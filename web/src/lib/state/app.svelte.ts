@@ -8,7 +8,7 @@ import { openFlotillaDb, type Db, type TaskRecord } from '../db/schema.ts';
 import { getSetting, loadIdentity, putSetting, saveIdentity } from '../db/stores.ts';
 import { getTask, listTasks, pruneTasks, saveTask, settleOrphans } from '../db/tasks.ts';
 import { FleetState, type JournalHooks } from './fleet.svelte.ts';
-import { applyJournal, awaitingByHost } from './journal-collect.ts';
+import { applyJournal, awaitingByHost, journalIds } from './journal-collect.ts';
 import { TaskRun, type Target, type TaskSpec } from './task-run.svelte.ts';
 import { commandSpec } from './work.ts';
 import { notify } from './toasts.svelte.ts';
@@ -110,10 +110,15 @@ class AppState {
       awaiting: () => awaitingByHost(this.tasks, new Set(this.run?.running ? [this.run.id] : [])),
       collected: (hostId, asked, entries) => {
         const next = writes.catch(() => undefined).then(async () => {
-          for (const id of asked) {
-            const task = await getTask(this.db, id);
+          const askedSet = new Set(asked);
+          for (const listed of this.tasks) {
+            if (!listed.hosts.some((h) => h.hostId === hostId && h.status === 'running')) continue;
+            // A push of several files is one result from all its parts: only with all of them asked.
+            const ids = journalIds(listed);
+            if (!ids.every((j) => askedSet.has(j))) continue;
+            const task = await getTask(this.db, listed.id);
             if (!task) continue;
-            const updated = applyJournal(task, hostId, entries.find((e) => e.task === id) ?? 'missing');
+            const updated = applyJournal(task, hostId, ids.map((j) => entries.find((e) => e.task === j) ?? 'missing'));
             if (updated.hosts.some((h, i) => h !== task.hosts[i])) await this.saveTask(updated);
           }
         });

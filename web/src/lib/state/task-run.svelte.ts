@@ -30,6 +30,10 @@ export interface TaskSpec {
   kind: TaskKind;
   /** What history shows: the command, or a line describing the script, push or fetch. */
   command: string;
+  /** Files of a push of several (each its own task on the host, see WorkContext.task). */
+  parts?: number;
+  /** The path a fetch reads. */
+  path?: string;
   work(host: HostRun, ctx: WorkContext): Promise<HostResult>;
 }
 
@@ -134,6 +138,8 @@ export class TaskRun {
       startedAt: this.startedAt,
       endedAt: this.endedAt,
       hosts: this.hosts.map((h) => h.toRecord()),
+      ...(this.spec.parts && this.spec.parts > 1 ? { parts: this.spec.parts } : {}),
+      ...(this.spec.path ? { path: this.spec.path } : {}),
     };
   }
 

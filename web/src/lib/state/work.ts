@@ -56,6 +56,7 @@ export function pushSpec(files: readonly File[], dest: string, mode: number): Ta
   return {
     kind: 'push',
     command: `push ${names} (${bytes(total)}) → ${dest}`,
+    parts: files.length,
     async work(host, { controller, task, signal }) {
       const started = performance.now();
       let done = 0;
@@ -81,27 +82,67 @@ function baseName(path: string): string {
   return path.split('/').filter(Boolean).pop() ?? 'file';
 }
 
+/**
+ * Largest file a fetch takes: the browser holds it in memory until it is saved. A bigger file
+ * is refused as soon as the host says its size, before more than a chunk of it arrives.
+ */
+export const MAX_FETCH_BYTES = 256 * 1024 * 1024;
+
+/** "256 MiB". */
+function mib(n: number): string {
+  return `${Math.round((n / 1024 / 1024) * 10) / 10} MiB`;
+}
+
 /** A file fetched from each host into memory, then offered as a download named after the host (name and short id). */
-export function fetchSpec(path: string): TaskSpec {
+export function fetchSpec(path: string, maxBytes = MAX_FETCH_BYTES): TaskSpec {
   if (!path.startsWith('/')) throw new FlotillaError('bad-config', 'the path must be absolute, like /etc/hostname');
   return {
     kind: 'fetch',
     command: `fetch ${path}`,
+    path,
     async work(host, { controller, task, signal }) {
       const parts: Uint8Array<ArrayBuffer>[] = [];
       let received = 0;
-      const result: HostResult = await fetchFromHost(
-        controller,
-        host.hostId,
-        task,
-        path,
-        (_offset, chunk) => {
-          parts.push(new Uint8Array(chunk));
-          received += chunk.length;
-        },
-        (got, total) => (host.progress = { bytes: got, total }),
-        signal,
-      );
+      // Stopped here when the file is too big; the task's own cancel stops it too.
+      const stop = new AbortController();
+      const follow = () => stop.abort();
+      signal.addEventListener('abort', follow);
+      let tooBig: number | undefined;
+      const refuse = (size: number) => {
+        tooBig ??= size;
+        parts.length = 0;
+        stop.abort();
+      };
+      let result: HostResult;
+      try {
+        result = await fetchFromHost(
+          controller,
+          host.hostId,
+          task,
+          path,
+          (_offset, chunk) => {
+            if (tooBig !== undefined) return;
+            if (received + chunk.length > maxBytes) return refuse(received + chunk.length);
+            parts.push(new Uint8Array(chunk));
+            received += chunk.length;
+          },
+          (got, total) => {
+            if (total > maxBytes) refuse(total);
+            else host.progress = { bytes: got, total };
+          },
+          stop.signal,
+        );
+      } finally {
+        signal.removeEventListener('abort', follow);
+      }
+      if (tooBig !== undefined && !signal.aborted) {
+        return {
+          hostId: host.hostId,
+          status: 'failed',
+          durationMs: result.durationMs,
+          error: { code: 'too-large', detail: `${path} is ${bytes(tooBig)}, over the ${mib(maxBytes)} a fetch in the browser may hold in memory; fetch it with the CLI (flotilla fetch)` },
+        };
+      }
       if (result.status === 'ok') {
         // Octet-stream, so the browser keeps the name as given instead of adding an extension.
         const blob = new Blob(parts, { type: 'application/octet-stream' });
