@@ -531,6 +531,10 @@ describe('inventory, tasks and history in the browser', () => {
       await go('#/dashboard');
       expect(await page().getByTestId('tasks-24h').count()).toBe(0);
       await page().getByText('No tasks in the last 24 hours.').waitFor();
+      // The app says what is wrong: the clock, not a refusal of this device.
+      await page().getByTestId('clock-off').waitFor({ timeout: 15_000 });
+      expect(await page().getByTestId('device-refused').count()).toBe(0);
+      await screenshot(page(), 'desktop-dashboard-clock-off');
 
       // Keeping 30 days keeps them all; keeping 2 removes every task older than that.
       await go('#/settings');

@@ -53,6 +53,8 @@ export class FleetState {
   signalError = $state<string | undefined>(undefined);
   /** Why the signaling server refused this device (revoked, expired, not in the fleet). */
   refusal = $state<ErrorCode | undefined>(undefined);
+  /** The signaling server refused this device's credential as stale: this device's clock is off by minutes or more. */
+  clockOff = $state(false);
   /** Each host's connection: connecting, connected (with its path), failed (with the reason). */
   connections = $state.raw<Map<string, ConnectionState>>(new Map());
   rows: HostRow[] = $derived(buildRows(this.hosts, this.presence));
@@ -199,8 +201,11 @@ export class FleetState {
       this.signal = 'ok';
       this.signalError = undefined;
       this.refusal = undefined;
+      this.clockOff = false;
     } catch (error) {
-      const refused = error instanceof FlotillaError && REFUSED.includes(error.code) ? error.code : undefined;
+      // A stale credential is the clock's fault, not a refusal of this device: say that instead.
+      this.clockOff = error instanceof FlotillaError && error.code === 'bad-token' && /clock/.test(error.detail ?? '');
+      const refused = error instanceof FlotillaError && REFUSED.includes(error.code) && !this.clockOff ? error.code : undefined;
       this.signal = refused ? 'refused' : 'down';
       this.refusal = refused;
       this.signalError = error instanceof Error ? error.message : String(error);
