@@ -534,6 +534,9 @@ describe('inventory, tasks and history in the browser', () => {
       // The app says what is wrong: the clock, not a refusal of this device.
       await page().getByTestId('clock-off').waitFor({ timeout: 15_000 });
       expect(await page().getByTestId('device-refused').count()).toBe(0);
+      // Without the signaling server, which hosts are online is not known: not "0 online".
+      expect(await page().getByTestId('count-online').textContent()).toBe('?online');
+      expect(await page().getByTestId('count-total').getAttribute('data-count')).toBe('5');
       await screenshot(page(), 'desktop-dashboard-clock-off');
 
       // Keeping 30 days keeps them all; keeping 2 removes every task older than that.
