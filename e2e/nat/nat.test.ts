@@ -9,24 +9,33 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { turnPassword } from '../../signaling/src/turn.ts';
 import { natUnavailableReason } from './topology.ts';
-import { ping, probe, runAndPush, startStack, turnLog, TURN_PORT, waitOnline, type Stack } from './stack.ts';
+import { ping, probe, runAndPush, startStack, turnLog, TURN_PORT, waitOnline, type Stack, type StackOptions } from './stack.ts';
 
 const unavailable = natUnavailableReason();
 if (unavailable) console.warn(`NAT tests skipped: ${unavailable}`);
 
+/** A stack with its agent online, built before the block's tests and torn down after them. */
+function stackFor(options: StackOptions): () => Stack {
+  let stack: Stack | undefined;
+  beforeAll(async () => {
+    stack = await startStack(options);
+    await waitOnline(stack);
+  }, 180_000);
+  afterAll(async () => {
+    await stack?.destroy();
+  }, 60_000);
+  return () => {
+    if (!stack) throw new Error('the stack did not start');
+    return stack;
+  };
+}
+
 describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   describe('endpoint-independent NAT (MASQUERADE) on both sides', () => {
-    let stack: Stack | undefined;
-    beforeAll(async () => {
-      stack = await startStack({ nat1: 'masquerade', nat2: 'masquerade' });
-      await waitOnline(stack);
-    }, 180_000);
-    afterAll(async () => {
-      await stack?.destroy();
-    }, 60_000);
+    const stack = stackFor({ nat1: 'masquerade', nat2: 'masquerade' });
 
     it('connects directly (not relayed), then runs a command and pushes a file', async () => {
-      const s = stack!;
+      const s = stack();
       const { path } = await ping(s);
       expect(path).toMatchObject({ relayed: false, protocol: 'udp' });
       expect(['srflx', 'prflx']).toContain(path?.remote); // the agent's NAT mapping, never its private address
@@ -39,7 +48,7 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
     });
 
     it('hands TURN only with valid credentials: forged or expired ones are refused by coturn', async () => {
-      const s = stack!;
+      const s = stack();
       const probe = async (username: string, password: string) => {
         const result = await s.topo.run(s.topo.ns.s1, process.execPath, [join(import.meta.dirname, 'turn-probe.mjs'), s.topo.addr.pub, String(TURN_PORT), username, password], { timeoutMs: 30_000 });
         return JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as { outcome: string; code?: number; relayed?: string };
@@ -63,7 +72,7 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
     // signaling connection are gone, and the CLI's link goes silent.
     let r1Wan = '203.0.113.11';
     async function renumberRouter1(to: string): Promise<void> {
-      const s = stack!;
+      const s = stack();
       await s.topo.run(s.topo.ns.r1, 'ip', ['addr', 'del', `${r1Wan}/24`, 'dev', 'wan']);
       await s.topo.run(s.topo.ns.r1, 'ip', ['addr', 'add', `${to}/24`, 'dev', 'wan']);
       r1Wan = to;
@@ -73,7 +82,7 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
     }
 
     it('restarts ICE when the agent\'s network changes mid-command: the same session goes on', async () => {
-      const s = stack!;
+      const s = stack();
       const running = s.cli(['run', 'tag:site=one', '-v', '--json', '--', 'echo before; sleep 22; echo after'], 120_000);
       await new Promise((r) => setTimeout(r, 3_000));
       await renumberRouter1('203.0.113.21');
@@ -90,7 +99,7 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
     }, 180_000);
 
     it('when the restart cannot happen (signaling down too), connects afresh and reattaches to the command', async () => {
-      const s = stack!;
+      const s = stack();
       const running = s.cli(['run', 'tag:site=one', '--json', '--', 'echo before; sleep 40; echo after'], 150_000);
       await new Promise((r) => setTimeout(r, 3_000));
       // The signaling server goes away for 28 s as the network changes: the restart offer
@@ -107,17 +116,10 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
   });
 
   describe('symmetric-like NAT (MASQUERADE --random-fully) on both sides', () => {
-    let stack: Stack | undefined;
-    beforeAll(async () => {
-      stack = await startStack({ nat1: 'random-fully', nat2: 'random-fully' });
-      await waitOnline(stack);
-    }, 180_000);
-    afterAll(async () => {
-      await stack?.destroy();
-    }, 60_000);
+    const stack = stackFor({ nat1: 'random-fully', nat2: 'random-fully' });
 
     it('connects through TURN (the pair is relayed), then runs a command and pushes a file', async () => {
-      const s = stack!;
+      const s = stack();
       const { path } = await ping(s);
       expect(path).toMatchObject({ relayed: true });
       expect((await probe(s)).line).toMatch(/relayed \w+->\w+\/(udp|tcp)\s+\d/);
@@ -128,34 +130,20 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
   });
 
   describe("UDP blocked at the CLI's site", () => {
-    let stack: Stack | undefined;
-    beforeAll(async () => {
-      stack = await startStack({ nat1: 'masquerade', nat2: 'masquerade', blockUdp2: true });
-      await waitOnline(stack);
-    }, 180_000);
-    afterAll(async () => {
-      await stack?.destroy();
-    }, 60_000);
+    const stack = stackFor({ nat1: 'masquerade', nat2: 'masquerade', blockUdp2: true });
 
     it('connects through TURN over TCP, then runs a command and pushes a file', async () => {
-      const s = stack!;
+      const s = stack();
       const { path } = await ping(s);
       expect(path).toMatchObject({ relayed: true, local: 'relay', protocol: 'tcp' });
       await runAndPush(s);
     });
   });
   describe("UDP blocked at the CLI's site, TURN offered only over TLS (turns:)", () => {
-    let stack: Stack | undefined;
-    beforeAll(async () => {
-      stack = await startStack({ nat1: 'masquerade', nat2: 'masquerade', blockUdp2: true, turnTls: true });
-      await waitOnline(stack);
-    }, 180_000);
-    afterAll(async () => {
-      await stack?.destroy();
-    }, 60_000);
+    const stack = stackFor({ nat1: 'masquerade', nat2: 'masquerade', blockUdp2: true, turnTls: true });
 
     it('connects through TURN over TLS, then runs a command and pushes a file', async () => {
-      const s = stack!;
+      const s = stack();
       const { path } = await ping(s);
       expect(path).toMatchObject({ relayed: true, local: 'relay', protocol: 'tcp' });
       // coturn saw the allocation arrive over TLS (its session line names the TLS version).

@@ -91,6 +91,9 @@ interface Session {
   settle: (result: RawLink | string) => void;
 }
 
+/** An offer or answer as werift makes it. */
+type Description = Awaited<ReturnType<RTCPeerConnection['createOffer']>>;
+
 /** Sessions are keyed by peer and connection id: another peer cannot squat on an id. */
 function keyOf(peer: string, connectionId: string): string {
   return JSON.stringify([peer, connectionId]);
@@ -220,13 +223,25 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     watchChannel(s, pc.createDataChannel(label, { ordered: true }));
     const offer = await pc.createOffer();
     if (s.state !== 'negotiating') return;
-    // Send before setLocalDescription: werift gathers inside it and waits up to 5 s for an
-    // unanswered STUN server; both sides then gather in parallel. The SDP is the same.
+    await sendOffer(s, pc, offer);
+  }
+
+  /**
+   * Sends our offer, then applies it. Before setLocalDescription: werift gathers inside it and
+   * waits up to 5 s for an unanswered STUN server; both sides then gather in parallel.
+   */
+  async function sendOffer(s: Session, pc: RTCPeerConnection, offer: Description): Promise<void> {
     const payload = { sdp: { type: 'offer', sdp: offer.sdp }, type: 'data', connectionId: s.connectionId, label, reliable: true, serialization: 'raw', metadata: {} };
     signaling.send({ type: 'OFFER', dst: s.remoteId, payload });
     sdpSent(s);
     s.localApplied = pc.setLocalDescription(offer);
     await s.localApplied;
+  }
+
+  async function sendAnswer(s: Session, pc: RTCPeerConnection, answer: Description): Promise<void> {
+    signaling.send({ type: 'ANSWER', dst: s.remoteId, payload: { sdp: { type: 'answer', sdp: answer.sdp }, type: 'data', connectionId: s.connectionId } });
+    sdpSent(s);
+    await pc.setLocalDescription(answer);
   }
 
   /**
@@ -242,11 +257,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     s.sdpSent = false;
     const offer = await pc.createOffer({ iceRestart: true });
     if (s.state !== 'open') return;
-    const payload = { sdp: { type: 'offer', sdp: offer.sdp }, type: 'data', connectionId: s.connectionId, label, reliable: true, serialization: 'raw', metadata: {} };
-    signaling.send({ type: 'OFFER', dst: s.remoteId, payload });
-    sdpSent(s);
-    s.localApplied = pc.setLocalDescription(offer);
-    await s.localApplied;
+    await sendOffer(s, pc, offer);
   }
 
   /** Answerer: the dialer restarts ICE on a link that is open. */
@@ -259,9 +270,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     remoteApplied(s);
     const answer = await pc.createAnswer();
     if (s.state !== 'open') return;
-    signaling.send({ type: 'ANSWER', dst: s.remoteId, payload: { sdp: { type: 'answer', sdp: answer.sdp }, type: 'data', connectionId: s.connectionId } });
-    sdpSent(s);
-    await pc.setLocalDescription(answer);
+    await sendAnswer(s, pc, answer);
     log('rtc-ice-restart-answered', { remoteId: s.remoteId, connectionId: s.connectionId });
   }
 
@@ -291,9 +300,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     remoteApplied(s);
     const answer = await pc.createAnswer();
     if (s.state !== 'negotiating') return;
-    signaling.send({ type: 'ANSWER', dst: s.remoteId, payload: { sdp: { type: 'answer', sdp: answer.sdp }, type: 'data', connectionId: s.connectionId } });
-    sdpSent(s);
-    await pc.setLocalDescription(answer);
+    await sendAnswer(s, pc, answer);
   }
 
   function deliver(link: RawLink): void {
