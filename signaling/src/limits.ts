@@ -28,8 +28,10 @@ export interface Limits {
 
 export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxPayload: 64 * 1024,
-  messagesPerSecond: 50,
-  messageBurst: 200,
+  // A controller fanning out to hundreds of hosts sends an offer and a few candidates to each
+  // (its client paces itself at 150/s, burst 600: agent/src/rtc/signaling-client.ts).
+  messagesPerSecond: 200,
+  messageBurst: 1000,
   connectsPerSecondPerIp: 20,
   connectBurstPerIp: 100,
   apiPerSecondPerIp: 20,

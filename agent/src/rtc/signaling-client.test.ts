@@ -101,4 +101,26 @@ describe('signaling client against a hostile server', () => {
     expect(() => c.send({ type: 'HEARTBEAT', dst: '', payload: undefined })).not.toThrow();
     expect(c.state).toBe('closed');
   });
+
+  it('paces what it sends: a burst at once, the rest at the sustained rate, in order, nothing lost', async () => {
+    const arrivals: { at: number; n: number }[] = [];
+    const url = await fakeServer((socket) => {
+      socket.send(JSON.stringify({ type: 'OPEN' }));
+      socket.on('message', (data) => {
+        const m = JSON.parse(String(data)) as { type: string; payload?: { n?: number } };
+        if (m.type === 'CANDIDATE') arrivals.push({ at: performance.now(), n: m.payload?.n ?? -1 });
+      });
+    });
+    const c = client({ url, id: 'fanout', token: 'tok', pace: { perSecond: 40, burst: 10 } });
+    await c.whenOpen();
+    const t0 = performance.now();
+    for (let n = 0; n < 30; n++) c.send({ type: 'CANDIDATE', dst: 'peer', payload: { n } });
+    await vi.waitFor(() => expect(arrivals).toHaveLength(30), { timeout: 5_000 });
+    expect(arrivals.map((a) => a.n)).toEqual([...Array(30).keys()]);
+    // The first 10 go at once; the other 20 take about 20/40 s.
+    expect(arrivals[9]!.at - t0).toBeLessThan(200);
+    expect(arrivals[29]!.at - t0).toBeGreaterThan(400);
+    // Never more than the burst plus what the rate allows, in any window from the start.
+    for (const [i, a] of arrivals.entries()) expect(i + 1).toBeLessThanOrEqual(10 + Math.ceil(((a.at - t0) / 1000) * 40) + 1);
+  });
 });

@@ -45,6 +45,8 @@ export interface SignalingClientOptions {
   key?: string;
   /** Reconnect forever with backoff (default true). */
   reconnect?: boolean;
+  /** Outgoing pace, messages per second and burst (defaults SEND_PER_SECOND, SEND_BURST). */
+  pace?: { perSecond: number; burst: number };
   log?: SignalingLog;
 }
 
@@ -58,6 +60,16 @@ const BACKOFF_MAX_MS = 10_000;
  */
 const SILENT_ACCEPT_MS = 3_000;
 const MAX_QUEUED = 256;
+/**
+ * What this client sends per second, and in a burst, at most: below the server's per-socket
+ * limits (signaling/src/limits.ts: 200/s, burst 1000), which close a socket that exceeds them.
+ * A controller dialing hundreds of hosts at once (an offer and a few candidates each) is paced
+ * instead of cut off.
+ */
+const SEND_PER_SECOND = 150;
+const SEND_BURST = 600;
+/** Messages waiting for the pace; beyond this the oldest are dropped (and logged). */
+const MAX_PACED = 20_000;
 /** Server errors that will not change by retrying. */
 const FATAL_ERROR = /invalid key|invalid token|no id, token, or key/i;
 
@@ -102,6 +114,48 @@ export function createSignalingClient(o: SignalingClientOptions): SignalingClien
   let retryTimer: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let silentTimer: NodeJS.Timeout | undefined;
+  // The outgoing pace: a token bucket, and the messages waiting for a token.
+  const perSecond = o.pace?.perSecond ?? SEND_PER_SECOND;
+  const burst = o.pace?.burst ?? SEND_BURST;
+  let tokens = burst;
+  let refilledAt = performance.now();
+  const paced: string[] = [];
+  let paceTimer: NodeJS.Timeout | undefined;
+
+  function refill(): void {
+    const now = performance.now();
+    tokens = Math.min(burst, tokens + ((now - refilledAt) / 1000) * perSecond);
+    refilledAt = now;
+  }
+
+  /** Sends now if the pace allows and nothing waits, else queues behind the others. */
+  function transmit(ws: WebSocket, text: string): void {
+    refill();
+    if (!paced.length && tokens >= 1) {
+      tokens -= 1;
+      ws.send(text);
+      return;
+    }
+    if (paced.length >= MAX_PACED) log('signaling-queue-full', { dropped: paced.shift()?.slice(0, 40) });
+    paced.push(text);
+    schedulePace();
+  }
+
+  function schedulePace(): void {
+    if (paceTimer || !paced.length) return;
+    const waitMs = Math.max(1, Math.ceil(((1 - tokens) / perSecond) * 1000));
+    paceTimer = setTimeout(() => {
+      paceTimer = undefined;
+      const ws = socket;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return; // sent again once reopened (markOpen)
+      refill();
+      while (paced.length && tokens >= 1) {
+        tokens -= 1;
+        ws.send(paced.shift()!);
+      }
+      schedulePace();
+    }, waitMs);
+  }
 
   function emitState(s: 'open' | 'closed', reason?: string): void {
     for (const h of stateHandlers) {
@@ -134,7 +188,7 @@ export function createSignalingClient(o: SignalingClientOptions): SignalingClien
     state = 'open';
     attempt = 0;
     log('signaling-open', { id: o.id, how });
-    for (const text of queue.splice(0)) ws.send(text);
+    for (const text of [...paced.splice(0), ...queue.splice(0)]) transmit(ws, text);
     emitState('open');
     settle();
   }
@@ -183,7 +237,7 @@ export function createSignalingClient(o: SignalingClientOptions): SignalingClien
     const ws = new WebSocket(socketUrl, { maxPayload: MAX_PEERJS_MESSAGE_LENGTH, handshakeTimeout: 10_000 });
     socket = ws;
     ws.on('open', () => {
-      heartbeat = setInterval(() => ws.send('{"type":"HEARTBEAT"}'), HEARTBEAT_MS);
+      heartbeat = setInterval(() => transmit(ws, '{"type":"HEARTBEAT"}'), HEARTBEAT_MS);
       silentTimer = setTimeout(() => markOpen(ws, 'accepted without OPEN'), SILENT_ACCEPT_MS);
     });
     ws.on('message', (data, isBinary) => {
@@ -231,7 +285,7 @@ export function createSignalingClient(o: SignalingClientOptions): SignalingClien
     send(msg) {
       const text = JSON.stringify(msg);
       if (state === 'open' && socket?.readyState === WebSocket.OPEN) {
-        socket.send(text);
+        transmit(socket, text);
       } else if (!stopped) {
         if (queue.length >= MAX_QUEUED) log('signaling-queue-full', { dropped: queue.shift()?.slice(0, 40) });
         queue.push(text);
@@ -245,7 +299,9 @@ export function createSignalingClient(o: SignalingClientOptions): SignalingClien
       state = 'closed';
       clearTimers();
       clearTimeout(retryTimer);
+      clearTimeout(paceTimer);
       queue.length = 0;
+      paced.length = 0;
       const ws = socket;
       socket = undefined;
       ws?.close();
