@@ -6,10 +6,12 @@
 //   --scenarios cmd,push21,push30k,fetch,sleep5
 //   --large-scenarios cmd,push30k,fetch   scenarios for sizes above 15 (default: all of them)
 //   --sim 100,500        fan-out sizes for the fleet simulator ('' to skip)
+//   --sim-modes cold,warm
 //   --browser-n 15       sizes timed in Chromium through Playwright ('' to skip)
 //   --no-bulk            skip the bulk transfer (100 MB to one host, 10 MB to 15)
 //   --no-install         never apt-get install the SSH tools
 //   --no-build           use dist/flotilla-agent.mjs and the CLI bundle as they are
+//   --merge              re-take some rows: keep the other rows of results/latest.json
 // The whole run happens inside a private network namespace (loopback only), entered below.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
@@ -37,10 +39,12 @@ const { values: opts } = parseArgs({
     scenarios: { type: 'string', default: 'cmd,push21,push30k,fetch,sleep5' },
     'large-scenarios': { type: 'string' },
     sim: { type: 'string', default: '100,500' },
+    'sim-modes': { type: 'string', default: 'cold,warm' },
     'browser-n': { type: 'string', default: '15' },
     'no-bulk': { type: 'boolean', default: false },
     'no-install': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    merge: { type: 'boolean', default: false },
   },
 });
 const SIZES = opts.n.split(',').map(Number).filter((x) => x > 0).sort((a, b) => a - b);
@@ -334,13 +338,21 @@ async function benchSim(fleet) {
     // Agent i carries the tag hundred=floor(i/100): the first n agents are hundreds 0…n/100-1.
     const sel = n === max ? 'tag:role=sim' : `tag:role=sim and (${Array.from({ length: Math.ceil(n / 100) }, (_, k) => `tag:hundred=${k}`).join(' or ')})`;
     const once = (extra) => async () => {
-      const r = await fleet.cli(['run', sel, '--json', '--forks', '100', ...extra, '--', 'echo', 'ok'], { timeoutMs: 600_000 });
+      // Bounded: a cold run that stalls counts as failed on every host it had not answered.
+      const r = await fleet.cli(['run', sel, '--json', '--forks', '100', ...extra, '--', 'echo', 'ok'], { timeoutMs: 150_000 });
       const j = parseJson(r.stdout);
       const ok = Array.isArray(j?.results) ? j.results.filter((x) => x.status === 'ok' && x.exitCode === 0 && x.stdout === 'ok\n').length : 0;
       return { ...r, ok: Math.min(ok, n), detail: flotillaDetail(r) };
     };
-    await measure({ scenario: 'fanout', n, tool: 'flotilla', mode: 'cold', once: once(['--no-persist']) });
-    await fleet.connect(sel);
+    const modes = opts['sim-modes'].split(',');
+    if (modes.includes('cold')) await measure({ scenario: 'fanout', n, tool: 'flotilla', mode: 'cold', once: once(['--no-persist']) });
+    if (!modes.includes('warm')) continue;
+    // Dials beyond the signaling server's message limit fail; connect again until all are open.
+    for (let k = 0, up = 0; k < 4 && up < n; k++) {
+      const hosts = await fleet.connect(sel);
+      up = hosts.filter((h) => h.status === 'ok').length;
+      log(`control process: ${up}/${n} simulated agents connected`);
+    }
     await measure({ scenario: 'fanout', n, tool: 'flotilla', mode: 'warm', once: once([]) });
     await fleet.disconnect();
   }
@@ -491,7 +503,35 @@ function pivot(all) {
   ];
 }
 
+/**
+ * --merge: rows of the previous latest.json that this run did not re-take are kept (with the
+ * date they were taken); re-taken rows replace theirs in place.
+ */
+function mergePrevious(date) {
+  const key = (r) => `${r.scenario}|${r.n}|${r.tool}|${r.mode}`;
+  for (const r of rows) r.taken ??= date;
+  let prev;
+  try {
+    prev = JSON.parse(readFileSync(join(RESULTS, 'latest.json'), 'utf8'));
+  } catch {
+    return;
+  }
+  const fresh = new Map(rows.map((r) => [key(r), r]));
+  const prevTimes = new Map((prev.times ?? []).map((t) => [key(t), t.seconds]));
+  const merged = (prev.results ?? []).map((r) => fresh.get(key(r)) ?? { ...r, times: prevTimes.get(key(r)), taken: r.taken ?? prev.date });
+  for (const r of rows) if (!merged.includes(r)) merged.push(r);
+  const retaken = rows.length;
+  rows.splice(0, rows.length, ...merged);
+  Object.assign(metrics, { ...prev.metrics, ...metrics });
+  Object.assign(connectSamples, { ...prev.connectSamplesMs, ...connectSamples });
+  // Interruptions of earlier runs are history: their rows were completed or re-taken since.
+  const keep = (n) => !/^(merged:|run interrupted|run aborted)/.test(n);
+  notes.unshift(...(prev.notes ?? []).filter(keep), `merged: ${retaken} row(s) re-taken at ${date}; the others are from earlier runs (each row's \`taken\` in latest.json).`);
+}
+
 function writeResults() {
+  const date = new Date().toISOString();
+  if (opts.merge) mergePrevious(date);
   const machine = {
     nproc: cpus().length,
     cpu: cpus()[0]?.model ?? null,
@@ -506,7 +546,6 @@ function writeResults() {
     pssh: have('parallel-ssh') ? version('dpkg-query', ['-W', '-f=${Version}', 'pssh'], /(\S+)/) : null,
     openssh: have('ssh') ? version('ssh', ['-V'], /OpenSSH_([^\s,]+)/) : null,
   };
-  const date = new Date().toISOString();
   const durationS = Math.round((Date.now() - started) / 1000);
   const result = {
     date, machine, versions, durationS, runs: RUNS, command: CMD,
@@ -628,7 +667,7 @@ try {
   if (TOOLS.has('flotilla') && SIM.length) await benchSim(fleet);
 } catch (error) {
   log(`failed: ${error.stack ?? error}`);
-  notes.push(`run aborted: ${error.message}`);
+  notes.push(`run aborted: ${error.message.slice(0, 300)}`);
   exitCode = 1;
 } finally {
   await cleanup();
