@@ -5,6 +5,7 @@
 // tests report themselves skipped with the reason.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { turnPassword } from '../../signaling/src/turn.ts';
@@ -77,14 +78,23 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       await s.topo.run(s.topo.ns.r1, 'ip', ['addr', 'add', `${to}/24`, 'dev', 'wan']);
       r1Wan = to;
     }
+    /** Waits until `sleep <nap>` runs on the agent (the CLI has connected and sent it). */
+    async function commandRunning(nap: string): Promise<void> {
+      const deadline = Date.now() + 60_000;
+      while (spawnSync('pgrep', ['-f', `^sleep ${nap}$`]).status !== 0) {
+        if (Date.now() > deadline) throw new Error(`sleep ${nap} never started on the agent`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
     function parseRun(result: { stdout: string }) {
       return JSON.parse(result.stdout) as { results: { status: string; exitCode: number; stdout: string }[] };
     }
 
     it('restarts ICE when the agent\'s network changes mid-command: the same session goes on', async () => {
       const s = stack();
-      const running = s.cli(['run', 'tag:site=one', '-v', '--json', '--', 'echo before; sleep 22; echo after'], 120_000);
-      await new Promise((r) => setTimeout(r, 3_000));
+      const nap = `22.${Date.now() % 100000}1`;
+      const running = s.cli(['run', 'tag:site=one', '-v', '--json', '--', `echo before; sleep ${nap}; echo after`], 120_000);
+      await commandRunning(nap);
       await renumberRouter1('203.0.113.21');
       const result = await running;
       expect(result.code, result.output).toBe(0);
@@ -100,8 +110,9 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
 
     it('when the restart cannot happen (signaling down too), connects afresh and reattaches to the command', async () => {
       const s = stack();
-      const running = s.cli(['run', 'tag:site=one', '--json', '--', 'echo before; sleep 40; echo after'], 150_000);
-      await new Promise((r) => setTimeout(r, 3_000));
+      const nap = `40.${Date.now() % 100000}2`;
+      const running = s.cli(['run', 'tag:site=one', '--json', '--', `echo before; sleep ${nap}; echo after`], 150_000);
+      await commandRunning(nap);
       // The signaling server goes away for 28 s as the network changes: the restart offer
       // cannot reach the agent, the link is given up, and the CLI dials again once it is back.
       const outage = s.restartSignal(28_000);
