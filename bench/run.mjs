@@ -105,6 +105,8 @@ const rows = [];
 const metrics = {};
 const notes = [];
 const connectSamples = {};
+/** Every run whose rows are in the results: the first is the full run, then --merge re-takes. */
+const runLog = [];
 
 const CMD = have('ifconfig') ? 'ifconfig' : 'ip addr';
 const files = {
@@ -524,6 +526,7 @@ function mergePrevious(date) {
   rows.splice(0, rows.length, ...merged);
   Object.assign(metrics, { ...prev.metrics, ...metrics });
   Object.assign(connectSamples, { ...prev.connectSamplesMs, ...connectSamples });
+  runLog.unshift(...(prev.runLog ?? [{ date: prev.date, args: '(not recorded)' }]));
   // Interruptions of earlier runs are history: their rows were completed or re-taken since.
   const keep = (n) => !/^(merged:|run interrupted|run aborted)/.test(n);
   notes.unshift(...(prev.notes ?? []).filter(keep), `merged: ${retaken} row(s) re-taken at ${date}; the others are from earlier runs (each row's \`taken\` in latest.json).`);
@@ -531,6 +534,7 @@ function mergePrevious(date) {
 
 function writeResults() {
   const date = new Date().toISOString();
+  runLog.push({ date, args: process.argv.slice(2).map((a) => (a === '' ? "''" : a)).join(' ') });
   if (opts.merge) mergePrevious(date);
   const machine = {
     nproc: cpus().length,
@@ -551,7 +555,7 @@ function writeResults() {
     date, machine, versions, durationS, runs: RUNS, command: CMD,
     method: 'Wall time of one CLI process per run, measured from outside (cold: --no-persist, it registers, dials and handshakes; warm: it forwards to the control process holding open connections); browser: in-page time from the click on Run to the result; every host on loopback in a private network namespace; each host has its own directory (a bind mount in its own mount namespace); success = exit status 0 and every host ok, pushed files byte-exact on disk, fetched files byte-exact, echoed output exact.',
     results: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'times'))), times: rows.filter((r) => r.times).map((r) => ({ scenario: r.scenario, n: r.n, tool: r.tool, mode: r.mode, seconds: r.times })),
-    metrics, notes, connectSamplesMs: connectSamples,
+    metrics, notes, connectSamplesMs: connectSamples, runLog,
   };
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -588,7 +592,8 @@ function writeResults() {
     ...Object.entries(metrics).map(([k, v]) => `- ${k}: ${v}`),
     '',
     ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),
-    `Reproduce: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` (as root; installs ansible, pssh and openssh-server from Debian if missing). This run took ${durationS} s.`,
+    ...(runLog.length > 1 ? ['Runs whose rows are in this file (the first, then re-takes with `--merge`):', '', ...runLog.map((r) => `- ${r.date}: \`npm run bench -- ${r.args}\`${r.note ? ` (${r.note})` : ''}`), ''] : []),
+    `Reproduce: \`npm run bench${runLog[0].args ? ` -- ${runLog[0].args}` : ''}\` (as root; installs ansible, pssh and openssh-server from Debian if missing). This run took ${durationS} s.`,
     '',
   ].join('\n');
   writeFileSync(join(RESULTS, 'latest.md'), md);
