@@ -44,7 +44,8 @@ export function chartSvg(rows, { title = 'Flotilla benchmark', subtitle = '' } =
         if (!g.row) return;
         const w = Math.max(1, x(g.row.median) - left);
         out.push(`<rect x="${left}" y="${by}" width="${w.toFixed(1)}" height="${barH - 1}" fill="${g.colour}"><title>${esc(`${g.tool} ${g.mode} ${scenario} N=${n}: ${g.row.median.toFixed(3)} s`)}</title></rect>`);
-        out.push(`<text x="${(left + w + 3).toFixed(1)}" y="${by + barH - 2}" font-size="8">${g.row.median < 1 ? g.row.median.toFixed(3) : g.row.median.toFixed(2)}</text>`);
+        const failed = g.row.successes < g.row.attempts ? ` (${g.row.successes}/${g.row.attempts} ok)` : '';
+        out.push(`<text x="${(left + w + 3).toFixed(1)}" y="${by + barH - 2}" font-size="8"${failed ? ' fill="#b00"' : ''}>${g.row.median < 1 ? g.row.median.toFixed(3) : g.row.median.toFixed(2)}${failed}</text>`);
       });
       y += h;
     }
