@@ -26,3 +26,20 @@ describe('incremental sha256', () => {
     }
   });
 });
+
+describe('native SHA-256 in Node', () => {
+  it('agrees with the portable implementation on inputs cut at any size', async () => {
+    await import('../agent/src/node-sha256.ts');
+    const { createJsSha256 } = await import('./sha256-stream.ts');
+    for (const size of [0, 1, 55, 56, 63, 64, 65, 1000, 70_000]) {
+      const data = new Uint8Array(size).map((_, i) => (i * 31 + size) & 0xff);
+      const js = createJsSha256();
+      const native = createSha256();
+      for (let at = 0; at < size; at += 777) {
+        js.update(data.subarray(at, at + 777));
+        native.update(data.subarray(at, at + 777));
+      }
+      expect(native.hex()).toBe(js.hex());
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { FlotillaError } from '../../../shared/errors.ts';
 import { createSha256 } from '../../../shared/sha256-stream.ts';
 import { confinePath } from '../policy.ts';
 import type { Handler } from './context.ts';
+import '../node-sha256.ts'; // native SHA-256 for file checksums
 
 const CHUNK = 256 * 1024;
 

@@ -9,6 +9,7 @@ import { openHome } from '../home.ts';
 import { openFleet, type Fleet } from '../fleet.ts';
 import { createProgress, duration, statusColor, table } from '../output.ts';
 import type { CommandContext } from './context.ts';
+import '../../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
 
 async function fileSource(path: string, modeText: string | undefined): Promise<PushSource & { close(): Promise<void> }> {
   const info = await stat(path).catch(() => {
