@@ -139,3 +139,19 @@ export async function verifyPeerCredential(
     throw new FlotillaError('bad-token', (error as FlotillaError).detail ?? 'malformed credential');
   }
 }
+
+/**
+ * A device may register on the signaling server as `<device id>-<instance>` (each process or
+ * browser tab its own instance), so two processes of one device do not take the registration
+ * from each other. Agents register as their id alone: they are the ones dialled.
+ */
+export function splitSignalingId(id: string): { identity: string; instance?: string } {
+  const match = /^([a-z2-7]{52})-([a-z2-7]{1,16})$/.exec(id);
+  return match ? { identity: match[1]!, instance: match[2]! } : { identity: id };
+}
+
+/** A fresh instance suffix for `splitSignalingId`: 8 base32 characters. */
+export function newSignalingInstance(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  return Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => alphabet[b & 31]).join('');
+}

@@ -6,7 +6,7 @@ import { createLinkInbox } from '../../shared/link-queue.ts';
 import { runHandshake } from '../../shared/handshake.ts';
 import { checkDeviceHello } from '../../shared/peer-checks.ts';
 import { createSecureSession } from '../../shared/session.ts';
-import { createPeerCredential } from '../../shared/tokens.ts';
+import { createPeerCredential, splitSignalingId } from '../../shared/tokens.ts';
 import { verifyRevocationList } from '../../shared/certs.ts';
 import { defaultIceServers, fetchIceServers, fetchRevocation, iceServerSource } from '../../shared/signal-api.ts';
 import type { RawLink } from '../../shared/transport.ts';
@@ -59,7 +59,9 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     log: (event, fields) => log(event.includes('error') || event.includes('fail') ? 'warn' : event.startsWith('rtc-ice-restart') ? 'info' : 'debug', event, fields),
   });
 
-  function allowHandshake(peer: string): boolean {
+  /** Rate limits go by device, whatever instance of it dials. */
+  function allowHandshake(signalingId: string): boolean {
+    const peer = splitSignalingId(signalingId).identity;
     const now = Date.now();
     const recent = (handshakes.get(peer) ?? []).filter((t) => now - t < 60_000);
     recent.push(now);

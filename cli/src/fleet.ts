@@ -3,7 +3,7 @@
 
 import { FlotillaError } from '../../shared/errors.ts';
 import { createController, type Controller } from '../../shared/controller.ts';
-import { createPeerCredential } from '../../shared/tokens.ts';
+import { createPeerCredential, newSignalingInstance } from '../../shared/tokens.ts';
 import { defaultIceServers, fetchIceServers, fetchPresence, iceServerSource, type PresenceEntry } from '../../shared/signal-api.ts';
 import { resolveSelector } from '../../shared/selector.ts';
 import { toSelectable, type HostRecord } from '../../shared/hosts.ts';
@@ -72,7 +72,9 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
   void iceServers();
   const endpoint = createRtcEndpoint({
     signalUrl: home.signal,
-    id: device.id,
+    // Its own instance id, so another process of this device (a control process, a second
+    // invocation) does not take the registration away from it.
+    id: `${device.id}-${newSignalingInstance()}`,
     token: () => createPeerCredential(device.keys, { purpose: 'register', kind: 'device', fleet: device.fleetId, ...device.pub }),
     iceServers,
     reconnect: true,

@@ -12,7 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import type { IClient } from 'peer';
 import { WebSocket, WebSocketServer, type ServerOptions } from 'ws';
 import { FlotillaError } from '../../shared/errors.ts';
-import { verifyPeerCredential, type PeerCredential } from '../../shared/tokens.ts';
+import { splitSignalingId, verifyPeerCredential, type PeerCredential } from '../../shared/tokens.ts';
 import { parseClientMessage } from './client-messages.ts';
 import { createKeyedLimiter, createTokenBucket, type Limits, type TokenBucket } from './limits.ts';
 import { errorText, short, type Logger } from './log.ts';
@@ -94,8 +94,12 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
     if (!id || !token || !key) return { status: 401, reason: 'missing id, token or key' };
     if (key !== PEERJS_KEY) return { status: 401, reason: 'wrong PeerJS key' };
     if (!live.has(id) && live.size >= limits.maxPeers) return { status: 503, reason: 'the server has reached its peer limit' };
+    const { identity, instance } = splitSignalingId(id);
     try {
-      verified.set(req, await verifyPeerCredential(token, { purpose: 'register', id }));
+      const credential = await verifyPeerCredential(token, { purpose: 'register', id: identity });
+      if (instance !== undefined && credential.kind !== 'device') return { status: 401, reason: 'only a device may register an instance id' };
+      // The socket is known by the id it registered (with its instance, for a device).
+      verified.set(req, { ...credential, id });
     } catch (error) {
       const reason = error instanceof FlotillaError && error.code === 'bad-token' ? (error.detail ?? 'invalid credential') : 'invalid credential';
       return { status: 401, reason };

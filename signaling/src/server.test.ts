@@ -77,6 +77,32 @@ describe('registration', () => {
   });
 });
 
+describe('device instances', () => {
+  it('keeps two instances of one device registered at once, each getting its own answers', async () => {
+    const { server } = await start();
+    const target = await registered(server, agent, fleet.fleetId);
+    const one = await connect(server, `${device.id}-aaaa`, await register(device, fleet.fleetId, 'device'));
+    expect(await one.next()).toEqual({ type: 'OPEN' });
+    const two = await connect(server, `${device.id}-bbbb`, await register(device, fleet.fleetId, 'device'));
+    expect(await two.next()).toEqual({ type: 'OPEN' });
+    one.send(offer(agent.id, 'dc_one'));
+    two.send(offer(agent.id, 'dc_two'));
+    expect(await target.next('OFFER')).toMatchObject({ src: `${device.id}-aaaa`, payload: { connectionId: 'dc_one' } });
+    expect(await target.next('OFFER')).toMatchObject({ src: `${device.id}-bbbb`, payload: { connectionId: 'dc_two' } });
+    // Neither replaced the other.
+    const race = await Promise.race([one.closed.then(() => 'one closed'), two.closed.then(() => 'two closed'), new Promise((r) => setTimeout(() => r('both open'), 300))]);
+    expect(race).toBe('both open');
+  });
+
+  it('refuses an instance id for an agent, and an instance of someone else\'s id', async () => {
+    const { server } = await start();
+    const asAgent = await refused(socketUrl(server, { id: `${agent.id}-aaaa`, token: await register(agent, fleet.fleetId) }));
+    expect(asAgent).toMatchObject({ status: 401, body: expect.stringMatching(/only a device may register an instance id/) });
+    const other = await refused(socketUrl(server, { id: `${agent2.id}-aaaa`, token: await register(device, fleet.fleetId, 'device') }));
+    expect(other).toMatchObject({ status: 401, body: expect.stringMatching(/another id/) });
+  });
+});
+
 describe('relaying', () => {
   it('relays an OFFER between two registered peers with its payload intact', async () => {
     const { server } = await start();

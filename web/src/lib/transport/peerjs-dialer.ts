@@ -3,7 +3,7 @@
 
 import { Peer, type DataConnection, type PeerError } from 'peerjs';
 import { FlotillaError } from '../../../../shared/errors.ts';
-import { createPeerCredential } from '../../../../shared/tokens.ts';
+import { createPeerCredential, newSignalingInstance } from '../../../../shared/tokens.ts';
 import { fetchIceServers } from '../../../../shared/signal-api.ts';
 import type { DeviceIdentity } from '../../../../shared/fleet.ts';
 import type { Dialer, RawLink } from '../../../../shared/transport.ts';
@@ -65,7 +65,8 @@ export function createPeerjsDialer(o: PeerjsDialerOptions): PeerjsDialer {
     const iceServers = await fetchIceServers(o.signal, { keys: o.device.keys, pub: o.device.pub, kind: 'device', fleet: o.device.fleetId });
     // The credential is timestamped (±5 min at the server): a new one for every registration.
     const token = await createPeerCredential(o.device.keys, { purpose: 'register', kind: 'device', fleet: o.device.fleetId, ...o.device.pub });
-    const peer = new Peer(o.device.id, { ...socketOptions(o.signal), key: 'peerjs', token, config: { iceServers }, debug: peerjsDebugLevel() });
+    // Each tab its own instance id: two tabs of one device must not take each other's registration.
+    const peer = new Peer(`${o.device.id}-${newSignalingInstance()}`, { ...socketOptions(o.signal), key: 'peerjs', token, config: { iceServers }, debug: peerjsDebugLevel() });
     peers.add(peer);
     peer.on('connection', (incoming) => incoming.close()); // devices dial; agents never dial a browser
     peer.on('error', (error: PeerError<string>) => {
