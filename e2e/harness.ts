@@ -76,8 +76,13 @@ export function watchOutput(child: ChildProcess, label: string): Pick<Proc, 'out
 /** Starts `node bin/<name>.js args…`. */
 export function startProc(name: string, args: string[], env: Record<string, string> = {}): Proc {
   const child = spawn(process.execPath, [join(BIN, `${name}.js`), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return procOf(child, `output of ${name}`);
+}
+
+/** A started child as a Proc: output watched, stopped with SIGTERM then SIGKILL, killed by killAll. */
+export function procOf(child: ChildProcess, label: string): Proc {
   running.add(child);
-  const watched = watchOutput(child, `output of ${name}`);
+  const watched = watchOutput(child, label);
   const exited = new Promise<number | null>((res) => child.once('exit', (code, signal) => {
     running.delete(child);
     res(code ?? (signal ? -1 : null));
@@ -110,10 +115,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `flotilla args…` with FLOTILLA_HOME=home; resolves when it exits. */
-export function cli(home: string, args: string[], options: { timeoutMs?: number; onStart?: (child: ChildProcess) => void } = {}): Promise<CliResult> {
+/** Runs `flotilla args…` with FLOTILLA_HOME=home (from `cwd`, default the repo); resolves when it exits. */
+export function cli(
+  home: string,
+  args: string[],
+  options: { timeoutMs?: number; cwd?: string; env?: Record<string, string>; onStart?: (child: ChildProcess) => void } = {},
+): Promise<CliResult> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [join(BIN, 'flotilla.js'), ...args], { cwd: ROOT, env: { ...process.env, FLOTILLA_HOME: home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(BIN, 'flotilla.js'), ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, FLOTILLA_HOME: home, NO_COLOR: '1', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     running.add(child);
     let stdout = '';
     let stderr = '';

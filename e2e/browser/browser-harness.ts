@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { ROOT, killAll, removeDir, startProc, startSignal, tempDir, watchOutput, type Proc } from '../harness.ts';
+import { ROOT, killAll, procOf, removeDir, startProc, startSignal, tempDir, type Proc } from '../harness.ts';
 
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 export const SCREENS = join(ROOT, 'test-results', 'screens');
@@ -53,20 +53,7 @@ function startAgentIsolated(args: string[], env: Record<string, string>, name: s
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const watched = watchOutput(child, `output of flotilla-agent ${name}`);
-  const exited = new Promise<number | null>((res) => child.once('exit', (code, signal) => res(code ?? (signal ? -1 : null))));
-  return {
-    child,
-    ...watched,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+  return procOf(child, `output of flotilla-agent ${name}`);
 }
 
 /** Starts the signaling server (serving dist/web) and a browser on a fresh profile. */

@@ -226,13 +226,17 @@ describe('hosts, journal and files in the browser', () => {
     step(async () => {
       const { page } = stack;
       const sizes = [['desktop', { width: 1280, height: 800 }], ['phone', { width: 360, height: 740 }]] as const;
+      /** Full-page screenshots `desktop-<name>` and `phone-<name>`, back at desktop size after. */
+      const atEverySize = async (name: string) => {
+        for (const [size, viewport] of sizes) {
+          await page.setViewportSize(viewport);
+          await screenshot(page, `${size}-${name}`, true);
+        }
+        await page.setViewportSize(sizes[0][1]);
+      };
       await go(`#/hosts/${ids[0]}`);
       await page.locator('[data-testid="connection"][data-state="connected"]').waitFor({ timeout: 30_000 });
-      for (const [size, viewport] of sizes) {
-        await page.setViewportSize(viewport);
-        await screenshot(page, `${size}-host`, true);
-      }
-      await page.setViewportSize(sizes[0][1]);
+      await atEverySize('host');
       await go('#/hosts');
       await screenshot(page, 'desktop-hosts-connections');
       await go('#/run');
@@ -243,11 +247,7 @@ describe('hosts, journal and files in the browser', () => {
       const before = await current();
       await page.getByTestId('run').click();
       await finished(before);
-      for (const [size, viewport] of sizes) {
-        await page.setViewportSize(viewport);
-        await screenshot(page, `${size}-run-script`, true);
-      }
-      await page.setViewportSize(sizes[0][1]);
+      await atEverySize('run-script');
       await page.getByTestId('mode-push').click();
       await page.getByTestId('push-files').setInputFiles([
         { name: 'app.conf', mimeType: 'text/plain', buffer: Buffer.from('port = 8080\n') },
@@ -257,21 +257,13 @@ describe('hosts, journal and files in the browser', () => {
       const beforePush = await current();
       await page.getByTestId('run').click();
       await finished(beforePush);
-      for (const [size, viewport] of sizes) {
-        await page.setViewportSize(viewport);
-        await screenshot(page, `${size}-run-push`, true);
-      }
-      await page.setViewportSize(sizes[0][1]);
+      await atEverySize('run-push');
       await page.getByTestId('mode-fetch').click();
       await page.getByTestId('fetch-path').fill(`${drop()}/motd`);
       const beforeFetch = await current();
       await page.getByTestId('run').click();
       await finished(beforeFetch);
-      for (const [size, viewport] of sizes) {
-        await page.setViewportSize(viewport);
-        await screenshot(page, `${size}-run-fetch`, true);
-      }
-      await page.setViewportSize(sizes[0][1]);
+      await atEverySize('run-fetch');
       await page.emulateMedia({ colorScheme: 'dark' });
       await go(`#/hosts/${ids[0]}`);
       await screenshot(page, 'desktop-host-dark');

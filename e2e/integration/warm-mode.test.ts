@@ -3,13 +3,13 @@
 // reuse its open data channels; Ctrl-C cancels on the hosts; hostile clients are refused.
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { ROOT, killAll, removeDir, startAgent, startSignal, tempDir, type CliResult, type Proc } from '../harness.ts';
+import { cli as harnessCli, killAll, removeDir, startAgent, startSignal, tempDir, type CliResult, type Proc } from '../harness.ts';
 
 let base: string;
 let admin: string;
@@ -20,26 +20,8 @@ const controlPids = new Set<number>();
 
 /** `flotilla args…` with FLOTILLA_HOME=admin, run from `cwd` (relative paths are the client's). */
 function cli(args: string[], options: { cwd?: string; env?: Record<string, string>; onStart?: (pid: number) => void } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'flotilla.js'), ...args], {
-      cwd: options.cwd ?? work,
-      env: { ...process.env, FLOTILLA_HOME: admin, NO_COLOR: '1', FLOTILLA_PERSIST: '', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`flotilla ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
-    }, 60_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    if (child.pid) options.onStart?.(child.pid);
-  });
+  const { onStart, ...rest } = options;
+  return harnessCli(admin, args, { cwd: work, ...rest, env: { FLOTILLA_PERSIST: '', ...options.env }, ...(onStart ? { onStart: (child) => child.pid && onStart(child.pid) } : {}) });
 }
 
 async function ok(args: string[], options: Parameters<typeof cli>[1] = {}): Promise<CliResult> {
