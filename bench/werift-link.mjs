@@ -2,12 +2,14 @@
 // directly (no signaling server, no Flotilla session). Measures what the transport gives:
 // connect time (createOffer to the data channel open on both sides) and bulk throughput of
 // one ordered, reliable channel with bufferedAmount backpressure.
-//   node bench/werift-link.mjs [--mb 50] [--chunk 65536] [--rounds 5] [--connects 10]
+//   node bench/werift-link.mjs [--mb 50] [--chunk 65536] [--rounds 5] [--connects 10] [--payload 1200]
+// --payload: probe the path for SCTP packets of that many user-data bytes and use them (werift
+// patch; the default is werift's 1200).
 // Prints one JSON document.
 import { parseArgs } from 'node:util';
 import { RTCPeerConnection } from 'werift';
 
-const { values } = parseArgs({ options: { mb: { type: 'string', default: '50' }, chunk: { type: 'string', default: '65536' }, rounds: { type: 'string', default: '3' }, connects: { type: 'string', default: '10' } } });
+const { values } = parseArgs({ options: { mb: { type: 'string', default: '50' }, chunk: { type: 'string', default: '65536' }, rounds: { type: 'string', default: '3' }, connects: { type: 'string', default: '10' }, payload: { type: 'string', default: '0' } } });
 const MB = Number(values.mb);
 const CHUNK = Number(values.chunk);
 
@@ -27,6 +29,15 @@ async function pair() {
   await b.setLocalDescription(answer);
   await a.setRemoteDescription(b.localDescription);
   const [dcB] = await Promise.all([opened, openA]);
+  const payload = Number(values.payload);
+  if (payload) {
+    // Larger SCTP packets (werift patch): probe the path, then use them in both directions.
+    for (const pc of [a, b]) {
+      const sctp = pc.sctpTransport.sctp;
+      if (!(await sctp.probePacketSize(payload))) throw new Error(`probe of ${payload}-byte packets failed`);
+      sctp.setMaxPayload(payload);
+    }
+  }
   return { a, b, dcA, dcB, connectMs: performance.now() - t0 };
 }
 

@@ -56,7 +56,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     id: state.identity.id,
     token: () => createPeerCredential(state.identity.keys, { purpose: 'register', kind: 'agent', fleet: enrollment.fleet, ...state.identity.pub }),
     iceServers,
-    log: (event, fields) => log(event.includes('error') || event.includes('fail') ? 'warn' : event.startsWith('rtc-ice-restart') ? 'info' : 'debug', event, fields),
+    log: (event, fields) => log(event.includes('error') || event.includes('fail') ? 'warn' : event.startsWith('rtc-ice-restart') || event === 'rtc-packet-size' ? 'info' : 'debug', event, fields),
   });
 
   /** Rate limits go by device, whatever instance of it dials. */

@@ -113,6 +113,32 @@ describe('core path through the CLI', () => {
     }
   });
 
+  it('moves 24 MB each way in large SCTP packets on loopback, after probing the path, byte-exact', async () => {
+    const agent = agents.find((a) => a.name === 'alpha')!;
+    const data = randomBytes(24 * 1024 * 1024);
+    const local = join(base, 'payload-bulk');
+    await writeFile(local, data);
+    const remote = join(base, 'pushed', 'bulk', 'file.bin');
+    const push = await cli(admin, ['push', '-v', 'tag:zone=a', local, remote]);
+    expect(push.code, push.stdout + push.stderr).toBe(0);
+    expect((await readFile(remote)).equals(data)).toBe(true);
+    // Each side probed its path and sends large packets: 16,000 bytes of payload from a
+    // loopback address (MTU 65536), 1,380 from the test namespace's veth address (MTU 1500).
+    const expectLarge = (line: string | undefined) => {
+      const choice = JSON.parse(line?.slice(line.indexOf('{')) ?? '{}') as { payload?: number; mtu?: number; probes?: { ok: boolean }[] };
+      expect(choice.payload, line).toBe(choice.mtu === 65536 ? 16000 : 1380);
+      expect(choice.probes?.[0]?.ok).toBe(true);
+    };
+    expectLarge(push.stderr.split('\n').find((l) => l.startsWith('[rtc-packet-size]')));
+    const agentLine = await waitFor('the agent to log its packet size', async () => agent.output().split('\n').find((l) => l.includes('"event":"rtc-packet-size"')));
+    expectLarge(agentLine);
+    const out = join(base, 'fetched-bulk');
+    const fetch = await cli(admin, ['fetch', 'tag:zone=a', remote, out]);
+    expect(fetch.code, fetch.stdout + fetch.stderr).toBe(0);
+    const [dir] = await readdir(out);
+    expect((await readFile(join(out, dir!, 'file.bin'))).equals(data)).toBe(true);
+  });
+
   it('refuses a push outside the agent\'s allowed root', async () => {
     const local = join(base, 'payload-small');
     await writeFile(local, 'x');

@@ -14,6 +14,7 @@ import { FlotillaError } from '../../../shared/errors.ts';
 import { createLinkCore } from '../../../shared/link-core.ts';
 import { fingerprintFromSdp, normalizeFingerprint, type PathInfo, type RawLink } from '../../../shared/transport.ts';
 import type { SignalingLog } from './signaling-client.ts';
+import { BASE_PAYLOAD, tunePacketSize, type SizableSctp } from './packet-size.ts';
 
 /**
  * Each connection gets its own ECDSA P-256 DTLS certificate (about 10 ms to make): werift would
@@ -70,6 +71,24 @@ export function pathOf(pc: RTCPeerConnection): PathInfo | undefined {
     // werift measures it on every ICE consent check (about every 5 s), in seconds.
     ...(typeof pair.rtt === 'number' && Number.isFinite(pair.rtt) ? { rttMs: pair.rtt * 1000 } : {}),
   };
+}
+
+/**
+ * Sets the SCTP packet size for the path now selected (see packet-size.ts); logs the outcome.
+ * Never throws: a failed probe leaves werift's 1,200-byte packets.
+ */
+async function tuneFor(pc: RTCPeerConnection, remoteId: string, log: SignalingLog): Promise<void> {
+  const sctp = (pc.sctpTransport as unknown as { sctp?: Partial<SizableSctp> } | undefined)?.sctp;
+  const pair = nominatedPair(pc);
+  if (!sctp || typeof sctp.probePacketSize !== 'function' || typeof sctp.setMaxPayload !== 'function' || !pair) return;
+  const local = pair.localCandidate;
+  const localAddress = local.type === 'host' ? local.host : local.relatedAddress;
+  try {
+    const choice = await tunePacketSize(sctp as SizableSctp, { relayed: local.type === 'relay' || pair.remoteCandidate.type === 'relay', localAddress });
+    log('rtc-packet-size', { remoteId, ...choice, localAddress });
+  } catch (error) {
+    log('rtc-packet-size-failed', { remoteId, error: String(error) });
+  }
 }
 
 function nominatedPair(pc: RTCPeerConnection) {
@@ -195,6 +214,21 @@ export function createRawLink(o: {
     o.onDown(reason);
     core.notifyClosed();
   }
+
+  // Packet size for the selected path; again whenever ICE selects another pair (an ICE restart
+  // on either side), back to the base size while it is checking.
+  let tunedPair = nominatedPair(pc);
+  void tuneFor(pc, o.remoteId, log);
+  pc.iceConnectionStateChange.subscribe((state) => {
+    const sctp = (pc.sctpTransport as unknown as { sctp?: Partial<SizableSctp> } | undefined)?.sctp;
+    if (state === 'checking' || state === 'disconnected') {
+      sctp?.setMaxPayload?.(BASE_PAYLOAD);
+      tunedPair = undefined;
+    } else if (state === 'connected' && nominatedPair(pc) && nominatedPair(pc) !== tunedPair) {
+      tunedPair = nominatedPair(pc);
+      void tuneFor(pc, o.remoteId, log);
+    }
+  });
 
   dc.onMessage.subscribe((data) => {
     messagesIn++;

@@ -1,0 +1,107 @@
+// Larger SCTP packets where the path carries them. werift puts at most 1,200 bytes of user data
+// in a packet, which fits any path but costs a DTLS record, a checksum and a sendmsg per 1.2 KB:
+// that per-packet work, not the network, limits a transfer on a LAN or the same machine. After
+// a data channel opens (and after an ICE restart), the side that sends picks a size from the MTU
+// of the interface its candidate uses, checks the path really carries it with a padded SCTP
+// HEARTBEAT that the peer echoes back (werift patch: probePacketSize), and only then sends
+// packets that big. Relayed paths keep 1,200: the TURN hop and the path beyond it are unknown.
+
+import { networkInterfaces } from 'node:os';
+import { readFileSync } from 'node:fs';
+
+/** werift's default: fits any path (IPv6 minimum MTU 1280 less headers). */
+export const BASE_PAYLOAD = 1200;
+/** The largest DATA payload that keeps an SCTP packet within one DTLS record (2^14 bytes). */
+export const MAX_PAYLOAD = 16_000;
+/**
+ * Bytes between the link MTU and the DATA payload: IP header (40 for IPv6), UDP 8, a DTLS 1.2
+ * record with AES-GCM 37 (header 13, explicit nonce 8, tag 16) rounded up to leave room for
+ * other suites, SCTP common header 12 and DATA chunk header 16.
+ */
+export function overheadFor(family: 4 | 6): number {
+  return (family === 6 ? 40 : 20) + 8 + 64 + 12 + 16;
+}
+
+/**
+ * An interface's MTU on Linux: /proc/sys/net follows the reader's network namespace (/sys shows
+ * the namespace that mounted it), and its IPv6 MTU is the link's unless set lower; /sys when
+ * IPv6 is off on the interface. Throws elsewhere.
+ */
+function readLinuxMtu(name: string): number {
+  for (const path of [`/proc/sys/net/ipv6/conf/${name}/mtu`, `/sys/class/net/${name}/mtu`]) {
+    try {
+      return Number(readFileSync(path, 'utf8').trim());
+    } catch {
+      // try the next source
+    }
+  }
+  throw new Error(`no MTU for ${name}`);
+}
+
+/** The MTU of the interface that has `address` (Linux); undefined when unknown. */
+export function interfaceMtu(address: string, readMtu = readLinuxMtu): number | undefined {
+  for (const [name, addresses] of Object.entries(networkInterfaces())) {
+    if (!addresses?.some((a) => a.address === address.split('%')[0])) continue;
+    try {
+      const mtu = readMtu(name);
+      return Number.isInteger(mtu) && mtu >= 576 ? mtu : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Payload sizes worth probing for a link whose interface has `mtu`, largest first: what the MTU
+ * allows, and the Ethernet size (1,500) when the MTU is bigger (a jumbo-frame LAN whose far end
+ * has a smaller MTU). Empty when nothing beats the base size.
+ */
+export function candidatePayloads(mtu: number, family: 4 | 6): number[] {
+  const fit = (m: number) => Math.min(MAX_PAYLOAD, m - overheadFor(family));
+  const sizes = [fit(mtu), ...(mtu > 1500 ? [fit(1500)] : [])];
+  return [...new Set(sizes)].filter((s) => s >= BASE_PAYLOAD + 100).sort((a, b) => b - a);
+}
+
+/** The part of werift's SCTP association this uses (methods from patches/werift+0.24.4.patch). */
+export interface SizableSctp {
+  maxPayload: number;
+  probePacketSize(payload: number, timeoutMs?: number): Promise<boolean>;
+  setMaxPayload(payload: number): void;
+}
+
+export interface PathForSize {
+  relayed: boolean;
+  /** This side's local address for the selected pair (a host candidate's, or a srflx's base). */
+  localAddress: string | undefined;
+}
+
+/** What tunePacketSize decided, for the log. */
+export interface PacketSizeChoice {
+  payload: number;
+  mtu?: number;
+  /** Sizes probed and whether the path echoed them. */
+  probes: { payload: number; ok: boolean }[];
+}
+
+/**
+ * Picks the packet size for one association: back to the base size first (the path may have
+ * changed), then the largest candidate size the path echoes within `timeoutMs`.
+ */
+export async function tunePacketSize(sctp: SizableSctp, path: PathForSize, o: { timeoutMs?: number; mtuOf?: (address: string) => number | undefined } = {}): Promise<PacketSizeChoice> {
+  sctp.setMaxPayload(BASE_PAYLOAD);
+  if (path.relayed || !path.localAddress) return { payload: BASE_PAYLOAD, probes: [] };
+  const mtu = (o.mtuOf ?? interfaceMtu)(path.localAddress);
+  if (!mtu) return { payload: BASE_PAYLOAD, probes: [] };
+  const family = path.localAddress.includes(':') ? 6 : 4;
+  const probes: PacketSizeChoice['probes'] = [];
+  for (const size of candidatePayloads(mtu, family)) {
+    const ok = await sctp.probePacketSize(size, o.timeoutMs ?? 1_000);
+    probes.push({ payload: size, ok });
+    if (ok) {
+      sctp.setMaxPayload(size);
+      return { payload: size, mtu, probes };
+    }
+  }
+  return { payload: BASE_PAYLOAD, mtu, probes };
+}
