@@ -11,6 +11,7 @@ import { verifyRevocationList } from '../../shared/certs.ts';
 import { defaultIceServers, fetchIceServers, fetchRevocation, iceServerSource } from '../../shared/signal-api.ts';
 import type { RawLink } from '../../shared/transport.ts';
 import { createRtcEndpoint, type RtcEndpoint } from './rtc/rtc-endpoint.ts';
+import { udpBufferCaps, WANTED_UDP_BUFFER } from './rtc/packet-size.ts';
 import { openJournal } from './journal.ts';
 import { openAuditLog } from './audit.ts';
 import { createDispatcher } from './dispatch.ts';
@@ -132,6 +133,8 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   poll.unref();
 
   log('info', 'agent-started', { id: state.identity.id, fleet: enrollment.fleet.slice(0, 8), signal });
+  const caps = udpBufferCaps();
+  if (caps) log('info', 'udp-buffers-capped', { ...caps, wanted: WANTED_UDP_BUFFER, hint: 'bulk transfers may lose packets; see docs/operations.md, "Transfer speed"' });
   return {
     id: state.identity.id,
     endpoint,

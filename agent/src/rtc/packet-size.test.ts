@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BASE_PAYLOAD, MAX_PAYLOAD, candidatePayloads, interfaceMtu, overheadFor, tunePacketSize, type SizableSctp } from './packet-size.ts';
+import { BASE_PAYLOAD, MAX_PAYLOAD, WANTED_UDP_BUFFER, candidatePayloads, interfaceMtu, overheadFor, tunePacketSize, udpBufferCaps, type SizableSctp } from './packet-size.ts';
 
 /** An association whose path carries packets up to `pathLimit` bytes of payload. */
 function association(pathLimit: number) {
@@ -62,5 +62,11 @@ describe('SCTP packet size', () => {
     expect(interfaceMtu('127.0.0.1', (name) => (name === 'lo' ? 65536 : 0))).toBe(65536);
     expect(interfaceMtu('192.0.2.250', () => 1500)).toBeUndefined(); // no interface has it
     expect(interfaceMtu('127.0.0.1', () => { throw new Error('no /sys'); })).toBeUndefined();
+  });
+
+  it('reports kernel caps on socket buffers below what werift asks for', () => {
+    expect(udpBufferCaps((name) => (name === 'rmem_max' ? 212992 : WANTED_UDP_BUFFER))).toEqual({ rmemMax: 212992, wmemMax: WANTED_UDP_BUFFER });
+    expect(udpBufferCaps(() => WANTED_UDP_BUFFER)).toBeUndefined();
+    expect(udpBufferCaps(() => { throw new Error('not Linux'); })).toBeUndefined();
   });
 });

@@ -105,3 +105,20 @@ export async function tunePacketSize(sctp: SizableSctp, path: PathForSize, o: { 
   }
   return { payload: BASE_PAYLOAD, mtu, probes };
 }
+
+/** The socket buffer size werift asks for (patches/werift+0.24.4.patch, UdpTransport). */
+export const WANTED_UDP_BUFFER = 4 * 1024 * 1024;
+
+/**
+ * The kernel's caps on socket buffers when they are below what werift asks for (Linux:
+ * net.core.rmem_max / wmem_max of this network namespace); undefined when they are not, or
+ * elsewhere.
+ */
+export function udpBufferCaps(read = (name: string) => Number(readFileSync(`/proc/sys/net/core/${name}`, 'utf8').trim())): { rmemMax: number; wmemMax: number } | undefined {
+  try {
+    const caps = { rmemMax: read('rmem_max'), wmemMax: read('wmem_max') };
+    return caps.rmemMax < WANTED_UDP_BUFFER || caps.wmemMax < WANTED_UDP_BUFFER ? caps : undefined;
+  } catch {
+    return undefined;
+  }
+}
