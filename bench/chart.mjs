@@ -8,6 +8,8 @@ const SERIES = [
   ['flotilla', 'cold', '#6cc48a'],
   ['browser', 'warm', '#1f5fa8'],
   ['browser', 'cold', '#7aa7dc'],
+  ['ssh', 'warm', '#5a4a9a'],
+  ['ssh', 'cold', '#a99ad8'],
   ['pssh', 'warm', '#a05a00'],
   ['pssh', 'cold', '#e0a050'],
   ['ansible', 'warm', '#8a1c1c'],

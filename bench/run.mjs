@@ -2,7 +2,7 @@
 // loopback. See bench/README.md for the method. Options:
 //   --n 15,45            fleet sizes (default 15,45)
 //   --runs 5             timed runs per scenario, tool and mode (default 5)
-//   --tools flotilla,pssh,ansible
+//   --tools flotilla,ssh,pssh,ansible   (ssh = plain ssh/scp per host in a shell loop)
 //   --scenarios cmd,push21,push30k,fetch,sleep5
 //   --large-scenarios cmd,push30k,fetch   scenarios for sizes above 15 (default: all of them)
 //   --sim 100,500        fan-out sizes for the fleet simulator ('' to skip)
@@ -35,7 +35,7 @@ const { values: opts } = parseArgs({
   options: {
     n: { type: 'string', default: '15,45' },
     runs: { type: 'string', default: '5' },
-    tools: { type: 'string', default: 'flotilla,pssh,ansible' },
+    tools: { type: 'string', default: 'flotilla,ssh,pssh,ansible' },
     scenarios: { type: 'string', default: 'cmd,push21,push30k,fetch,sleep5' },
     'large-scenarios': { type: 'string' },
     sim: { type: 'string', default: '100,500' },
@@ -67,7 +67,7 @@ if (!process.env[INNER_ENV]) {
     console.error('bench: needs root (a private network namespace per run, per-host mount namespaces, sshd on 127.0.0.2…).');
     process.exit(3);
   }
-  const wantSsh = TOOLS.has('pssh') || TOOLS.has('ansible');
+  const wantSsh = TOOLS.has('ssh') || TOOLS.has('pssh') || TOOLS.has('ansible');
   const missing = ['ansible', 'parallel-ssh', '/usr/sbin/sshd'].filter((c) => !have(c));
   if (wantSsh && missing.length) {
     if (opts['no-install']) {
@@ -425,6 +425,39 @@ async function benchPssh(ssh, n) {
   }
 }
 
+// ------------------------------------------------ plain ssh in a shell loop
+// The floor of SSH itself: one `ssh` (or `scp`) per host started by sh in the background, then
+// `wait`; no tool in between (parallel-ssh adds a Python start and its own polling loop).
+async function benchSshLoop(ssh, n) {
+  const dirs = ssh.hosts.map((h) => h.hostDir);
+  const q = (x) => `'${String(x).replace(/'/g, `'\\''`)}'`;
+  for (const mode of ['cold', 'warm']) {
+    const opts = ssh.sshArgs(mode).map(q).join(' ');
+    const addrs = ssh.hosts.map((h) => h.addr).join(' ');
+    // Each host that succeeds prints one line "ok"; every ssh's output goes to its own file.
+    const loop = (per) => run('sh', ['-c', `for h in ${addrs}; do (${per} && echo ok) & done; wait`]);
+    const oks = (r) => countMatches(r.stdout, /^ok$/gm);
+    const scen = {
+      cmd: async () => {
+        const r = await loop(`ssh ${opts} root@$h ${q(CMD)} >/dev/null 2>&1`);
+        return { ...r, ok: oks(r), detail: r.stderr };
+      },
+      push21: async () => {
+        const r = await loop(`scp -q ${opts} ${q(join(srcDir, files.push21.name))} root@$h:${q(join(ssh.remote, files.push21.name))} 2>/dev/null`);
+        return { ...r, ok: Math.min(oks(r), checkPushed(dirs, files.push21.name, files.push21.data)), detail: r.stderr };
+      },
+      sleep5: async () => {
+        const r = await loop(`ssh ${opts} root@$h 'sleep 5' >/dev/null 2>&1`);
+        return { ...r, ok: oks(r), detail: r.stderr };
+      },
+    };
+    const warmup = mode === 'warm' ? () => loop(`ssh ${opts} root@$h true`) : undefined;
+    for (const sc of scenariosFor(n)) {
+      if (scen[sc]) await measure({ scenario: sc, n, tool: 'ssh', mode, once: scen[sc], warmup });
+    }
+  }
+}
+
 // ------------------------------------------------ Ansible
 async function benchAnsible(ssh, n) {
   const dirs = ssh.hosts.map((h) => h.hostDir);
@@ -488,7 +521,7 @@ function table(rowsToShow) {
 
 /** One line per scenario and N, one column per tool and mode (Markdown). */
 function pivot(all) {
-  const cols = [['flotilla', 'warm'], ['flotilla', 'cold'], ['browser', 'warm'], ['browser', 'cold'], ['pssh', 'warm'], ['pssh', 'cold'], ['ansible', 'warm'], ['ansible', 'cold']]
+  const cols = [['flotilla', 'warm'], ['flotilla', 'cold'], ['browser', 'warm'], ['browser', 'cold'], ['ssh', 'warm'], ['ssh', 'cold'], ['pssh', 'warm'], ['pssh', 'cold'], ['ansible', 'warm'], ['ansible', 'cold']]
     .filter(([t, m]) => all.some((r) => r.tool === t && r.mode === m && r.median !== null));
   const keys = [];
   for (const r of all) if (!keys.some((k) => k.scenario === r.scenario && k.n === r.n)) keys.push({ scenario: r.scenario, n: r.n });
@@ -636,7 +669,7 @@ try {
     await fleet.start();
     await startupTimes(fleet);
   }
-  const sshOk = (TOOLS.has('pssh') && have('parallel-ssh')) || (TOOLS.has('ansible') && have('ansible'));
+  const sshOk = TOOLS.has('ssh') || (TOOLS.has('pssh') && have('parallel-ssh')) || (TOOLS.has('ansible') && have('ansible'));
   if ((TOOLS.has('pssh') || TOOLS.has('ansible')) && !(have('/usr/sbin/sshd') && sshOk)) notes.push('Ansible / parallel-ssh / sshd not installed: measured Flotilla only.');
   for (const n of SIZES) {
     if (TOOLS.has('flotilla')) {
@@ -658,6 +691,7 @@ try {
       try {
         await ssh.start(n);
         for (let i = 0; i < n; i++) writeFileSync(join(ssh.hostDir(i), FETCH_NAME), fetchContent(i));
+        if (TOOLS.has('ssh')) await benchSshLoop(ssh, n);
         if (TOOLS.has('pssh') && have('parallel-ssh')) await benchPssh(ssh, n);
         if (TOOLS.has('ansible') && have('ansible')) await benchAnsible(ssh, n);
       } catch (error) {
