@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { turnPassword } from '../../signaling/src/turn.ts';
 import { natUnavailableReason } from './topology.ts';
@@ -31,6 +32,30 @@ function stackFor(options: StackOptions): () => Stack {
   };
 }
 
+interface SizeChoice { payload: number; mtu?: number; probes: { payload: number; ok: boolean }[] }
+
+/**
+ * The SCTP packet size each side chose for a connection that lasts a few seconds (the CLI's
+ * `[rtc-packet-size]` line under -v, the agent's latest log event): a failed probe waits 1 s.
+ * Then a 6 MB push, byte-exact, on a connection that changes size while it sends.
+ */
+async function sizesAndPush(s: Stack): Promise<{ cli: SizeChoice; agent: SizeChoice }> {
+  const before = s.agent.output().length;
+  const run = await s.cli(['run', '-v', 'tag:site=one', '--', 'sleep 3']);
+  expect(run.code, run.output).toBe(0);
+  const parse = (line: string | undefined) => JSON.parse(line?.slice(line.indexOf('{')) ?? 'null') as SizeChoice;
+  const cli = parse(run.output.split('\n').find((l) => l.startsWith('[rtc-packet-size]')));
+  const agent = parse(s.agent.output().slice(before).split('\n').filter((l) => l.includes('"event":"rtc-packet-size"')).at(-1));
+  const payload = randomBytes(6_000_000);
+  const local = join(s.base, 'sized.bin');
+  const remote = join(s.base, 'pushed', `sized-${randomBytes(3).toString('hex')}.bin`);
+  await writeFile(local, payload);
+  const push = await s.cli(['push', 'tag:site=one', local, remote]);
+  expect(push.code, push.output).toBe(0);
+  expect((await readFile(remote)).equals(payload)).toBe(true);
+  return { cli, agent };
+}
+
 describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   describe('endpoint-independent NAT (MASQUERADE) on both sides', () => {
     const stack = stackFor({ nat1: 'masquerade', nat2: 'masquerade' });
@@ -46,6 +71,11 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       expect(probed.connection?.rttMs).toBeGreaterThan(0);
       expect(probed.line).toMatch(/direct \w+->(srflx|prflx)\/udp\s+\d/);
       await runAndPush(s);
+    });
+
+    it('probes the 1500-byte path and sends 1,380-byte packets both ways, a 6 MB push intact', async () => {
+      const sizes = await sizesAndPush(stack());
+      for (const side of [sizes.cli, sizes.agent]) expect(side).toMatchObject({ payload: 1380, mtu: 1500, probes: [{ payload: 1380, ok: true }] });
     });
 
     it('hands TURN only with valid credentials: forged or expired ones are refused by coturn', async () => {
@@ -126,6 +156,16 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
     }, 240_000);
   });
 
+  describe('a jumbo-frame host (MTU 9000) behind a 1500-byte link', () => {
+    const stack = stackFor({ nat1: 'masquerade', nat2: 'masquerade', siteMtu2: 9000 });
+
+    it('loses the jumbo probe (no ICMP comes back), falls back to 1,380-byte packets, and the push is intact', async () => {
+      const sizes = await sizesAndPush(stack());
+      expect(sizes.cli).toMatchObject({ payload: 1380, mtu: 9000, probes: [{ payload: 8880, ok: false }, { payload: 1380, ok: true }] });
+      expect(sizes.agent).toMatchObject({ payload: 1380, mtu: 1500 });
+    });
+  });
+
   describe('symmetric-like NAT (MASQUERADE --random-fully) on both sides', () => {
     const stack = stackFor({ nat1: 'random-fully', nat2: 'random-fully' });
 
@@ -133,6 +173,10 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       const s = stack();
       const { path } = await ping(s);
       expect(path).toMatchObject({ relayed: true });
+      // Relayed: werift's 1,200-byte packets, nothing probed (the TURN hop's path is unknown).
+      const sizes = await sizesAndPush(s);
+      expect(sizes.cli).toMatchObject({ payload: 1200, probes: [] });
+      expect(sizes.agent).toMatchObject({ payload: 1200, probes: [] });
       expect((await probe(s)).line).toMatch(/relayed \w+->\w+\/(udp|tcp)\s+\d/);
       expect(turnLog(s)).toMatch(/incoming packet ALLOCATE processed, success/);
       expect(turnLog(s)).toMatch(/incoming packet CHANNEL_BIND processed, success/);

@@ -24,6 +24,11 @@ export interface TopologyOptions {
   /** Drop all UDP forwarded through a site's router (both directions). */
   blockUdp1?: boolean;
   blockUdp2?: boolean;
+  /**
+   * MTU of site 2's own interface (the CLI's host), while its router's side of the link stays
+   * at 1500: a jumbo-frame host on a 1500-byte link, where bigger frames vanish without an ICMP.
+   */
+  siteMtu2?: number;
 }
 
 /** A process started inside a namespace, with its output captured. */
@@ -130,6 +135,7 @@ export function createTopology(options: TopologyOptions): Topology {
       inNs(router, 'ip', 'link', 'set', 'lan', 'up');
       inNs(site, 'ip', 'addr', 'add', `${siteAddr}/24`, 'dev', 'eth0');
       inNs(site, 'ip', 'link', 'set', 'eth0', 'up');
+      if (n === 2 && options.siteMtu2) inNs(site, 'ip', 'link', 'set', 'eth0', 'mtu', String(options.siteMtu2));
       inNs(site, 'ip', 'route', 'add', 'default', 'via', `10.71.${n}.1`);
       inNs(router, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
       inNs(router, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan', '-j', 'MASQUERADE', ...(nat === 'random-fully' ? ['--random-fully'] : []));
