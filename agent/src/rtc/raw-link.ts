@@ -147,6 +147,8 @@ export function createRawLink(o: {
    * closes.
    */
   restartIce?: () => Promise<void>;
+  /** Probe the path for larger SCTP packets (packet-size.ts); only towards werift peers. */
+  probePackets?: boolean;
   onDown: (reason: string) => void;
 }): { link: RawLink; finished: Promise<void> } {
   const { pc, channel: dc, log } = o;
@@ -218,8 +220,8 @@ export function createRawLink(o: {
   // Packet size for the selected path; again whenever ICE selects another pair (an ICE restart
   // on either side), back to the base size while it is checking.
   let tunedPair = nominatedPair(pc);
-  void tuneFor(pc, o.remoteId, log);
-  pc.iceConnectionStateChange.subscribe((state) => {
+  if (o.probePackets) void tuneFor(pc, o.remoteId, log);
+  if (o.probePackets) pc.iceConnectionStateChange.subscribe((state) => {
     const sctp = (pc.sctpTransport as unknown as { sctp?: Partial<SizableSctp> } | undefined)?.sctp;
     if (state === 'checking' || state === 'disconnected') {
       sctp?.setMaxPayload?.(BASE_PAYLOAD);

@@ -83,6 +83,13 @@ interface Session {
   /** Dialer: our offer is applied (werift must not apply the answer during gathering). */
   localApplied?: Promise<unknown>;
   answered: boolean;
+  /**
+   * Whether this side probes the path for larger SCTP packets (packet-size.ts): the dialer
+   * always (agents are werift); the answerer only when the offer says the dialer is a Flotilla
+   * Node peer (metadata.packetProbe). Chromium never answered the padded HEARTBEAT, so browsers
+   * are not probed.
+   */
+  probePackets?: boolean;
   /** An open link renegotiating ICE (a restart); when the last restart offer came, for the answerer. */
   restarting?: boolean;
   lastRestart?: number;
@@ -200,7 +207,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       let wrapped: ReturnType<typeof createRawLink>;
       try {
         earlySubscription.unSubscribe();
-        wrapped = createRawLink({ remoteId: s.remoteId, pc, channel: dc, log, early, ...(s.role === 'dial' ? { stallMs: STALL_MS, restartIce: () => restartIce(s) } : {}), onDown: () => end(s, 'link closed') });
+        wrapped = createRawLink({ remoteId: s.remoteId, pc, channel: dc, log, early, probePackets: s.role === 'dial' || s.probePackets === true, ...(s.role === 'dial' ? { stallMs: STALL_MS, restartIce: () => restartIce(s) } : {}), onDown: () => end(s, 'link closed') });
       } catch (error) {
         return end(s, `could not wrap the channel: ${describe(error)}`);
       }
@@ -231,7 +238,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
    * waits up to 5 s for an unanswered STUN server; both sides then gather in parallel.
    */
   async function sendOffer(s: Session, pc: RTCPeerConnection, offer: Description): Promise<void> {
-    const payload = { sdp: { type: 'offer', sdp: offer.sdp }, type: 'data', connectionId: s.connectionId, label, reliable: true, serialization: 'raw', metadata: {} };
+    const payload = { sdp: { type: 'offer', sdp: offer.sdp }, type: 'data', connectionId: s.connectionId, label, reliable: true, serialization: 'raw', metadata: { packetProbe: true } };
     signaling.send({ type: 'OFFER', dst: s.remoteId, payload });
     sdpSent(s);
     s.localApplied = pc.setLocalDescription(offer);
@@ -336,6 +343,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       if (typeof result === 'string') log('rtc-answer-failed', { remoteId: src, connectionId: p.connectionId, reason: result });
       else deliver(result);
     });
+    s.probePackets = (p.metadata as { packetProbe?: unknown } | null | undefined)?.packetProbe === true;
     s.remoteQueue.push(...(early.get(key)?.candidates ?? []));
     early.delete(key);
     s.timer = setTimeout(() => end(s, `not connected after ${ANSWER_TIMEOUT_MS} ms`), ANSWER_TIMEOUT_MS);
