@@ -11,7 +11,10 @@ import { log } from './lib.mjs';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
-/** One timed run: clicks Run and returns { seconds, ok } where ok counts hosts with status ok and the expected output. */
+/**
+ * One timed run: clicks Run and returns { seconds, ok, result } where ok counts hosts with status
+ * ok whose output contains `expected`.
+ */
 async function timedRun(page, n, expected) {
   const before = await page.locator('[data-testid="run-result"]').getAttribute('data-task', { timeout: 500 }).catch(() => null);
   await page.evaluate((previous) => {
@@ -39,15 +42,40 @@ async function timedRun(page, n, expected) {
     const text = (await pane.getByTestId('output').textContent()) ?? '';
     if (text.includes(expected)) ok++;
   }
-  return { seconds: (t1 - t0) / 1000, ok: Math.min(ok, n) };
+  return { seconds: (t1 - t0) / 1000, ok: Math.min(ok, n), result };
+}
+
+/**
+ * Bulk through the browser, in the page as it is (connections open): pushes `file` (a path on
+ * disk, handed to the file input) to the one host of `selector` into `destDir`, then fetches
+ * `fetchPath` from it. Returns { push: {seconds, ok}, fetch: {seconds, ok, bytes} }; the caller
+ * checks the pushed file on the host's disk, and the fetched bytes are checked against `expectFetch`.
+ */
+async function bulkRuns(page, { selector, file, fileName, destDir, fetchPath, expectFetch }) {
+  await page.locator('[data-nav="run"]').click();
+  await page.getByTestId('mode-push').click();
+  await page.getByTestId('selector').fill(selector);
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="match-count"]')?.getAttribute('data-count')) === 1, null, { timeout: 60_000, polling: 250 });
+  await page.getByTestId('push-files').setInputFiles(file);
+  await page.getByTestId('push-dest').fill(`${destDir}/`);
+  const push = await timedRun(page, 1, `${fileName} (`);
+  await page.getByTestId('mode-fetch').click();
+  await page.getByTestId('fetch-path').fill(fetchPath);
+  const fetched = await timedRun(page, 1, '');
+  const pane = fetched.result.locator('article[data-host]').first();
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), pane.getByTestId('download').click()]);
+  const { readFileSync } = await import('node:fs');
+  const got = readFileSync(await download.path());
+  return { push: { seconds: push.seconds, ok: push.ok }, fetch: { seconds: fetched.seconds, ok: fetched.ok && got.equals(expectFetch) ? 1 : 0, bytes: got.length } };
 }
 
 /**
  * Imports the fleet backup into a fresh browser profile, waits for N hosts of `selector`, then
  * times `runs` cold runs (page reloaded before each) and `runs` warm runs. Returns
- * { cold: [{seconds, ok}], warm: [...] }. `command` must print `expected` on every host.
+ * { cold: [{seconds, ok}], warm: [...], bulk: [{push, fetch}] }. `command` must print `expected`
+ * on every host. `bulk` (optional): one host, a file pushed from disk and fetched back, `runs` times.
  */
-export async function benchBrowser({ url, backup, passphrase, n, selector, command, expected, runs }) {
+export async function benchBrowser({ url, backup, passphrase, n, selector, command, expected, runs, bulk }) {
   const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'flotilla-bench-chromium-'));
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, viewport: { width: 1280, height: 900 } });
@@ -78,7 +106,9 @@ export async function benchBrowser({ url, backup, passphrase, n, selector, comma
       cold.push(await timedRun(page, n, expected));
     }
     for (let k = 0; k < runs; k++) warm.push(await timedRun(page, n, expected));
-    return { cold, warm };
+    const bulkResults = [];
+    for (let k = 0; k < (bulk?.runs ?? 0); k++) bulkResults.push(await bulkRuns(page, bulk));
+    return { cold, warm, bulk: bulkResults };
   } catch (error) {
     log(`browser: ${error.message.split('\n')[0]}`);
     throw error;

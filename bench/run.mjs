@@ -309,11 +309,32 @@ async function browserPhase(fleet, n) {
   writeFileSync(passphraseFile, 'bench passphrase, loopback only\n', { mode: 0o600 });
   const exported = await fleet.cli(['fleet', 'export', '--passphrase-file', passphraseFile]);
   if (exported.code !== 0) return notes.push(`fleet export failed: ${exported.stderr.slice(0, 200)}`);
+  // Bulk both ways between the browser and one agent: a 50 MiB file pushed from disk, then
+  // fetched back from that host's disk and compared (so the push is checked byte-exact too).
+  const bulkName = 'browser-bulk.bin';
+  const bulkData = randomBytes(50 * 1024 * 1024);
+  writeFileSync(join(srcDir, bulkName), bulkData);
+  const oneHost = (parseJson((await fleet.cli(['hosts', '--json'])).stdout) ?? []).find((h) => h.status === 'online')?.id;
+  const bulk = opts['no-bulk'] || !oneHost ? undefined : {
+    runs: Math.min(RUNS, 3), selector: oneHost, file: join(srcDir, bulkName), fileName: bulkName,
+    destDir: join(fleet.remote, 'bbulk'), fetchPath: join(fleet.remote, 'bbulk', bulkName), expectFetch: bulkData,
+  };
   try {
     const result = await benchBrowser({
       url: fleet.url, backup: exported.stdout.trim(), passphrase: 'bench passphrase, loopback only', n,
-      selector: 'tag:role=bench', command: 'echo browser-ok', expected: 'browser-ok', runs: RUNS,
+      selector: 'tag:role=bench', command: 'echo browser-ok', expected: 'browser-ok', runs: RUNS, bulk,
     });
+    rmSync(join(srcDir, bulkName), { force: true });
+    for (const dir of ['push', 'fetch']) {
+      if (!result.bulk.length) break;
+      const times = result.bulk.map((r) => r[dir].seconds);
+      const successes = result.bulk.reduce((a, r) => a + r[dir].ok, 0);
+      const row = { scenario: `bulk50M-${dir}`, n: 1, tool: 'browser', mode: 'warm', ...summarize(times), successes, attempts: result.bulk.length, runs: result.bulk.length, times, load: Math.round(loadavg()[0] * 100) / 100 };
+      rows.push(row);
+      const mbps = (sec) => bulkData.length / 1e6 / sec;
+      metrics[`bulk ${dir} 50 MiB, browser <-> one agent (median / best MB/s, ${result.bulk.length} runs)`] = `${mbps(row.median).toFixed(1)} / ${mbps(row.min).toFixed(1)}`;
+      log(`  browser  warm bulk50M-${dir}: median ${row.median.toFixed(3)} s (${mbps(row.median).toFixed(1)} MB/s), ok ${successes}/${result.bulk.length}`);
+    }
     for (const mode of ['cold', 'warm']) {
       const times = result[mode].map((r) => r.seconds);
       const successes = result[mode].reduce((a, r) => a + r.ok, 0);
