@@ -107,7 +107,15 @@ export async function benchBrowser({ url, backup, passphrase, n, selector, comma
     }
     for (let k = 0; k < runs; k++) warm.push(await timedRun(page, n, expected));
     const bulkResults = [];
+    // FLOTILLA_BENCH_PAGE_PROFILE=<file>: the page's CPU profile during the bulk runs (DevTools format).
+    const profilePath = process.env.FLOTILLA_BENCH_PAGE_PROFILE;
+    const cdp = profilePath && bulk ? await context.newCDPSession(page) : undefined;
+    if (cdp) await cdp.send('Profiler.enable').then(() => cdp.send('Profiler.start'));
     for (let k = 0; k < (bulk?.runs ?? 0); k++) bulkResults.push(await bulkRuns(page, bulk));
+    if (cdp) {
+      const { profile } = await cdp.send('Profiler.stop');
+      (await import('node:fs')).writeFileSync(profilePath, JSON.stringify(profile));
+    }
     return { cold, warm, bulk: bulkResults };
   } catch (error) {
     log(`browser: ${error.message.split('\n')[0]}`);
