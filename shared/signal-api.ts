@@ -1,5 +1,6 @@
 // Calls to the signaling server's small HTTP API (presence, revocation lists, ICE servers),
-// shared by the CLI, the PWA and the agent. fetch exists in browsers and Node 20.
+// shared by the CLI, the PWA and the agent. fetch exists in browsers and Node 20; the agent
+// passes its own smaller client (agent/src/http-client.ts) to the calls it makes.
 
 import { FlotillaError, isErrorCode } from './errors.ts';
 import { createPeerCredential } from './tokens.ts';
@@ -23,14 +24,28 @@ export interface IceServerConfig {
   credential?: string;
 }
 
+/** What the API calls need of fetch; the agent passes a smaller client with this shape. */
+export type HttpFetch = (
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal },
+) => Promise<{ status: number; ok: boolean; json(): Promise<unknown> }>;
+
+/** The platform's fetch, looked up at call time. */
+const platformFetch: HttpFetch = (url, init) => fetch(url, init);
+
 function apiUrl(signal: string, path: string): string {
   return new URL(path.replace(/^\//, ''), signal.endsWith('/') ? signal : signal + '/').toString();
 }
 
-async function call(signal: string, path: string, init: RequestInit = {}): Promise<Obj | undefined> {
-  let response: Response;
+async function call(
+  signal: string,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  http: HttpFetch = platformFetch,
+): Promise<Obj | undefined> {
+  let response: Awaited<ReturnType<HttpFetch>>;
   try {
-    response = await fetch(apiUrl(signal, path), { ...init, signal: AbortSignal.timeout(10_000) });
+    response = await http(apiUrl(signal, path), { ...init, signal: AbortSignal.timeout(10_000) });
   } catch (error) {
     throw new FlotillaError('signaling-failed', `${signal}: ${(error as Error).message}`);
   }
@@ -80,8 +95,8 @@ export async function publishRevocation(signal: string, fleetPub: string, list: 
 }
 
 /** The newest revocation list the server holds for a fleet (unverified: check the signature). */
-export async function fetchRevocation(signal: string, fleet: string): Promise<RevocationList | undefined> {
-  const body = await call(signal, `/api/revocation/${fleet}`);
+export async function fetchRevocation(signal: string, fleet: string, http?: HttpFetch): Promise<RevocationList | undefined> {
+  const body = await call(signal, `/api/revocation/${fleet}`, {}, http);
   return body ? parseRevocationList(body) : undefined;
 }
 
@@ -97,13 +112,13 @@ export interface IceIdentity {
  * The ICE servers the signaling server hands out: its STUN always, and TURN with time-limited
  * credentials when it has a relay and `identity` proves a peer id.
  */
-export async function fetchIceServers(signal: string, identity?: IceIdentity): Promise<IceServerConfig[]> {
+export async function fetchIceServers(signal: string, identity?: IceIdentity, http?: HttpFetch): Promise<IceServerConfig[]> {
   const headers: Record<string, string> = {};
   if (identity) {
     const credential = await createPeerCredential(identity.keys, { purpose: 'register', kind: identity.kind, fleet: identity.fleet, ...identity.pub });
     headers['authorization'] = `Flotilla ${credential}`;
   }
-  const body = await call(signal, '/api/ice', { headers });
+  const body = await call(signal, '/api/ice', { headers }, http);
   if (!body || !Array.isArray(body['iceServers'])) throw new FlotillaError('signaling-failed', 'no ICE servers offered');
   return body['iceServers'].slice(0, 16).map((raw: unknown) => {
     const s = obj(raw, 'iceServer');

@@ -9,6 +9,7 @@ import { createSecureSession } from '../../shared/session.ts';
 import { createPeerCredential, splitSignalingId } from '../../shared/tokens.ts';
 import { verifyRevocationList } from '../../shared/certs.ts';
 import { defaultIceServers, fetchIceServers, fetchRevocation, iceServerSource } from '../../shared/signal-api.ts';
+import { nodeHttp } from './http-client.ts';
 import type { RawLink } from '../../shared/transport.ts';
 import { createRtcEndpoint, type RtcEndpoint } from './rtc/rtc-endpoint.ts';
 import { udpBufferCaps, WANTED_UDP_BUFFER } from './rtc/packet-size.ts';
@@ -45,7 +46,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   // before their TURN credentials expire.
   const identity = { keys: state.identity.keys, pub: state.identity.pub, kind: 'agent' as const, fleet: enrollment.fleet };
   const iceServers = config.iceServers ?? iceServerSource(
-    () => fetchIceServers(signal, identity),
+    () => fetchIceServers(signal, identity, nodeHttp),
     () => defaultIceServers(signal),
     (error) => log('warn', 'ice-config-unavailable', { error: error.message }),
   );
@@ -117,7 +118,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     const fleetPub = state.enrollment?.fleetPub;
     if (!fleetPub) return;
     try {
-      const offered = await fetchRevocation(signal, enrollment.fleet);
+      const offered = await fetchRevocation(signal, enrollment.fleet, nodeHttp);
       if (!offered) return;
       const list = await verifyRevocationList(offered, fleetPub, enrollment.fleet);
       if (!state.revocation || list.body.version > state.revocation.body.version) {
