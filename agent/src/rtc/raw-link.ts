@@ -1,31 +1,13 @@
 // The werift details behind the endpoint: an open data channel wrapped as a RawLink (buffering,
-// backpressure, one close notification), DTLS certificates and fingerprints, SDP sanity, path.
+// backpressure, one close notification), DTLS fingerprints, SDP sanity, path. The certificates
+// are made in dtls-cert.ts.
 
-import {
-  CipherContext,
-  HashAlgorithm,
-  NamedCurveAlgorithm,
-  SignatureAlgorithm,
-  type DtlsKeys,
-  type RTCDataChannel,
-  type RTCPeerConnection,
-} from 'werift';
+import type { RTCDataChannel, RTCPeerConnection } from 'werift';
 import { FlotillaError } from '../../../shared/errors.ts';
 import { createLinkCore } from '../../../shared/link-core.ts';
 import { fingerprintFromSdp, normalizeFingerprint, type PathInfo, type RawLink } from '../../../shared/transport.ts';
 import type { SignalingLog } from './signaling-client.ts';
 import { BASE_PAYLOAD, tunePacketSize, type SizableSctp } from './packet-size.ts';
-
-/**
- * Each connection gets its own ECDSA P-256 DTLS certificate (about 10 ms to make): werift would
- * otherwise use one per process, linking every connection of this host by its fingerprint.
- */
-export function newDtlsKeys(): Promise<DtlsKeys> {
-  return CipherContext.createSelfSignedCertificateWithKey(
-    { signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 },
-    NamedCurveAlgorithm.secp256r1_23,
-  );
-}
 
 /** werift applies any text as an SDP (garbage yields an empty answer): check the essentials first. */
 export function sdpProblem(sdp: string): string | undefined {

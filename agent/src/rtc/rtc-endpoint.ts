@@ -6,7 +6,8 @@ import { RTCPeerConnection, type RTCDataChannel } from 'werift';
 import { FlotillaError } from '../../../shared/errors.ts';
 import type { OfferPayload, PeerjsCandidate, PeerjsMessage } from '../../../shared/peerjs-messages.ts';
 import type { Dialer, RawLink } from '../../../shared/transport.ts';
-import { createRawLink, newDtlsKeys, sdpProblem } from './raw-link.ts';
+import { createRawLink, sdpProblem } from './raw-link.ts';
+import { selfSignedDtlsKeys } from './dtls-cert.ts';
 import { fingerprintFromSdp } from '../../../shared/transport.ts';
 import {
   createSignalingClient,
@@ -172,7 +173,10 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   }
 
   async function newPeerConnection(s: Session): Promise<RTCPeerConnection | undefined> {
-    const [keys, servers] = await Promise.all([newDtlsKeys(), iceServers()]);
+    // Each connection gets its own certificate: one per process would link every connection
+    // of this host by its fingerprint.
+    const keys = selfSignedDtlsKeys();
+    const servers = await iceServers();
     if (s.state === 'closed') return undefined;
     const pc = new RTCPeerConnection({ iceServers: servers, iceAdditionalHostAddresses: hosts, dtls: { keys } });
     s.pc = pc;
