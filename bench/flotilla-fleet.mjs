@@ -1,11 +1,12 @@
 // A Flotilla fleet for benchmarks: one signaling server, one CLI home, N agent processes started
 // from the one-file agent bundle (dist/flotilla-agent.mjs, as installed on a real host), the
 // CLI's control process for warm mode, and the fleet simulator (many agents in one process).
+// Agents are enrolled and started as a host does it: from the systemd unit install-service writes.
 // Every agent runs in its own mount namespace where <dir>/remote is a bind mount of its own
 // <dir>/hosts/h<i>: all hosts see the same path, each writes to its own directory, and the
 // benchmark checks every host's files byte-exact. Needs root (run.mjs runs it in a netns).
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, sleep, parseJson } from './lib.mjs';
@@ -69,27 +70,41 @@ export class FlotillaFleet {
   /** Starts agents until there are `total`, in batches (2 cores: 45 at once would thrash). */
   async growTo(total, { batch = 8 } = {}) {
     while (this.agents.length < total) {
-      const count = Math.min(batch, total - this.agents.length);
-      for (let k = 0; k < count; k++) this.startAgent(this.agents.length);
+      const first = this.agents.length;
+      const count = Math.min(batch, total - first);
+      const started = await Promise.all(Array.from({ length: count }, (_, k) => this.startAgent(first + k)));
+      this.agents.push(...started);
       await this.waitOnline(this.agents.length, { timeoutMs: 120_000 });
     }
   }
 
-  startAgent(index) {
+  /**
+   * Starts agent `index` the way a host does (docs/operations.md): `join --no-start`, then
+   * `install-service` writes the systemd unit, and the agent runs as that unit's ExecStart with
+   * its Environment (and PATH, as systemd gives), so the bench measures the node flags hosts get.
+   * FLOTILLA_LOG_LEVEL=warn is what an operator would add to the unit to keep logs short.
+   */
+  async startAgent(index) {
     if (!existsSync(AGENT_BUNDLE)) throw new Error(`${AGENT_BUNDLE} is missing: npm run build:agent`);
     const hostDir = this.hostDir(index);
     mkdirSync(hostDir, { recursive: true });
     const stateDir = join(this.dir, 'agents', `a${index}`);
     mkdirSync(stateDir, { recursive: true });
+    const enrolled = await run(process.execPath, [AGENT_BUNDLE, 'join', this.token, '--state-dir', stateDir,
+      '--tag', 'role=bench', '--allow-root', this.remote, '--no-start']);
+    if (enrolled.code !== 0) throw new Error(`agent ${index}: join failed: ${enrolled.stderr}`);
+    const unitPath = join(this.dir, 'units', `flotilla-agent-${index}.service`);
+    mkdirSync(dirname(unitPath), { recursive: true });
+    const installed = await run(process.execPath, [AGENT_BUNDLE, 'install-service', '--unit', unitPath, '--state-dir', stateDir]);
+    if (installed.code !== 0) throw new Error(`agent ${index}: install-service failed: ${installed.stderr}`);
+    const unit = readUnit(unitPath);
     const out = openSync(join(this.dir, 'logs', `agent-${index}.log`), 'a');
     // unshare execs sh, which execs node: the pid we get is the agent's own.
     const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-      'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', hostDir, this.remote,
-      process.execPath, AGENT_BUNDLE, 'join', this.token, '--state-dir', stateDir,
-      '--tag', 'role=bench', '--allow-root', this.remote, '--log-level', 'warn'],
-    { stdio: ['ignore', out, out] });
+      'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', hostDir, this.remote, ...unit.argv],
+    { stdio: ['ignore', out, out], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...unit.env, FLOTILLA_LOG_LEVEL: 'warn' } });
     closeSync(out);
-    this.agents.push({ pid: child.pid, child, hostDir, index });
+    return { pid: child.pid, child, hostDir, index };
   }
 
   /** Polls `hosts --json` (which also accepts pending hosts) until `n` are online. */
@@ -185,6 +200,20 @@ export class FlotillaFleet {
       try { process.kill(this.signal.pid, 'SIGKILL'); } catch { /* already gone */ }
     }
   }
+}
+
+/** The command line (ExecStart, split at spaces as the unit writes it) and Environment of a unit file. */
+export function readUnit(path) {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const exec = lines.find((l) => l.startsWith('ExecStart='));
+  if (!exec) throw new Error(`${path} has no ExecStart`);
+  const env = {};
+  for (const l of lines.filter((x) => x.startsWith('Environment='))) {
+    const kv = l.slice('Environment='.length);
+    const eq = kv.indexOf('=');
+    if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return { argv: exec.slice('ExecStart='.length).split(' ').filter(Boolean), env };
 }
 
 export function writeHostFile(path, content) {

@@ -11,6 +11,7 @@ import { loadConfig, type AgentConfig, type AgentFlags } from './config.ts';
 import { openState } from './state.ts';
 import { createLogger } from './log.ts';
 import { startAgent } from './agent.ts';
+import { serviceUnit } from './service-unit.ts';
 import { AGENT_VERSION } from './version.ts';
 
 const USAGE = `flotilla-agent ${AGENT_VERSION}: the Flotilla agent daemon
@@ -37,26 +38,6 @@ Options:
 
 Environment: FLOTILLA_STATE_DIR, FLOTILLA_SIGNAL, FLOTILLA_TAGS, FLOTILLA_REGION,
 FLOTILLA_ALLOWED_ROOTS, FLOTILLA_ICE_SERVERS, FLOTILLA_LOG_LEVEL, FLOTILLA_AGENT_CONFIG.`;
-
-function unit(execPath: string, script: string, stateDir: string, user: string | undefined): string {
-  return `[Unit]
-Description=Flotilla agent
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=simple
-ExecStart=${execPath} ${script} run --state-dir ${stateDir}
-Restart=always
-RestartSec=2
-KillMode=mixed
-TimeoutStopSec=10
-${user ? `User=${user}\n` : ''}Environment=NODE_ENV=production
-
-[Install]
-WantedBy=multi-user.target
-`;
-}
 
 /**
  * Keeps the tags, region and roots given to `join` in <state>/config.json (unless one exists),
@@ -113,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'install-service') {
     const path = values.unit ?? '/etc/systemd/system/flotilla-agent.service';
     const script = realpathSync(process.argv[1] ?? 'flotilla-agent');
-    await writeFile(path, unit(process.execPath, script, config.stateDir, values.user));
+    await writeFile(path, serviceUnit({ execPath: process.execPath, script, stateDir: config.stateDir, user: values.user }));
     process.stdout.write(`Wrote ${path}\nEnable it with: systemctl daemon-reload && systemctl enable --now flotilla-agent\n`);
     return 0;
   }
