@@ -23,6 +23,25 @@ export interface RotationPolicy {
 
 export const DEFAULT_ROTATION: RotationPolicy = { maxMessages: 1 << 20, maxAgeMs: 10 * 60_000 };
 
+/**
+ * AES-256-GCM done synchronously, which Node registers (agent/src/node-aes-gcm.ts): each Web
+ * Crypto call is a thread-pool round trip, about 10x the cost of the cipher on a small record.
+ * Same algorithm, same bytes; the browser keeps Web Crypto and its non-extractable keys.
+ */
+export interface NativeAesGcm {
+  /** Returns ciphertext followed by the 16-byte tag, as Web Crypto does. */
+  encrypt(key: CryptoKey, iv: Uint8Array, aad: Uint8Array, plain: Uint8Array): Uint8Array;
+  /** Opens ciphertext followed by its tag; throws when authentication fails. */
+  decrypt(key: CryptoKey, iv: Uint8Array, aad: Uint8Array, data: Uint8Array): Uint8Array;
+}
+
+let native: NativeAesGcm | undefined;
+
+/** Registers the synchronous implementation (Node only); undefined returns to Web Crypto. */
+export function useNativeAesGcm(impl: NativeAesGcm | undefined): void {
+  native = impl;
+}
+
 function header(epoch: number, counter: number): Uint8Array {
   const out = new Uint8Array(HEADER);
   const view = new DataView(out.buffer);
@@ -58,6 +77,7 @@ export function createSealer(initialKey: CryptoKey, direction: Direction, policy
     plain[0] = kind;
     plain.set(body, 1);
     const iv = head.slice(1);
+    if (native) return concatBytes(head, native.encrypt(key, iv, aad(direction, head), plain));
     const cipher = await subtle().encrypt({ name: 'AES-GCM', iv, additionalData: aad(direction, head) }, key, plain);
     return concatBytes(head, new Uint8Array(cipher));
   }
@@ -116,9 +136,12 @@ export function createOpener(initialKey: CryptoKey, direction: Direction): Opene
         }
         let plain: Uint8Array;
         try {
-          const iv = new Uint8Array(head.subarray(1));
-          const data = new Uint8Array(record.subarray(HEADER));
-          plain = new Uint8Array(await subtle().decrypt({ name: 'AES-GCM', iv, additionalData: aad(direction, new Uint8Array(head)) }, key, data));
+          if (native) plain = native.decrypt(key, head.subarray(1), aad(direction, head), record.subarray(HEADER));
+          else {
+            const iv = new Uint8Array(head.subarray(1));
+            const data = new Uint8Array(record.subarray(HEADER));
+            plain = new Uint8Array(await subtle().decrypt({ name: 'AES-GCM', iv, additionalData: aad(direction, new Uint8Array(head)) }, key, data));
+          }
         } catch {
           throw new FlotillaError('bad-seal', `record ${counter} failed authentication`);
         }

@@ -6,6 +6,7 @@ import { createLinkInbox } from '../../shared/link-queue.ts';
 import { runHandshake } from '../../shared/handshake.ts';
 import { checkDeviceHello } from '../../shared/peer-checks.ts';
 import { createSecureSession } from '../../shared/session.ts';
+import './node-aes-gcm.ts'; // sessions seal records with node:crypto, not a thread-pool round trip
 import { createPeerCredential, splitSignalingId } from '../../shared/tokens.ts';
 import { verifyRevocationList } from '../../shared/certs.ts';
 import { defaultIceServers, fetchIceServers, fetchRevocation, iceServerSource } from '../../shared/signal-api.ts';

@@ -11,6 +11,7 @@ import { createRtcEndpoint, type RtcEndpoint } from '../../agent/src/rtc/rtc-end
 import type { RawLink } from '../../shared/transport.ts';
 import type { Home } from './home.ts';
 import { currentScope } from './control/scope.ts';
+import '../../agent/src/node-aes-gcm.ts'; // sessions seal records with node:crypto, not a thread-pool round trip
 
 /** A connected CLI session. */
 export interface Fleet {
