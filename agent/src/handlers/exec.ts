@@ -98,7 +98,7 @@ export const execHandler: Handler<'exec'> = async (request, ctx) => {
   });
   if (spawned) throw new FlotillaError('file-error', `could not start the command: ${spawned.message}`);
   const pid = child.pid ?? 0;
-  void ctx.journal.update(request.task, { pid }).catch((error: unknown) => ctx.log('warn', 'journal-write-failed', { error: String(error) }));
+  ctx.journal.note(request.task, { pid }); // written with the next output flush or the result
 
   let ending: 'timeout' | 'cancelled' | undefined;
   const stop = (why: 'timeout' | 'cancelled') => {
