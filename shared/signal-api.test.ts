@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { iceServerSource, turnExpiry, type IceServerConfig } from './signal-api.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { fetchPresence, iceServerSource, PRESENCE_CREDENTIAL_REUSE_MS, turnExpiry, type IceServerConfig } from './signal-api.ts';
+import { createIdentity, type DeviceIdentity } from './fleet.ts';
 
 const STUN: IceServerConfig[] = [{ urls: 'stun:203.0.113.1:3479' }];
 const turn = (expirySeconds: number, n = 0): IceServerConfig[] => [
@@ -77,5 +78,53 @@ describe('iceServerSource', () => {
     expect(await h.source()).toEqual(STUN);
     h.advance(2 * 60_000);
     expect(await h.source()).toHaveLength(2);
+  });
+});
+
+describe('fetchPresence', () => {
+  async function device(): Promise<DeviceIdentity> {
+    const identity = await createIdentity(false);
+    return { ...identity, fleetId: 'f'.repeat(52), fleetPub: 'fleet-pub', cert: { body: { fleet: 'f'.repeat(52) } } as unknown as DeviceIdentity['cert'] };
+  }
+  function server(answer: (credential: string, n: number) => Response) {
+    const seen: string[] = [];
+    vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => {
+      const credential = String((init.headers as Record<string, string>)['authorization']).replace('Flotilla ', '');
+      seen.push(credential);
+      return answer(credential, seen.length);
+    });
+    return seen;
+  }
+  const ok = () => new Response(JSON.stringify({ agents: [{ id: 'a'.repeat(52), online: true, lastSeen: 1 }] }), { status: 200 });
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('signs one credential and reuses it for a minute, then signs a new one', async () => {
+    const dev = await device();
+    const seen = server(ok);
+    let clock = 1_000_000;
+    expect(await fetchPresence('http://signal/', dev, () => clock)).toEqual([{ id: 'a'.repeat(52), online: true, lastSeen: 1 }]);
+    clock += PRESENCE_CREDENTIAL_REUSE_MS - 1;
+    await fetchPresence('http://signal/', dev, () => clock);
+    expect(seen[1]).toBe(seen[0]);
+    clock += 1;
+    await fetchPresence('http://signal/', dev, () => clock);
+    expect(seen[2]).not.toBe(seen[0]);
+  });
+
+  it('signs afresh once when the server refuses a reused credential as stale', async () => {
+    const dev = await device();
+    const refused = new Set<string>();
+    const seen = server((credential, n) => {
+      if (n === 2) refused.add(credential);
+      return refused.has(credential) ? new Response(JSON.stringify({ error: { code: 'bad-token', message: 'credential is stale' } }), { status: 401 }) : ok();
+    });
+    await fetchPresence('http://signal/', dev);
+    await fetchPresence('http://signal/', dev);
+    expect(seen).toHaveLength(3);
+    expect(seen[2]).not.toBe(seen[1]);
+    // A fresh credential refused is the answer, not retried.
+    server(() => new Response(JSON.stringify({ error: { code: 'bad-token', message: 'no' } }), { status: 401 }));
+    const other = await device();
+    await expect(fetchPresence('http://signal/', other)).rejects.toMatchObject({ code: 'bad-token' });
   });
 });

@@ -64,17 +64,47 @@ async function call(
   return obj(body, path);
 }
 
-/** Reads which of the fleet's agents are online (the server checks this device's certificate). */
-export async function fetchPresence(signal: string, device: DeviceIdentity): Promise<PresenceEntry[]> {
-  const credential = await createPeerCredential(device.keys, {
+/**
+ * How long a presence credential is reused. Making one costs an RSA signature (milliseconds),
+ * and the control process asks once per invocation, the PWA every 5 s. The server accepts a
+ * credential for 5 minutes either way (it is a bearer token within that window already), so
+ * reuse adds no exposure; a reused one refused as stale (a skewed clock) is made afresh once.
+ */
+export const PRESENCE_CREDENTIAL_REUSE_MS = 60_000;
+
+const presenceCredentials = new WeakMap<DeviceIdentity, { text: string; madeAt: number; cert: DeviceIdentity['cert']; fleetPub: string }>();
+
+async function presenceCredential(device: DeviceIdentity, now: number, fresh: boolean): Promise<{ text: string; reused: boolean }> {
+  const kept = presenceCredentials.get(device);
+  if (!fresh && kept && kept.cert === device.cert && kept.fleetPub === device.fleetPub && now - kept.madeAt >= 0 && now - kept.madeAt < PRESENCE_CREDENTIAL_REUSE_MS) {
+    return { text: kept.text, reused: true };
+  }
+  const text = await createPeerCredential(device.keys, {
     purpose: 'presence',
     kind: 'device',
     fleet: device.fleetId,
     ...device.pub,
     cert: JSON.stringify(device.cert),
     fleetPub: device.fleetPub,
+    now,
   });
-  const body = await call(signal, '/api/presence', { headers: { authorization: `Flotilla ${credential}` } });
+  presenceCredentials.set(device, { text, madeAt: now, cert: device.cert, fleetPub: device.fleetPub });
+  return { text, reused: false };
+}
+
+/** Reads which of the fleet's agents are online (the server checks this device's certificate). */
+export async function fetchPresence(signal: string, device: DeviceIdentity, now: () => number = Date.now): Promise<PresenceEntry[]> {
+  const ask = async (fresh: boolean) => {
+    const credential = await presenceCredential(device, now(), fresh);
+    try {
+      return await call(signal, '/api/presence', { headers: { authorization: `Flotilla ${credential.text}` } });
+    } catch (error) {
+      if (!credential.reused || !(error instanceof FlotillaError) || error.code !== 'bad-token') throw error;
+      presenceCredentials.delete(device);
+      return ask(true);
+    }
+  };
+  const body = await ask(false);
   if (!body || !Array.isArray(body['agents'])) throw new FlotillaError('signaling-failed', 'presence answer has no agents list');
   return body['agents'].slice(0, 100_000).map((raw: unknown) => {
     const a = obj(raw, 'agent');
