@@ -31,6 +31,8 @@ export interface Controller {
   readonly device: DeviceIdentity;
   /** An open connection to `hostId` (reused while open). Refuses rejected hosts. */
   connect(hostId: string): Promise<AgentConnection>;
+  /** True while an authenticated connection to `hostId` is open (connect() would reuse it). */
+  connected(hostId: string): boolean;
   /** Connects, reads facts and records the host (accepting it if it proved a join token). */
   refresh(hostId: string): Promise<HostRecord>;
   /** Accepts a pending host: issues its host certificate (needs the fleet key). */
@@ -51,6 +53,7 @@ function asError(error: unknown): FlotillaError {
 export function createController(o: ControllerOptions): Controller {
   const { device } = o;
   const connections = new Map<string, Promise<AgentConnection>>();
+  const ready = new Set<string>();
   const forks = Math.max(1, o.forks ?? 32);
   let tokenWrites: Promise<void> = Promise.resolve();
 
@@ -139,11 +142,19 @@ export function createController(o: ControllerOptions): Controller {
       const opening = open(hostId);
       connections.set(hostId, opening);
       opening.then(
-        (connection) => connection.onClose(() => connections.get(hostId) === opening && connections.delete(hostId)),
-        () => connections.delete(hostId),
+        (connection) => {
+          ready.add(hostId);
+          connection.onClose(() => {
+            if (connections.get(hostId) !== opening) return;
+            connections.delete(hostId);
+            ready.delete(hostId);
+          });
+        },
+        () => connections.get(hostId) === opening && connections.delete(hostId),
       );
       return opening;
     },
+    connected: (hostId) => ready.has(hostId) && connections.has(hostId),
     async refresh(hostId) {
       const connection = await controller.connect(hostId);
       const result = expectOk(await connection.request({ type: 'facts' }));

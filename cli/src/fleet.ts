@@ -5,13 +5,19 @@ import { FlotillaError } from '../../shared/errors.ts';
 import { createController, type Controller } from '../../shared/controller.ts';
 import { createPeerCredential, newSignalingInstance } from '../../shared/tokens.ts';
 import { defaultIceServers, fetchIceServers, fetchPresence, iceServerSource, type PresenceEntry } from '../../shared/signal-api.ts';
-import { resolveSelector } from '../../shared/selector.ts';
+import { matchesSelector, parseSelector, resolveSelector, type Selector } from '../../shared/selector.ts';
 import { toSelectable, type HostRecord } from '../../shared/hosts.ts';
 import { createRtcEndpoint, type RtcEndpoint } from '../../agent/src/rtc/rtc-endpoint.ts';
 import type { RawLink } from '../../shared/transport.ts';
 import type { Home } from './home.ts';
 import { currentScope } from './control/scope.ts';
 import '../../agent/src/node-aes-gcm.ts'; // sessions seal records with node:crypto, not a thread-pool round trip
+
+/** A host a selector chose. */
+export interface Target {
+  record: HostRecord;
+  online: boolean;
+}
 
 /** A connected CLI session. */
 export interface Fleet {
@@ -22,7 +28,14 @@ export interface Fleet {
   /** Learns about online hosts never contacted (facts, acceptance by token). */
   discover(presence: Map<string, PresenceEntry>, refreshAll?: boolean): Promise<void>;
   /** Accepted hosts matching the selector, each with whether it is online. */
-  resolve(selector: string): Promise<{ record: HostRecord; online: boolean }[]>;
+  resolve(selector: string): Promise<Target[]>;
+  /**
+   * `resolve` in two steps, for work that may start before presence answers: `early`, the
+   * accepted hosts the selector matches that this process holds an authenticated connection
+   * to (online by that fact; none for a one-of selector, whose pick needs presence), and
+   * `all`, exactly what `resolve` returns.
+   */
+  resolveStaged(selector: string): Promise<{ early: Target[]; all: Promise<Target[]> }>;
   /** Ids of the hosts this fleet holds an open data channel to. */
   openLinks(): string[];
   close(): Promise<void>;
@@ -48,6 +61,7 @@ function withForks(controller: Controller, forks: number): Controller {
   return {
     device: controller.device,
     connect: (id) => controller.connect(id),
+    connected: (id) => controller.connected(id),
     refresh: (id) => controller.refresh(id),
     accept: (id) => controller.accept(id),
     reject: (id) => controller.reject(id),
@@ -100,14 +114,20 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
     ...(options.log ? { log: options.log } : {}),
   });
   let cachedPresence: Map<string, PresenceEntry> | undefined;
+  // A presence request under way: resolve() waits for it (the control process starts one per
+  // invocation without waiting), and falls back to the last answer if it fails.
+  let pendingPresence: Promise<Map<string, PresenceEntry>> | undefined;
 
   const fleet: Fleet = {
     home,
     controller,
     endpoint,
-    async presence() {
-      cachedPresence = new Map((await fetchPresence(home.signal, device)).map((p) => [p.id, p]));
-      return cachedPresence;
+    presence() {
+      const asking = fetchPresence(home.signal, device).then((list) => (cachedPresence = new Map(list.map((p) => [p.id, p]))));
+      pendingPresence = asking;
+      const settle = () => void (pendingPresence === asking && (pendingPresence = undefined));
+      asking.then(settle, settle);
+      return asking;
     },
     async discover(presence, refreshAll = false) {
       const records = new Map((await home.hosts.all()).map((r) => [r.id, r]));
@@ -123,13 +143,31 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
       });
     },
     async resolve(selector) {
-      const presence = cachedPresence ?? (await fleet.presence());
+      const presence = pendingPresence
+        ? await pendingPresence.catch((error: unknown) => cachedPresence ?? Promise.reject(error))
+        : (cachedPresence ?? (await fleet.presence()));
       await fleet.discover(presence);
       const accepted = (await home.hosts.all()).filter((r) => r.status === 'accepted');
       const byId = new Map(accepted.map((r) => [r.id, r]));
       const selectable = accepted.map((r) => toSelectable(r, presence.get(r.id)?.online ?? false));
       if (selectable.length === 0) throw new FlotillaError('no-match', 'this fleet has no accepted hosts yet (see `flotilla hosts`)');
       return resolveSelector(selector, selectable).map((h) => ({ record: byId.get(h.id)!, online: h.online }));
+    },
+    async resolveStaged(selector) {
+      const all = fleet.resolve(selector);
+      all.catch(() => undefined); // the caller awaits it; this only keeps it from being unhandled meanwhile
+      let ast: Selector;
+      try {
+        ast = parseSelector(selector);
+      } catch {
+        return { early: [], all };
+      }
+      if (ast.kind === 'oneOf') return { early: [], all };
+      const records = await home.hosts.all();
+      const early = records
+        .filter((r) => r.status === 'accepted' && controller.connected(r.id) && matchesSelector(ast, toSelectable(r, true)))
+        .map((record) => ({ record, online: true }));
+      return { early, all };
     },
     openLinks() {
       return [...new Set(links.values())];

@@ -149,6 +149,37 @@ describe('warm mode: a control process keeps connections open between CLI invoca
     expect(sessionsOpened()).toEqual(opened);
   });
 
+  it('`*` takes in a host that joined after connect, and reports one killed since as offline', async () => {
+    // run starts on the hosts it holds connections to before presence answers; these are the
+    // two cases where presence must still decide: a new host, and a dead one whose connection
+    // still looks open (ICE would take seconds to notice).
+    const before = await status();
+    const token = JSON.parse((await ok(['token', 'create', '--json'])).stdout).token as string;
+    const golf = await startAgent(join(base, 'golf'), token, ['--tag', 'role=late', '--allow-root', base]);
+    type Report = { results: { id: string; status: string; stdout: string; error: { detail?: string } | null }[] };
+    try {
+      const joined = JSON.parse((await ok(['run', '*', '--json', '--', 'echo here'])).stdout) as Report;
+      expect(joined.results.map((r) => r.id).sort()).toEqual([...agents.map((a) => a.id), golf.id].sort());
+      expect(joined.results.every((r) => r.status === 'ok' && r.stdout === 'here\n')).toBe(true);
+      expect((await status())?.connections.map((c) => c.id)).toContain(golf.id);
+      await golf.stop('SIGKILL');
+      await waitFor('presence to report the killed host offline', async () => {
+        const hosts = await cli(['hosts', '--json']);
+        const list = hosts.code === 0 ? (JSON.parse(hosts.stdout) as { id: string; status: string }[]) : [];
+        return list.some((h) => h.id === golf.id && h.status === 'offline') ? true : undefined;
+      });
+      const gone = await cli(['run', '*', '--json', '--', 'echo here']);
+      expect(gone.code).toBe(1);
+      const report = JSON.parse(gone.stdout) as Report;
+      expect(report.results.find((r) => r.id === golf.id)).toMatchObject({ status: 'unreachable', error: { detail: 'offline according to the signaling server' } });
+      expect(report.results.filter((r) => r.id !== golf.id).every((r) => r.status === 'ok')).toBe(true);
+      expect((await status())?.pid).toBe(before?.pid);
+    } finally {
+      await golf.stop();
+      await ok(['reject', golf.id]); // later tests dial every accepted host
+    }
+  });
+
   it('push and fetch resolve relative paths against the client\'s directory', async () => {
     const data = randomBytes(40 * 1024);
     await writeFile(join(work, 'payload.bin'), data);

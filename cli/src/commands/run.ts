@@ -48,9 +48,11 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
     process.on('SIGTERM', onSigint);
   }
   try {
-    const targets = await fleet.resolve(selector);
+    // Hosts this process already holds connections to (a control process) start at once;
+    // the rest once presence has answered, as `resolve` decides (Fleet.resolveStaged).
+    const { early, all } = await fleet.resolveStaged(selector);
     const task = ctx.flags.task ?? newTaskId();
-    const names = uniqueLabels(targets.map((t) => t.record));
+    const names = uniqueLabels(early.map((t) => t.record));
     const printer = createLinePrinter(ctx.flags.json ? () => undefined : (t) => ctx.write(t));
     const outputs = new Map<string, { stdout: string[]; stderr: string[] }>();
     const decoder = new TextDecoder();
@@ -62,12 +64,20 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
       ...(Object.keys(env).length ? { env } : {}),
       ...(ctx.flags.user ? { user: ctx.flags.user } : {}),
     };
-    const offline: HostResult[] = targets
-      .filter((t) => !t.online)
-      .map((t) => ({ hostId: t.record.id, status: 'unreachable', durationMs: 0, error: { code: 'unreachable', detail: 'offline according to the signaling server' } }));
-    const online = targets.filter((t) => t.online).map((t) => t.record.id);
-    const settled = await fleet.controller.fanOut(online, (id) =>
-      execOnHost(
+    const offlineResult = (hostId: string): HostResult => ({ hostId, status: 'unreachable', durationMs: 0, error: { code: 'unreachable', detail: 'offline according to the signaling server' } });
+    // Per host, so that an early host presence reports offline can be stopped alone.
+    const hostAborts = new Map<string, AbortController>();
+    const onAbort = () => hostAborts.forEach((c) => c.abort());
+    abort.signal.addEventListener('abort', onAbort, { once: true });
+    const finished = new Set<string>();
+    let offlineEarly = new Set<string>();
+    const runOn = (id: string): Promise<HostResult> => {
+      const hostAbort = new AbortController();
+      hostAborts.set(id, hostAbort);
+      if (abort.signal.aborted) hostAbort.abort();
+      // Given up on without waiting for the agent to confirm the cancel (it may be gone).
+      const givenUp = new Promise<HostResult>((resolve) => hostAbort.signal.addEventListener('abort', () => offlineEarly.has(id) && resolve(offlineResult(id)), { once: true }));
+      const running = execOnHost(
         fleet.controller,
         id,
         spec,
@@ -80,12 +90,35 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
             outputs.set(id, o);
           }
         },
-        { signal: abort.signal, onNote: (note) => ctx.err(color(33, `${names.get(id) ?? id.slice(0, 8)}: ${note}`)) },
+        { signal: hostAbort.signal, onNote: (note) => ctx.err(color(33, `${names.get(id) ?? id.slice(0, 8)}: ${note}`)) },
       ).then((result) => {
+        finished.add(id);
         printer.flush(names.get(id) ?? id.slice(0, 8));
         return result;
-      }),
-    );
+      });
+      return Promise.race([running, givenUp]);
+    };
+    const earlyIds = new Set(early.map((t) => t.record.id));
+    const earlyRun = fleet.controller.fanOut([...earlyIds], runOn);
+    let targets: Awaited<typeof all>;
+    try {
+      targets = await all;
+    } catch (error) {
+      abort.abort();
+      await earlyRun;
+      throw error;
+    }
+    for (const [id, label] of uniqueLabels(targets.map((t) => t.record))) if (!names.has(id)) names.set(id, label);
+    // An early host that presence reports offline, and that has not answered over its
+    // connection, is treated as it was before it started: unreachable (its connection is
+    // likely dead and would take the ICE timeout to notice).
+    offlineEarly = new Set(targets.filter((t) => !t.online && earlyIds.has(t.record.id) && !finished.has(t.record.id)).map((t) => t.record.id));
+    for (const id of offlineEarly) hostAborts.get(id)?.abort();
+    const offline = targets.filter((t) => !t.online && !earlyIds.has(t.record.id)).map((t) => offlineResult(t.record.id));
+    const late = targets.filter((t) => t.online && !earlyIds.has(t.record.id)).map((t) => t.record.id);
+    const lateRun = fleet.controller.fanOut(late, runOn);
+    const settled = [...(await earlyRun), ...(await lateRun)];
+    abort.signal.removeEventListener('abort', onAbort);
     const results = [...settled.map((s) => (s.ok ? s.value : ({ hostId: s.hostId, status: 'failed', durationMs: 0, error: { code: s.error.code, detail: s.error.message } } as HostResult))), ...offline];
     if (ctx.flags.json) {
       ctx.out(

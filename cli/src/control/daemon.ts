@@ -110,8 +110,10 @@ export async function runControlProcess(ctx: CommandContext): Promise<number> {
     let code: number;
     try {
       await home.sync();
-      // Fresh presence per invocation; if the signaling server is down, the last one will do.
-      await fleet.presence().catch((error: unknown) => log('warn', 'presence-failed', { error: (error as Error).message }));
+      // Fresh presence per invocation, not waited for here: `run` starts on the hosts it holds
+      // connections to while it is under way (Fleet.resolveStaged); what resolves the selector
+      // waits for it. If the signaling server is down, the last answer will do.
+      fleet.presence().catch((error: unknown) => log('warn', 'presence-failed', { error: (error as Error).message }));
       code = await runInScope(scope, () => main(message.argv));
     } catch (error) {
       code = exitStatusFor(error, (text) => write('stderr', text + '\n'));
