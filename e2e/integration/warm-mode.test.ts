@@ -258,4 +258,23 @@ describe('warm mode: a control process keeps connections open between CLI invoca
     expect(replaced?.pid).not.toBe(pid);
     expect(replaced?.requests).toBe(1);
   });
+
+  it('four control processes started at once leave exactly one, which serves', async () => {
+    await ok(['connect', '--stop']);
+    const pids: number[] = [];
+    let settled = 0;
+    const started = [0, 1, 2, 3].map(() => cli(['control-process', '--persist', '60s'], { onStart: (pid) => (pids.push(pid), controlPids.add(pid)) }).then((r) => (settled++, r)));
+    await waitFor('three of them to give way', () => (settled >= 3 ? true : undefined), 30_000);
+    const survivors = pids.filter(alive);
+    expect(survivors).toHaveLength(1);
+    const s = await waitFor('the one left to listen', () => status());
+    expect(s.pid).toBe(survivors[0]);
+    const run = await ok(['run', 'tag:role=warm', '--json', '--', 'true']);
+    expect(JSON.parse(run.stdout).results).toHaveLength(2);
+    expect((await status())?.requests).toBe(1);
+    await ok(['connect', '--stop']);
+    const results = await Promise.all(started);
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0]);
+    expect(results.filter((r) => /control-already-running/.test(r.stdout + r.stderr))).toHaveLength(3);
+  });
 });

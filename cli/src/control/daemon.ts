@@ -4,7 +4,8 @@
 // exits after --persist without a request, on `connect --stop`, or when device.json changes.
 
 import { createServer, type Socket } from 'node:net';
-import { chmod, rm, stat } from 'node:fs/promises';
+import { chmod, realpath, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { FlotillaError } from '../../../shared/errors.ts';
 import { createLogger } from '../../../agent/src/log.ts';
@@ -20,6 +21,25 @@ import type { CommandContext } from '../commands/context.ts';
 
 const mtimeOf = (path: string) => stat(path).then((s) => s.mtimeMs, () => 0);
 
+/**
+ * Linux: binds an abstract unix socket named after the home (no file; the kernel frees it when
+ * the process dies, however it dies). Resolves with the server holding it, or undefined when
+ * another process holds it. Elsewhere resolves with a server that holds nothing, and the live
+ * socket check alone decides.
+ */
+export async function holdHomeLock(homeDir: string): Promise<{ close(): void } | undefined> {
+  if (process.platform !== 'linux') return { close: () => undefined };
+  const name = `\0flotilla-control-${createHash('sha256').update(await realpath(homeDir)).digest('hex').slice(0, 40)}`;
+  const holder = createServer();
+  return new Promise((resolve, reject) => {
+    holder.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(undefined) : reject(error)));
+    holder.listen(name, () => {
+      holder.unref();
+      resolve({ close: () => holder.close() });
+    });
+  });
+}
+
 /** `flotilla control-process --persist 10m`: serves until idle for that long. Resolves with 0. */
 export async function runControlProcess(ctx: CommandContext): Promise<number> {
   const log = createLogger('control', 'info');
@@ -28,9 +48,13 @@ export async function runControlProcess(ctx: CommandContext): Promise<number> {
   const home = await openHome();
   const path = socketPath(home.dir);
   if (Buffer.byteLength(path) > 100) throw new FlotillaError('bad-config', `the control socket path ${path} is too long for a unix socket; use a shorter FLOTILLA_HOME`);
-  const live = await openControlSocket(home.dir);
-  if (live) {
-    live.destroy();
+  // One control process per home, even when several start at once (two invocations with
+  // --persist, say): the lock is held for the process's life and released by the kernel.
+  const lock = await holdHomeLock(home.dir);
+  const live = lock ? undefined : await openControlSocket(home.dir);
+  if (!lock || live) {
+    live?.destroy();
+    lock?.close();
     log('info', 'control-already-running', { socket: path });
     return 0;
   }
@@ -62,6 +86,7 @@ export async function runControlProcess(ctx: CommandContext): Promise<number> {
     log('info', 'control-stopping', { reason, requests });
     server.close();
     await rm(path, { force: true });
+    lock?.close();
     for (const abort of active) abort.abort();
     await fleet.close();
     finished(0);
