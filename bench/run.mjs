@@ -10,7 +10,7 @@
 //   --browser-n 15       sizes timed in Chromium through Playwright ('' to skip)
 //   --no-bulk            skip the bulk transfer (100 MB to one host, 10 MB to 15)
 //   --no-install         never apt-get install the SSH tools
-//   --no-build           use dist/flotilla-agent.mjs and the CLI bundle as they are
+//   --no-build           use dist/flotilla-agent.mjs, the CLI bundle and dist/web as they are
 //   --merge              re-take some rows: keep the other rows of results/latest.json
 // The whole run happens inside a private network namespace (loopback only), entered below.
 import { spawn, spawnSync } from 'node:child_process';
@@ -87,6 +87,11 @@ if (!process.env[INNER_ENV]) {
     for (const script of ['scripts/build-agent.mjs', 'scripts/build-cli.mjs']) {
       const b = spawnSync(process.execPath, [script], { stdio: 'inherit', cwd: REPO });
       if (b.status !== 0) process.exit(b.status ?? 1);
+    }
+    // The PWA the browser rows load (a fresh clone has no dist/web).
+    if (BROWSER_N.size > 0) {
+      const w = spawnSync('npx', ['vite', 'build', '--logLevel', 'warn'], { stdio: 'inherit', cwd: REPO });
+      if (w.status !== 0) process.exit(w.status ?? 1);
     }
   }
   const args = process.argv.slice(2).map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
