@@ -185,6 +185,7 @@ async function measure({ scenario, n, tool, mode, once, warmup, runs = RUNS }) {
     if (r.ok < n) {
       failures++;
       if (failures === 1) log(`  ${tool} ${mode} ${scenario}: run ${k} ok on ${r.ok}/${n} (exit ${r.code})${r.detail ? `: ${r.detail.slice(0, 400)}` : ''}`);
+      notes.push(`${tool} ${mode} ${scenario} N=${n}, run ${k}: ${r.ok}/${n} ok (exit ${r.code})${r.detail ? `: ${r.detail.slice(0, 2000)}` : ''}`);
     }
   }
   const row = { scenario, n, tool, mode, ...summarize(times), successes, attempts: runs * n, runs, times, load: Math.round(Math.max(loadBefore, loadavg()[0]) * 100) / 100 };
@@ -198,7 +199,15 @@ function flotillaDetail(r) {
   const j = parseJson(r.stdout);
   const results = Array.isArray(j) ? j : j?.results;
   if (!Array.isArray(results)) return `${r.stderr}${r.stdout}`.trim();
-  return JSON.stringify(results.filter((x) => x.status !== 'ok').map((x) => ({ host: x.host, status: x.status, error: x.error })));
+  // Cold runs use -v: for a host that failed, the last connection step it reached
+  // (`[rtc-phase] {"remoteId":…,"phase":…,"ms":…}`), which says where a dial got stuck.
+  const phases = new Map();
+  for (const line of r.stderr.split('\n')) {
+    if (!line.startsWith('[rtc-phase] ')) continue;
+    const p = parseJson(line.slice('[rtc-phase] '.length));
+    if (p?.remoteId) phases.set(p.remoteId.slice(0, 6), `${p.phase} at ${p.ms} ms`);
+  }
+  return JSON.stringify(results.filter((x) => x.status !== 'ok').map((x) => ({ host: x.host, status: x.status, error: x.error, lastStep: phases.get(String(x.host).split('@').pop()) ?? 'none (no answer)' })));
 }
 
 /** The Troop scenarios through the CLI; `extra` is ['--no-persist'] for cold runs. */
@@ -274,7 +283,7 @@ async function benchBulk(fleet, dirs) {
 async function benchFlotilla(fleet, n) {
   const dirs = fleet.agents.slice(0, n).map((a) => a.hostDir);
   for (let i = 0; i < dirs.length; i++) writeFileSync(join(dirs[i], FETCH_NAME), fetchContent(i));
-  const cold = flotillaScenarios(fleet, n, dirs, ['--no-persist']);
+  const cold = flotillaScenarios(fleet, n, dirs, ['--no-persist', '-v']);
   for (const s of scenariosFor(n)) {
     if (cold[s]) await measure({ scenario: s, n, tool: 'flotilla', mode: 'cold', once: cold[s] });
   }

@@ -130,6 +130,9 @@ describe('core path through the CLI', () => {
       expect(choice.probes?.[0]?.ok).toBe(true);
     };
     expectLarge(push.stderr.split('\n').find((l) => l.startsWith('[rtc-packet-size]')));
+    // -v also shows how long each step of the dial took, in order.
+    const steps = push.stderr.split('\n').filter((l) => l.startsWith('[rtc-phase]')).map((l) => (JSON.parse(l.slice(l.indexOf('{'))) as { phase: string }).phase);
+    expect(steps).toEqual(['offer-sent', 'answer-received', 'ice-connected', 'dtls-connected', 'channel-open']);
     const agentLine = await waitFor('the agent to log its packet size', async () => agent.output().split('\n').find((l) => l.includes('"event":"rtc-packet-size"')));
     expectLarge(agentLine);
     const out = join(base, 'fetched-bulk');

@@ -91,6 +91,8 @@ interface Session {
    * are not probed.
    */
   probePackets?: boolean;
+  /** performance.now() when the session began: `rtc-phase` events say how long each step took. */
+  startedAt: number;
   /** An open link renegotiating ICE (a restart); when the last restart offer came, for the answerer. */
   restarting?: boolean;
   lastRestart?: number;
@@ -132,9 +134,14 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   let closed = false;
 
   function newSession(connectionId: string, remoteId: string, role: Session['role'], settle: Session['settle']): Session {
-    const s: Session = { connectionId, remoteId, role, state: 'negotiating', sdpSent: false, localQueue: [], remoteApplied: false, remoteQueue: [], answered: false, settle };
+    const s: Session = { connectionId, remoteId, role, state: 'negotiating', sdpSent: false, localQueue: [], remoteApplied: false, remoteQueue: [], answered: false, settle, startedAt: performance.now() };
     sessions.set(keyOf(remoteId, connectionId), s);
     return s;
+  }
+
+  /** Logs how far a negotiation got (`-v` on the CLI prints it): where a slow connect spends its time. */
+  function phase(s: Session, name: string): void {
+    if (s.state === 'negotiating') log('rtc-phase', { remoteId: s.remoteId, phase: name, ms: Math.round((performance.now() - s.startedAt) * 10) / 10 });
   }
 
   /** Tears a session down; before it opened, reports `reason` as the failure. */
@@ -187,7 +194,11 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       else s.localQueue.push(candidate);
     });
     pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') phase(s, 'dtls-connected');
       if ((state === 'failed' || state === 'closed') && s.state === 'negotiating') end(s, `connection ${state}`);
+    });
+    pc.iceConnectionStateChange.subscribe((state) => {
+      if (state === 'connected') phase(s, 'ice-connected');
     });
     return pc;
   }
@@ -208,6 +219,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     const opened = (): void => {
       const pc = s.pc;
       if (s.state !== 'negotiating' || !pc) return;
+      phase(s, 'channel-open');
       let wrapped: ReturnType<typeof createRawLink>;
       try {
         earlySubscription.unSubscribe();
@@ -244,6 +256,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   async function sendOffer(s: Session, pc: RTCPeerConnection, offer: Description): Promise<void> {
     const payload = { sdp: { type: 'offer', sdp: offer.sdp }, type: 'data', connectionId: s.connectionId, label, reliable: true, serialization: 'raw', metadata: { packetProbe: true } };
     signaling.send({ type: 'OFFER', dst: s.remoteId, payload });
+    phase(s, 'offer-sent');
     sdpSent(s);
     s.localApplied = pc.setLocalDescription(offer);
     await s.localApplied;
@@ -251,6 +264,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
 
   async function sendAnswer(s: Session, pc: RTCPeerConnection, answer: Description): Promise<void> {
     signaling.send({ type: 'ANSWER', dst: s.remoteId, payload: { sdp: { type: 'answer', sdp: answer.sdp }, type: 'data', connectionId: s.connectionId } });
+    phase(s, 'answer-sent');
     sdpSent(s);
     await pc.setLocalDescription(answer);
   }
@@ -299,6 +313,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   async function applyAnswer(s: Session, sdp: string): Promise<void> {
     await s.localApplied;
     if (s.state !== 'negotiating' || !s.pc) return;
+    phase(s, 'answer-received');
     await s.pc.setRemoteDescription({ type: 'answer', sdp });
     remoteApplied(s);
   }
