@@ -11,6 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { turnPassword } from '../../signaling/src/turn.ts';
 import { natUnavailableReason } from './topology.ts';
+import type { PacketSizeChoice } from '../../agent/src/rtc/packet-size.ts';
 import { ping, probe, runAndPush, startStack, turnLog, TURN_PORT, waitOnline, type Stack, type StackOptions } from './stack.ts';
 
 const unavailable = natUnavailableReason();
@@ -32,18 +33,17 @@ function stackFor(options: StackOptions): () => Stack {
   };
 }
 
-interface SizeChoice { payload: number; mtu?: number; probes: { payload: number; ok: boolean }[] }
 
 /**
  * The SCTP packet size each side chose for a connection that lasts a few seconds (the CLI's
  * `[rtc-packet-size]` line under -v, the agent's latest log event): a failed probe waits 1 s.
  * Then a 6 MB push, byte-exact, on a connection that changes size while it sends.
  */
-async function sizesAndPush(s: Stack): Promise<{ cli: SizeChoice; agent: SizeChoice }> {
+async function sizesAndPush(s: Stack): Promise<{ cli: PacketSizeChoice; agent: PacketSizeChoice }> {
   const before = s.agent.output().length;
   const run = await s.cli(['run', '-v', 'tag:site=one', '--', 'sleep 3']);
   expect(run.code, run.output).toBe(0);
-  const parse = (line: string | undefined) => JSON.parse(line?.slice(line.indexOf('{')) ?? 'null') as SizeChoice;
+  const parse = (line: string | undefined) => JSON.parse(line?.slice(line.indexOf('{')) ?? 'null') as PacketSizeChoice;
   const cli = parse(run.output.split('\n').find((l) => l.startsWith('[rtc-packet-size]')));
   const agent = parse(s.agent.output().slice(before).split('\n').filter((l) => l.includes('"event":"rtc-packet-size"')).at(-1));
   const payload = randomBytes(6_000_000);

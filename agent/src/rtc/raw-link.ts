@@ -60,17 +60,23 @@ export function pathOf(pc: RTCPeerConnection): PathInfo | undefined {
  * Never throws: a failed probe leaves werift's 1,200-byte packets.
  */
 async function tuneFor(pc: RTCPeerConnection, remoteId: string, log: SignalingLog): Promise<void> {
-  const sctp = (pc.sctpTransport as unknown as { sctp?: Partial<SizableSctp> } | undefined)?.sctp;
+  const sctp = sizableSctpOf(pc);
   const pair = nominatedPair(pc);
-  if (!sctp || typeof sctp.probePacketSize !== 'function' || typeof sctp.setMaxPayload !== 'function' || !pair) return;
+  if (!sctp || !pair) return;
   const local = pair.localCandidate;
   const localAddress = local.type === 'host' ? local.host : local.relatedAddress;
   try {
-    const choice = await tunePacketSize(sctp as SizableSctp, { relayed: local.type === 'relay' || pair.remoteCandidate.type === 'relay', localAddress });
+    const choice = await tunePacketSize(sctp, { relayed: local.type === 'relay' || pair.remoteCandidate.type === 'relay', localAddress });
     log('rtc-packet-size', { remoteId, ...choice, localAddress });
   } catch (error) {
     log('rtc-packet-size-failed', { remoteId, error: String(error) });
   }
+}
+
+/** werift's SCTP association with the packet-size methods of our patch, once it exists. */
+function sizableSctpOf(pc: RTCPeerConnection): SizableSctp | undefined {
+  const sctp = (pc.sctpTransport as unknown as { sctp?: Partial<SizableSctp> } | undefined)?.sctp;
+  return sctp && typeof sctp.probePacketSize === 'function' && typeof sctp.setMaxPayload === 'function' ? (sctp as SizableSctp) : undefined;
 }
 
 function nominatedPair(pc: RTCPeerConnection) {
@@ -201,18 +207,20 @@ export function createRawLink(o: {
 
   // Packet size for the selected path; again whenever ICE selects another pair (an ICE restart
   // on either side), back to the base size while it is checking.
-  let tunedPair = nominatedPair(pc);
-  if (o.probePackets) void tuneFor(pc, o.remoteId, log);
-  if (o.probePackets) pc.iceConnectionStateChange.subscribe((state) => {
-    const sctp = (pc.sctpTransport as unknown as { sctp?: Partial<SizableSctp> } | undefined)?.sctp;
-    if (state === 'checking' || state === 'disconnected') {
-      sctp?.setMaxPayload?.(BASE_PAYLOAD);
-      tunedPair = undefined;
-    } else if (state === 'connected' && nominatedPair(pc) && nominatedPair(pc) !== tunedPair) {
-      tunedPair = nominatedPair(pc);
-      void tuneFor(pc, o.remoteId, log);
-    }
-  });
+  if (o.probePackets) {
+    let tunedPair = nominatedPair(pc);
+    void tuneFor(pc, o.remoteId, log);
+    pc.iceConnectionStateChange.subscribe((state) => {
+      const pair = nominatedPair(pc);
+      if (state === 'checking' || state === 'disconnected') {
+        sizableSctpOf(pc)?.setMaxPayload(BASE_PAYLOAD);
+        tunedPair = undefined;
+      } else if (state === 'connected' && pair && pair !== tunedPair) {
+        tunedPair = pair;
+        void tuneFor(pc, o.remoteId, log);
+      }
+    });
+  }
 
   dc.onMessage.subscribe((data) => {
     messagesIn++;
