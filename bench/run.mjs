@@ -20,7 +20,7 @@ import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { run, log, rssMiB, summarize, median, parseJson, percentile } from './lib.mjs';
+import { run, log, rssMiB, summarize, median, parseJson, percentile, sleep } from './lib.mjs';
 import { FlotillaFleet } from './flotilla-fleet.mjs';
 import { SshFleet } from './ssh-fleet.mjs';
 import { benchBrowser } from './browser.mjs';
@@ -55,6 +55,8 @@ const LARGE_SCENARIOS = opts['large-scenarios'] ? opts['large-scenarios'].split(
 const scenariosFor = (n) => (n > 15 ? SCENARIOS.filter((s) => LARGE_SCENARIOS.includes(s)) : SCENARIOS);
 const SIM = opts.sim.split(',').map(Number).filter((x) => x > 0).sort((a, b) => a - b);
 const BROWSER_N = new Set(opts['browser-n'].split(',').map(Number).filter((x) => x > 0));
+/** How long agents stay quiet before their memory counts as idle. */
+const IDLE_SETTLE_MS = 25_000;
 const isRoot = process.getuid?.() === 0;
 
 function have(cmd) {
@@ -698,6 +700,12 @@ const interrupted = (status) => () => {
 process.on('SIGINT', interrupted(130));
 process.on('SIGTERM', interrupted(143));
 
+/** Median and max VmRSS of the fleet's agent processes, as a metric. */
+function agentRss(label) {
+  const rss = fleet.agents.map((a) => rssMiB(a.pid)).filter((x) => x !== null);
+  metrics[`${label} (median / max MiB)`] = `${median(rss).toFixed(1)} / ${Math.max(...rss).toFixed(1)}`;
+}
+
 try {
   log(`work directory ${work}; sizes ${SIZES.join(', ')}; ${RUNS} runs; command '${CMD}'`);
   if (TOOLS.has('flotilla')) {
@@ -711,13 +719,17 @@ try {
       const t0 = Date.now();
       await fleet.growTo(n);
       log(`${n} Flotilla agents online (${((Date.now() - t0) / 1000).toFixed(1)} s to start and accept)`);
-      const idle = fleet.agents.map((a) => rssMiB(a.pid)).filter((x) => x !== null);
-      metrics[`agent RSS idle, N=${n} (median / max MiB)`] = `${median(idle).toFixed(1)} / ${Math.max(...idle).toFixed(1)}`;
+      agentRss(`agent RSS just after start, N=${n}`);
+      // Idle means quiet for a while: V8 collects the start-up garbage once the process is idle
+      // (about 61 MiB right after start, 57 MiB some seconds later, on this machine).
+      await sleep(IDLE_SETTLE_MS);
+      agentRss(`agent RSS idle (${IDLE_SETTLE_MS / 1000} s after start), N=${n}`);
       metrics[`signaling server RSS with ${n} agents (MiB)`] = (rssMiB(fleet.signal.pid) ?? NaN).toFixed(1);
       await benchFlotilla(fleet, n);
       if (BROWSER_N.has(n)) await benchBrowserRows(fleet, n);
-      const after = fleet.agents.map((a) => rssMiB(a.pid)).filter((x) => x !== null);
-      metrics[`agent RSS after work, N=${n} (median / max MiB)`] = `${median(after).toFixed(1)} / ${Math.max(...after).toFixed(1)}`;
+      agentRss(`agent RSS just after work, N=${n}`);
+      await sleep(IDLE_SETTLE_MS);
+      agentRss(`agent RSS idle after work (${IDLE_SETTLE_MS / 1000} s later), N=${n}`);
       metrics[`signaling server RSS after work, N=${n} (MiB)`] = (rssMiB(fleet.signal.pid) ?? NaN).toFixed(1);
     }
     if (sshOk && have('/usr/sbin/sshd')) {
