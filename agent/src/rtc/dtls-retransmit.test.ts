@@ -10,12 +10,8 @@ import { selfSignedDtlsKeys } from './dtls-cert.ts';
 
 type Side = 'client' | 'server';
 
-/** One end of an in-memory datagram link, shaped as werift's DTLS sockets use a transport. */
-interface End {
-  onData?: (buf: Buffer) => void;
-  send(buf: Buffer): Promise<void>;
-  close(): void;
-}
+/** One end of an in-memory datagram link, as werift's DTLS sockets take a transport. */
+type End = ConstructorParameters<typeof DtlsServer>[0]['transport'];
 
 /**
  * A lossless network where `hold(side, i)` keeps back datagram i sent by that side until
@@ -23,31 +19,37 @@ interface End {
  */
 function network(o: {
   hold?: (from: Side, index: number) => boolean;
-  onSend?: (from: Side, index: number) => void;
+  onSend?: (from: Side, index: number, release: () => void) => void;
 }) {
   const sent: Record<Side, number> = { client: 0, server: 0 };
   const held: Array<() => void> = [];
   let closed = false;
   const ends = {} as Record<Side, End>;
   const other = (s: Side): Side => (s === 'client' ? 'server' : 'client');
+  const release = () => held.splice(0).forEach((deliver) => deliver());
+  const address = { address: '127.0.0.1', family: 'IPv4', port: 0 };
   for (const side of ['client', 'server'] as const) {
     ends[side] = {
-      send: async (buf) => {
+      type: 'memory',
+      address,
+      closed: false,
+      onData: () => undefined,
+      send: async (buf: Buffer) => {
         const index = sent[side]++;
         const deliver = () => {
-          if (!closed) setImmediate(() => ends[other(side)].onData?.(Buffer.from(buf)));
+          if (!closed) setImmediate(() => ends[other(side)].onData(Buffer.from(buf), ['127.0.0.1', 0]));
         };
         if (o.hold?.(side, index)) held.push(deliver);
         else deliver();
-        o.onSend?.(side, index);
+        o.onSend?.(side, index, release);
       },
-      close: () => undefined,
+      close: async () => undefined,
     };
   }
   return {
     ends,
     sent,
-    release: () => held.splice(0).forEach((deliver) => deliver()),
+    release,
     close: () => {
       closed = true;
     },
@@ -59,8 +61,8 @@ function dtlsPair(net: ReturnType<typeof network>) {
     const keys = selfSignedDtlsKeys();
     return { cert: keys.certPem, key: keys.keyPem, signatureHash: keys.signatureHash, transport, extendedMasterSecret: true, certificateRequest: true };
   };
-  const server = new DtlsServer(options(net.ends.server) as ConstructorParameters<typeof DtlsServer>[0]);
-  const client = new DtlsClient(options(net.ends.client) as ConstructorParameters<typeof DtlsClient>[0]);
+  const server = new DtlsServer(options(net.ends.server));
+  const client = new DtlsClient(options(net.ends.client));
   const errors: string[] = [];
   const connected = (s: DtlsServer | DtlsClient, name: Side) =>
     new Promise<void>((resolve) => {
@@ -99,11 +101,10 @@ describe('werift DTLS with retransmitted ClientHellos', () => {
   it('connects when the HelloVerifyRequest to the first ClientHello arrives after the one to its copy', async () => {
     // Server datagram 0 answers the first ClientHello; it is held until the client has sent its
     // third datagram (the ClientHello with the cookie from the second answer).
-    let net!: ReturnType<typeof network>;
-    net = network({
+    const net = network({
       hold: (from, i) => from === 'server' && i === 0,
-      onSend: (from, i) => {
-        if (from === 'client' && i === 2) net.release();
+      onSend: (from, i, release) => {
+        if (from === 'client' && i === 2) release();
       },
     });
     const { server, client, both, errors } = dtlsPair(net);
@@ -115,11 +116,10 @@ describe('werift DTLS with retransmitted ClientHellos', () => {
   });
 
   it('connects when the first ClientHello reaches the server after it sent flight 4', async () => {
-    let net!: ReturnType<typeof network>;
-    net = network({
+    const net = network({
       hold: (from, i) => from === 'client' && i === 0,
-      onSend: (from, i) => {
-        if (from === 'server' && i === 1) net.release(); // server datagram 1 carries flight 4
+      onSend: (from, i, release) => {
+        if (from === 'server' && i === 1) release(); // server datagram 1 carries flight 4
       },
     });
     const { server, client, both, errors } = dtlsPair(net);
@@ -130,8 +130,7 @@ describe('werift DTLS with retransmitted ClientHellos', () => {
   });
 
   it('keeps the session when a ClientHello from before the handshake arrives after it', async () => {
-    let net!: ReturnType<typeof network>;
-    net = network({ hold: (from, i) => from === 'client' && i === 0 });
+    const net = network({ hold: (from, i) => from === 'client' && i === 0 });
     const { server, client, both, errors } = dtlsPair(net);
     cleanup.push(() => net.close(), () => server.close(), () => client.close());
     await within(both, 8000, `handshake (errors: ${errors.join('; ')})`);
