@@ -11,6 +11,7 @@ import { loadConfig, type AgentConfig, type AgentFlags } from './config.ts';
 import { openState } from './state.ts';
 import { createLogger } from './log.ts';
 import { startAgent } from './agent.ts';
+import { startIdleGc } from './idle-gc.ts';
 import { serviceUnit } from './service-unit.ts';
 import { AGENT_VERSION } from './version.ts';
 
@@ -120,8 +121,10 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const agent = await startAgent(config, state, log);
+  const idleGc = startIdleGc({ onCollect: (c) => log('debug', 'idle-gc', { ms: Math.round(c.ms), heapMiB: +(c.heapAfter / 2 ** 20).toFixed(1) }) });
   await new Promise<void>((resolve) => {
     const stop = () => {
+      idleGc.stop();
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       agent.stop().then(resolve, (error: unknown) => {
