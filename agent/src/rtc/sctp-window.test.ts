@@ -36,6 +36,22 @@ async function connectedPair() {
   return { a, b, sending, received };
 }
 
+const open: RTCPeerConnection[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((pc) => pc.close()));
+});
+
+/** A connected pair whose path was probed for, and uses, 16,000-byte packets both ways. */
+async function probedPair() {
+  const pair = await connectedPair();
+  open.push(pair.a, pair.b);
+  for (const pc of [pair.a, pair.b]) {
+    expect(await sctpOf(pc).probePacketSize(16_000)).toBe(true);
+    sctpOf(pc).setMaxPayload(16_000);
+  }
+  return pair;
+}
+
 /** Counts the SACKs the receiver sends from its 200 ms timer rather than at once. */
 function countDelayedSacks(receiver: Association): { readonly count: number } {
   const counter = { count: 0 };
@@ -56,19 +72,10 @@ function nextMessage(dc: RTCDataChannel): Promise<Buffer> {
   });
 }
 
-const open: RTCPeerConnection[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((pc) => pc.close()));
-});
 
 describe('werift SCTP window and the delayed SACK', () => {
   it('sends a 30 KiB message in 16,000-byte packets without waiting for a delayed SACK', async () => {
-    const { a, b, sending, received } = await connectedPair();
-    open.push(a, b);
-    for (const pc of [a, b]) {
-      expect(await sctpOf(pc).probePacketSize(16_000)).toBe(true);
-      sctpOf(pc).setMaxPayload(16_000);
-    }
+    const { a, b, sending, received } = await probedPair();
     // The initial window, counted in packets of the new size (RFC 4960 7.2.1: two of them).
     expect(sctpOf(a).cwnd).toBeGreaterThanOrEqual(32_000);
     const delayed = countDelayedSacks(sctpOf(b));
@@ -80,12 +87,7 @@ describe('werift SCTP window and the delayed SACK', () => {
   });
 
   it('asks for an immediate SACK when its window holds a single packet (RFC 7053 I bit)', async () => {
-    const { a, b, sending, received } = await connectedPair();
-    open.push(a, b);
-    for (const pc of [a, b]) {
-      expect(await sctpOf(pc).probePacketSize(16_000)).toBe(true);
-      sctpOf(pc).setMaxPayload(16_000);
-    }
+    const { a, b, sending, received } = await probedPair();
     // As after a retransmission timeout: room for one packet.
     sctpOf(a).cwnd = 16_000;
     const delayed = countDelayedSacks(sctpOf(b));
