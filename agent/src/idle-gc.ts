@@ -15,7 +15,7 @@ export interface IdleGcOptions {
   /** A window that used less CPU than this (user + system, ms) is quiet. */
   quietCpuMs?: number;
   /** Told after each collection (the agent logs it at debug level). */
-  onCollect?: (info: { ms: number; heapBefore: number; heapAfter: number }) => void;
+  onCollect?: (info: { ms: number; heapAfter: number }) => void;
   /** For tests: the process's CPU time and the collector. */
   cpuUsage?: () => NodeJS.CpuUsage;
   gc?: () => void;
@@ -53,10 +53,9 @@ export function startIdleGc(o: IdleGcOptions = {}): IdleGc {
     }
     if (!worked) return;
     worked = false;
-    const heapBefore = process.memoryUsage().heapTotal;
     const t0 = performance.now();
     gc();
-    o.onCollect?.({ ms: performance.now() - t0, heapBefore, heapAfter: process.memoryUsage().heapTotal });
+    o.onCollect?.({ ms: performance.now() - t0, heapAfter: process.memoryUsage().heapTotal });
     // The collection's own CPU time is not work.
     last = cpuUsage();
   }, windowMs);

@@ -33,7 +33,6 @@ function stackFor(options: StackOptions): () => Stack {
   };
 }
 
-
 /**
  * The SCTP packet size each side chose for a connection that lasts a few seconds (the CLI's
  * `[rtc-packet-size]` line under -v, the agent's latest log event): a failed probe waits 1 s.

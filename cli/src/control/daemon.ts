@@ -50,13 +50,19 @@ export async function runControlProcess(ctx: CommandContext): Promise<number> {
   if (Buffer.byteLength(path) > 100) throw new FlotillaError('bad-config', `the control socket path ${path} is too long for a unix socket; use a shorter FLOTILLA_HOME`);
   // One control process per home, even when several start at once (two invocations with
   // --persist, say): the lock is held for the process's life and released by the kernel.
-  const lock = await holdHomeLock(home.dir);
-  const live = lock ? undefined : await openControlSocket(home.dir);
-  if (!lock || live) {
-    live?.destroy();
-    lock?.close();
+  // Without the lock (Linux) another process holds it; with it, a live socket still means one is
+  // serving (other systems, where the lock holds nothing).
+  const alreadyRunning = () => {
     log('info', 'control-already-running', { socket: path });
     return 0;
+  };
+  const lock = await holdHomeLock(home.dir);
+  if (!lock) return alreadyRunning();
+  const live = await openControlSocket(home.dir);
+  if (live) {
+    live.destroy();
+    lock.close();
+    return alreadyRunning();
   }
   await rm(path, { force: true }); // a stale socket of a control process that was killed
   const devicePath = join(home.dir, 'device.json');
