@@ -38,11 +38,14 @@ function stackFor(options: StackOptions): () => Stack {
  * `[rtc-packet-size]` line under -v, the agent's latest log event): a failed probe waits 1 s.
  * Then a 6 MB push, byte-exact, on a connection that changes size while it sends.
  */
-async function sizesAndPush(s: Stack): Promise<{ cli: PacketSizeChoice; agent: PacketSizeChoice }> {
+/** What a side logs as `rtc-packet-size`: the choice and the address its packets leave from. */
+type SizeLog = PacketSizeChoice & { localAddress?: string };
+
+async function sizesAndPush(s: Stack): Promise<{ cli: SizeLog; agent: SizeLog }> {
   const before = s.agent.output().length;
   const run = await s.cli(['run', '-v', 'tag:site=one', '--', 'sleep 3']);
   expect(run.code, run.output).toBe(0);
-  const parse = (line: string | undefined) => JSON.parse(line?.slice(line.indexOf('{')) ?? 'null') as PacketSizeChoice;
+  const parse = (line: string | undefined) => JSON.parse(line?.slice(line.indexOf('{')) ?? 'null') as SizeLog;
   const cli = parse(run.output.split('\n').find((l) => l.startsWith('[rtc-packet-size]')));
   const agent = parse(s.agent.output().slice(before).split('\n').filter((l) => l.includes('"event":"rtc-packet-size"')).at(-1));
   const payload = randomBytes(6_000_000);
@@ -73,8 +76,11 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
     });
 
     it('probes the 1500-byte path and sends 1,380-byte packets both ways, a 6 MB push intact', async () => {
-      const sizes = await sizesAndPush(stack());
+      const s = stack();
+      const sizes = await sizesAndPush(s);
       for (const side of [sizes.cli, sizes.agent]) expect(side).toMatchObject({ payload: 1380, mtu: 1500, probes: [{ payload: 1380, ok: true }] });
+      // Each side sized for the interface its packets leave from, whichever candidate won.
+      expect([sizes.cli.localAddress, sizes.agent.localAddress]).toEqual([s.topo.addr.s2, s.topo.addr.s1]);
     });
 
     it('hands TURN only with valid credentials: forged or expired ones are refused by coturn', async () => {
@@ -159,9 +165,12 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
     const stack = stackFor({ nat1: 'masquerade', nat2: 'masquerade', siteMtu2: 9000 });
 
     it('loses the jumbo probe (no ICMP comes back), falls back to 1,380-byte packets, and the push is intact', async () => {
-      const sizes = await sizesAndPush(stack());
-      expect(sizes.cli).toMatchObject({ payload: 1380, mtu: 9000, probes: [{ payload: 8880, ok: false }, { payload: 1380, ok: true }] });
-      expect(sizes.agent).toMatchObject({ payload: 1380, mtu: 1500 });
+      const s = stack();
+      const sizes = await sizesAndPush(s);
+      expect(sizes.cli).toMatchObject({ payload: 1380, mtu: 9000, probes: [{ payload: 8880, ok: false }, { payload: 1380, ok: true }], localAddress: s.topo.addr.s2 });
+      // The agent's pair may be the one whose candidate says 127.0.0.1 (werift binds every
+      // candidate's socket to the wildcard address); its packets still leave from eth0.
+      expect(sizes.agent).toMatchObject({ payload: 1380, mtu: 1500, probes: [{ payload: 1380, ok: true }], localAddress: s.topo.addr.s1 });
     });
   });
 

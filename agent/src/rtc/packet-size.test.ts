@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BASE_PAYLOAD, MAX_PAYLOAD, WANTED_UDP_BUFFER, candidatePayloads, interfaceMtu, overheadFor, tunePacketSize, udpBufferCaps, type SizableSctp } from './packet-size.ts';
+import { BASE_PAYLOAD, MAX_PAYLOAD, WANTED_UDP_BUFFER, candidatePayloads, interfaceMtu, overheadFor, routeSource, tunePacketSize, udpBufferCaps, type SizableSctp } from './packet-size.ts';
 
 /** An association whose path carries packets up to `pathLimit` bytes of payload. */
 function association(pathLimit: number) {
@@ -62,6 +62,13 @@ describe('SCTP packet size', () => {
     expect(interfaceMtu('127.0.0.1', (name) => (name === 'lo' ? 65536 : 0))).toBe(65536);
     expect(interfaceMtu('192.0.2.250', () => 1500)).toBeUndefined(); // no interface has it
     expect(interfaceMtu('127.0.0.1', () => { throw new Error('no /sys'); })).toBeUndefined();
+  });
+
+  it('asks the kernel which address a packet to the peer leaves from', async () => {
+    expect(await routeSource('127.0.0.1')).toBe('127.0.0.1');
+    expect(await routeSource('127.0.0.53')).toBe('127.0.0.1'); // all of 127/8 is loopback
+    // A name (an mDNS candidate) says nothing.
+    expect(await routeSource('peer.local')).toBeUndefined();
   });
 
   it('reports kernel caps on socket buffers below what werift asks for', () => {

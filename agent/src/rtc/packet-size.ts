@@ -6,6 +6,8 @@
 // HEARTBEAT that the peer echoes back (werift patch: probePacketSize), and only then sends
 // packets that big. Relayed paths keep 1,200: the TURN hop and the path beyond it are unknown.
 
+import { createSocket } from 'node:dgram';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
 
@@ -50,6 +52,36 @@ export function interfaceMtu(address: string, readMtu = readLinuxMtu): number | 
     }
   }
   return undefined;
+}
+
+/**
+ * The source address the kernel picks for packets to `remote`: a UDP socket connected to it
+ * (nothing is sent). werift binds every candidate's socket to the wildcard address, so a pair
+ * whose local candidate says 127.0.0.1 can well carry packets out of eth0 to a peer elsewhere;
+ * the route, not the candidate's label, says which interface (and MTU) the path starts on.
+ * Undefined for a name rather than an address, or when nothing routes there.
+ */
+export function routeSource(remote: string): Promise<string | undefined> {
+  const family = isIP(remote);
+  if (family === 0) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
+    let settled = false;
+    const done = (address: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      socket.close();
+      resolve(address);
+    };
+    socket.once('error', () => done(undefined));
+    socket.connect(9, remote, () => {
+      try {
+        done(socket.address().address);
+      } catch {
+        done(undefined);
+      }
+    });
+  });
 }
 
 /**

@@ -7,7 +7,7 @@ import { FlotillaError } from '../../../shared/errors.ts';
 import { createLinkCore } from '../../../shared/link-core.ts';
 import { fingerprintFromSdp, normalizeFingerprint, type PathInfo, type RawLink } from '../../../shared/transport.ts';
 import type { SignalingLog } from './signaling-client.ts';
-import { BASE_PAYLOAD, tunePacketSize, type SizableSctp } from './packet-size.ts';
+import { BASE_PAYLOAD, routeSource, tunePacketSize, type SizableSctp } from './packet-size.ts';
 
 /** werift applies any text as an SDP (garbage yields an empty answer): check the essentials first. */
 export function sdpProblem(sdp: string): string | undefined {
@@ -64,9 +64,11 @@ async function tuneFor(pc: RTCPeerConnection, remoteId: string, log: SignalingLo
   const pair = nominatedPair(pc);
   if (!sctp || !pair) return;
   const local = pair.localCandidate;
-  const localAddress = local.type === 'host' ? local.host : local.relatedAddress;
   try {
-    const choice = await tunePacketSize(sctp, { relayed: local.type === 'relay' || pair.remoteCandidate.type === 'relay', localAddress });
+    const relayed = local.type === 'relay' || pair.remoteCandidate.type === 'relay';
+    // The route to the peer tells the interface; the candidate's own address is the fallback.
+    const localAddress = relayed ? undefined : ((await routeSource(pair.remoteCandidate.host)) ?? (local.type === 'host' ? local.host : local.relatedAddress));
+    const choice = await tunePacketSize(sctp, { relayed, localAddress });
     log('rtc-packet-size', { remoteId, ...choice, localAddress });
   } catch (error) {
     log('rtc-packet-size-failed', { remoteId, error: String(error) });
