@@ -1,7 +1,8 @@
 import { X509Certificate, createPrivateKey, createVerify } from 'node:crypto';
 import { Certificate, PrivateKey } from '@fidm/x509';
 import { describe, expect, it } from 'vitest';
-import { selfSignedDtlsKeys } from './dtls-cert.ts';
+import { RTCCertificate } from 'werift';
+import { selfSignedDtlsKeys, serialFrom } from './dtls-cert.ts';
 
 describe('selfSignedDtlsKeys', () => {
   it('makes a self-signed P-256 certificate that OpenSSL verifies, with its private key', () => {
@@ -17,7 +18,26 @@ describe('selfSignedDtlsKeys', () => {
     expect(cert.checkPrivateKey(createPrivateKey(keys.keyPem))).toBe(true);
   });
 
-  it('parses with @fidm/x509 the way werift reads it, and the key signs what the certificate verifies', () => {
+  it('is read by werift (node:crypto since our patch) with the fingerprint OpenSSL computes', () => {
+    const keys = selfSignedDtlsKeys();
+    const read = new RTCCertificate(keys.keyPem, keys.certPem, keys.signatureHash);
+    const [fingerprint] = read.getFingerprints();
+    expect(fingerprint?.algorithm).toBe('sha-256');
+    expect(fingerprint?.value.toUpperCase()).toBe(new X509Certificate(keys.certPem).fingerprint256);
+  });
+
+  it('encodes the serial as a minimal positive DER INTEGER, whatever the random bytes', () => {
+    for (const first of [0x00, 0x01, 0x3f, 0x7f, 0x80, 0xff]) {
+      const serial = serialFrom(Buffer.from([first, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66]));
+      expect(serial[0]).toBeGreaterThanOrEqual(0x40); // no padding byte needed or allowed
+      expect(serial[0]).toBeLessThan(0x80); // positive
+      expect(serial.subarray(1)).toEqual(Buffer.from([0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66]));
+    }
+    // Many certificates in a row all parse (one in 256 failed when the first byte could be 0).
+    for (let i = 0; i < 300; i++) expect(() => new X509Certificate(selfSignedDtlsKeys().certPem)).not.toThrow();
+  });
+
+  it('parses with @fidm/x509 (the CommonJS build of werift still reads it so), and the key signs what the certificate verifies', () => {
     const keys = selfSignedDtlsKeys();
     const cert = Certificate.fromPEM(Buffer.from(keys.certPem));
     expect(cert.publicKey.algo).toBe('ecEncryption');

@@ -29,11 +29,22 @@ function utcTime(ms: number): Buffer {
   return tlv(0x17, Buffer.from(`${iso.slice(2, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`));
 }
 
+/**
+ * The random bytes as a certificate serial in DER: a positive INTEGER in its shortest form. The
+ * top bit clear keeps it positive and the next one set keeps it minimal (a leading 0x00 before
+ * a byte below 0x80 is padding that OpenSSL refuses with "illegal padding"; one certificate in
+ * 256 had it before 2026-11-22).
+ */
+export function serialFrom(random: Buffer): Buffer {
+  const serial = Buffer.from(random);
+  serial[0] = 0x40 | ((serial[0] ?? 0) & 0x3f);
+  return serial;
+}
+
 /** A self-signed X.509 v3 certificate for a fresh ECDSA P-256 key, and that key, as werift takes them. */
 export function selfSignedDtlsKeys(now = Date.now()): DtlsKeys {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const serial = randomBytes(8);
-  serial[0] = (serial[0] ?? 0) & 0x7f; // a positive INTEGER
+  const serial = serialFrom(randomBytes(8));
   const tbs = tlv(
     SEQUENCE,
     tlv(0xa0, tlv(0x02, Buffer.from([2]))), // version v3
