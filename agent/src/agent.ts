@@ -3,7 +3,7 @@
 
 import { FlotillaError } from '../../shared/errors.ts';
 import { createLinkInbox } from '../../shared/link-queue.ts';
-import { runHandshake } from '../../shared/handshake.ts';
+import { refuse, runHandshake } from '../../shared/handshake.ts';
 import { checkDeviceHello } from '../../shared/peer-checks.ts';
 import { createSecureSession } from '../../shared/session.ts';
 import './node-aes-gcm.ts'; // sessions seal records with node:crypto, not a thread-pool round trip
@@ -14,6 +14,7 @@ import { nodeHttp } from './http-client.ts';
 import type { RawLink } from '../../shared/transport.ts';
 import { createRtcEndpoint, type RtcEndpoint } from './rtc/rtc-endpoint.ts';
 import { udpBufferCaps, WANTED_UDP_BUFFER } from './rtc/packet-size.ts';
+import { createHandshakeLimiter } from './handshake-limit.ts';
 import { openJournal } from './journal.ts';
 import { openAuditLog } from './audit.ts';
 import { createDispatcher } from './dispatch.ts';
@@ -21,7 +22,6 @@ import type { AgentConfig } from './config.ts';
 import type { AgentState, Enrollment } from './state.ts';
 import type { Logger } from './log.ts';
 
-const HANDSHAKES_PER_MINUTE_PER_PEER = 30;
 const REVOCATION_POLL_MS = 5 * 60_000;
 
 /** A running agent. */
@@ -41,7 +41,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   for (const task of journal.recovered) log('warn', 'task-interrupted', { task });
   const audit = await openAuditLog(state.dir, (error) => log('error', 'audit-write-failed', { error: String(error) }));
   const dispatcher = createDispatcher({ config, state, journal, audit, log });
-  const handshakes = new Map<string, number[]>();
+  const handshakes = createHandshakeLimiter(config.handshakesPerMinute);
 
   // Configured servers are used as they are; otherwise the signaling server's, fetched again
   // before their TURN credentials expire.
@@ -62,22 +62,15 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     log: (event, fields) => log(event.includes('error') || event.includes('fail') ? 'warn' : event.startsWith('rtc-ice-restart') || event === 'rtc-packet-size' ? 'info' : 'debug', event, fields),
   });
 
-  /** Rate limits go by device, whatever instance of it dials. */
-  function allowHandshake(signalingId: string): boolean {
-    const peer = splitSignalingId(signalingId).identity;
-    const now = Date.now();
-    const recent = (handshakes.get(peer) ?? []).filter((t) => now - t < 60_000);
-    recent.push(now);
-    handshakes.set(peer, recent);
-    if (handshakes.size > 10_000) handshakes.clear();
-    return recent.length <= HANDSHAKES_PER_MINUTE_PER_PEER;
-  }
-
   async function accept(link: RawLink): Promise<void> {
-    if (!allowHandshake(link.remoteId)) {
-      log('warn', 'handshake-rate-limited', { peer: link.remoteId.slice(0, 8) });
+    // Rate limits go by device, whatever instance of it dials.
+    const admission = handshakes.admit(splitSignalingId(link.remoteId).identity);
+    if (!admission.ok) {
+      const retryS = Math.ceil(admission.retryAfterMs / 1000);
+      log('warn', 'handshake-rate-limited', { peer: link.remoteId.slice(0, 8), retryAfterS: retryS });
       audit.write({ device: link.remoteId, request: 'handshake', outcome: 'refused', code: 'rate-limited' });
-      link.close();
+      // Said on the channel, so the device shows why rather than a channel that closed.
+      refuse(link, new FlotillaError('rate-limited', `more than ${config.handshakesPerMinute} connections from this device in a minute; try again in ${retryS} s (agent setting handshakesPerMinute)`));
       return;
     }
     const inbox = createLinkInbox(link);

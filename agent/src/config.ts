@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FlotillaError } from '../../shared/errors.ts';
 import { isObj } from '../../shared/validate.ts';
+import { DEFAULT_HANDSHAKES_PER_MINUTE } from './handshake-limit.ts';
 
 /** Everything the agent can be told. */
 export interface AgentConfig {
@@ -22,6 +23,8 @@ export interface AgentConfig {
   /** Run commands as this user (agent must be root), unless a request narrows it. */
   runAs: string | undefined;
   maxConcurrentTasks: number;
+  /** Handshakes one device may start in a minute (handshake-limit.ts). */
+  handshakesPerMinute: number;
   maxPushBytes: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -115,6 +118,7 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
     refuseCommands: strings(file['refuseCommands'], 'refuseCommands'),
     runAs: optString(file['runAs'], 'runAs'),
     maxConcurrentTasks: number(file['maxConcurrentTasks'], 64, 'maxConcurrentTasks'),
+    handshakesPerMinute: number(file['handshakesPerMinute'], DEFAULT_HANDSHAKES_PER_MINUTE, 'handshakesPerMinute'),
     maxPushBytes: number(file['maxPushBytes'], 4 * 1024 ** 3, 'maxPushBytes'),
     logLevel: level as AgentConfig['logLevel'],
   };
