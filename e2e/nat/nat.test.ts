@@ -33,14 +33,14 @@ function stackFor(options: StackOptions): () => Stack {
   };
 }
 
+/** What a side logs as `rtc-packet-size`: the choice and the address its packets leave from. */
+type SizeLog = PacketSizeChoice & { localAddress?: string };
+
 /**
  * The SCTP packet size each side chose for a connection that lasts a few seconds (the CLI's
  * `[rtc-packet-size]` line under -v, the agent's latest log event): a failed probe waits 1 s.
  * Then a 6 MB push, byte-exact, on a connection that changes size while it sends.
  */
-/** What a side logs as `rtc-packet-size`: the choice and the address its packets leave from. */
-type SizeLog = PacketSizeChoice & { localAddress?: string };
-
 async function sizesAndPush(s: Stack): Promise<{ cli: SizeLog; agent: SizeLog }> {
   const before = s.agent.output().length;
   const run = await s.cli(['run', '-v', 'tag:site=one', '--', 'sleep 3']);

@@ -2,7 +2,7 @@
 // in a packet, which fits any path but costs a DTLS record, a checksum and a sendmsg per 1.2 KB:
 // that per-packet work, not the network, limits a transfer on a LAN or the same machine. After
 // a data channel opens (and after an ICE restart), the side that sends picks a size from the MTU
-// of the interface its candidate uses, checks the path really carries it with a padded SCTP
+// of the interface the route to the peer leaves from (routeSource), checks the path really carries it with a padded SCTP
 // HEARTBEAT that the peer echoes back (werift patch: probePacketSize), and only then sends
 // packets that big. Relayed paths keep 1,200: the TURN hop and the path beyond it are unknown.
 
@@ -104,7 +104,7 @@ export interface SizableSctp {
 
 export interface PathForSize {
   relayed: boolean;
-  /** This side's local address for the selected pair (a host candidate's, or a srflx's base). */
+  /** The address this side's packets to the peer leave from (routeSource; else the candidate's). */
   localAddress: string | undefined;
 }
 

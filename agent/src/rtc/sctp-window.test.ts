@@ -72,7 +72,6 @@ function nextMessage(dc: RTCDataChannel): Promise<Buffer> {
   });
 }
 
-
 describe('werift SCTP window and the delayed SACK', () => {
   it('sends a 30 KiB message in 16,000-byte packets without waiting for a delayed SACK', async () => {
     const { a, b, sending, received } = await probedPair();
