@@ -9,6 +9,7 @@ import { ERROR_MESSAGES } from '../../../../shared/errors.ts';
 import { appendCapped } from '../db/tasks.ts';
 import type { TaskHostRecord, TaskKind, TaskRecord } from '../db/schema.ts';
 import type { FleetState } from './fleet.svelte.ts';
+import { ProgressGate } from './progress-gate.ts';
 
 /** A host the task goes to. */
 export interface Target {
@@ -54,11 +55,12 @@ export class HostRun {
   truncated = $state(false);
   error = $state<string | undefined>(undefined);
   durationMs = $state<number | undefined>(undefined);
-  /** Bytes moved so far by a push or fetch. */
+  /** Bytes moved so far by a push or fetch (set through moved()). */
   progress = $state.raw<{ bytes: number; total: number } | undefined>(undefined);
   /** A fetched file, offered as a download (a Blob URL, this page only). */
   download = $state.raw<{ url: string; name: string; size: number } | undefined>(undefined);
   #decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
+  #progressGate = new ProgressGate((p) => (this.progress = p));
 
   constructor(target: Target) {
     this.hostId = target.id;
@@ -76,7 +78,13 @@ export class HostRun {
     if (next.cut) this.truncated = true;
   }
 
+  /** Reports bytes moved by a push or fetch; the bar is redrawn at most every 100 ms (ProgressGate). */
+  moved(bytes: number, total: number): void {
+    this.#progressGate.moved(bytes, total);
+  }
+
   settle(result: HostResult): void {
+    this.#progressGate.flush();
     this.status = result.status;
     this.exitCode = result.exitCode;
     this.durationMs = result.durationMs;

@@ -60,16 +60,16 @@ export function pushSpec(files: readonly File[], dest: string, mode: number): Ta
     async work(host, { controller, task, signal }) {
       const started = performance.now();
       let done = 0;
-      host.progress = { bytes: 0, total };
+      host.moved(0, total);
       for (const [i, file] of files.entries()) {
         if (signal.aborted) return { hostId: host.hostId, status: 'cancelled', durationMs: Math.round(performance.now() - started) };
         const path = pushTarget(dest, file.name, files.length > 1);
         // Each file is its own task on the host: the journal runs a task id once.
-        const onProgress = (sent: number) => (host.progress = { bytes: done + sent, total });
+        const onProgress = (sent: number) => host.moved(done + sent, total);
         const result = await pushToHost(controller, host.hostId, files.length > 1 ? `${task}.${i}` : task, path, await sources[i]!(), onProgress, signal);
         if (result.status !== 'ok') return { ...result, durationMs: Math.round(performance.now() - started) };
         done += file.size;
-        host.progress = { bytes: done, total };
+        host.moved(done, total);
         host.note('stdout', `pushed ${file.name} (${bytes(file.size)}) → ${path}\n`);
       }
       return { hostId: host.hostId, status: 'ok', durationMs: Math.round(performance.now() - started) };
@@ -128,7 +128,7 @@ export function fetchSpec(path: string, maxBytes = MAX_FETCH_BYTES): TaskSpec {
           },
           (got, total) => {
             if (total > maxBytes) refuse(total);
-            else host.progress = { bytes: got, total };
+            else host.moved(got, total);
           },
           stop.signal,
         );
