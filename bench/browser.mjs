@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { log } from './lib.mjs';
+import { cpuBetween, log, treeCpu } from './lib.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -45,28 +45,41 @@ async function timedRun(page, n, expected) {
   return { seconds: (t1 - t0) / 1000, ok: Math.min(ok, n), result };
 }
 
+/** CPU seconds of Chromium's processes (by type) and of the agent process `agentPid` so far. */
+function cpuNow(agentPid) {
+  const all = treeCpu(process.pid);
+  if (agentPid) for (const [pid, p] of treeCpu(agentPid, /./)) all.set(pid, { ...p, type: 'agent' });
+  return all;
+}
+
 /**
  * Bulk through the browser, in the page as it is (connections open): pushes `file` (a path on
  * disk, handed to the file input) to the one host of `selector` into `destDir`, then fetches
- * `fetchPath` from it. Returns { push: {seconds, ok}, fetch: {seconds, ok, bytes} }; the caller
- * checks the pushed file on the host's disk, and the fetched bytes are checked against `expectFetch`.
+ * `fetchPath` from it. Returns { push: {seconds, ok, cpu}, fetch: {seconds, ok, bytes, cpu} },
+ * cpu being CPU seconds by process type (Chromium's, and 'agent' when `agentPid` is given) from
+ * the click to the result; the caller checks the pushed file on the host's disk, and the
+ * fetched bytes are checked against `expectFetch`.
  */
-async function bulkRuns(page, { selector, file, fileName, destDir, fetchPath, expectFetch }) {
+async function bulkRuns(page, { selector, file, fileName, destDir, fetchPath, expectFetch, agentPid }) {
   await page.locator('[data-nav="run"]').click();
   await page.getByTestId('mode-push').click();
   await page.getByTestId('selector').fill(selector);
   await page.waitForFunction(() => Number(document.querySelector('[data-testid="match-count"]')?.getAttribute('data-count')) === 1, null, { timeout: 60_000, polling: 250 });
   await page.getByTestId('push-files').setInputFiles(file);
   await page.getByTestId('push-dest').fill(`${destDir}/`);
+  const beforePush = cpuNow(agentPid);
   const push = await timedRun(page, 1, `${fileName} (`);
+  const pushCpu = cpuBetween(beforePush, cpuNow(agentPid)).byType;
   await page.getByTestId('mode-fetch').click();
   await page.getByTestId('fetch-path').fill(fetchPath);
+  const beforeFetch = cpuNow(agentPid);
   const fetched = await timedRun(page, 1, '');
+  const fetchCpu = cpuBetween(beforeFetch, cpuNow(agentPid)).byType;
   const pane = fetched.result.locator('article[data-host]').first();
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), pane.getByTestId('download').click()]);
   const { readFileSync } = await import('node:fs');
   const got = readFileSync(await download.path());
-  return { push: { seconds: push.seconds, ok: push.ok }, fetch: { seconds: fetched.seconds, ok: fetched.ok && got.equals(expectFetch) ? 1 : 0, bytes: got.length } };
+  return { push: { seconds: push.seconds, ok: push.ok, cpu: pushCpu }, fetch: { seconds: fetched.seconds, ok: fetched.ok && got.equals(expectFetch) ? 1 : 0, bytes: got.length, cpu: fetchCpu } };
 }
 
 /**

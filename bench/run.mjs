@@ -331,9 +331,11 @@ async function browserPhase(fleet, n) {
   const bulkData = randomBytes(50 * 1024 * 1024);
   writeFileSync(join(srcDir, bulkName), bulkData);
   const oneHost = (parseJson((await fleet.cli(['hosts', '--json'])).stdout) ?? []).find((h) => h.status === 'online')?.id;
+  // The agent's pid, for its CPU time during the bulk runs: the parent of the shell it runs.
+  const agentPid = oneHost ? Number(/agentpid=(\d+)/.exec((await fleet.cli(['run', oneHost, '--', 'echo agentpid=$PPID'])).stdout)?.[1]) || undefined : undefined;
   const bulk = opts['no-bulk'] || !oneHost ? undefined : {
     runs: Math.min(RUNS, 3), selector: oneHost, file: join(srcDir, bulkName), fileName: bulkName,
-    destDir: join(fleet.remote, 'bbulk'), fetchPath: join(fleet.remote, 'bbulk', bulkName), expectFetch: bulkData,
+    destDir: join(fleet.remote, 'bbulk'), fetchPath: join(fleet.remote, 'bbulk', bulkName), expectFetch: bulkData, agentPid,
   };
   try {
     const result = await benchBrowser({
@@ -350,6 +352,13 @@ async function browserPhase(fleet, n) {
       const mbps = (sec) => bulkData.length / 1e6 / sec;
       metrics[`bulk ${dir} 50 MiB, browser <-> one agent (median / best MB/s, ${result.bulk.length} runs)`] = `${mbps(row.median).toFixed(1)} / ${mbps(row.min).toFixed(1)}`;
       log(`  browser  warm bulk50M-${dir}: median ${row.median.toFixed(3)} s (${mbps(row.median).toFixed(1)} MB/s), ok ${successes}/${result.bulk.length}`);
+      // Where the CPU went, per MB moved: the agent, and Chromium by process (renderer: page and
+      // WebRTC; network: its sockets; browser: file reads and IPC). Set against the floor below.
+      const perMB = (type) => median(result.bulk.map((r) => ((r[dir].cpu[type] ?? 0) * 1000) / (bulkData.length / 1e6)));
+      const types = [...new Set(result.bulk.flatMap((r) => Object.keys(r[dir].cpu)))].filter((t) => t !== 'agent');
+      const chromium = median(result.bulk.map((r) => (types.reduce((a, t) => a + (r[dir].cpu[t] ?? 0), 0) * 1000) / (bulkData.length / 1e6)));
+      metrics[`bulk ${dir}, browser <-> one agent: CPU ms per MB (median of ${result.bulk.length})`] =
+        `agent ${agentPid ? perMB('agent').toFixed(0) : '?'}, Chromium ${chromium.toFixed(0)} (${types.map((t) => `${t} ${perMB(t).toFixed(0)}`).join(', ')})`;
     }
     for (const mode of ['cold', 'warm']) {
       const times = result[mode].map((r) => r.seconds);
@@ -361,6 +370,21 @@ async function browserPhase(fleet, n) {
   } catch (error) {
     notes.push(`browser timing failed for N=${n}: ${error.message.split('\n')[0]}`);
   }
+  if (!opts['no-bulk']) await chromiumFloor();
+}
+
+/**
+ * Chromium's own data channel, one page to itself, none of Flotilla's code (chromium-channel.mjs):
+ * what Chromium's WebRTC alone moves on this machine and what it costs per MB.
+ */
+async function chromiumFloor() {
+  const r = await run(process.execPath, [join(HERE, 'chromium-channel.mjs'), '--netns', '--json', '--mb', '100', '--runs', '3'], { timeoutMs: 300_000 });
+  const j = parseJson(r.stdout.trim().split('\n').pop() ?? '');
+  if (r.code !== 0 || !j) return notes.push(`Chromium's own data channel not measured: ${`${r.stderr}${r.stdout}`.trim().split('\n').pop()}`);
+  const byType = Object.keys(j.runs[0].byType).map((t) => `${t} ${median(j.runs.map((x) => x.byType[t] ?? 0)).toFixed(0)}`).join(', ');
+  metrics[`Chromium's data channel alone, page to itself, 100 MiB (median MB/s; CPU ms per MB for both ends, ${j.runs.length} runs)`] =
+    `${j.medianMBps.toFixed(1)} MB/s; ${j.medianCpuMsPerMB.toFixed(0)} (${byType})`;
+  log(`  chromium data channel alone: ${j.medianMBps.toFixed(1)} MB/s, ${j.medianCpuMsPerMB.toFixed(0)} CPU ms per MB (both ends)`);
 }
 
 /** Fan-out on the fleet simulator: `echo ok` on 100 and 500 agents living in one process. */
