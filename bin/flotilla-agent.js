@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-import { launch } from "./launch.js";
-await launch("../agent/src/main.ts", { exitWhenDone: true });
+'use strict';
+void require('./launch.js').launch('../agent/src/main.ts', { exitWhenDone: true });

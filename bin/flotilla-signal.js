@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-import { launch } from './launch.js';
-await launch('../signaling/src/main.ts');
+'use strict';
+void require('./launch.js').launch('../signaling/src/main.ts');

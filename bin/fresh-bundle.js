@@ -1,14 +1,14 @@
-// Decides whether dist/flotilla.mjs and dist/flotilla-client.mjs may be used: both exist and are
+// Decides whether dist/flotilla.mjs and dist/flotilla-client.cjs may be used: both exist and are
 // newer than every file they were built from (cli/, shared/, agent/src/) and than the last
 // install (package-lock.json, node_modules/.package-lock.json, patches/: werift is bundled in). A checkout that changed since the last `npm run build:cli` runs the sources through
 // tsx instead, so a stale bundle never runs. FLOTILLA_NO_BUNDLE=1 forces tsx; FLOTILLA_BUNDLE=1
 // uses the bundle whenever it exists (the benchmark builds it first and must not switch to tsx
 // halfway because someone edits a source file during the run).
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+'use strict';
+const { readdirSync, statSync } = require('node:fs');
+const { join } = require('node:path');
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = join(__dirname, '..');
 const SOURCES = ['cli/src', 'shared', 'agent/src', 'patches', 'package-lock.json', 'node_modules/.package-lock.json'];
 
 function newest(path) {
@@ -25,13 +25,15 @@ function newest(path) {
 }
 
 /** True when the CLI bundles exist and are newer than their sources. */
-export function freshBundle(env = process.env) {
+function freshBundle(env = process.env) {
   if (env.FLOTILLA_NO_BUNDLE === '1') return false;
   let built;
   try {
-    built = Math.min(statSync(join(ROOT, 'dist/flotilla.mjs')).mtimeMs, statSync(join(ROOT, 'dist/flotilla-client.mjs')).mtimeMs);
+    built = Math.min(statSync(join(ROOT, 'dist/flotilla.mjs')).mtimeMs, statSync(join(ROOT, 'dist/flotilla-client.cjs')).mtimeMs);
   } catch {
     return false;
   }
   return env.FLOTILLA_BUNDLE === '1' || SOURCES.every((s) => newest(join(ROOT, s)) < built);
 }
+
+module.exports = { freshBundle };

@@ -1,11 +1,12 @@
 // Runs a Flotilla main(argv) and turns its result or error into an exit status with a message
 // for the user. Plain JavaScript, so the bundled CLI can use it without loading tsx.
+'use strict';
 
 /**
  * Calls `main(argv)`. With `exitWhenDone`, exits as soon as it settles: open sockets (werift,
  * signaling) would keep a CLI alive.
  */
-export async function runMain(main, { exitWhenDone = false } = {}) {
+async function runMain(main, { exitWhenDone = false } = {}) {
   try {
     const status = await main(process.argv.slice(2));
     process.exitCode = typeof status === 'number' ? status : 0;
@@ -23,3 +24,5 @@ export async function runMain(main, { exitWhenDone = false } = {}) {
   }
   if (exitWhenDone || process.exitCode) setImmediate(() => process.exit());
 }
+
+module.exports = { runMain };
