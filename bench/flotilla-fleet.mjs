@@ -6,6 +6,7 @@
 // <dir>/hosts/h<i>: all hosts see the same path, each writes to its own directory, and the
 // benchmark checks every host's files byte-exact. Needs root (run.mjs runs it in a netns).
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdirSync, openSync, closeSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,6 +136,39 @@ export class FlotillaFleet {
     // Exit 1 = some host did not answer (it is dialled again by the next command).
     if (!pid || !Array.isArray(hosts)) throw new Error(`flotilla connect failed (exit ${r.code}): ${r.stderr}${r.stdout.slice(0, 2000)}`);
     return hosts;
+  }
+
+  /**
+   * One invocation straight through the control process's socket, as the CLI forwards it but
+   * without starting a CLI process: resolves to { ms, code }, ms from connecting to the exit
+   * frame. What a warm run costs beyond `node` starting.
+   */
+  invokeControl(argv) {
+    return new Promise((resolve, reject) => {
+      const started = performance.now();
+      const socket = connect(join(this.home, 'control.sock'));
+      let buffer = Buffer.alloc(0);
+      const timer = setTimeout(() => { socket.destroy(); reject(new Error('control process: no exit frame in 120 s')); }, 120_000);
+      socket.on('connect', () => {
+        const body = Buffer.from(JSON.stringify({ type: 'invoke', v: 1, argv, cwd: this.dir, stdoutTty: false, stderrTty: false, color: false }));
+        const head = Buffer.alloc(4);
+        head.writeUInt32BE(body.length);
+        socket.write(Buffer.concat([head, body]));
+      });
+      socket.on('data', (chunk) => {
+        buffer = Buffer.concat([buffer, chunk]);
+        while (buffer.length >= 4 && buffer.length >= 4 + buffer.readUInt32BE(0)) {
+          const message = JSON.parse(buffer.subarray(4, 4 + buffer.readUInt32BE(0)).toString());
+          buffer = buffer.subarray(4 + buffer.readUInt32BE(0));
+          if (message.type === 'exit') {
+            clearTimeout(timer);
+            socket.end();
+            resolve({ ms: performance.now() - started, code: message.code });
+          }
+        }
+      });
+      socket.on('error', (error) => { clearTimeout(timer); reject(error); });
+    });
   }
 
   /** Stops the control process (and kills it by pid if it does not go). */

@@ -241,6 +241,21 @@ function flotillaScenarios(fleet, n, dirs, extra) {
   };
 }
 
+/**
+ * The warm `cmd` row taken apart: the same invocation sent straight to the control process's
+ * socket, without a CLI process. The row's wall time minus this is the CLI's start-up (`node`
+ * itself is in the start-up figures); this is the fleet's part.
+ */
+async function warmInside(fleet, n) {
+  const argv = ['run', 'tag:role=bench', '--json', '--forks', String(Math.max(32, n)), '--', ...CMD.split(' ')];
+  const ms = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = await fleet.invokeControl(argv).catch(() => undefined);
+    if (r?.code === 0) ms.push(r.ms);
+  }
+  if (ms.length) metrics[`warm cmd, N=${n}, inside the control process (request to exit, no CLI start-up; median / min ms, ${ms.length} runs)`] = `${median(ms).toFixed(0)} / ${Math.min(...ms).toFixed(0)}`;
+}
+
 /** Connect time per host, dial to authenticated session, sequentially (bench/probe-connect.mjs). */
 async function connectTimes(fleet, n) {
   const r = await run(process.execPath, ['--import', 'tsx', join(HERE, 'probe-connect.mjs'), '--tag', 'role=bench', '--rounds', String(RUNS)],
@@ -299,6 +314,7 @@ async function benchFlotilla(fleet, n) {
   for (const s of scenariosFor(n)) {
     if (warm[s]) await measure({ scenario: s, n, tool: 'flotilla', mode: 'warm', once: warm[s] });
   }
+  await warmInside(fleet, n);
   if (!opts['no-bulk'] && (n === 15 || (n === SIZES[0] && n < 15))) await benchBulk(fleet, dirs);
   await fleet.disconnect();
 }

@@ -7,7 +7,6 @@
 //   --n 15          agents
 //   --runs 12       invocations per command
 //   --cmds 'run * -- true|run * -- ifconfig'
-import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,30 +27,6 @@ const cpuMs = (pid) => {
   }
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** One invocation straight through the control socket: ms from connecting to the exit frame. */
-function invokeRaw(home, argv) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const socket = connect(join(home, 'control.sock'));
-    let buffer = Buffer.alloc(0);
-    socket.on('connect', () => {
-      const body = Buffer.from(JSON.stringify({ type: 'invoke', v: 1, argv, cwd: '/', stdoutTty: false, stderrTty: false, color: false }));
-      const head = Buffer.alloc(4);
-      head.writeUInt32BE(body.length);
-      socket.write(Buffer.concat([head, body]));
-    });
-    socket.on('data', (chunk) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      while (buffer.length >= 4 && buffer.length >= 4 + buffer.readUInt32BE(0)) {
-        const message = JSON.parse(buffer.subarray(4, 4 + buffer.readUInt32BE(0)).toString());
-        buffer = buffer.subarray(4 + buffer.readUInt32BE(0));
-        if (message.type === 'exit') resolve({ ms: performance.now() - started, code: message.code });
-      }
-    });
-    socket.on('error', reject);
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-warm-cpu-'));
 const fleet = new FlotillaFleet({ dir, port: Number(values.port) });
@@ -76,7 +51,7 @@ try {
     const agentsMs = (fleet.agents.reduce((sum, a) => sum + cpuMs(a.pid), 0) - agents0) / runs / n;
     const controlMs = (cpuMs(control) - control0) / runs;
     const inside = [];
-    for (let i = 0; i < runs; i++) inside.push((await invokeRaw(fleet.home, argv)).ms);
+    for (let i = 0; i < runs; i++) inside.push((await fleet.invokeControl(argv)).ms);
     console.log(`${command}: wall median ${median(walls).toFixed(3)} s (${Math.min(...walls).toFixed(3)}-${Math.max(...walls).toFixed(3)}), ` +
       `agent CPU ${agentsMs.toFixed(2)} ms per exec, control process CPU ${controlMs.toFixed(1)} ms and request-to-exit ${median(inside).toFixed(0)} ms per invocation` +
       (failed ? `, ${failed} failed` : ''));
