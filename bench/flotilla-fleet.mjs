@@ -31,7 +31,7 @@ export class FlotillaFleet {
 
   get env() {
     // FLOTILLA_BUNDLE=1: the CLI bundle the bench just built, even if a source changes meanwhile.
-    return { ...process.env, FLOTILLA_HOME: this.home, FLOTILLA_PERSIST: '', NO_COLOR: '1', FLOTILLA_BUNDLE: '1' };
+    return { ...process.env, FLOTILLA_HOME: this.home, FLOTILLA_PERSIST: '', NO_COLOR: '1', FLOTILLA_BUNDLE: '1', FLOTILLA_COMPILE_CACHE: join(this.dir, 'compile-cache') };
   }
 
   get url() {

@@ -1,4 +1,4 @@
-// Decides whether dist/flotilla.mjs and dist/flotilla-client.cjs may be used: both exist and are
+// Decides whether dist/flotilla.cjs and dist/flotilla-client.cjs may be used: both exist and are
 // newer than every file they were built from (cli/, shared/, agent/src/) and than the last
 // install (package-lock.json, node_modules/.package-lock.json, patches/: werift is bundled in). A checkout that changed since the last `npm run build:cli` runs the sources through
 // tsx instead, so a stale bundle never runs. FLOTILLA_NO_BUNDLE=1 forces tsx; FLOTILLA_BUNDLE=1
@@ -29,7 +29,7 @@ function freshBundle(env = process.env) {
   if (env.FLOTILLA_NO_BUNDLE === '1') return false;
   let built;
   try {
-    built = Math.min(statSync(join(ROOT, 'dist/flotilla.mjs')).mtimeMs, statSync(join(ROOT, 'dist/flotilla-client.cjs')).mtimeMs);
+    built = Math.min(statSync(join(ROOT, 'dist/flotilla.cjs')).mtimeMs, statSync(join(ROOT, 'dist/flotilla-client.cjs')).mtimeMs);
   } catch {
     return false;
   }

@@ -1,11 +1,15 @@
-// `npm test`: type check, lint, build the agent bundle, then every test tier. WebRTC tiers run
+// `npm test`: type check, lint, build the agent and CLI bundles, then every test tier. WebRTC tiers run
 // inside a private network namespace (scripts/in-netns.mjs). Ends with one line
 // "tests: N passed, N failed, N skipped" summed over all tiers.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { canUnshare, runInNetns } from './in-netns.mjs';
 
 mkdirSync('test-results', { recursive: true });
+// The CLI processes the tests start keep their code caches here, not in ~/.cache.
+process.env.FLOTILLA_COMPILE_CACHE = mkdtempSync(join(tmpdir(), 'flotilla-test-compile-cache-'));
 const totals = { passed: 0, failed: 0, skipped: 0 };
 let failedSteps = [];
 
@@ -36,6 +40,9 @@ step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 step('typecheck web', 'npx', ['tsc', '-p', 'web/tsconfig.json', '--noEmit']);
 step('lint', 'npx', ['eslint', '.']);
 step('build agent bundle', 'node', ['scripts/build-agent.mjs']);
+// The integration and browser tiers then run the CLI as `npm start` and users do: the bundle,
+// loaded with its code cache (bin/flotilla.js).
+step('build CLI bundle', 'node', ['scripts/build-cli.mjs']);
 step('build PWA', 'npx', ['vite', 'build', '--logLevel', 'warn']);
 
 const netns = canUnshare();
@@ -49,6 +56,7 @@ if (netns) {
   totals.skipped += 2;
 }
 
+rmSync(process.env.FLOTILLA_COMPILE_CACHE, { recursive: true, force: true });
 console.log(`\nsteps failed: ${failedSteps.length ? failedSteps.join(', ') : 'none'}`);
 console.log(`tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(failedSteps.length || totals.failed ? 1 : 0);

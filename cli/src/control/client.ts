@@ -9,7 +9,7 @@ import { FlotillaError } from '../../../shared/errors.ts';
 import { parseDuration } from '../duration.ts';
 import { homeDir } from '../home-dir.ts';
 import { drawProgress } from '../output.ts';
-import { scanArgv, WARM_COMMANDS } from './argv.ts';
+import { COMMANDS, scanArgv, WARM_COMMANDS } from './argv.ts';
 import { CONTROL_VERSION, createFrameReader, encodeFrame, parseServerMessage, socketPath, type ClientMessage, type ServerMessage } from './protocol.ts';
 
 /** Connects to the control socket; undefined when no control process listens there. */
@@ -166,4 +166,10 @@ export async function tryControl(argv: string[], script: string, env: NodeJS.Pro
     return undefined;
   }
   return forwardInvocation(home, argv);
+}
+
+/** Which code cache the full CLI loads for `argv` (bin/compile-cache.js): its command's, or 'other'. */
+export function cacheKind(argv: readonly string[]): string {
+  const { command, help } = scanArgv(argv);
+  return command !== undefined && !help && COMMANDS.has(command) ? command : 'other';
 }
