@@ -109,7 +109,9 @@ export function createController(o: ControllerOptions): Controller {
   async function open(hostId: string): Promise<AgentConnection> {
     const known = await o.hosts.get(hostId);
     if (known?.status === 'rejected') throw new FlotillaError('forbidden', `host ${hostId.slice(0, 8)} was rejected`);
+    const started = performance.now();
     const link = await o.dialer.dial(hostId, { timeoutMs: o.dialTimeoutMs ?? 15_000 });
+    const dialled = performance.now();
     const inbox = createLinkInbox(link);
     let accepted = false;
     const hs = await runHandshake(link, inbox, {
@@ -131,6 +133,9 @@ export function createController(o: ControllerOptions): Controller {
     if (!accepted && known?.status !== 'accepted') accepted = await acceptByToken(connection, hs);
     else if (!accepted && known?.status === 'accepted' && device.fleetKeys) await sendHostCert(connection, hs.peer); // re-issue a lost cert
     await recordFromHello(hostId, hs, accepted);
+    // Where a slow connect went (-v in the CLI, the console in the PWA).
+    const ms = (t: number) => Math.round(t * 10) / 10;
+    o.log?.('host-connected', { host: hostId.slice(0, 8), dialMs: ms(dialled - started), handshakeMs: ms(performance.now() - dialled) });
     return connection;
   }
 

@@ -106,6 +106,7 @@ export function createPeerjsDialer(o: PeerjsDialerOptions): PeerjsDialer {
 
   function connectOnce(peer: Peer, remoteId: string, timeoutMs: number, signal?: AbortSignal): Promise<RawLink> {
     return new Promise<RawLink>((resolve, reject) => {
+      const startedAt = performance.now();
       const conn: DataConnection | undefined = peer.connect(remoteId, { reliable: true, serialization: 'raw' });
       if (!conn) return reject(new FlotillaError('unreachable', 'the signaling connection dropped'));
       let settled = false;
@@ -136,6 +137,7 @@ export function createPeerjsDialer(o: PeerjsDialerOptions): PeerjsDialer {
       signal?.addEventListener('abort', onAbort, { once: true });
       conn.on('open', () => {
         if (settled) return;
+        log('channel-open', { host: remoteId.slice(0, 8), ms: Math.round(performance.now() - startedAt) });
         done();
         resolve(createPeerjsLink(conn, remoteId, log));
       });
