@@ -10,6 +10,7 @@ import { appendCapped } from '../db/tasks.ts';
 import type { TaskHostRecord, TaskKind, TaskRecord } from '../db/schema.ts';
 import type { FleetState } from './fleet.svelte.ts';
 import { ProgressGate } from './progress-gate.ts';
+import { coalescingSaver } from './coalescing-saver.ts';
 
 /** A host the task goes to. */
 export interface Target {
@@ -159,19 +160,22 @@ export class TaskRun {
     }
     const online = targets.filter((t) => t.online).map((t) => t.id);
     const ctx = { controller: this.fleet.controller, task: this.id, signal: this.#abort.signal };
+    // History follows the results, without a write per host on the way to the end.
+    const saver = coalescingSaver(onSave, (error) => console.warn('[flotilla] task-save-failed', { task: this.id, error: String(error) }));
     await this.fleet.controller.fanOut(
       online,
       async (id) => {
         const host = byId.get(id)!;
         if (this.#abort.signal.aborted) return host.settle({ hostId: id, status: 'cancelled', durationMs: 0 });
         host.settle(await this.spec.work(host, ctx));
-        await onSave(this.toRecord());
+        saver.soon(() => this.toRecord());
       },
       (s) => {
         if (!s.ok) byId.get(s.hostId)?.settle({ hostId: s.hostId, status: 'failed', durationMs: 0, error: { code: s.error.code, detail: s.error.message } });
       },
     );
     this.endedAt = Date.now();
+    await saver.flush();
     const record = this.toRecord();
     await onSave(record);
     return record;
