@@ -4,15 +4,16 @@
 //
 // The cache lives in $FLOTILLA_COMPILE_CACHE, else $XDG_CACHE_HOME/flotilla, else
 // ~/.cache/flotilla; FLOTILLA_COMPILE_CACHE=off turns it off. One file per command (`run`
-// compiles the WebRTC and handshake code, `token` does not), named after a hash of the bundle's
-// text and of Node's version and architecture, so a rebuilt bundle or another Node never reads
-// a stale one (V8 itself compares only the source's length); V8 checks its version and flags
-// and rejects a cache that does not match (then it is written anew). It is written once, after the first run of its command that succeeded, so
-// it holds what that command compiled (well under 1 MiB each). Any failure to read or write it
-// only costs the compile it would have saved.
-// V8 checks a code cache's version, flags and source length, but in release builds not its
-// contents: a corrupt cache can crash the process (a segfault, tried). So the file carries a
-// SHA-256 of the cache after a magic string, and a file that does not match is never handed to V8.
+// compiles the WebRTC and handshake code, `token` does not), written after the first run of that
+// command that succeeded, so it holds what that command compiled (under ~1 MiB each).
+//
+// V8 checks a cache's version, flags and the source's length, not the source itself, and in
+// release builds not the cache's own contents either: a damaged cache can crash the process (a
+// segfault, tried). So the file's name carries a hash of the bundle's text and Node's version and
+// architecture (a rebuilt bundle or another Node never reads a stale one), and the file a
+// SHA-256 of the cache after a magic string; a file that does not match is never handed to V8.
+// A cache V8 rejects (other flags) is written anew. Any failure to read or write a cache only
+// costs the compile it would have saved.
 'use strict';
 const { createHash } = require('node:crypto');
 const { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
