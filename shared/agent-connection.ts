@@ -36,6 +36,8 @@ export interface AgentConnection {
   /** Sends a follow-up message for a request (push chunks). */
   send(message: Message, body?: Uint8Array): Promise<void>;
   path(): Promise<PathInfo | undefined>;
+  /** Called whenever ICE selects another candidate pair (see RawLink.onPathChange). */
+  onPathChange(handler: () => void): void;
   close(): void;
   onClose(handler: (error: FlotillaError | undefined) => void): void;
 }
@@ -102,6 +104,7 @@ export function createAgentConnection(hostId: string, session: SecureSession): A
     },
     send: (message, body) => session.send(message, body),
     path: () => session.path(),
+    onPathChange: (handler) => session.onPathChange(handler),
     close: () => session.close(),
     onClose: (handler) => session.onClose(handler),
   };

@@ -33,6 +33,8 @@ export interface SecureSession {
   onClose(handler: (error: FlotillaError | undefined) => void): void;
   close(error?: FlotillaError): void;
   path(): Promise<PathInfo | undefined>;
+  /** See RawLink.onPathChange; does nothing on links that cannot tell. */
+  onPathChange(handler: () => void): void;
 }
 
 /** Encodes a message as [u32 header length][header JSON][body]. */
@@ -173,6 +175,7 @@ export function createSecureSession(link: RawLink, inbox: LinkInbox, handshake: 
       link.close();
     },
     path: () => link.path(),
+    onPathChange: (handler) => link.onPathChange?.(handler),
   };
 
   inbox.onClose((reason) => finish(reason === 'closed' ? undefined : new FlotillaError('channel-closed', reason)));

@@ -37,6 +37,11 @@ export interface RawLink {
   close(): void;
   /** The selected candidate pair, when known. */
   path(): Promise<PathInfo | undefined>;
+  /**
+   * Calls `handler` whenever ICE selects another candidate pair (read it again with path()).
+   * Optional: a link whose pair cannot change, or that cannot tell, leaves it out.
+   */
+  onPathChange?(handler: () => void): void;
 }
 
 /** Dials peers and accepts links from them. */

@@ -116,6 +116,7 @@ export class FleetState {
         if (this.#tracked.get(id) !== opening) return;
         this.#setConnection(id, { state: 'connected', since: Date.now(), path: undefined });
         void this.measure(id);
+        connection.onPathChange(() => void this.measure(id));
         connection.onClose(() => {
           if (this.#tracked.get(id) !== opening) return;
           this.#tracked.delete(id);

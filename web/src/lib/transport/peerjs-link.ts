@@ -94,5 +94,9 @@ export function createPeerjsLink(conn: DataConnection, remoteId: string, log: (e
         return undefined;
       }
     },
+    onPathChange(handler) {
+      // ICE may connect on one pair (a relay, say) and move to a better one a moment later.
+      pc.sctp?.transport.iceTransport.addEventListener('selectedcandidatepairchange', () => handler());
+    },
   };
 }
