@@ -96,7 +96,8 @@ export function createPeerjsLink(conn: DataConnection, remoteId: string, log: (e
     },
     onPathChange(handler) {
       // ICE may connect on one pair (a relay, say) and move to a better one a moment later.
-      pc.sctp?.transport.iceTransport.addEventListener('selectedcandidatepairchange', () => handler());
+      // Browsers without RTCIceTransport events leave the path to the page's periodic reads.
+      pc.sctp?.transport?.iceTransport?.addEventListener?.('selectedcandidatepairchange', () => handler());
     },
   };
 }
