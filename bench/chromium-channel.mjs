@@ -1,5 +1,5 @@
 // What Chromium's own WebRTC data channel costs on this machine, with none of Flotilla's code:
-// one page opens two RTCPeerConnections to each other over loopback (host candidates only) and
+// one page opens two RTCPeerConnections to each other (host candidates on a veth address) and
 // sends `mb` MiB of 64 KiB messages, from a buffer made once, over one ordered channel. It
 // prints the throughput and the CPU time of every Chromium process (renderer, browser, network
 // service, ...) per MB. Both ends are Chromium, so the CPU per MB is a sender plus a receiver.

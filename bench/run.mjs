@@ -249,10 +249,14 @@ function flotillaScenarios(fleet, n, dirs, extra) {
 async function warmInside(fleet, n) {
   const argv = ['run', 'tag:role=bench', '--json', '--forks', String(Math.max(32, n)), '--', ...CMD.split(' ')];
   const ms = [];
+  const failures = [];
   for (let i = 0; i < RUNS; i++) {
-    const r = await fleet.invokeControl(argv).catch(() => undefined);
-    if (r?.code === 0) ms.push(r.ms);
+    const r = await fleet.invokeControl(argv).catch((error) => ({ error }));
+    if (r.code === 0) ms.push(r.ms);
+    else failures.push(r.error ? String(r.error.message) : `exit ${r.code}`);
   }
+  // The bench speaks the control protocol itself (cli/src/control/protocol.ts): say when it no longer does.
+  if (failures.length) notes.push(`warm cmd inside the control process, N=${n}: ${failures.length} of ${RUNS} invocations failed (${failures[0]})`);
   if (ms.length) metrics[`warm cmd, N=${n}, inside the control process (request to exit, no CLI start-up; median / min ms, ${ms.length} runs)`] = `${median(ms).toFixed(0)} / ${Math.min(...ms).toFixed(0)}`;
 }
 

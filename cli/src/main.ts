@@ -10,6 +10,7 @@ import { fleetCommand, importInitCommand } from './commands/fleet.ts';
 import { connectCommand } from './commands/connect.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
+import { COMMANDS } from './control/argv.ts';
 import type { CommandContext } from './commands/context.ts';
 
 const USAGE = `flotilla: fleet control over end-to-end encrypted WebRTC
@@ -125,6 +126,9 @@ export async function main(argv: string[]): Promise<number> {
     err: (text) => write('stderr', text + '\n'),
     write: (text) => write('stdout', text),
   };
+  // COMMANDS (control/argv.ts) is the one list of commands: the thin client and the code cache
+  // use it too, so a command missing there is unknown here as well.
+  if (!COMMANDS.has(command)) throw new FlotillaError('bad-config', `unknown command "${command}"; see flotilla --help`);
   switch (command) {
     case 'init':
       return importFrom === undefined ? initCommand(ctx) : importInitCommand(ctx, backupOptions);

@@ -4,7 +4,7 @@
 /** Commands a control process serves. */
 export const WARM_COMMANDS: ReadonlySet<string> = new Set(['run', 'push', 'fetch', 'ping']);
 
-/** Every command of main.ts: each has a code cache of its own (bin/compile-cache.js). */
+/** Every command main.ts dispatches (it refuses any other word); each has a code cache of its own (bin/compile-cache.js). */
 export const COMMANDS: ReadonlySet<string> = new Set([...WARM_COMMANDS, 'init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'tag', 'device', 'connect', 'control-process']);
 
 /** Options of main.ts that take a value (so their value is not mistaken for the command). */

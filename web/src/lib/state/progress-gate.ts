@@ -1,6 +1,6 @@
 // A transfer reports progress for every chunk, hundreds of times a second; redrawing the bar
 // each time was a third of a second of the page's main thread in a profile of a 50 MiB push
-// (bench/README.md, "Browser bulk"). The gate passes the first report and the last (bytes =
+// (bench/README.md, "Bulk transfer"). The gate passes the first report and the last (bytes =
 // total) at once, and otherwise at most one report every `everyMs`, always the latest.
 
 export interface Progress {
