@@ -4,14 +4,16 @@
 import { FlotillaError, fromWireError } from './errors.ts';
 import { randomBytes } from './crypto.ts';
 import { toBase32 } from './encoding.ts';
-import type { Message, MessageOf } from './protocol.ts';
+import { isEvent, MAX_HEADER_BYTES, type EventType, type Message, type MessageOf } from './protocol.ts';
+import { optBool, optInt, optional, optStr, type Obj } from './validate.ts';
+import type { AnySpec, DataOf, RequestOf } from '../capabilities/spec.ts';
 import type { SecureSession } from './session.ts';
 import type { PathInfo } from './transport.ts';
 
 /** A result message. */
 export type Result = MessageOf<'result'>;
-/** Streamed events a request may receive before its result. */
-export type RequestEvent = MessageOf<'output'> | MessageOf<'progress'> | MessageOf<'fetch.chunk'>;
+/** Streamed events a request may receive before its result (core ones and capabilities'). */
+export type RequestEvent = Extract<Message, { type: EventType }>;
 
 /** Distributes Omit over a union, so each request type keeps its own fields. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -60,9 +62,7 @@ export function createAgentConnection(hostId: string, session: SecureSession): A
       entry.resolve(message);
       return;
     }
-    if (message.type === 'output' || message.type === 'progress' || message.type === 'fetch.chunk') {
-      pending.get(message.id)?.options.onEvent?.(message, body);
-    }
+    if (isEvent(message)) pending.get(message.id)?.options.onEvent?.(message, body);
   });
   session.onClose((error) => {
     closeError = error ?? new FlotillaError('channel-closed', 'the connection closed');
@@ -114,4 +114,59 @@ export function createAgentConnection(hostId: string, session: SecureSession): A
 export function expectOk(result: Result): Result {
   if (result.status !== 'ok') throw result.error ? fromWireError(result.error) : new FlotillaError('internal', `status ${result.status}`);
   return result;
+}
+
+/** What a journaled task's result carries when it was answered from the journal or after a reattach. */
+export interface Replay {
+  /** Answered from the journal (the task id had run before): its recorded output follows. */
+  replayed?: boolean;
+  stdout?: string;
+  stderr?: string;
+  truncated?: boolean;
+  /** A controller that lost its connection followed the task again to its end. */
+  reattached?: boolean;
+  /** Output the agent no longer held for the reattaching controller. */
+  lostBytes?: number;
+}
+
+/** A capability's result: `data` validated by its spec (present on ok results that carry data). */
+export type TypedResult<S extends AnySpec> = Omit<Result, 'data'> & { data?: DataOf<S>; replay?: Replay };
+
+function parseReplay(data: Obj): Replay | undefined {
+  if (data['replayed'] === undefined && data['reattached'] === undefined) return undefined;
+  return {
+    ...optional('replayed', optBool(data, 'replayed')),
+    ...optional('stdout', optStr(data, 'stdout', MAX_HEADER_BYTES)),
+    ...optional('stderr', optStr(data, 'stderr', MAX_HEADER_BYTES)),
+    ...optional('truncated', optBool(data, 'truncated')),
+    ...optional('reattached', optBool(data, 'reattached')),
+    ...optional('lostBytes', optInt(data, 'lostBytes')),
+  };
+}
+
+/**
+ * Sends a capability's request and validates its answer like every request is validated on the
+ * agent: an ok result's `data` must be what the spec says, or this rejects with bad-message.
+ */
+export async function call<S extends AnySpec>(connection: AgentConnection, spec: S, body: RequestOf<S>, options?: RequestOptions, payload?: Uint8Array): Promise<TypedResult<S>> {
+  const { data, ...result } = await connection.request({ type: spec.request.type, ...body } as RequestBody, options, payload);
+  if (data === undefined) return result;
+  let typed: DataOf<S> | undefined;
+  let replay: Replay | undefined;
+  try {
+    replay = parseReplay(data);
+    if (result.status === 'ok') typed = spec.result(data) as DataOf<S>;
+  } catch (error) {
+    const detail = error instanceof FlotillaError ? error.detail : String(error);
+    throw new FlotillaError('bad-message', `the host's answer to ${spec.name} is malformed: ${detail ?? 'unreadable'}`);
+  }
+  return { ...result, ...(typed === undefined ? {} : { data: typed }), ...(replay ? { replay } : {}) };
+}
+
+/** Sends a capability's request and returns its data; throws the error of a result that is not ok. */
+export async function callOk<S extends AnySpec>(connection: AgentConnection, spec: S, body: RequestOf<S>, options?: RequestOptions): Promise<DataOf<S>> {
+  const result = await call(connection, spec, body, options);
+  if (result.status !== 'ok') throw result.error ? fromWireError(result.error) : new FlotillaError('internal', `status ${result.status}`);
+  if (result.data === undefined) throw new FlotillaError('bad-message', `the host's answer to ${spec.name} carries no data`);
+  return result.data;
 }

@@ -3,12 +3,13 @@
 
 import { FlotillaError } from './errors.ts';
 import { issueHostCert } from './certs.ts';
-import { createAgentConnection, expectOk, type AgentConnection } from './agent-connection.ts';
+import { callOk, createAgentConnection, type AgentConnection } from './agent-connection.ts';
+import * as capabilities from '../capabilities/registry.ts';
 import { createLinkInbox } from './link-queue.ts';
 import { runHandshake, verifyJoinProof, type HandshakeResult } from './handshake.ts';
 import { checkAgentHello } from './peer-checks.ts';
 import { createSecureSession } from './session.ts';
-import { parseFacts, type HostRecord, type HostStore, type TokenStore } from './hosts.ts';
+import { type HostRecord, type HostStore, type TokenStore } from './hosts.ts';
 import type { DeviceIdentity } from './fleet.ts';
 import type { Dialer } from './transport.ts';
 
@@ -103,7 +104,7 @@ export function createController(o: ControllerOptions): Controller {
   async function sendHostCert(connection: AgentConnection, keys: { signPub: string; encPub: string }): Promise<void> {
     if (!device.fleetKeys) throw new FlotillaError('forbidden', 'only a device holding the fleet key can accept hosts');
     const cert = await issueHostCert(device.fleetKeys.privateKey, device.fleetId, keys, device.id);
-    expectOk(await connection.request({ type: 'host.cert', cert: cert as unknown as Record<string, unknown> }));
+    await callOk(connection, capabilities.hostCert, { cert: cert as unknown as Record<string, unknown> });
   }
 
   async function open(hostId: string): Promise<AgentConnection> {
@@ -162,10 +163,10 @@ export function createController(o: ControllerOptions): Controller {
     connected: (hostId) => ready.has(hostId) && connections.has(hostId),
     async refresh(hostId) {
       const connection = await controller.connect(hostId);
-      const result = expectOk(await connection.request({ type: 'facts' }));
+      const facts = await callOk(connection, capabilities.facts, {});
       const record = await o.hosts.get(hostId);
       if (!record) throw new FlotillaError('internal', 'host vanished from the store');
-      const updated = { ...record, facts: parseFacts(result.data), lastSeen: Date.now() };
+      const updated = { ...record, facts, lastSeen: Date.now() };
       await o.hosts.put(updated);
       return updated;
     },

@@ -1,7 +1,8 @@
 // The controller's view of the fleet's hosts, and the stores a controller needs (the CLI
 // keeps them in JSON files, the PWA in IndexedDB).
 
-import { isObj, optStr, str, int, strArray, strMap, type Obj } from './validate.ts';
+import { isObj, optBool, optInt, optional, optStr, str, int, strArray, strMap, type Obj } from './validate.ts';
+import { FlotillaError } from './errors.ts';
 import type { SelectableHost } from './selector.ts';
 
 /** Accepted into the fleet, waiting for an admin, or refused. */
@@ -20,6 +21,14 @@ export interface HostFacts {
   agentVersion: string;
   tags: Record<string, string>;
   region: string | undefined;
+  /** Kernel release (uname -r). Absent from records made before agents reported it. */
+  kernel?: string;
+  /** Free memory when the facts were read. */
+  freeMemoryBytes?: number;
+  /** Load averages over 1, 5 and 15 minutes when the facts were read. */
+  load?: [number, number, number];
+  /** Whether the agent holds a host certificate (was accepted), by its own account. */
+  accepted?: boolean;
 }
 
 /** A host as a controller remembers it. */
@@ -75,7 +84,19 @@ export function parseFacts(data: Obj | undefined): HostFacts {
     agentVersion: str(o, 'agentVersion', 64),
     tags: strMap(o, 'tags', 128, 256),
     region,
+    ...optional('kernel', optStr(o, 'kernel', 256)),
+    ...optional('freeMemoryBytes', optInt(o, 'freeMemoryBytes')),
+    ...optional('load', parseLoad(o['load'])),
+    ...optional('accepted', optBool(o, 'accepted')),
   };
+}
+
+function parseLoad(value: unknown): [number, number, number] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length !== 3 || !value.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) {
+    throw new FlotillaError('bad-message', 'load: expected three load averages');
+  }
+  return [value[0] as number, value[1] as number, value[2] as number];
 }
 
 /** The fields selectors match on; hosts never contacted match by id only. */

@@ -3,18 +3,21 @@
 
 import { FlotillaError, toWireError, type WireError } from './errors.ts';
 import { createSha256 } from './sha256-stream.ts';
-import { newRequestId, type Result } from './agent-connection.ts';
+import { call, newRequestId, type TypedResult } from './agent-connection.ts';
+import * as capabilities from '../capabilities/registry.ts';
+import type { AnySpec, DataOf } from '../capabilities/spec.ts';
 import type { Controller } from './controller.ts';
 import type { ResultStatus } from './protocol.ts';
+import type { PathInfo } from './transport.ts';
 
-/** One host's outcome of a task. */
-export interface HostResult {
+/** One host's outcome of a task; `data` is the capability's typed result. */
+export interface HostResult<D extends object = Record<string, unknown>> {
   hostId: string;
   status: ResultStatus;
   exitCode?: number;
   error?: WireError;
   durationMs: number;
-  data?: Record<string, unknown>;
+  data?: D;
 }
 
 /** Makes a task id; the same id is used on every host of one task. */
@@ -22,7 +25,7 @@ export function newTaskId(): string {
   return `t${Date.now().toString(36)}-${newRequestId().slice(0, 10)}`;
 }
 
-function fromResult(hostId: string, result: Result, started: number): HostResult {
+function fromResult<S extends AnySpec>(hostId: string, result: TypedResult<S>, started: number): HostResult<DataOf<S>> {
   return {
     hostId,
     status: result.status,
@@ -33,14 +36,14 @@ function fromResult(hostId: string, result: Result, started: number): HostResult
   };
 }
 
-function failed(hostId: string, error: unknown, started: number, connected: boolean): HostResult {
+function failed<D extends object>(hostId: string, error: unknown, started: number, connected: boolean): HostResult<D> {
   const wire = toWireError(error);
   // Not connected at all, or the connection dropped mid-task: either way the host was not reached.
   const status: ResultStatus = !connected || wire.code === 'channel-closed' || wire.code === 'unreachable' ? 'unreachable' : wire.code === 'cancelled' ? 'cancelled' : 'failed';
   return { hostId, status, error: wire, durationMs: Math.round(performance.now() - started) };
 }
 
-async function guarded(hostId: string, controller: Controller, body: (started: number) => Promise<HostResult>): Promise<HostResult> {
+async function guarded<D extends object>(hostId: string, controller: Controller, body: (started: number) => Promise<HostResult<D>>): Promise<HostResult<D>> {
   const started = performance.now();
   let connected = false;
   try {
@@ -48,19 +51,26 @@ async function guarded(hostId: string, controller: Controller, body: (started: n
     connected = true;
     return await body(started);
   } catch (error) {
-    return failed(hostId, error, started, connected);
+    return failed<D>(hostId, error, started, connected);
   }
 }
 
 /** Round trip to a host's agent through the secure session. */
-export function pingHost(controller: Controller, hostId: string): Promise<HostResult & { rttMs?: number }> {
+export function pingHost(controller: Controller, hostId: string): Promise<HostResult<PingData>> {
   return guarded(hostId, controller, async () => {
     const connection = await controller.connect(hostId);
     const t0 = performance.now();
-    const result = await connection.request({ type: 'ping' });
+    const result = await call(connection, capabilities.ping, {});
     const rttMs = performance.now() - t0;
-    return { ...fromResult(hostId, result, t0), durationMs: Math.round(rttMs), data: { rttMs, path: (await connection.path()) ?? null } };
+    const { data: _agentTime, ...rest } = fromResult(hostId, result, t0);
+    return { ...rest, durationMs: Math.round(rttMs), data: { rttMs, path: (await connection.path()) ?? null } };
   });
+}
+
+/** What a ping measured: the round trip through the session and the connection's path. */
+export interface PingData {
+  rttMs: number;
+  path: PathInfo | null;
 }
 
 /** What to run. */
@@ -102,7 +112,7 @@ export function execOnHost(
   spec: ExecSpec,
   onOutput: (stream: 'stdout' | 'stderr', bytes: Uint8Array) => void,
   signalOrOptions?: AbortSignal | ExecOptions,
-): Promise<HostResult> {
+): Promise<HostResult<DataOf<typeof capabilities.exec>>> {
   const options: ExecOptions = signalOrOptions instanceof AbortSignal ? { signal: signalOrOptions } : (signalOrOptions ?? {});
   const { signal } = options;
   const window = options.reattachWindowMs ?? REATTACH_WINDOW_MS;
@@ -115,11 +125,13 @@ export function execOnHost(
     let attach: { stdout: number; stderr: number } | undefined;
     let lostAt = 0;
     for (let attempt = 0; ; attempt++) {
-      let result: Result;
+      let result: TypedResult<typeof capabilities.exec>;
       try {
         const connection = await controller.connect(hostId);
-        result = await connection.request(
-          { type: 'exec', ...spec, ...(attach ? { attach } : {}) },
+        result = await call(
+          connection,
+          capabilities.exec,
+          { ...spec, ...(attach ? { attach } : {}) },
           { onEvent: (event, body) => event.type === 'output' && deliver(event.stream, body), ...(signal ? { signal } : {}) },
         );
       } catch (error) {
@@ -135,12 +147,12 @@ export function execOnHost(
       }
       // A re-sent task id answers from the journal: show its recorded output once (after a
       // reattach, only what had not arrived).
-      if (result.data?.['replayed'] === true) {
+      if (result.replay?.replayed) {
         const enc = new TextEncoder();
-        if (typeof result.data['stdout'] === 'string' && result.data['stdout']) deliver('stdout', enc.encode(result.data['stdout']));
-        if (typeof result.data['stderr'] === 'string' && result.data['stderr']) deliver('stderr', enc.encode(result.data['stderr']));
+        if (result.replay.stdout) deliver('stdout', enc.encode(result.replay.stdout));
+        if (result.replay.stderr) deliver('stderr', enc.encode(result.replay.stderr));
       }
-      if (attach) options.onNote?.(`reconnected and collected the result${typeof result.data?.['lostBytes'] === 'number' ? ` (${result.data['lostBytes']} bytes of output were no longer kept)` : ''}`);
+      if (attach) options.onNote?.(`reconnected and collected the result${result.replay?.lostBytes ? ` (${result.replay.lostBytes} bytes of output were no longer kept)` : ''}`);
       return fromResult(hostId, result, started);
     }
   });
@@ -184,13 +196,13 @@ export function pushToHost(
   source: PushSource,
   onProgress?: (bytes: number, total: number) => void,
   signal?: AbortSignal,
-): Promise<HostResult> {
+): Promise<HostResult<DataOf<typeof capabilities.push>>> {
   return guarded(hostId, controller, async (started) => {
     const connection = await controller.connect(hostId);
     let markSent: (id: string) => void = () => undefined;
     const sent = new Promise<string>((resolve) => (markSent = resolve));
     let settled = false;
-    const outcome = connection.request({ type: 'push.begin', task, path, size: source.size, sha256: source.sha256, mode: source.mode }, { onSent: markSent, ...(signal ? { signal } : {}) });
+    const outcome = call(connection, capabilities.push, { task, path, size: source.size, sha256: source.sha256, mode: source.mode }, { onSent: markSent, ...(signal ? { signal } : {}) });
     const ended = outcome.then(
       () => void (settled = true),
       () => void (settled = true),
@@ -219,15 +231,17 @@ export function fetchFromHost(
   onChunk: (offset: number, bytes: Uint8Array) => void | Promise<void>,
   onProgress?: (bytes: number, total: number) => void,
   signal?: AbortSignal,
-): Promise<HostResult> {
+): Promise<HostResult<DataOf<typeof capabilities.fetch>>> {
   return guarded(hostId, controller, async (started) => {
     const connection = await controller.connect(hostId);
     const hash = createSha256();
     let received = 0;
     let total = 0;
     let writes: Promise<void> = Promise.resolve();
-    const result = await connection.request(
-      { type: 'fetch', task, path },
+    const result = await call(
+      connection,
+      capabilities.fetch,
+      { task, path },
       {
         onEvent: (event, body) => {
           if (event.type === 'progress') total = event.total;
@@ -242,7 +256,7 @@ export function fetchFromHost(
       },
     );
     await writes;
-    if (result.status === 'ok' && result.data?.['sha256'] !== hash.hex()) {
+    if (result.status === 'ok' && result.data?.sha256 !== hash.hex()) {
       throw new FlotillaError('checksum-mismatch', `received ${received} bytes whose sha256 differs from the host's`);
     }
     return fromResult(hostId, result, started);

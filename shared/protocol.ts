@@ -1,8 +1,11 @@
-// The messages carried inside a secure session. A map from type to payload derives the
-// union, and parseMessage is the one validator every side runs on what arrives.
+// The messages carried inside a secure session. The core messages (result, cancel, output,
+// progress) are declared here; every other message comes from a capability's spec
+// (capabilities/registry.ts). parseMessage is the one validator every side runs on what arrives.
 
 import { FlotillaError, isErrorCode, type WireError } from './errors.ts';
-import { int, isObj, obj, oneOf, optInt, optStr, optStrMap, str, strArray, strMap, optBool, type Obj } from './validate.ts';
+import { ID_MAX, int, isObj, obj, oneOf, optInt, optStr, optional, str, type Obj } from './validate.ts';
+import { capabilityParsers, CAPABILITIES, type Spec } from '../capabilities/index.ts';
+import type { EventsOf, FollowUpsOf, RequestOf } from '../capabilities/spec.ts';
 
 /** How a task ended on one host: the same words in agent, history, CLI and PWA. */
 export const RESULT_STATUSES = ['ok', 'failed', 'timeout', 'cancelled', 'unreachable', 'interrupted'] as const;
@@ -12,55 +15,43 @@ export type ResultStatus = (typeof RESULT_STATUSES)[number];
 export const MAX_HEADER_BYTES = 256 * 1024;
 /** Largest binary body of one message (file chunks, output). */
 export const MAX_BODY_BYTES = 1024 * 1024;
-const ID_MAX = 64;
-const PATH_MAX = 4096;
 
-/** Type → payload for every message. Requests carry `id`; replies echo it. */
-export interface MessageMap {
-  ping: { id: string };
-  facts: { id: string };
-  /**
-   * `attach`: the controller lost its connection while this task ran and has seen this many
-   * bytes of each stream; the agent sends the rest and the result (or runs the task if it never
-   * arrived).
-   */
-  exec: { id: string; task: string; cmd: string; cwd?: string; env?: Record<string, string>; stdin?: string; timeoutMs?: number; user?: string; attach?: { stdout: number; stderr: number } };
+/** The messages every capability shares. */
+interface CoreMessages {
+  /** Stops a running request of this session (`target` is its id). */
   cancel: { id: string; target: string };
-  'push.begin': { id: string; task: string; path: string; size: number; sha256: string; mode: number; overwrite?: boolean };
-  'push.chunk': { id: string; offset: number };
-  'push.end': { id: string };
-  fetch: { id: string; task: string; path: string };
-  journal: { id: string; tasks?: string[]; since?: number };
-  'tags.set': { id: string; tags: Record<string, string>; replace?: boolean };
-  'host.cert': { id: string; cert: Obj };
-  audit: { id: string; limit?: number };
+  /** A chunk of a request's output; the bytes are the body. */
   output: { id: string; stream: 'stdout' | 'stderr' };
+  /** How far a long request has got. */
   progress: { id: string; bytes: number; total: number };
-  'fetch.chunk': { id: string; offset: number };
+  /** The end of a request. `data` is the capability's typed result (validated by its spec). */
   result: { id: string; status: ResultStatus; exitCode?: number; error?: WireError; data?: Obj; startedAt?: number; durationMs?: number };
 }
 
-export type MessageType = keyof MessageMap;
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+type WithId<M> = { [K in keyof M]: { id: string } & M[K] };
+
+type RequestMessages = { [S in Spec as S['request']['type']]: { id: string } & RequestOf<S> };
+type EventMessages = WithId<UnionToIntersection<{ [S in Spec as S['name']]: EventsOf<S> }[Spec['name']]>>;
+type FollowUpMessages = WithId<UnionToIntersection<{ [S in Spec as S['name']]: FollowUpsOf<S> }[Spec['name']]>>;
+
+/** Type → payload for every message. Requests carry `id`; replies echo it. */
+export type MessageMap = CoreMessages & RequestMessages & EventMessages & FollowUpMessages;
+
+export type MessageType = keyof MessageMap & string;
 /** Any session message. */
 export type Message = { [K in MessageType]: { type: K } & MessageMap[K] }[MessageType];
 /** The message of one type. */
 export type MessageOf<K extends MessageType> = { type: K } & MessageMap[K];
 
-/** Request types a device sends (and the agent authorizes). */
-export const REQUEST_TYPES = ['ping', 'facts', 'exec', 'cancel', 'push.begin', 'fetch', 'journal', 'tags.set', 'host.cert', 'audit'] as const;
-export type RequestType = (typeof REQUEST_TYPES)[number];
+/** Request types a device sends (and the agent authorizes): each capability's, and cancel. */
+export type RequestType = Spec['request']['type'] | 'cancel';
+export const REQUEST_TYPES: readonly RequestType[] = [...CAPABILITIES.map((s) => s.request.type), 'cancel'];
+/** Events the agent sends for a request before its result: output, progress and the capabilities'. */
+export type EventType = 'output' | 'progress' | keyof EventMessages;
 
 function id(o: Obj, key = 'id'): string {
   return str(o, key, ID_MAX, 1);
-}
-
-function optional<T>(key: string, value: T | undefined): Record<string, T> {
-  return value === undefined ? {} : { [key]: value };
-}
-
-/** Byte counts per output stream (an exec's `attach`). */
-function offsets(o: Obj): { stdout: number; stderr: number } {
-  return { stdout: int(o, 'stdout', 0), stderr: int(o, 'stderr', 0) };
 }
 
 function parseWireError(raw: unknown): WireError {
@@ -70,44 +61,10 @@ function parseWireError(raw: unknown): WireError {
   return { code: o['code'], ...optional('detail', detail) };
 }
 
-const parsers: { [K in MessageType]: (o: Obj) => MessageMap[K] } = {
-  ping: (o) => ({ id: id(o) }),
-  facts: (o) => ({ id: id(o) }),
-  exec: (o) => ({
-    id: id(o),
-    task: id(o, 'task'),
-    cmd: str(o, 'cmd', 128 * 1024, 1),
-    ...optional('cwd', optStr(o, 'cwd', PATH_MAX)),
-    ...optional('env', optStrMap(o, 'env')),
-    ...optional('stdin', optStr(o, 'stdin', 1024 * 1024)),
-    ...optional('timeoutMs', optInt(o, 'timeoutMs', 1, 7 * 24 * 3600_000)),
-    ...optional('user', optStr(o, 'user', 64)),
-    ...optional('attach', o['attach'] === undefined ? undefined : offsets(obj(o['attach'], 'attach'))),
-  }),
+const core: { [K in keyof CoreMessages]: (o: Obj) => CoreMessages[K] } = {
   cancel: (o) => ({ id: id(o), target: id(o, 'target') }),
-  'push.begin': (o) => ({
-    id: id(o),
-    task: id(o, 'task'),
-    path: str(o, 'path', PATH_MAX, 1),
-    size: int(o, 'size', 0),
-    sha256: str(o, 'sha256', 64, 64),
-    mode: int(o, 'mode', 0, 0o7777),
-    ...optional('overwrite', optBool(o, 'overwrite')),
-  }),
-  'push.chunk': (o) => ({ id: id(o), offset: int(o, 'offset', 0) }),
-  'push.end': (o) => ({ id: id(o) }),
-  fetch: (o) => ({ id: id(o), task: id(o, 'task'), path: str(o, 'path', PATH_MAX, 1) }),
-  journal: (o) => ({
-    id: id(o),
-    ...optional('tasks', o['tasks'] === undefined ? undefined : strArray(o, 'tasks', 1000, ID_MAX)),
-    ...optional('since', optInt(o, 'since')),
-  }),
-  'tags.set': (o) => ({ id: id(o), tags: strMap(o, 'tags', 64, 256), ...optional('replace', optBool(o, 'replace')) }),
-  'host.cert': (o) => ({ id: id(o), cert: obj(o['cert'], 'cert') }),
-  audit: (o) => ({ id: id(o), ...optional('limit', optInt(o, 'limit', 1, 10_000)) }),
   output: (o) => ({ id: id(o), stream: oneOf(o, 'stream', ['stdout', 'stderr'] as const) }),
   progress: (o) => ({ id: id(o), bytes: int(o, 'bytes'), total: int(o, 'total') }),
-  'fetch.chunk': (o) => ({ id: id(o), offset: int(o, 'offset') }),
   result: (o) => ({
     id: id(o),
     status: oneOf(o, 'status', RESULT_STATUSES),
@@ -119,18 +76,40 @@ const parsers: { [K in MessageType]: (o: Obj) => MessageMap[K] } = {
   }),
 };
 
+const parsers = new Map<string, (o: Obj) => object>(Object.entries(core));
+const requestTypes = new Set<string>(REQUEST_TYPES);
+const eventTypes = new Set<string>(['output', 'progress']);
+const followUpTypes = new Set<string>();
+for (const [type, entry] of capabilityParsers()) {
+  if (parsers.has(type)) throw new Error(`capabilities: wire type "${type}" is a core message`);
+  parsers.set(type, (o) => ({ id: id(o), ...entry.parse(o) }));
+  if (entry.kind === 'event') eventTypes.add(type);
+  if (entry.kind === 'followUp') followUpTypes.add(type);
+}
+
 /** Validates anything that arrived; throws FlotillaError('bad-message') naming what is wrong. */
 export function parseMessage(raw: unknown): Message {
   if (!isObj(raw)) throw new FlotillaError('bad-message', 'expected an object');
   const type = raw['type'];
-  if (typeof type !== 'string' || !Object.hasOwn(parsers, type)) {
-    throw new FlotillaError('bad-message', `unknown message type ${JSON.stringify(String(type).slice(0, 40))}`);
-  }
-  const parse = parsers[type as MessageType] as (o: Obj) => object;
+  const parse = typeof type === 'string' ? parsers.get(type) : undefined;
+  if (!parse) throw new FlotillaError('bad-message', `unknown message type ${JSON.stringify(String(type).slice(0, 40))}`);
   return { type, ...parse(raw) } as Message;
 }
 
 /** True for request types that a device may send. */
 export function isRequest(message: Message): message is Extract<Message, { type: RequestType }> {
-  return (REQUEST_TYPES as readonly string[]).includes(message.type);
+  return requestTypes.has(message.type);
+}
+
+/** Follow-up messages a controller sends after a request, with its id (push chunks). */
+export type FollowUpType = keyof FollowUpMessages;
+
+/** True for a follow-up of an earlier request. */
+export function isFollowUp(message: Message): message is Extract<Message, { type: FollowUpType }> {
+  return followUpTypes.has(message.type);
+}
+
+/** True for the events an agent sends for a request before its result. */
+export function isEvent(message: Message): message is Extract<Message, { type: EventType }> {
+  return eventTypes.has(message.type);
 }

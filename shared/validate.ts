@@ -110,3 +110,18 @@ export function parseJson(text: string, maxLength: number): unknown {
     throw new FlotillaError('bad-message', `not JSON: ${(error as Error).message}`);
   }
 }
+
+/** Longest path a message may carry. */
+export const PATH_MAX = 4096;
+/** Longest request or task id. */
+export const ID_MAX = 64;
+
+/** Reads a task id (`task`): 1-64 characters; the agent checks its alphabet. */
+export function taskId(o: Obj, key = 'task'): string {
+  return str(o, key, ID_MAX, 1);
+}
+
+/** `{ [key]: value }`, or nothing when the value is absent: spreads optional fields. */
+export function optional<K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
+}

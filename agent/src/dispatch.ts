@@ -1,23 +1,19 @@
-// Serves one authenticated session: checks the role for every request (the agent enforces
-// roles itself), audits it, deduplicates by task id through the journal, and runs handlers.
+// Serves one authenticated session, the same way for every capability: checks the role of each
+// request (the agent enforces roles itself), audits it, deduplicates journaled tasks by task id,
+// journals them, and runs the capability's handler. Follow-ups, live output and reattach are
+// traits of a capability's spec; nothing here names one.
 
 import { FlotillaError, toWireError } from '../../shared/errors.ts';
 import { roleAllows } from '../../shared/authorize.ts';
-import { isRequest, type Message, type RequestType, type ResultStatus } from '../../shared/protocol.ts';
+import { isFollowUp, isRequest, type Message, type RequestType, type ResultStatus } from '../../shared/protocol.ts';
 import type { SecureSession } from '../../shared/session.ts';
 import type { DeviceCertBody } from '../../shared/certs.ts';
+import { capabilityOfRequest, type Spec } from '../../capabilities/index.ts';
+import type { Offsets } from '../../capabilities/spec.ts';
 import { isTaskId, type JournalEntry } from './journal.ts';
-import { createLiveTasks, type Offsets } from './live-tasks.ts';
-import type { Handler, ResultFields, TaskContext } from './handlers/context.ts';
-import { execHandler } from './handlers/exec.ts';
-import { pushHandler } from './handlers/push.ts';
-import { fetchHandler } from './handlers/fetch.ts';
-import { factsHandler } from './handlers/facts.ts';
-import { pingHandler } from './handlers/ping.ts';
-import { journalHandler } from './handlers/journal.ts';
-import { tagsHandler } from './handlers/tags.ts';
-import { hostCertHandler } from './handlers/host-cert.ts';
-import { auditHandler } from './handlers/audit.ts';
+import { createLiveTasks } from './live-tasks.ts';
+import { handlerOf } from './handlers.ts';
+import type { ResultFields, TaskContext } from './task-context.ts';
 
 type Shared = Omit<TaskContext, 'session' | 'device' | 'signal' | 'send' | 'output' | 'onFollowUp'>;
 
@@ -29,19 +25,18 @@ export interface Dispatcher {
   readonly running: number;
 }
 
-const HANDLERS: { [K in Exclude<RequestType, 'cancel'>]: Handler<K> } = {
-  ping: pingHandler,
-  facts: factsHandler,
-  exec: execHandler,
-  'push.begin': pushHandler,
-  fetch: fetchHandler,
-  journal: journalHandler,
-  'tags.set': tagsHandler,
-  'host.cert': hostCertHandler,
-  audit: auditHandler,
-};
+/** A request of a capability (anything but cancel). */
+type CapabilityRequest = Extract<Message, { type: Exclude<RequestType, 'cancel'> }>;
 
-const TASK_OPS = { exec: 'exec', 'push.begin': 'push', fetch: 'fetch' } as const;
+/** The task id of a journaled capability's request. */
+function taskOf(spec: Spec, request: CapabilityRequest): string | undefined {
+  return spec.traits?.journaled || spec.traits?.reattach ? (request as { task?: string }).task : undefined;
+}
+
+/** Where a reattaching request's controller stands (a reattach capability's `attach`). */
+function attachOf(spec: Spec, request: CapabilityRequest): Offsets | undefined {
+  return spec.traits?.reattach ? (request as { attach?: Offsets }).attach : undefined;
+}
 
 function statusFor(error: FlotillaError): ResultStatus {
   if (error.code === 'cancelled') return 'cancelled';
@@ -100,19 +95,19 @@ export function createDispatcher(shared: Shared): Dispatcher {
       return reply(request.id, { status: 'failed', error: toWireError(error) });
     };
 
-    async function run(request: Extract<Message, { type: Exclude<RequestType, 'cancel'> }>, abort: AbortController): Promise<void> {
-      const task = 'task' in request ? request.task : undefined;
-      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: request.type, outcome: 'accepted', ...(task ? { task } : {}), ...('cmd' in request ? { detail: request.cmd.slice(0, 500) } : 'path' in request ? { detail: request.path } : {}) });
+    async function run(spec: Spec, request: CapabilityRequest, abort: AbortController): Promise<void> {
+      const task = taskOf(spec, request);
+      const detail = spec.traits?.audit?.(request as never);
+      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: request.type, outcome: 'accepted', ...(task ? { task } : {}), ...(detail ? { detail } : {}) });
       inSession.set(request.id, abort);
-      const op = TASK_OPS[request.type as keyof typeof TASK_OPS] as JournalEntry['op'] | undefined;
       const startedAt = Date.now();
-      // A command is followed live: its requester now, and controllers that reattach later.
-      const following = request.type === 'exec' ? live.begin(request.task, abort) : undefined;
+      // A reattachable task is followed live: its requester now, and controllers that reattach later.
+      const following = task && spec.traits?.reattach ? live.begin(task, abort) : undefined;
       const toRequester = (stream: 'stdout' | 'stderr', bytes: Uint8Array) => send({ type: 'output', id: request.id, stream }, bytes);
       following?.live.attach({ stdout: 0, stderr: 0 }, toRequester);
-      if (task && op) {
-        const summary = 'cmd' in request ? request.cmd : 'path' in request ? request.path : '';
-        await shared.journal.begin({ task, op, status: 'running', device: device.id, summary: summary.slice(0, 1000), startedAt, stdout: '', stderr: '', truncated: false });
+      if (task) {
+        const summary = spec.traits?.journaled?.summary(request as never) ?? '';
+        await shared.journal.begin({ task, op: spec.name, status: 'running', device: device.id, summary: summary.slice(0, 1000), startedAt, stdout: '', stderr: '', truncated: false });
       }
       const ctx: TaskContext = {
         ...shared,
@@ -129,7 +124,8 @@ export function createDispatcher(shared: Shared): Dispatcher {
       };
       let fields: ResultFields;
       try {
-        fields = await (HANDLERS[request.type] as Handler<typeof request.type>)(request as never, ctx);
+        const handler = await handlerOf(spec);
+        fields = (await handler(request as never, ctx)) as ResultFields;
         shared.log('debug', 'handled', { type: request.type, id: request.id, status: fields.status });
       } catch (error) {
         const failure = error instanceof FlotillaError ? error : new FlotillaError('internal', (error as Error).message);
@@ -141,7 +137,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
         inSession.delete(request.id);
       }
       following?.finish(fields);
-      if (task && op) {
+      if (task) {
         const { data, exitCode, error } = fields;
         await shared.journal.update(task, { status: fields.status, endedAt: Date.now(), ...(data ? { data } : {}), ...(exitCode === undefined ? {} : { exitCode }), ...(error ? { error } : {}) });
       }
@@ -150,7 +146,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
 
     session.onMessage((message, body) => {
       shared.log('debug', 'message', { type: message.type, id: message.id, device: device.id.slice(0, 8) });
-      if (message.type === 'push.chunk' || message.type === 'push.end') {
+      if (isFollowUp(message)) {
         const handler = followUps.get(message.id);
         if (handler) handler(message, body);
         else if (inSession.has(message.id)) {
@@ -174,19 +170,22 @@ export function createDispatcher(shared: Shared): Dispatcher {
         void reply(message.id, target ? { status: 'ok' } : { status: 'failed', error: { code: 'bad-message', detail: 'no such running request' } });
         return;
       }
-      const task = 'task' in message ? message.task : undefined;
+      const spec = capabilityOfRequest(message.type);
+      if (!spec) return; // isRequest: every request type but cancel is a capability's
+      const task = taskOf(spec, message);
       if (task !== undefined) {
         if (!isTaskId(task)) {
           void refuse(message, new FlotillaError('bad-message', 'task ids are 1-64 letters, digits, dot, dash or underscore'));
           return;
         }
-        if (message.type === 'exec' && message.attach && reattach(message, message.attach)) return;
+        const attach = attachOf(spec, message);
+        if (attach && reattach(message, task, attach)) return;
         const known = shared.journal.get(task);
         if (known) {
-          if (message.type === 'exec' && message.attach) {
+          if (attach) {
             // It ended while the controller was away: the result, with only the output it missed.
             shared.audit.write({ device: device.id, request: message.type, task, outcome: 'accepted', code: 'reattached' });
-            void reply(message.id, replay(known, message.attach));
+            void reply(message.id, replay(known, attach));
             return;
           }
           shared.audit.write({ device: device.id, request: message.type, task, outcome: 'refused', code: 'duplicate-task' });
@@ -200,7 +199,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
       }
       const key = `${session.peer.id}:${message.id}`;
       const entry = { abort: new AbortController(), done: Promise.resolve() };
-      entry.done = run(message, entry.abort)
+      entry.done = run(spec, message, entry.abort)
         .catch((error: unknown) => shared.log('error', 'task-crashed', { error: (error as Error).message }))
         .finally(() => running.delete(key));
       running.set(key, entry);
@@ -212,13 +211,13 @@ export function createDispatcher(shared: Shared): Dispatcher {
     });
 
     /**
-     * A controller that lost its connection while `message.task` ran follows it again from
-     * `from`: true when the task is running here (else it is answered from the journal, or run).
+     * A controller that lost its connection while task `name` ran follows it again from `from`:
+     * true when the task is running here (else it is answered from the journal, or run).
      */
-    function reattach(message: Extract<Message, { type: 'exec' }>, from: Offsets): boolean {
-      const task = live.get(message.task);
+    function reattach(message: CapabilityRequest, name: string, from: Offsets): boolean {
+      const task = live.get(name);
       if (!task) return false;
-      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: message.type, task: message.task, outcome: 'accepted', code: 'reattached' });
+      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: message.type, task: name, outcome: 'accepted', code: 'reattached' });
       const attachment = task.attach(from, (stream, bytes) => send({ type: 'output', id: message.id, stream }, bytes));
       attached.add(attachment.detach);
       inSession.set(message.id, task.abort); // a cancel on the new request stops the command

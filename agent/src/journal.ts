@@ -19,7 +19,8 @@ const fsyncAsync = promisify(fsync);
 /** One run as recorded on the host. */
 export interface JournalEntry {
   task: string;
-  op: 'exec' | 'push' | 'fetch';
+  /** The capability that ran (its name in capabilities/registry.ts). */
+  op: string;
   status: ResultStatus | 'running';
   device: string;
   summary: string;

@@ -3,7 +3,7 @@
 // buffer per stream) and then the rest live, and the result when the command ends. The journal
 // keeps the result whatever happens; this is what makes the reconnect seamless.
 
-import type { ResultFields } from './handlers/context.ts';
+import type { ResultFields } from './task-context.ts';
 
 export type Stream = 'stdout' | 'stderr';
 export type Offsets = Record<Stream, number>;

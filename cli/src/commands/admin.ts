@@ -8,7 +8,8 @@ import { addDevice, createFleet } from '../../../shared/fleet.ts';
 import { createJoinToken, encodeJoinToken } from '../../../shared/tokens.ts';
 import { issueRevocationList, ROLES, type Role } from '../../../shared/certs.ts';
 import { publishRevocation } from '../../../shared/signal-api.ts';
-import { expectOk } from '../../../shared/agent-connection.ts';
+import { callOk } from '../../../shared/agent-connection.ts';
+import * as capabilities from '../../../capabilities/registry.ts';
 import { homeDir, openHome, saveDevice, type Home } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { ago, table, statusColor } from '../output.ts';
@@ -109,9 +110,9 @@ export async function tagCommand(ctx: CommandContext): Promise<number> {
   const fleet = await openFleet(home, ctx.fleetOptions);
   try {
     const connection = await fleet.controller.connect(id);
-    const result = expectOk(await connection.request({ type: 'tags.set', tags }));
+    const result = await callOk(connection, capabilities.tags, { tags });
     await fleet.controller.refresh(id);
-    ctx.out(ctx.flags.json ? JSON.stringify(result.data) : `Tags of ${id.slice(0, 8)}: ${Object.entries((result.data?.['tags'] as Record<string, string>) ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    ctx.out(ctx.flags.json ? JSON.stringify(result) : `Tags of ${id.slice(0, 8)}: ${Object.entries(result.tags).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     return 0;
   } finally {
     await fleet.close();

@@ -3,7 +3,8 @@
 // here, published to the signaling server and carried to every online host by a fresh handshake.
 
 import { FlotillaError } from '../../../../shared/errors.ts';
-import { expectOk } from '../../../../shared/agent-connection.ts';
+import { callOk } from '../../../../shared/agent-connection.ts';
+import * as capabilities from '../../../../capabilities/registry.ts';
 import { issueRevocationList, verifyRevocationList, type RevocationList } from '../../../../shared/certs.ts';
 import { fetchRevocation, publishRevocation } from '../../../../shared/signal-api.ts';
 import { isObj, optStr, str } from '../../../../shared/validate.ts';
@@ -52,7 +53,7 @@ export async function lookupDevices(fleet: FleetState): Promise<KnownDevice[]> {
   await fleet.controller.fanOut(hosts, async (hostId) => {
     const connection = await fleet.controller.connect(hostId);
     const seen = new Set<string>();
-    for (const entry of devicesFromAudit(expectOk(await connection.request({ type: 'audit', limit: 2000 })).data)) {
+    for (const entry of devicesFromAudit(await callOk(connection, capabilities.audit, { limit: 2000 }))) {
       const known = byId.get(entry.id) ?? { id: entry.id, name: entry.name, role: entry.role, lastSeen: entry.at, hosts: 0, revoked: revoked.has(entry.id), self: false };
       if (!seen.has(entry.id)) known.hosts++;
       seen.add(entry.id);

@@ -3,7 +3,8 @@
 
 import { FlotillaError, toWireError, type ErrorCode } from '../../../../shared/errors.ts';
 import { createController, type Controller } from '../../../../shared/controller.ts';
-import { expectOk, type AgentConnection } from '../../../../shared/agent-connection.ts';
+import { callOk, type AgentConnection } from '../../../../shared/agent-connection.ts';
+import * as capabilities from '../../../../capabilities/registry.ts';
 import { fetchPresence, type PresenceEntry } from '../../../../shared/signal-api.ts';
 import { createJoinToken, encodeJoinToken } from '../../../../shared/tokens.ts';
 import { toSelectable, type HostRecord, type TokenRecord, type TokenStore } from '../../../../shared/hosts.ts';
@@ -160,8 +161,8 @@ export class FleetState {
     this.#collecting.add(id);
     try {
       const connection = await this.controller.connect(id);
-      const result = expectOk(await connection.request({ type: 'journal', tasks: asked }));
-      await this.#journal.collected(id, asked, parseJournal(result.data));
+      const result = await callOk(connection, capabilities.journal, { tasks: asked });
+      await this.#journal.collected(id, asked, parseJournal(result));
     } catch (error) {
       console.warn(`[flotilla] could not read the journal of ${id.slice(0, 8)}`, error);
     } finally {
@@ -172,7 +173,7 @@ export class FleetState {
   /** Sets (value) or removes (empty value) tags on a host, then re-reads its facts. */
   async setTags(id: string, tags: Record<string, string>): Promise<void> {
     const connection = await this.controller.connect(id);
-    expectOk(await connection.request({ type: 'tags.set', tags }));
+    await callOk(connection, capabilities.tags, { tags });
     await this.controller.refresh(id);
   }
 

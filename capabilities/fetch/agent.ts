@@ -1,15 +1,16 @@
 // fetch: streams a file back in chunks with its size, mode and sha256.
 
 import { open } from 'node:fs/promises';
-import { FlotillaError } from '../../../shared/errors.ts';
-import { createSha256 } from '../../../shared/sha256-stream.ts';
-import { confinePath } from '../policy.ts';
-import type { Handler } from './context.ts';
-import '../node-sha256.ts'; // native SHA-256 for file checksums
+import { FlotillaError } from '../../shared/errors.ts';
+import { createSha256 } from '../../shared/sha256-stream.ts';
+import { confinePath } from '../../agent/src/policy.ts';
+import type { Handler } from '../../agent/src/task-context.ts';
+import type { spec } from './spec.ts';
+import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
 
 const CHUNK = 256 * 1024;
 
-export const fetchHandler: Handler<'fetch'> = async (request, ctx) => {
+export const handler: Handler<typeof spec> = async (request, ctx) => {
   const startedAt = Date.now();
   const path = await confinePath(request.path, ctx.config.allowedRoots, 'read');
   const handle = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {

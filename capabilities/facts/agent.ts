@@ -2,8 +2,9 @@
 
 import { cpus, hostname, networkInterfaces, arch, platform, release, totalmem, freemem, uptime, loadavg } from 'node:os';
 import { readFile } from 'node:fs/promises';
-import { AGENT_VERSION } from '../version.ts';
-import type { Handler } from './context.ts';
+import { AGENT_VERSION } from '../../agent/src/version.ts';
+import type { Handler } from '../../agent/src/task-context.ts';
+import type { spec } from './spec.ts';
 
 async function osPrettyName(): Promise<string | undefined> {
   try {
@@ -21,7 +22,7 @@ function addresses(): string[] {
     .map((a) => a.address);
 }
 
-export const factsHandler: Handler<'facts'> = async (_request, ctx) => ({
+export const handler: Handler<typeof spec> = async (_request, ctx) => ({
   status: 'ok',
   data: {
     hostname: hostname(),
@@ -33,11 +34,11 @@ export const factsHandler: Handler<'facts'> = async (_request, ctx) => ({
     memoryBytes: totalmem(),
     freeMemoryBytes: freemem(),
     uptimeS: Math.round(uptime()),
-    load: loadavg(),
+    load: loadavg() as [number, number, number],
     ips: addresses(),
     agentVersion: AGENT_VERSION,
     tags: { ...ctx.config.tags, ...ctx.state.remoteTags },
-    region: ctx.config.region ?? null,
+    region: ctx.config.region,
     accepted: ctx.state.enrollment?.hostCert !== undefined,
   },
 });

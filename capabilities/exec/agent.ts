@@ -3,9 +3,10 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
-import { FlotillaError } from '../../../shared/errors.ts';
-import { checkCommand } from '../policy.ts';
-import type { Handler, ResultFields } from './context.ts';
+import { FlotillaError } from '../../shared/errors.ts';
+import { checkCommand } from '../../agent/src/policy.ts';
+import type { Handler, ResultFields } from '../../agent/src/task-context.ts';
+import type { spec } from './spec.ts';
 
 const KILL_GRACE_MS = 2000;
 const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
@@ -35,7 +36,7 @@ function killGroup(pid: number): void {
   setTimeout(() => kill('SIGKILL'), KILL_GRACE_MS).unref();
 }
 
-export const execHandler: Handler<'exec'> = async (request, ctx) => {
+export const handler: Handler<typeof spec> = async (request, ctx) => {
   checkCommand(request.cmd, ctx.config.refuseCommands);
   // A configured runAs is a ceiling, not a default: requests may not pick another user.
   if (ctx.config.runAs && request.user && request.user !== ctx.config.runAs) {

@@ -1,10 +1,11 @@
 // host.cert: an admin accepts this agent into the fleet by handing it a fleet-signed host
 // certificate for its own keys; the one-time join secret is dropped.
-import { FlotillaError } from '../../../shared/errors.ts';
-import { verifyHostCert } from '../../../shared/certs.ts';
-import type { Handler } from './context.ts';
+import { FlotillaError } from '../../shared/errors.ts';
+import { verifyHostCert } from '../../shared/certs.ts';
+import type { Handler } from '../../agent/src/task-context.ts';
+import type { spec } from './spec.ts';
 
-export const hostCertHandler: Handler<'host.cert'> = async (request, ctx) => {
+export const handler: Handler<typeof spec> = async (request, ctx) => {
   const enrollment = ctx.state.enrollment;
   if (!enrollment) throw new FlotillaError('bad-config', 'this agent is not enrolled');
   const fleetPub = ctx.session.peer.fleetPub;

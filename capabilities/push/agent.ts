@@ -4,15 +4,16 @@
 import { mkdir, open, rename, unlink, chmod, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FlotillaError } from '../../../shared/errors.ts';
-import { createSha256 } from '../../../shared/sha256-stream.ts';
-import { confinePath } from '../policy.ts';
-import type { Handler } from './context.ts';
-import '../node-sha256.ts'; // native SHA-256 for file checksums
+import { FlotillaError } from '../../shared/errors.ts';
+import { createSha256 } from '../../shared/sha256-stream.ts';
+import { confinePath } from '../../agent/src/policy.ts';
+import type { Handler } from '../../agent/src/task-context.ts';
+import type { spec } from './spec.ts';
+import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
 
 const PROGRESS_EVERY = 1024 * 1024;
 
-export const pushHandler: Handler<'push.begin'> = async (request, ctx) => {
+export const handler: Handler<typeof spec> = async (request, ctx) => {
   const startedAt = Date.now();
   if (request.size > ctx.config.maxPushBytes) {
     throw new FlotillaError('too-large', `${request.size} bytes is over this agent's limit of ${ctx.config.maxPushBytes}`);

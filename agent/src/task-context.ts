@@ -1,14 +1,15 @@
-// What every task handler receives: the request, the session to answer on, who asked,
+// What every capability's agent handler receives: the request, the session to answer on, who asked,
 // and the agent's configuration, state, journal and log.
 
-import type { SecureSession } from '../../../shared/session.ts';
-import type { DeviceCertBody } from '../../../shared/certs.ts';
-import type { Message, MessageOf } from '../../../shared/protocol.ts';
-import type { AgentConfig } from '../config.ts';
-import type { AgentState } from '../state.ts';
-import type { Journal } from '../journal.ts';
-import type { Logger } from '../log.ts';
-import type { AuditLog } from '../audit.ts';
+import type { SecureSession } from '../../shared/session.ts';
+import type { DeviceCertBody } from '../../shared/certs.ts';
+import type { Message, MessageOf, MessageType } from '../../shared/protocol.ts';
+import type { AnySpec, DataOf } from '../../capabilities/spec.ts';
+import type { AgentConfig } from './config.ts';
+import type { AgentState } from './state.ts';
+import type { Journal } from './journal.ts';
+import type { Logger } from './log.ts';
+import type { AuditLog } from './audit.ts';
 
 /** The fields of a result message, without type and id. */
 export type ResultFields = Omit<MessageOf<'result'>, 'type' | 'id'>;
@@ -35,5 +36,8 @@ export interface TaskContext {
   onFollowUp(handler: (message: Message, body: Uint8Array) => void): void;
 }
 
-/** A handler answers one request with its result fields. */
-export type Handler<K extends Message['type']> = (request: MessageOf<K>, ctx: TaskContext) => Promise<ResultFields>;
+/** The result fields of a capability, its `data` typed by its spec. */
+export type TypedResultFields<S extends AnySpec> = Omit<ResultFields, 'data'> & { data?: DataOf<S> };
+
+/** A capability's agent handler (capabilities/<name>/agent.ts exports it as `handler`): answers one request. */
+export type Handler<S extends AnySpec> = (request: MessageOf<S['request']['type'] & MessageType>, ctx: TaskContext) => Promise<TypedResultFields<S>>;
