@@ -166,7 +166,7 @@ function flotillaOk(stdout, n, { exitCode = false } = {}) {
   const j = parseJson(stdout);
   const results = Array.isArray(j) ? j : j?.results;
   if (!Array.isArray(results)) return 0;
-  const ok = results.filter((r) => r.status === 'ok' && (!exitCode || r.exitCode === 0)).length;
+  const ok = results.filter((r) => r.status === 'ok' && (!exitCode || r.exit === 0)).length;
   return Math.min(ok, n);
 }
 
@@ -209,7 +209,7 @@ function flotillaDetail(r) {
     const p = parseJson(line.slice('[rtc-phase] '.length));
     if (p?.remoteId) phases.set(p.remoteId.slice(0, 6), `${p.phase} at ${p.ms} ms`);
   }
-  return JSON.stringify(results.filter((x) => x.status !== 'ok').map((x) => ({ host: x.host, status: x.status, error: x.error, lastStep: phases.get(String(x.host).split('@').pop()) ?? 'none (no answer)' })));
+  return JSON.stringify(results.filter((x) => x.status !== 'ok').map((x) => ({ host: x.hostname, status: x.status, error: x.error, lastStep: phases.get(String(x.hostname).split('@').pop()) ?? 'none (no answer)' })));
 }
 
 /** The Troop scenarios through the CLI; `extra` is ['--no-persist'] for cold runs. */
@@ -424,7 +424,7 @@ async function benchSim(fleet) {
       // Bounded: a cold run that stalls counts as failed on every host it had not answered.
       const r = await fleet.cli(['run', sel, '--json', '--forks', '100', ...extra, '--', 'echo', 'ok'], { timeoutMs: 150_000 });
       const j = parseJson(r.stdout);
-      const ok = Array.isArray(j?.results) ? j.results.filter((x) => x.status === 'ok' && x.exitCode === 0 && x.stdout === 'ok\n').length : 0;
+      const ok = Array.isArray(j?.results) ? j.results.filter((x) => x.status === 'ok' && x.exit === 0 && x.stdout === 'ok\n').length : 0;
       return { ...r, ok: Math.min(ok, n), detail: flotillaDetail(r) };
     };
     const modes = opts['sim-modes'].split(',');

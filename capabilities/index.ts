@@ -7,12 +7,12 @@ import { roleAtLeast, type AnySpec } from './spec.ts';
 import type { Role } from '../shared/certs.ts';
 import type { Obj } from '../shared/validate.ts';
 
-/** Every capability's spec, in registry order. */
+/** Any capability's spec. */
 export type Spec = (typeof registry)[keyof typeof registry];
 /** A capability's name. */
 export type CapabilityName = Spec['name'];
 
-/** Every capability, in registry order. */
+/** Every capability, in name order (a module namespace's order). */
 export const CAPABILITIES: readonly Spec[] = Object.values(registry);
 
 const byName = new Map<string, Spec>(CAPABILITIES.map((s) => [s.name, s]));

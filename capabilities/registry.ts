@@ -1,6 +1,7 @@
-// The capabilities, one line each, in the order --help and the host page's tabs list them.
-// Everything else (the wire protocol's message table, authorization, the agent's handlers, the
-// CLI's commands and the PWA's host tabs) is derived from this list (capabilities/index.ts).
+// The capabilities, one line each. Everything else (the wire protocol's message table,
+// authorization, the agent's handlers, the CLI's commands and usage, the PWA's host tabs) is
+// derived from this list (capabilities/index.ts). A module's exports are read in name order, so
+// that is the order of --help; the host page orders its tabs by each spec's web.hostTab.order.
 
 export { spec as ping } from './ping/spec.ts';
 export { spec as facts } from './facts/spec.ts';

@@ -43,8 +43,8 @@ export interface CliCommandSpec {
 
 /** Where a capability shows in the PWA. */
 export interface WebSpec {
-  /** A tab on the host page, in registry order after Overview. */
-  readonly hostTab?: { readonly label: string };
+  /** A tab on the host page after Overview, ordered by `order` (then label). */
+  readonly hostTab?: { readonly label: string; readonly order: number };
 }
 
 /** A capability: one folder in capabilities/, one line in capabilities/registry.ts. */

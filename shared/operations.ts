@@ -8,6 +8,7 @@ import * as capabilities from '../capabilities/registry.ts';
 import type { AnySpec, DataOf } from '../capabilities/spec.ts';
 import type { Controller } from './controller.ts';
 import type { ResultStatus } from './protocol.ts';
+import { statusOfError } from './task-pipeline.ts';
 import type { PathInfo } from './transport.ts';
 
 /** One host's outcome of a task; `data` is the capability's typed result. */
@@ -37,10 +38,7 @@ function fromResult<S extends AnySpec>(hostId: string, result: TypedResult<S>, s
 }
 
 function failed<D extends object>(hostId: string, error: unknown, started: number, connected: boolean): HostResult<D> {
-  const wire = toWireError(error);
-  // Not connected at all, or the connection dropped mid-task: either way the host was not reached.
-  const status: ResultStatus = !connected || wire.code === 'channel-closed' || wire.code === 'unreachable' ? 'unreachable' : wire.code === 'cancelled' ? 'cancelled' : 'failed';
-  return { hostId, status, error: wire, durationMs: Math.round(performance.now() - started) };
+  return { hostId, status: statusOfError(error, connected), error: toWireError(error), durationMs: Math.round(performance.now() - started) };
 }
 
 async function guarded<D extends object>(hostId: string, controller: Controller, body: (started: number) => Promise<HostResult<D>>): Promise<HostResult<D>> {

@@ -6,7 +6,7 @@ import { createController, type Controller } from '../../shared/controller.ts';
 import { createPeerCredential, newSignalingInstance } from '../../shared/tokens.ts';
 import { defaultIceServers, fetchIceServers, fetchPresence, iceServerSource, type PresenceEntry } from '../../shared/signal-api.ts';
 import { matchesSelector, parseSelector, resolveSelector, type Selector } from '../../shared/selector.ts';
-import { toSelectable, type HostRecord } from '../../shared/hosts.ts';
+import { toSelectable, uniqueLabels, type HostRecord } from '../../shared/hosts.ts';
 import { createRtcEndpoint, type RtcEndpoint } from '../../agent/src/rtc/rtc-endpoint.ts';
 import type { RawLink } from '../../shared/transport.ts';
 import type { Home } from './home.ts';
@@ -178,4 +178,10 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
     },
   };
   return fleet;
+}
+
+/** The hosts a selector chose, as the task pipeline takes them, with their display names. */
+export async function selectTargets(fleet: Fleet, selector: string): Promise<{ targets: { id: string; online: boolean }[]; names: Map<string, string> }> {
+  const chosen = await fleet.resolve(selector);
+  return { targets: chosen.map((t) => ({ id: t.record.id, online: t.online })), names: uniqueLabels(chosen.map((t) => t.record)) };
 }

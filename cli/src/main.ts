@@ -2,18 +2,17 @@
 
 import { parseArgs } from 'node:util';
 import { FlotillaError } from '../../shared/errors.ts';
-import { acceptCommand, deviceCommand, initCommand, tagCommand, tokenCommand } from './commands/admin.ts';
-import { hostsCommand, pingCommand } from './commands/hosts.ts';
-import { runCommand } from './commands/run.ts';
-import { fetchCommand, pushCommand } from './commands/files.ts';
+import { acceptCommand, deviceCommand, initCommand, tokenCommand } from './commands/admin.ts';
+import { hostsCommand } from './commands/hosts.ts';
 import { fleetCommand, importInitCommand } from './commands/fleet.ts';
 import { connectCommand } from './commands/connect.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
-import { COMMANDS } from './control/argv.ts';
+import { CAPABILITY_COMMANDS, COMMANDS } from './control/argv.ts';
 import type { CommandContext } from './commands/context.ts';
 
-const USAGE = `flotilla: fleet control over end-to-end encrypted WebRTC
+function usage(): string {
+  return `flotilla: fleet control over end-to-end encrypted WebRTC
 
 Usage: flotilla <command> [options]
 
@@ -30,18 +29,13 @@ Fleet
                                      --probe (or open connections in warm mode) also the
                                      path (direct/relayed, candidate types, udp/tcp) and RTT
   accept <host…> | reject <host…>    decide on pending hosts
-  tag <host> key=value…              set tags on a host (key= removes)
   device show                        this device
   device add <name> --home DIR [--role operator|viewer|admin] [--ttl 90d]
                                      issue a certificate for another device
   device revoke <device-id>          revoke a device fleet-wide
 
 Work (a <selector> is e.g. 'web-*', 'tag:role=web and not db-1', 'os:linux', 'one-of(tag:role=web)')
-  ping <selector>                    round trip and connection path per host
-  run <selector> [--timeout 30s] [--cwd DIR] [--env K=V] [--user U] -- <command…>
-                                     (one argument is a shell line: -- 'ls | wc -l'; several are exact words)
-  push <selector> <local-file> <remote-path> [--mode 0644]
-  fetch <selector> <remote-path> <local-dir>      (one file per host: <local-dir>/<host>/<name>)
+${capabilityUsage()}
 
 Warm mode (connections kept open between invocations, like SSH's ControlPersist)
   connect [<selector>] [--persist 10m]
@@ -64,48 +58,68 @@ Options
 Environment: FLOTILLA_HOME (default ~/.config/flotilla), FLOTILLA_PASSPHRASE (backup passphrase),
 FLOTILLA_PERSIST (like --persist).
 Exit status: 0 all hosts ok, 1 some host failed or was unreachable, 2 usage or setup error, 130 cancelled.`;
+}
+
+/** The usage lines of every capability's commands, aligned like the rest. */
+function capabilityUsage(): string {
+  return [...CAPABILITY_COMMANDS.values()]
+    .map(({ spec }) => {
+      const [synopsis = spec.name, ...more] = spec.usage;
+      const first = synopsis.length < 35 && more.length ? `  ${synopsis.padEnd(35)}${more.shift()}` : `  ${synopsis}`;
+      return [first, ...more.map((line) => `${' '.repeat(37)}${line}`)].join('\n');
+    })
+    .join('\n');
+}
+
+/** The options of the CLI itself; each capability's command adds its own (capabilities/<name>/spec.ts). */
+const CORE_OPTIONS = {
+  json: { type: 'boolean' },
+  signal: { type: 'string' },
+  name: { type: 'string' },
+  force: { type: 'boolean' },
+  ttl: { type: 'string' },
+  timeout: { type: 'string' },
+  forks: { type: 'string' },
+  role: { type: 'string' },
+  home: { type: 'string' },
+  task: { type: 'string' },
+  refresh: { type: 'boolean' },
+  probe: { type: 'boolean' },
+  uses: { type: 'string' },
+  import: { type: 'string' },
+  'passphrase-file': { type: 'string' },
+  persist: { type: 'string' },
+  'no-persist': { type: 'boolean' },
+  stop: { type: 'boolean' },
+  status: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Runs a capability's command: its module (capabilities/<name>/cli.ts) is loaded only now. */
+async function runCapabilityCommand(capability: string, command: string, ctx: CommandContext): Promise<number> {
+  const module = (await import(`../../capabilities/${capability}/cli.ts`)) as { commands?: Record<string, ((ctx: CommandContext) => Promise<number>) | undefined> };
+  const run = module.commands?.[command];
+  if (!run) throw new FlotillaError('internal', `capabilities/${capability}/cli.ts does not provide the command "${command}"`);
+  return run(ctx);
+}
 
 /** Runs the CLI; returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
   const dash = argv.indexOf('--');
   const head = dash >= 0 ? argv.slice(0, dash) : argv;
   const rest = dash >= 0 ? argv.slice(dash + 1) : [];
+  const capabilityOptions = Object.fromEntries([...CAPABILITY_COMMANDS.values()].flatMap((c) => Object.entries(c.spec.options ?? {})));
   const { values, positionals } = parseArgs({
     args: head,
     allowPositionals: true,
-    options: {
-      json: { type: 'boolean' },
-      signal: { type: 'string' },
-      name: { type: 'string' },
-      force: { type: 'boolean' },
-      ttl: { type: 'string' },
-      timeout: { type: 'string' },
-      forks: { type: 'string' },
-      mode: { type: 'string' },
-      role: { type: 'string' },
-      home: { type: 'string' },
-      cwd: { type: 'string' },
-      env: { type: 'string', multiple: true },
-      user: { type: 'string' },
-      task: { type: 'string' },
-      refresh: { type: 'boolean' },
-      probe: { type: 'boolean' },
-      uses: { type: 'string' },
-      import: { type: 'string' },
-      'passphrase-file': { type: 'string' },
-      persist: { type: 'string' },
-      'no-persist': { type: 'boolean' },
-      stop: { type: 'boolean' },
-      status: { type: 'boolean' },
-      verbose: { type: 'boolean', short: 'v' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: { ...capabilityOptions, ...CORE_OPTIONS },
   });
   const [command, ...args] = positionals;
   const scope = currentScope();
   const write = (stream: 'stdout' | 'stderr', text: string) => (scope ? scope.write(stream, text) : process[stream].write(text));
   if (values.help || !command) {
-    write('stdout', USAGE + '\n');
+    write('stdout', usage() + '\n');
     return command || values.help ? 0 : 2;
   }
   const forks = values.forks === undefined ? undefined : Number(values.forks);
@@ -142,26 +156,19 @@ export async function main(argv: string[]): Promise<number> {
       return acceptCommand(ctx, false);
     case 'reject':
       return acceptCommand(ctx, true);
-    case 'tag':
-      return tagCommand(ctx);
     case 'device':
       return deviceCommand(ctx);
-    case 'ping':
-      return pingCommand(ctx);
-    case 'run':
-      return runCommand(ctx);
-    case 'push':
-      return pushCommand(ctx);
-    case 'fetch':
-      return fetchCommand(ctx);
     case 'connect':
       return connectCommand(ctx);
     case 'control-process':
       // Started by `connect` or --persist (detached); not meant to be typed.
       if (scope) throw new FlotillaError('bad-config', 'a control process cannot start another');
       return runControlProcess(ctx);
-    default:
-      throw new FlotillaError('bad-config', `unknown command "${command}"; see flotilla --help`);
+    default: {
+      const provided = CAPABILITY_COMMANDS.get(command);
+      if (!provided) throw new FlotillaError('bad-config', `unknown command "${command}"; see flotilla --help`);
+      return runCapabilityCommand(provided.capability, command, ctx);
+    }
   }
 }
 

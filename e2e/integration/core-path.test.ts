@@ -87,15 +87,15 @@ describe('core path through the CLI', () => {
     expect(hostnames(result.stdout)).toHaveLength(3);
     expect(result.stdout).toMatch(/out-/);
     expect(result.stderr).toMatch(/3\/3 ok/);
-    expect(result.stderr).toMatch(/HOST\s+STATUS\s+EXIT/);
+    expect(result.stdout).toMatch(/HOST\s+STATUS\s+EXIT/);
   });
 
   it('reports JSON per host with exit codes, and fails when a host fails', async () => {
     const result = await cli(admin, ['run', 'tag:zone=a or tag:zone=b', '--json', '--', 'exit 3']);
     expect(result.code).toBe(1);
-    const report = JSON.parse(result.stdout) as { results: { status: string; exitCode: number }[] };
+    const report = JSON.parse(result.stdout) as { results: { status: string; exit: number }[] };
     expect(report.results).toHaveLength(2);
-    expect(report.results.every((r) => r.status === 'failed' && r.exitCode === 3)).toBe(true);
+    expect(report.results.every((r) => r.status === 'failed' && r.exit === 3)).toBe(true);
   });
 
   it('pushes a 30 KB and a 5 MB file byte-exact with their mode', async () => {
@@ -147,7 +147,7 @@ describe('core path through the CLI', () => {
     await writeFile(local, 'x');
     const result = await cli(admin, ['push', 'tag:zone=a', local, '/etc/flotilla-should-not-exist', '--json']);
     expect(result.code).toBe(1);
-    expect(JSON.parse(result.stdout)[0].error.code).toBe('path-refused');
+    expect(JSON.parse(result.stdout).results[0].error.code).toBe('path-refused');
   });
 
   it('fetches a file from each host into one file per host', async () => {

@@ -135,9 +135,9 @@ describe('warm mode: a control process keeps connections open between CLI invoca
     const before = await status();
     const opened = sessionsOpened();
     const json = await ok(['run', 'tag:role=warm', '--json', '--', 'echo warm-ok']);
-    const report = JSON.parse(json.stdout) as { results: { status: string; exitCode: number; stdout: string }[] };
+    const report = JSON.parse(json.stdout) as { results: { status: string; exit: number; stdout: string }[] };
     expect(report.results).toHaveLength(2);
-    expect(report.results.every((r) => r.status === 'ok' && r.exitCode === 0 && r.stdout === 'warm-ok\n')).toBe(true);
+    expect(report.results.every((r) => r.status === 'ok' && r.exit === 0 && r.stdout === 'warm-ok\n')).toBe(true);
     const text = await ok(['run', 'tag:role=warm', '--', 'echo streamed; echo oops >&2']);
     expect(text.stdout.match(/^\S+ \| streamed$/gm)).toHaveLength(2);
     expect(text.stdout.match(/^\S+ ! \| oops$/gm)).toHaveLength(2);

@@ -122,7 +122,7 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       }
     }
     function parseRun(result: { stdout: string }) {
-      return JSON.parse(result.stdout) as { results: { status: string; exitCode: number; stdout: string }[] };
+      return JSON.parse(result.stdout) as { results: { status: string; exit: number; stdout: string }[] };
     }
 
     it('restarts ICE when the agent\'s network changes mid-command: the same session goes on', async () => {
@@ -133,7 +133,7 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       await renumberRouter1('203.0.113.21');
       const result = await running;
       expect(result.code, result.output).toBe(0);
-      expect(parseRun(result).results).toEqual([expect.objectContaining({ status: 'ok', exitCode: 0, stdout: 'before\nafter\n' })]);
+      expect(parseRun(result).results).toEqual([expect.objectContaining({ status: 'ok', exit: 0, stdout: 'before\nafter\n' })]);
       // No reconnect was needed: the restart kept the data channel and the secure session.
       expect(result.output).not.toMatch(/connection lost/);
       expect(result.output).toMatch(/\[rtc-ice-restart\] .*\n(.*\n)*\[rtc-ice-restarted\] /); // -v shows it
@@ -155,7 +155,7 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       await outage;
       const result = await running;
       expect(result.code, result.output).toBe(0);
-      expect(parseRun(result).results).toEqual([expect.objectContaining({ status: 'ok', exitCode: 0, stdout: 'before\nafter\n' })]);
+      expect(parseRun(result).results).toEqual([expect.objectContaining({ status: 'ok', exit: 0, stdout: 'before\nafter\n' })]);
       expect(result.output).toMatch(/connection lost while the command runs; reconnecting/);
       expect(result.output).toMatch(/reconnected and collected the result/);
     }, 240_000);

@@ -147,8 +147,8 @@ export async function waitOnline(stack: Stack): Promise<void> {
 /** `ping --json` for the agent: its status and connection path. */
 export async function ping(stack: Stack): Promise<{ status: string; path: PathInfo | null }> {
   const result = await stack.cli(['ping', 'tag:site=one', '--json']);
-  const rows = JSON.parse(result.stdout || '[]') as { hostId: string; status: string; data?: { path?: PathInfo | null } }[];
-  const row = rows.find((r) => r.hostId === stack.agentId);
+  const rows = (JSON.parse(result.stdout || '{"results":[]}') as { results: { id: string; status: string; data?: { path?: PathInfo | null } }[] }).results;
+  const row = rows.find((r) => r.id === stack.agentId);
   if (!row) throw new Error(`no ping row for the agent:\n${result.output}`);
   if (row.status !== 'ok') throw new Error(`ping ${row.status}:\n${result.output}\nagent:\n${stack.agent.output().slice(-3000)}`);
   return { status: row.status, path: row.data?.path ?? null };

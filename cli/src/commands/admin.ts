@@ -8,8 +8,6 @@ import { addDevice, createFleet } from '../../../shared/fleet.ts';
 import { createJoinToken, encodeJoinToken } from '../../../shared/tokens.ts';
 import { issueRevocationList, ROLES, type Role } from '../../../shared/certs.ts';
 import { publishRevocation } from '../../../shared/signal-api.ts';
-import { callOk } from '../../../shared/agent-connection.ts';
-import * as capabilities from '../../../capabilities/registry.ts';
 import { homeDir, openHome, saveDevice, type Home } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { ago, table, statusColor } from '../output.ts';
@@ -66,7 +64,8 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
   throw new FlotillaError('bad-config', 'usage: flotilla token create [--ttl 24h] [--uses 1] | list | revoke <token-id>');
 }
 
-async function findHost(home: Home, text: string | undefined): Promise<string> {
+/** The id of the host a command names (a full id, an id prefix or a hostname), from the home's inventory. */
+export async function findHost(home: Home, text: string | undefined): Promise<string> {
   if (!text) throw new FlotillaError('bad-config', 'name a host id (or its first characters)');
   const all = await home.hosts.all();
   const matches = all.filter((h) => h.id.startsWith(text) || h.facts?.hostname === text);
@@ -96,28 +95,6 @@ export async function acceptCommand(ctx: CommandContext, reject: boolean): Promi
   }
 }
 
-export async function tagCommand(ctx: CommandContext): Promise<number> {
-  const [hostText, ...pairs] = ctx.args;
-  const tags: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new FlotillaError('bad-config', `tag "${pair}" must be key=value (key= removes it)`);
-    tags[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  if (!Object.keys(tags).length) throw new FlotillaError('bad-config', 'usage: flotilla tag <host> key=value [key=value…]');
-  const home = await openHome();
-  const id = await findHost(home, hostText);
-  const fleet = await openFleet(home, ctx.fleetOptions);
-  try {
-    const connection = await fleet.controller.connect(id);
-    const result = await callOk(connection, capabilities.tags, { tags });
-    await fleet.controller.refresh(id);
-    ctx.out(ctx.flags.json ? JSON.stringify(result) : `Tags of ${id.slice(0, 8)}: ${Object.entries(result.tags).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-    return 0;
-  } finally {
-    await fleet.close();
-  }
-}
 
 export async function deviceCommand(ctx: CommandContext): Promise<number> {
   const home = await openHome();

@@ -1,9 +1,9 @@
-// flotilla hosts and flotilla ping: the inventory and connectivity checks.
+// flotilla hosts: the inventory, with how each host is reached when probed.
 
 import { openHome } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { pingHost } from '../../../shared/operations.ts';
-import { uniqueLabels } from '../../../shared/hosts.ts';
+
 import { ago, color, duration, statusColor, table } from '../output.ts';
 import type { CommandContext } from './context.ts';
 import type { PathInfo } from '../../../shared/transport.ts';
@@ -69,7 +69,7 @@ export async function hostsCommand(ctx: CommandContext): Promise<number> {
 }
 
 /** "direct srflx->srflx/udp", "relayed relay->prflx/tcp": how the bytes go, and over what. */
-function describePath(path: unknown): string {
+export function describePath(path: unknown): string {
   if (!path || typeof path !== 'object') return '?';
   const p = path as PathInfo;
   return `${p.relayed ? 'relayed' : 'direct'} ${p.local}->${p.remote}/${p.protocol}`;
@@ -79,31 +79,4 @@ function connectionCells(c: { path: PathInfo | null; rttMs: number | null; error
   if (!c) return ['-', '-'];
   if (c.error) return [color(31, c.error), '-'];
   return [describePath(c.path), c.rttMs === null ? '-' : duration(c.rttMs)];
-}
-
-export async function pingCommand(ctx: CommandContext): Promise<number> {
-  const home = await openHome();
-  const fleet = await openFleet(home, ctx.fleetOptions);
-  try {
-    const targets = await fleet.resolve(ctx.args[0] ?? '*');
-    const labels = uniqueLabels(targets.map((t) => t.record));
-    const results = await fleet.controller.fanOut(targets.map((t) => t.record.id), (id) => pingHost(fleet.controller, id));
-    const values = results.map((r) => (r.ok ? r.value : { hostId: r.hostId, status: 'unreachable' as const, durationMs: 0, error: { code: r.error.code } }));
-    if (ctx.flags.json) ctx.out(JSON.stringify(values.map((v) => ({ host: labels.get(v.hostId) ?? v.hostId.slice(0, 8), ...v }))));
-    else
-      ctx.out(
-        table(
-          ['HOST', 'STATUS', 'RTT', 'PATH'],
-          values.map((v) => [
-            labels.get(v.hostId) ?? v.hostId.slice(0, 8),
-            statusColor(v.status),
-            'data' in v && v.data ? duration(Number(v.data['rttMs'])) : '-',
-            'data' in v && v.data ? describePath(v.data['path']) : (v.error?.code ?? '-'),
-          ]),
-        ),
-      );
-    return values.every((v) => v.status === 'ok') ? 0 : 1;
-  } finally {
-    await fleet.close();
-  }
 }

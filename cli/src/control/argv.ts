@@ -1,14 +1,31 @@
 // Just enough of the command line for the thin client to decide whether an invocation can go to
 // a control process: the command, --persist, --no-persist and --help. main.ts parses it fully.
 
+import { CAPABILITIES } from '../../../capabilities/index.ts';
+import type { CliCommandSpec } from '../../../capabilities/spec.ts';
+
+/** Commands of the CLI itself (fleet administration, warm mode); the rest are capabilities'. */
+export const CORE_COMMANDS: ReadonlySet<string> = new Set(['init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'device', 'connect', 'control-process']);
+
+/** Options of the CLI itself that take a value. */
+const CORE_VALUE_OPTIONS = ['signal', 'name', 'ttl', 'timeout', 'forks', 'role', 'home', 'task', 'uses', 'import', 'passphrase-file', 'persist'];
+
+/** Each capability's CLI commands, with the capability that provides them. */
+export const CAPABILITY_COMMANDS: ReadonlyMap<string, { capability: string; spec: CliCommandSpec }> = new Map(
+  CAPABILITIES.flatMap((c) => (c.cli ?? []).map((spec) => [spec.name, { capability: c.name, spec }] as const)),
+);
+
 /** Commands a control process serves. */
-export const WARM_COMMANDS: ReadonlySet<string> = new Set(['run', 'push', 'fetch', 'ping']);
+export const WARM_COMMANDS: ReadonlySet<string> = new Set([...CAPABILITY_COMMANDS.values()].filter((c) => c.spec.warm).map((c) => c.spec.name));
 
 /** Every command main.ts dispatches (it refuses any other word); each has a code cache of its own (bin/compile-cache.js). */
-export const COMMANDS: ReadonlySet<string> = new Set([...WARM_COMMANDS, 'init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'tag', 'device', 'connect', 'control-process']);
+export const COMMANDS: ReadonlySet<string> = new Set([...CORE_COMMANDS, ...CAPABILITY_COMMANDS.keys()]);
 
 /** Options of main.ts that take a value (so their value is not mistaken for the command). */
-const VALUE_OPTIONS = new Set(['signal', 'name', 'ttl', 'timeout', 'forks', 'mode', 'role', 'home', 'cwd', 'env', 'user', 'task', 'uses', 'import', 'passphrase-file', 'persist']);
+const VALUE_OPTIONS = new Set([
+  ...CORE_VALUE_OPTIONS,
+  ...[...CAPABILITY_COMMANDS.values()].flatMap((c) => Object.entries(c.spec.options ?? {}).filter(([, o]) => o.type === 'string').map(([name]) => name)),
+]);
 
 /** What the thin client needs to know about an argv. */
 export interface ScannedArgv {

@@ -1,14 +1,16 @@
 // flotilla run: a command on every host a selector matches, output streamed per host,
-// then a summary; exit status 1 when any host failed or was unreachable.
+// then the report; exit status 1 when any host failed or was unreachable.
 
-import { FlotillaError } from '../../../shared/errors.ts';
-import { execOnHost, newTaskId, type HostResult } from '../../../shared/operations.ts';
-import { uniqueLabels } from '../../../shared/hosts.ts';
-import { openHome } from '../home.ts';
-import { openFleet } from '../fleet.ts';
-import { color, createLinePrinter, duration, statusColor, table } from '../output.ts';
-import { parseDuration } from './admin.ts';
-import type { CommandContext } from './context.ts';
+import { FlotillaError } from '../../shared/errors.ts';
+import { execOnHost, newTaskId, type HostResult } from '../../shared/operations.ts';
+import { uniqueLabels } from '../../shared/hosts.ts';
+import { offlineResult, settledResult } from '../../shared/task-pipeline.ts';
+import { openHome } from '../../cli/src/home.ts';
+import { openFleet } from '../../cli/src/fleet.ts';
+import { color, createLinePrinter } from '../../cli/src/output.ts';
+import { parseDuration } from '../../cli/src/duration.ts';
+import { printReport } from '../../cli/src/report.ts';
+import type { CommandContext } from '../../cli/src/commands/context.ts';
 
 /**
  * One argument is a shell command line (`-- 'ls | wc -l'`); several are an argv, quoted so the
@@ -19,7 +21,7 @@ export function commandText(words: string[]): string {
   return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
-export async function runCommand(ctx: CommandContext): Promise<number> {
+async function runCommand(ctx: CommandContext): Promise<number> {
   const selector = ctx.args[0];
   const cmd = commandText(ctx.rest.length ? ctx.rest : ctx.args.slice(1));
   if (!selector || !cmd) throw new FlotillaError('bad-config', 'usage: flotilla run <selector> [--timeout 30s] [--json] -- <command…>');
@@ -64,7 +66,6 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
       ...(Object.keys(env).length ? { env } : {}),
       ...(ctx.flags.user ? { user: ctx.flags.user } : {}),
     };
-    const offlineResult = (hostId: string): HostResult => ({ hostId, status: 'unreachable', durationMs: 0, error: { code: 'unreachable', detail: 'offline according to the signaling server' } });
     // Per host, so that an early host presence reports offline can be stopped alone.
     const hostAborts = new Map<string, AbortController>();
     const onAbort = () => hostAborts.forEach((c) => c.abort());
@@ -119,29 +120,16 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
     const lateRun = fleet.controller.fanOut(late, runOn);
     const settled = [...(await earlyRun), ...(await lateRun)];
     abort.signal.removeEventListener('abort', onAbort);
-    const results = [...settled.map((s) => (s.ok ? s.value : ({ hostId: s.hostId, status: 'failed', durationMs: 0, error: { code: s.error.code, detail: s.error.message } } as HostResult))), ...offline];
-    if (ctx.flags.json) {
-      ctx.out(
-        JSON.stringify({
-          task,
-          selector,
-          command: cmd,
-          results: results.map((r) => ({ host: names.get(r.hostId), id: r.hostId, status: r.status, exitCode: r.exitCode ?? null, durationMs: r.durationMs, stdout: outputs.get(r.hostId)?.stdout.join('') ?? '', stderr: outputs.get(r.hostId)?.stderr.join('') ?? '', error: r.error ?? null })),
-        }),
-      );
-    } else {
-      ctx.err('');
-      ctx.err(
-        table(
-          ['HOST', 'STATUS', 'EXIT', 'TIME', 'ERROR'],
-          results.map((r) => [names.get(r.hostId) ?? r.hostId.slice(0, 8), statusColor(r.status), r.exitCode === undefined ? '-' : String(r.exitCode), duration(r.durationMs), r.error ? `${r.error.code}${r.error.detail ? `: ${r.error.detail}` : ''}` : '']),
-        ),
-      );
-      const ok = results.filter((r) => r.status === 'ok').length;
-      ctx.err(`${ok}/${results.length} ok · task ${task}`);
-    }
-    if (abort.signal.aborted) return 130;
-    return results.every((r) => r.status === 'ok') ? 0 : 1;
+    const results = [...settled.map(settledResult), ...offline];
+    const code = printReport(ctx, {
+      task,
+      selector,
+      command: cmd,
+      results,
+      names,
+      json: (r) => ({ stdout: outputs.get(r.hostId)?.stdout.join('') ?? '', stderr: outputs.get(r.hostId)?.stderr.join('') ?? '' }),
+    });
+    return abort.signal.aborted ? 130 : code;
   } finally {
     ctx.signal?.removeEventListener('abort', onCancel);
     process.off('SIGINT', onSigint);
@@ -149,3 +137,6 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
     await fleet.close();
   }
 }
+
+/** The CLI commands of this capability (capabilities/exec/spec.ts declares their usage and options). */
+export const commands = { run: runCommand };

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { commandText } from './run.ts';
+import { commandText } from './cli.ts';
 
 describe('commandText', () => {
   it('keeps one argument as a shell command line', () => {

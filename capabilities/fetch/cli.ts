@@ -1,0 +1,59 @@
+// flotilla fetch: a file from many hosts, one per host under <local-dir>/<host>/, checksummed.
+
+import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { FlotillaError } from '../../shared/errors.ts';
+import { fetchFromHost, newTaskId } from '../../shared/operations.ts';
+import { runPipeline } from '../../shared/task-pipeline.ts';
+import { openHome } from '../../cli/src/home.ts';
+import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
+import { printReport } from '../../cli/src/report.ts';
+import type { CommandContext } from '../../cli/src/commands/context.ts';
+import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
+
+async function fetchCommand(ctx: CommandContext): Promise<number> {
+  const [selector, remote, localDir] = ctx.args;
+  if (!selector || !remote || !localDir) throw new FlotillaError('bad-config', 'usage: flotilla fetch <selector> <remote-path> <local-dir>');
+  const home = await openHome();
+  const fleet = await openFleet(home, ctx.fleetOptions);
+  try {
+    const { names, targets } = await selectTargets(fleet, selector);
+    const task = ctx.flags.task ?? newTaskId();
+    const locals = new Map<string, string>();
+    const results = await runPipeline(fleet.controller, targets, async (id) => {
+      const dir = join(resolve(ctx.cwd, localDir), (names.get(id) ?? id).replace(/[^A-Za-z0-9._-]/g, '_'));
+      await mkdir(dir, { recursive: true });
+      const path = join(dir, basename(remote));
+      const handle = await open(path + '.part', 'w');
+      try {
+        const result = await fetchFromHost(fleet.controller, id, task, remote, async (offset, bytes) => {
+          await handle.write(bytes, 0, bytes.length, offset);
+        }, undefined, ctx.signal);
+        await handle.close();
+        if (result.status === 'ok') {
+          await chmod(path + '.part', (result.data?.mode ?? 0o644) & 0o777);
+          await rename(path + '.part', path);
+          locals.set(id, path);
+        }
+        return result;
+      } finally {
+        await handle.close().catch(() => undefined);
+        await rm(path + '.part', { force: true });
+      }
+    });
+    return printReport(ctx, {
+      task,
+      selector,
+      command: `fetch ${remote} ${localDir}`,
+      results,
+      names,
+      detail: (r) => `${locals.get(r.hostId) ?? ''} (${r.data?.size ?? '?'} bytes)`,
+      json: (r) => (locals.has(r.hostId) ? { local: locals.get(r.hostId) } : {}),
+    });
+  } finally {
+    await fleet.close();
+  }
+}
+
+/** The CLI commands of this capability (capabilities/fetch/spec.ts declares their usage and options). */
+export const commands = { fetch: fetchCommand };

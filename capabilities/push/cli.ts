@@ -1,0 +1,59 @@
+// flotilla push: a file to many hosts, checksummed, with progress.
+
+import { open, stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { FlotillaError } from '../../shared/errors.ts';
+import { hashSource, newTaskId, pushToHost, type PushSource } from '../../shared/operations.ts';
+import { runPipeline } from '../../shared/task-pipeline.ts';
+import { openHome } from '../../cli/src/home.ts';
+import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
+import { createProgress } from '../../cli/src/output.ts';
+import { printReport } from '../../cli/src/report.ts';
+import type { CommandContext } from '../../cli/src/commands/context.ts';
+import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
+
+async function fileSource(path: string, modeText: string | undefined): Promise<PushSource & { close(): Promise<void> }> {
+  const info = await stat(path).catch(() => {
+    throw new FlotillaError('file-error', `cannot read ${path}`);
+  });
+  if (!info.isFile()) throw new FlotillaError('file-error', `${path} is not a regular file`);
+  const handle = await open(path, 'r');
+  const read = async (offset: number, length: number) => {
+    const buffer = new Uint8Array(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, offset);
+    return buffer.subarray(0, bytesRead);
+  };
+  const mode = modeText === undefined ? info.mode & 0o777 : parseInt(modeText, 8);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new FlotillaError('bad-config', `--mode ${modeText} is not an octal mode like 0644`);
+  return { size: info.size, mode, sha256: await hashSource(info.size, read), read, close: () => handle.close() };
+}
+
+async function pushCommand(ctx: CommandContext): Promise<number> {
+  const [selector, local, remote] = ctx.args;
+  if (!selector || !local || !remote) throw new FlotillaError('bad-config', 'usage: flotilla push <selector> <local-file> <remote-path> [--mode 0644]');
+  const source = await fileSource(resolve(ctx.cwd, local), ctx.flags.mode);
+  const target = remote.endsWith('/') ? remote + basename(local) : remote;
+  const home = await openHome();
+  const fleet = await openFleet(home, ctx.fleetOptions);
+  try {
+    const { names, targets } = await selectTargets(fleet, selector);
+    const task = ctx.flags.task ?? newTaskId();
+    const sent = new Map<string, number>();
+    const online = targets.filter((t) => t.online).length;
+    const progress = createProgress(source.size * online, `push ${basename(local)} → ${online} host(s)`);
+    const results = await runPipeline(fleet.controller, targets, (id) =>
+      pushToHost(fleet.controller, id, task, target, source, (bytes) => {
+        sent.set(id, bytes);
+        progress.update([...sent.values()].reduce((a, b) => a + b, 0));
+      }, ctx.signal),
+    );
+    progress.done();
+    return printReport(ctx, { task, selector, command: `push ${local} ${target}`, results, names, detail: (r) => `${r.data?.path ?? target} ${(r.data?.sha256 ?? '').slice(0, 12)}` });
+  } finally {
+    await source.close();
+    await fleet.close();
+  }
+}
+
+/** The CLI commands of this capability (capabilities/push/spec.ts declares their usage and options). */
+export const commands = { push: pushCommand };
