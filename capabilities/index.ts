@@ -44,8 +44,18 @@ export function capabilityParsers(): Map<string, { kind: 'request' | 'event' | '
   return table;
 }
 
-/** True when `role` may send a request of wire type `type` (the agent enforces this itself). */
-export function roleAllowsRequest(role: Role, type: string): boolean {
+/** The least role that may send this request of `spec` (its fields decide when the spec says so). */
+export function leastRole(spec: AnySpec, request: object): Role {
+  return typeof spec.role === 'function' ? spec.role(request) : spec.role;
+}
+
+/**
+ * True when `role` may send some request of wire type `type` (the PWA greys out what would be
+ * refused; with `request`, exactly this one: the agent enforces that itself).
+ */
+export function roleAllowsRequest(role: Role, type: string, request?: object): boolean {
   const spec = byRequest.get(type);
-  return spec !== undefined && roleAtLeast(role, spec.role);
+  if (!spec) return false;
+  if (request) return roleAtLeast(role, leastRole(spec, request));
+  return typeof spec.role === 'function' || roleAtLeast(role, spec.role);
 }

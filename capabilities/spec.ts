@@ -68,8 +68,11 @@ export interface CapabilitySpec<
   readonly events?: { readonly [K in keyof Ev]: (o: Obj) => Ev[K] };
   /** Messages the controller sends after the request, with its id (push chunks). */
   readonly followUps?: { readonly [K in keyof Fu]: (o: Obj) => Fu[K] };
-  /** The least role that may send the request (viewer < operator < admin). */
-  readonly role: Role;
+  /**
+   * The least role that may send the request (viewer < operator < admin); a function when it
+   * depends on the request (reading needs viewer, changing needs operator).
+   */
+  readonly role: Role | ((request: Req) => Role);
   readonly traits?: Traits<Req>;
   readonly cli?: readonly CliCommandSpec[];
   readonly web?: WebSpec;

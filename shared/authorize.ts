@@ -6,8 +6,11 @@ import type { Role } from './certs.ts';
 import type { RequestType } from './protocol.ts';
 import { roleAllowsRequest } from '../capabilities/index.ts';
 
-/** True when `role` may send a request of `type`. */
-export function roleAllows(role: Role, type: RequestType): boolean {
+/**
+ * True when `role` may send a request of `type`; given the request itself, exactly that one
+ * (some capabilities let a viewer read and an operator change).
+ */
+export function roleAllows(role: Role, type: RequestType, request?: object): boolean {
   if (type === 'cancel') return role !== 'viewer';
-  return roleAllowsRequest(role, type);
+  return roleAllowsRequest(role, type, request);
 }

@@ -160,7 +160,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
         shared.log('warn', 'unexpected-message', { type: message.type, device: device.id.slice(0, 8) });
         return;
       }
-      if (!roleAllows(device.role, message.type)) {
+      if (!roleAllows(device.role, message.type, message)) {
         void refuse(message, new FlotillaError('forbidden', `a ${device.role} may not send ${message.type}`));
         return;
       }
