@@ -27,6 +27,8 @@ export interface CommandContext {
     'no-persist'?: boolean;
     stop?: boolean;
     status?: boolean;
+    /** A capability's own options (declared in its spec's cli entry), as parsed. */
+    [option: string]: string | boolean | string[] | undefined;
   };
   /** The invoking user's working directory (the client's, in warm mode). */
   cwd: string;
