@@ -5,13 +5,36 @@ import { readFile } from 'node:fs/promises';
 import { AGENT_VERSION } from '../version.ts';
 import type { Handler } from './context.ts';
 
-async function osPrettyName(): Promise<string | undefined> {
-  try {
-    const text = await readFile('/etc/os-release', 'utf8');
-    return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(text)?.[1];
-  } catch {
-    return undefined;
+/** The os-release fields the inventory and selectors use (`distro:`, `release:`). */
+export interface OsRelease {
+  prettyName?: string;
+  id?: string;
+  versionId?: string;
+}
+
+/** Reads PRETTY_NAME, ID and VERSION_ID from os-release text (quoted or not, as the format allows). */
+export function parseOsRelease(text: string): OsRelease {
+  const get = (key: string) => {
+    const value = new RegExp(`^${key}=(?:"([^"\\n]*)"|'([^'\\n]*)'|([^\\s"'#]*))\\s*$`, 'm').exec(text);
+    const found = value?.[1] ?? value?.[2] ?? value?.[3];
+    return found === undefined || found === '' ? undefined : found;
+  };
+  const prettyName = get('PRETTY_NAME');
+  const id = get('ID')?.toLowerCase();
+  const versionId = get('VERSION_ID');
+  return { ...(prettyName ? { prettyName } : {}), ...(id ? { id } : {}), ...(versionId ? { versionId } : {}) };
+}
+
+// /etc/os-release, or /usr/lib/os-release where /etc has none (os-release(5)).
+async function osRelease(): Promise<OsRelease> {
+  for (const path of ['/etc/os-release', '/usr/lib/os-release']) {
+    try {
+      return parseOsRelease(await readFile(path, 'utf8'));
+    } catch {
+      // not there: try the next one (macOS and others have neither)
+    }
   }
+  return {};
 }
 
 function addresses(): string[] {
@@ -21,12 +44,16 @@ function addresses(): string[] {
     .map((a) => a.address);
 }
 
-export const factsHandler: Handler<'facts'> = async (_request, ctx) => ({
+export const factsHandler: Handler<'facts'> = async (_request, ctx) => {
+  const os = await osRelease();
+  return {
   status: 'ok',
   data: {
     hostname: hostname(),
     os: platform(),
-    release: (await osPrettyName()) ?? release(),
+    release: os.prettyName ?? release(),
+    distro: os.id ?? null,
+    distroVersion: os.versionId ?? null,
     kernel: release(),
     arch: arch(),
     cpus: cpus().length,
@@ -40,4 +67,5 @@ export const factsHandler: Handler<'facts'> = async (_request, ctx) => ({
     region: ctx.config.region ?? null,
     accepted: ctx.state.enrollment?.hostCert !== undefined,
   },
-});
+  };
+};
