@@ -531,7 +531,7 @@ describe('saved selectors @name (issue 17)', () => {
 
   const refusals: Array<[string, string]> = [
     ['@nope', 'no saved selector is named @nope; saved: @web, @prod-web, @eu, @loop-a, @loop-b, @broken, @one, @dangling, @deep0, @deep1'],
-    ['@dangling', 'no saved selector is named @nowhere (used in @dangling); saved: @web, @prod-web, @eu, @loop-a, @loop-b, @broken, @one, @dangling, @deep0, @deep1'],
+    ['@dangling', 'no saved selector is named @nowhere (used in @dangling); saved: @web, @prod-web, @eu, @loop-a, @loop-b, @broken, @one, @deep0, @deep1, @deep2'],
     ['@loop-a', 'saved selectors refer to each other in a loop: @loop-a → @loop-b → @loop-a'],
     ['@broken', 'in saved selector @broken ("os:linux and"): expected a selector after "and" at position 13 (end of input)'],
     ['@one and os:linux', '@one is a one-of(...) selector, which can only be the whole selector'],

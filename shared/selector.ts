@@ -250,6 +250,16 @@ function compile(selector: Selector): Predicate {
   }
 }
 
+/** The `@names` a selector refers to directly, in order (saved ones are not expanded). */
+export function savedNames(selector: Selector): string[] {
+  switch (selector.kind) {
+    case 'named': return [selector.name];
+    case 'and': case 'or': return selector.items.flatMap(savedNames);
+    case 'not': case 'oneOf': return savedNames(selector.item);
+    default: return [];
+  }
+}
+
 /**
  * Replaces every `@name` by the saved selector it names, recursively (at most MAX_NAMED_DEPTH
  * levels). Throws bad-selector for an unknown name, a loop, or a saved one-of used inside more.
@@ -270,7 +280,8 @@ export function expandSaved(selector: Selector, lookup: SelectorLookup | undefin
         }
         const text = lookup?.get(name);
         if (text === undefined) {
-          const known = lookup && lookup.size > 0 ? `; saved: ${[...lookup.keys()].slice(0, 10).map((n) => `@${n}`).join(', ')}` : '';
+          const others = [...(lookup?.keys() ?? [])].filter((n) => !chain.includes(n));
+          const known = others.length > 0 ? `; saved: ${others.slice(0, 10).map((n) => `@${n}`).join(', ')}` : '';
           const inside = chain.length > 0 ? ` (used in ${chain.map((n) => `@${n}`).join(' → ')})` : '';
           throw new FlotillaError('bad-selector', `no saved selector is named @${name}${inside}${known}`);
         }

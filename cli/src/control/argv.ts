@@ -5,7 +5,7 @@
 export const WARM_COMMANDS: ReadonlySet<string> = new Set(['run', 'push', 'fetch', 'ping']);
 
 /** Every command main.ts dispatches (it refuses any other word); each has a code cache of its own (bin/compile-cache.js). */
-export const COMMANDS: ReadonlySet<string> = new Set([...WARM_COMMANDS, 'init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'tag', 'device', 'connect', 'control-process']);
+export const COMMANDS: ReadonlySet<string> = new Set([...WARM_COMMANDS, 'init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'tag', 'device', 'connect', 'selector', 'control-process']);
 
 /** Options of main.ts that take a value (so their value is not mistaken for the command). */
 const VALUE_OPTIONS = new Set(['signal', 'name', 'ttl', 'timeout', 'forks', 'mode', 'role', 'home', 'cwd', 'env', 'user', 'task', 'uses', 'import', 'passphrase-file', 'persist']);
