@@ -137,6 +137,27 @@ export function expandPattern(text: string, pos: number): string[] {
   return results.map((r) => r + text.slice(i));
 }
 
+/** How many globs `text` expands to, counted without expanding (for a pattern that parsed). */
+export function expansionSize(text: string): number {
+  let total = 1;
+  for (let open = text.indexOf('['); open >= 0; open = text.indexOf('[', open + 1)) {
+    const close = text.indexOf(']', open + 1);
+    if (close < 0) break;
+    const body = text.slice(open + 1, close);
+    if (body.includes(',') || body.includes(':')) {
+      total *= body.split(',').reduce((sum, item) => {
+        const [from = '', to = '', step = '1'] = item.split(':');
+        if (!item.includes(':')) return sum + 1;
+        const numeric = /^\d+$/.test(from);
+        const span = numeric ? Number(to) - Number(from) : to.charCodeAt(0) - from.charCodeAt(0);
+        return sum + Math.floor(Math.max(0, span) / Math.max(1, Number(step))) + 1;
+      }, 0);
+    }
+    open = close;
+  }
+  return total;
+}
+
 /** Compiles a pattern into a test; names compare without case when `ignoreCase`. */
 export function patternTester(text: string, ignoreCase: boolean): (subject: string) => boolean {
   const fold = (s: string) => (ignoreCase ? s.toLowerCase() : s);

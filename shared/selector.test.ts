@@ -432,6 +432,14 @@ describe('bracket lists and ranges (issue 17)', () => {
     expect(error.detail).toBe(detail);
   });
 
+  it('bounds the names of all patterns together', () => {
+    expect(thrown(() => parseSelector('a[1:6000],b[1:6000]')).detail).toBe(
+      "the selector's patterns expand to 12000 names in all; the limit is 10000: narrow the ranges or use globs",
+    );
+    expect(thrown(() => parseSelector('a[1:5000] or region:[1:3000] and tag:k=[1:3000]')).detail).toContain('expand to 11000 names in all');
+    expect(() => parseSelector('a[1:5000],b[1:4999]')).not.toThrow();
+  });
+
   it('expands the largest allowed range', () => {
     expect(matchesSelector(parseSelector('n[1:10000]'), host('z', 'n9999', 'linux', undefined, {}))).toBe(true);
   });
@@ -542,6 +550,16 @@ describe('saved selectors @name (issue 17)', () => {
     const error = thrown(() => resolve(text));
     expect(error.code).toBe('bad-selector');
     expect(error.detail).toBe(detail);
+  });
+
+  it('bounds saved selectors used many times, and their names together', () => {
+    const many = new Map([['r', 'n[1:4000]'], ['w', 'web-1']]);
+    expect(thrown(() => resolveSelector('@r or @r or @r', fleet, { lookup: many })).detail).toBe(
+      "the selector's patterns expand to 12000 names in all; the limit is 10000: narrow the ranges or use globs",
+    );
+    const often = Array.from({ length: 101 }, () => '@w').join(',');
+    expect(thrown(() => resolveSelector(often, fleet, { lookup: many })).detail).toBe('the selector uses saved selectors more than 100 times in all (@w among them)');
+    expect(resolveSelector(often.slice(3), fleet, { lookup: many }).map((h) => h.hostname)).toEqual(['web-1']);
   });
 
   it('says so when there is no lookup at all', () => {

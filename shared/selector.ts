@@ -5,7 +5,7 @@
 import { FlotillaError } from './errors.ts';
 import { refuseForeignSyntax } from './selector-foreign.ts';
 import { ipInRange, parseIpRange } from './selector-ip.ts';
-import { hasGlob, patternTester } from './selector-pattern.ts';
+import { expansionSize, hasGlob, MAX_EXPANSION, patternTester } from './selector-pattern.ts';
 import { parseWord, quote } from './selector-terms.ts';
 
 /** What the selector language can see of a host. */
@@ -49,6 +49,8 @@ const MAX_LENGTH = 4096;
 const MAX_DEPTH = 64;
 /** Saved selectors may refer to others this many levels deep. */
 export const MAX_NAMED_DEPTH = 8;
+/** A selector may use saved selectors this many times in all (`@a,@a,@a…` is bounded too). */
+export const MAX_SAVED_USES = 100;
 // An id is 52 characters of lower-case base32 (shared/crypto.ts fingerprint).
 const FULL_ID = /^[a-z2-7]{52}$/i;
 // A bare word that could be mistaken for an id prefix: a refusal explains id: instead.
@@ -100,6 +102,25 @@ function tokenize(text: string): Token[] {
 function join(kind: 'and' | 'or', items: Selector[]): Selector {
   const [only, ...more] = items;
   return only && more.length === 0 ? only : { kind, items };
+}
+
+// Each pattern is bounded as it is parsed; this bounds them all together (a comma list of
+// ranges, or a saved selector used many times, would otherwise multiply the bound).
+function checkExpansion(selector: Selector): void {
+  let total = 0;
+  const visit = (node: Selector): void => {
+    switch (node.kind) {
+      case 'and': case 'or': node.items.forEach(visit); break;
+      case 'not': case 'oneOf': visit(node.item); break;
+      case 'glob': case 'os': case 'region': case 'distro': case 'release': case 'arch': total += expansionSize(node.pattern); break;
+      case 'tag': total += node.value === undefined ? 0 : expansionSize(node.value); break;
+      default: total += 1;
+    }
+  };
+  visit(selector);
+  if (total > MAX_EXPANSION) {
+    fail(`the selector's patterns expand to ${total} names in all; the limit is ${MAX_EXPANSION}: narrow the ranges or use globs`);
+  }
 }
 
 /** Parses selector text; throws FlotillaError('bad-selector') naming the problem and its 1-based position. */
@@ -162,6 +183,7 @@ export function parseSelector(text: string): Selector {
     const why = oneOf ? 'one-of(...) must be the whole selector; ' : '';
     fail(`${why}unexpected ${describeToken(rest)} at position ${rest.pos}`);
   }
+  checkExpansion(result);
   return result;
 }
 
@@ -264,7 +286,15 @@ export function savedNames(selector: Selector): string[] {
  * Replaces every `@name` by the saved selector it names, recursively (at most MAX_NAMED_DEPTH
  * levels). Throws bad-selector for an unknown name, a loop, or a saved one-of used inside more.
  */
-export function expandSaved(selector: Selector, lookup: SelectorLookup | undefined, chain: readonly string[] = []): Selector {
+export function expandSaved(selector: Selector, lookup: SelectorLookup | undefined): Selector {
+  if (savedNames(selector).length === 0) return selector; // the common case: nothing to expand
+  const uses = { count: 0 };
+  const expanded = expandIn(selector, lookup, [], uses);
+  checkExpansion(expanded);
+  return expanded;
+}
+
+function expandIn(selector: Selector, lookup: SelectorLookup | undefined, chain: readonly string[], uses: { count: number }): Selector {
   const path = (name: string) => [...chain, name].map((n) => `@${n}`).join(' → ');
   const walk = (node: Selector, whole: boolean): Selector => {
     switch (node.kind) {
@@ -274,28 +304,25 @@ export function expandSaved(selector: Selector, lookup: SelectorLookup | undefin
       case 'oneOf': return { kind: 'oneOf', item: walk(node.item, false) };
       case 'named': {
         const { name } = node;
-        if (chain.includes(name)) throw new FlotillaError('bad-selector', `saved selectors refer to each other in a loop: ${path(name)}`);
-        if (chain.length >= MAX_NAMED_DEPTH) {
-          throw new FlotillaError('bad-selector', `saved selectors nest more than ${MAX_NAMED_DEPTH} levels deep: ${path(name)}`);
-        }
+        if (chain.includes(name)) fail(`saved selectors refer to each other in a loop: ${path(name)}`);
+        if (chain.length >= MAX_NAMED_DEPTH) fail(`saved selectors nest more than ${MAX_NAMED_DEPTH} levels deep: ${path(name)}`);
+        if (++uses.count > MAX_SAVED_USES) fail(`the selector uses saved selectors more than ${MAX_SAVED_USES} times in all (@${name} among them)`);
         const text = lookup?.get(name);
         if (text === undefined) {
           const others = [...(lookup?.keys() ?? [])].filter((n) => !chain.includes(n));
           const known = others.length > 0 ? `; saved: ${others.slice(0, 10).map((n) => `@${n}`).join(', ')}` : '';
           const inside = chain.length > 0 ? ` (used in ${chain.map((n) => `@${n}`).join(' → ')})` : '';
-          throw new FlotillaError('bad-selector', `no saved selector is named @${name}${inside}${known}`);
+          fail(`no saved selector is named @${name}${inside}${known}`);
         }
         let inner: Selector;
         try {
           inner = parseSelector(text);
         } catch (error) {
           const detail = error instanceof FlotillaError ? error.detail : String(error);
-          throw new FlotillaError('bad-selector', `in saved selector @${name} (${quote(text)}): ${detail}`);
+          fail(`in saved selector @${name} (${quote(text)}): ${detail}`);
         }
-        const expanded = expandSaved(inner, lookup, [...chain, name]);
-        if (expanded.kind === 'oneOf' && !whole) {
-          throw new FlotillaError('bad-selector', `@${name} is a one-of(...) selector, which can only be the whole selector`);
-        }
+        const expanded = expandIn(inner, lookup, [...chain, name], uses);
+        if (expanded.kind === 'oneOf' && !whole) fail(`@${name} is a one-of(...) selector, which can only be the whole selector`);
         return expanded;
       }
       default: return node;
