@@ -31,6 +31,7 @@ describe('Salt compound matchers', () => {
     ['N@group', `Salt's nodegroup "N@group" at position 1 is written @group here (a saved selector: flotilla selector save group '<selector>')`],
     ['R@%foo.bar', `Salt's range matcher "R@%foo.bar" at position 1 is not supported: write a bracket list or range, such as web[1,3] or web[01:20]`],
     ['os:linux and (X@y or web-1)', `"X@y" at position 15 is Salt matcher syntax that Flotilla does not have; see docs/selectors.md for the forms`],
+    ['web-1,G@os:Debian', `Salt's grain matcher "G@os:Debian" at position 7 is not Flotilla syntax: write distro:debian`],
     ['web-* and not G@os:Debian', `Salt's grain matcher "G@os:Debian" at position 15 is not Flotilla syntax: write distro:debian`],
   ];
 

@@ -99,6 +99,9 @@ export function refuseForeignSyntax(text: string): void {
     if (word === '') continue;
     const saltWord = /^([A-Za-z])@(.*)$/.exec(word);
     if (saltWord) salt(saltWord[1]!.toUpperCase(), saltWord[2] ?? '', word, pos);
+    // A Salt item later in a comma list: "web-1,G@os:Debian".
+    const later = /,([A-Za-z])@([^,]*)/.exec(word);
+    if (later) salt(later[1]!.toUpperCase(), later[2] ?? '', later[0].slice(1), pos + later.index + 1);
     if (word.startsWith('~')) fail(`Ansible's regular expression "${word}" at position ${pos} is not supported: ${GLOB_HINT}`);
     if (word.includes('\\')) {
       fail(`"${word}" at position ${pos} looks like a regular expression, which selectors do not support: ${GLOB_HINT}`);
