@@ -488,6 +488,15 @@ describe('distro:, release:, arch: (issue 17)', () => {
     expect(names('not distro:*')).toEqual(['db02', 'Laptop']);
   });
 
+  it('says when hosts without these facts may be why nothing matched', () => {
+    expect(thrown(() => names('distro:arch')).detail).toBe(
+      'distro:arch; 2 of 6 hosts have reported no distribution or release: upgrade their agents, or refresh their facts (flotilla hosts --refresh)',
+    );
+    expect(thrown(() => names('release:99 or os:windows')).detail).toContain('; 2 of 6 hosts have reported no distribution');
+    expect(thrown(() => names('os:windows')).detail).toBe('os:windows');
+    expect(thrown(() => resolveSelector('distro:arch', fleet.slice(0, 2))).detail).toBe('distro:arch');
+  });
+
   it('matches release as a version or a dotted prefix of one, or as a glob', () => {
     expect(names('release:12')).toEqual(['web-1']);
     expect(names('release:22.*')).toEqual(['web-3']);

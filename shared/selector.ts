@@ -391,9 +391,25 @@ export function resolveSelector(
   }
   const matched = hosts.filter(compile(ast));
   if (matched.length === 0) {
-    throw new FlotillaError('no-match', typeof selector === 'string' ? selector.trim() : formatSelector(parsed));
+    const text = typeof selector === 'string' ? selector.trim() : formatSelector(parsed);
+    throw new FlotillaError('no-match', text + missingFacts(ast, hosts));
   }
   return matched;
+}
+
+function uses(selector: Selector, kinds: ReadonlySet<Selector['kind']>): boolean {
+  if (kinds.has(selector.kind)) return true;
+  if (selector.kind === 'and' || selector.kind === 'or') return selector.items.some((i) => uses(i, kinds));
+  return (selector.kind === 'not' || selector.kind === 'oneOf') && uses(selector.item, kinds);
+}
+
+// Agents before issue 17 report no distro or version, and a controller keeps the facts it read
+// until it refreshes them: when that may be why nothing matched, say so.
+function missingFacts(selector: Selector, hosts: readonly SelectableHost[]): string {
+  if (!uses(selector, new Set(['distro', 'release']))) return '';
+  const without = hosts.filter((h) => h.distro === undefined && h.distroVersion === undefined).length;
+  if (without === 0) return '';
+  return `; ${without} of ${hosts.length} hosts have reported no distribution or release: upgrade their agents, or refresh their facts (flotilla hosts --refresh)`;
 }
 
 // Parenthesise a child whose operator binds no tighter than its parent's, so grouping survives.
