@@ -5,7 +5,7 @@ import { FlotillaError } from '../../shared/errors.ts';
 import { createController, type Controller } from '../../shared/controller.ts';
 import { createPeerCredential, newSignalingInstance } from '../../shared/tokens.ts';
 import { defaultIceServers, fetchIceServers, fetchPresence, iceServerSource, type PresenceEntry } from '../../shared/signal-api.ts';
-import { matchesSelector, parseSelector, resolveSelector, type Selector } from '../../shared/selector.ts';
+import { expandSaved, matchesSelector, parseSelector, resolveSelector, savedNames, type Selector } from '../../shared/selector.ts';
 import { toSelectable, uniqueLabels, type HostRecord } from '../../shared/hosts.ts';
 import { createRtcEndpoint, type RtcEndpoint } from '../../agent/src/rtc/rtc-endpoint.ts';
 import type { RawLink } from '../../shared/transport.ts';
@@ -151,7 +151,9 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
       const byId = new Map(accepted.map((r) => [r.id, r]));
       const selectable = accepted.map((r) => toSelectable(r, presence.get(r.id)?.online ?? false));
       if (selectable.length === 0) throw new FlotillaError('no-match', 'this fleet has no accepted hosts yet (see `flotilla hosts`)');
-      return resolveSelector(selector, selectable).map((h) => ({ record: byId.get(h.id)!, online: h.online }));
+      // Only a selector with an @name reads selectors.json (a damaged file then says so).
+      const lookup = savedNames(parseSelector(selector)).length > 0 ? await home.selectors.lookup() : undefined;
+      return resolveSelector(selector, selectable, lookup ? { lookup } : {}).map((h) => ({ record: byId.get(h.id)!, online: h.online }));
     },
     async resolveStaged(selector) {
       const all = fleet.resolve(selector);
@@ -159,6 +161,7 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
       let ast: Selector;
       try {
         ast = parseSelector(selector);
+        if (savedNames(ast).length > 0) ast = expandSaved(ast, await home.selectors.lookup());
       } catch {
         return { early: [], all };
       }

@@ -6,6 +6,7 @@ import { acceptCommand, deviceCommand, initCommand, tokenCommand } from './comma
 import { hostsCommand } from './commands/hosts.ts';
 import { fleetCommand, importInitCommand } from './commands/fleet.ts';
 import { connectCommand } from './commands/connect.ts';
+import { selectorCommand } from './commands/selectors.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
 import { CAPABILITY_COMMANDS, COMMANDS } from './control/argv.ts';
@@ -33,8 +34,11 @@ Fleet
   device add <name> --home DIR [--role operator|viewer|admin] [--ttl 90d]
                                      issue a certificate for another device
   device revoke <device-id>          revoke a device fleet-wide
+  selector save <name> '<selector>' | selector list | selector rm <name>
+                                     saved selectors, used as @name (docs/selectors.md)
 
-Work (a <selector> is e.g. 'web-*', 'tag:role=web and not db-1', 'os:linux', 'one-of(tag:role=web)')
+Work (a <selector> is e.g. 'web-*', 'web[01:20]', 'tag:role=web and not db-1', 'os:linux', 'ip:10.0.0.0/24',
+      'distro:debian,ubuntu', '@saved', 'one-of(tag:role=web)'; see docs/selectors.md)
 ${capabilityUsage()}
 
 Warm mode (connections kept open between invocations, like SSH's ControlPersist)
@@ -160,6 +164,8 @@ export async function main(argv: string[]): Promise<number> {
       return deviceCommand(ctx);
     case 'connect':
       return connectCommand(ctx);
+    case 'selector':
+      return selectorCommand(ctx);
     case 'control-process':
       // Started by `connect` or --persist (detached); not meant to be typed.
       if (scope) throw new FlotillaError('bad-config', 'a control process cannot start another');

@@ -5,7 +5,7 @@ import { CAPABILITIES } from '../../../capabilities/index.ts';
 import type { CliCommandSpec } from '../../../capabilities/spec.ts';
 
 /** Commands of the CLI itself (fleet administration, warm mode); the rest are capabilities'. */
-export const CORE_COMMANDS: ReadonlySet<string> = new Set(['init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'device', 'connect', 'control-process']);
+export const CORE_COMMANDS: ReadonlySet<string> = new Set(['init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'device', 'selector', 'connect', 'control-process']);
 
 /** Options of the CLI itself that take a value. */
 const CORE_VALUE_OPTIONS = ['signal', 'name', 'ttl', 'timeout', 'forks', 'role', 'home', 'task', 'uses', 'import', 'passphrase-file', 'persist'];
