@@ -20,7 +20,7 @@ export interface TaskReport<D extends object> {
   detail?: (result: HostResult<D>) => string;
   /** Per host, extra fields of its JSON result (collected output, a local path). */
   json?: (result: HostResult<D>) => Record<string, unknown>;
-  /** Extra columns of the table, with a cell per result. */
+  /** The table's columns between STATUS and DETAIL (default EXIT and TIME), with a cell per result. */
   columns?: { header: string; cell: (result: HostResult<D>) => string }[];
 }
 
@@ -37,7 +37,7 @@ export function jsonResult<D extends object>(result: HostResult<D>, hostname: st
     status: result.status,
     exit: result.exitCode ?? null,
     durationMs: result.durationMs,
-    error: result.error ? { code: result.error.code, message: errorText(result) } : null,
+    error: result.error ? { code: result.error.code, ...(result.error.detail ? { detail: result.error.detail } : {}), message: errorText(result) } : null,
     ...(result.data ? { data: result.data } : {}),
   };
 }
@@ -58,16 +58,17 @@ export function printReport<D extends object>(ctx: CommandContext, report: TaskR
       }),
     );
   } else {
-    const extra = report.columns ?? [];
+    const columns = report.columns ?? [
+      { header: 'EXIT', cell: (r: HostResult<D>) => (r.exitCode === undefined ? '-' : String(r.exitCode)) },
+      { header: 'TIME', cell: (r: HostResult<D>) => duration(r.durationMs) },
+    ];
     ctx.out(
       table(
-        ['HOST', 'STATUS', 'EXIT', 'TIME', ...extra.map((c) => c.header), 'DETAIL'],
+        ['HOST', 'STATUS', ...columns.map((c) => c.header), 'DETAIL'],
         report.results.map((r) => [
           name(r),
           statusColor(r.status),
-          r.exitCode === undefined ? '-' : String(r.exitCode),
-          duration(r.durationMs),
-          ...extra.map((c) => c.cell(r)),
+          ...columns.map((c) => c.cell(r)),
           r.error ? `${r.error.code}${r.error.detail ? `: ${r.error.detail}` : ''}` : (report.detail?.(r) ?? ''),
         ]),
       ),
@@ -79,7 +80,7 @@ export function printReport<D extends object>(ctx: CommandContext, report: TaskR
 }
 
 /** An error as the --json schema's error object. */
-export function jsonError(error: unknown): { code: string; message: string } {
+export function jsonError(error: unknown): { code: string; detail?: string; message: string } {
   const wire = toWireError(error);
-  return { code: wire.code, message: error instanceof FlotillaError ? error.message : String(error) };
+  return { code: wire.code, ...(wire.detail ? { detail: wire.detail } : {}), message: error instanceof FlotillaError ? error.message : String(error) };
 }
