@@ -1,6 +1,6 @@
 // flotilla push and flotilla fetch: files to and from many hosts, checksummed, with progress.
 
-import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FlotillaError } from '../../../shared/errors.ts';
 import { fetchFromHost, hashSource, newTaskId, pushToHost, type HostResult, type PushSource } from '../../../shared/operations.ts';
@@ -9,6 +9,7 @@ import { openHome } from '../home.ts';
 import { openFleet, type Fleet } from '../fleet.ts';
 import { createProgress, duration, statusColor, table } from '../output.ts';
 import type { CommandContext } from './context.ts';
+import { fetchFolders } from '../fetch-dirs.ts';
 import '../../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
 
 async function fileSource(path: string, modeText: string | undefined): Promise<PushSource & { close(): Promise<void> }> {
@@ -23,7 +24,7 @@ async function fileSource(path: string, modeText: string | undefined): Promise<P
     return buffer.subarray(0, bytesRead);
   };
   const mode = modeText === undefined ? info.mode & 0o777 : parseInt(modeText, 8);
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new FlotillaError('bad-config', `--mode ${modeText} is not an octal mode like 0644`);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new FlotillaError('usage', `--mode ${modeText} is not an octal mode: write it like --mode 0644`);
   return { size: info.size, mode, sha256: await hashSource(info.size, read), read, close: () => handle.close() };
 }
 
@@ -49,7 +50,7 @@ function settledToResults(settled: { hostId: string; ok: boolean; value?: HostRe
 
 export async function pushCommand(ctx: CommandContext): Promise<number> {
   const [selector, local, remote] = ctx.args;
-  if (!selector || !local || !remote) throw new FlotillaError('bad-config', 'usage: flotilla push <selector> <local-file> <remote-path> [--mode 0644]');
+  if (!selector || !local || !remote) throw new FlotillaError('usage', 'flotilla push needs a selector, a local file and a remote path, as in: flotilla push \'web-*\' ./app.conf /etc/app/ [--mode 0644]');
   const source = await fileSource(resolve(ctx.cwd, local), ctx.flags.mode);
   const target = remote.endsWith('/') ? remote + basename(local) : remote;
   const home = await openHome();
@@ -76,17 +77,21 @@ export async function pushCommand(ctx: CommandContext): Promise<number> {
 
 export async function fetchCommand(ctx: CommandContext): Promise<number> {
   const [selector, remote, localDir] = ctx.args;
-  if (!selector || !remote || !localDir) throw new FlotillaError('bad-config', 'usage: flotilla fetch <selector> <remote-path> <local-dir>');
+  if (!selector || !remote || !localDir) throw new FlotillaError('usage', 'flotilla fetch needs a selector, a remote path and a local folder, as in: flotilla fetch \'web-*\' /etc/hostname ./fetched');
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
   try {
     const { names, offline, online } = await targetsOf(fleet, selector);
     const task = ctx.flags.task ?? newTaskId();
+    const folders = fetchFolders(resolve(ctx.cwd, localDir));
     const settled = await fleet.controller.fanOut(online, async (id) => {
-      const dir = join(resolve(ctx.cwd, localDir), (names.get(id) ?? id).replace(/[^A-Za-z0-9._-]/g, '_'));
-      await mkdir(dir, { recursive: true });
-      const path = join(dir, basename(remote));
-      const handle = await open(path + '.part', 'w');
+      const folder = await folders.hostFolder((names.get(id) ?? id).replace(/[^A-Za-z0-9._-]/g, '_'));
+      const path = join(folder.dir, basename(remote));
+      const handle = await open(path + '.part', 'w').catch(async (error: unknown) => {
+        await folder.release(false);
+        throw error;
+      });
+      let ok = false;
       try {
         const result = await fetchFromHost(fleet.controller, id, task, remote, async (offset, bytes) => {
           await handle.write(bytes, 0, bytes.length, offset);
@@ -95,14 +100,17 @@ export async function fetchCommand(ctx: CommandContext): Promise<number> {
         if (result.status === 'ok') {
           await chmod(path + '.part', Number(result.data?.['mode'] ?? 0o644) & 0o777);
           await rename(path + '.part', path);
+          ok = true;
           return { ...result, data: { ...result.data, local: path } };
         }
         return result;
       } finally {
         await handle.close().catch(() => undefined);
         await rm(path + '.part', { force: true });
+        await folder.release(ok); // a failed fetch leaves no empty folder behind
       }
     });
+    await folders.finish();
     const code = report(ctx, names, [...settledToResults(settled), ...offline], (r) => `${String(r.data?.['local'] ?? '')} (${String(r.data?.['size'] ?? '?')} bytes)`);
     return ctx.signal?.aborted ? 130 : code;
   } finally {
