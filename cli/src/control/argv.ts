@@ -8,7 +8,7 @@ export const WARM_COMMANDS: ReadonlySet<string> = new Set(['run', 'push', 'fetch
 export const COMMANDS: ReadonlySet<string> = new Set([...WARM_COMMANDS, 'init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'tag', 'device', 'connect', 'control-process']);
 
 /** Options of main.ts that take a value (so their value is not mistaken for the command). */
-const VALUE_OPTIONS = new Set(['signal', 'name', 'ttl', 'timeout', 'forks', 'mode', 'role', 'home', 'cwd', 'env', 'user', 'task', 'uses', 'import', 'passphrase-file', 'persist']);
+export const VALUE_OPTIONS: ReadonlySet<string> = new Set(['signal', 'name', 'ttl', 'timeout', 'forks', 'mode', 'role', 'home', 'cwd', 'env', 'user', 'task', 'uses', 'import', 'passphrase-file', 'persist']);
 
 /** What the thin client needs to know about an argv. */
 export interface ScannedArgv {
