@@ -41,7 +41,9 @@ Fleet
 Work (a <selector> is e.g. 'web-*', 'tag:role=web and not db-1', 'os:linux', 'one-of(tag:role=web)')
   ping <selector>                    round trip and connection path per host
   run <selector> [--timeout 30s] [--cwd DIR] [--env K=V] [--user U] -- <command…>
-                                     (one argument is a shell line: -- 'ls | wc -l'; several are exact words)
+                                     (one argument is a shell line: -- 'ls | wc -l'; several are exact words;
+                                     --timeout is the command's limit on each host, and the invocation
+                                     ends 5s later, reporting hosts that did not answer)
   push <selector> <local-file> <remote-path> [--mode 0644]
   fetch <selector> <remote-path> <local-dir>      (one file per host: <local-dir>/<host>/<name>)
 
@@ -60,12 +62,18 @@ Options
   --json            machine-readable output
   --forks N         connections opened at once (default 32)
   --task ID         task id (re-sending an id returns the host's journaled result)
+  --timeout D       bounds the whole invocation of any command, e.g. 30s (none by default;
+                    run: see above)
   -v, --verbose     log connection events to stderr
   -h, --help        this help
 
 Environment: FLOTILLA_HOME (default ~/.config/flotilla), FLOTILLA_PASSPHRASE (backup passphrase),
-FLOTILLA_PERSIST (like --persist).
-Exit status: 0 all hosts ok, 1 some host failed or was unreachable, 2 usage or setup error, 130 cancelled.`;
+FLOTILLA_PERSIST (like --persist), FLOTILLA_CONNECT_TIMEOUT (how long to try the signaling
+server before saying it cannot be reached; default 5s).
+Errors: one line on stderr; with --json, {"error":{"code":…,"message":…}} on stdout.
+Exit status: 0 all hosts ok; 1 some host failed, timed out or was unreachable, or the signaling
+server could not be reached (hosts then prints the cached inventory, marked stale); 2 usage or
+setup error; 130 cancelled.`;
 
 type Write = (stream: 'stdout' | 'stderr', text: string) => void;
 
