@@ -5,6 +5,14 @@ import { FlotillaError } from '../../shared/errors.ts';
 import type { RtcEndpoint } from '../../agent/src/rtc/rtc-endpoint.ts';
 import { seconds } from './deadline.ts';
 
+/** Errors made when the server did not answer in time (as opposed to refusing us). */
+const outOfReach = new WeakSet<Error>();
+
+/** True when `error` says the signaling server could not be reached in time (not that it refused). */
+export function isOutOfReach(error: unknown): boolean {
+  return error instanceof Error && outOfReach.has(error);
+}
+
 /**
  * Resolves once `endpoint` is registered with the signaling server at `url`; otherwise closes it
  * and rejects with `signaling-failed` naming the URL: after `timeoutMs`, or at once when the
@@ -15,7 +23,9 @@ export async function whenRegistered(endpoint: RtcEndpoint, url: string, timeout
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const last = endpoint.signaling.lastFailure?.replace(/^signaling socket closed \((.*)\)$/, '$1');
-      reject(new FlotillaError('signaling-failed', `${url} did not answer within ${seconds(timeoutMs)}${last ? `; last try: ${last}` : ''}`));
+      const error = new FlotillaError('signaling-failed', `${url} did not answer within ${seconds(timeoutMs)}${last ? `; last try: ${last}` : ''}`);
+      outOfReach.add(error);
+      reject(error);
     }, timeoutMs);
   });
   try {

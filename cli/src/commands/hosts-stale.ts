@@ -6,6 +6,7 @@ import { stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlotillaError } from '../../../shared/errors.ts';
 import type { Home } from '../home.ts';
+import { isOutOfReach } from '../signaling-wait.ts';
 import { ago, color, statusColor, table } from '../output.ts';
 import type { CommandContext } from './context.ts';
 
@@ -18,11 +19,12 @@ export async function markInventoryRefreshed(home: Home): Promise<void> {
 }
 
 /**
- * Prints the cached inventory when `error` says the signaling server could not be reached, and
- * returns 1; rethrows any other error.
+ * Prints the cached inventory when `error` says the signaling server could not be reached in
+ * time, and returns 1; rethrows any other error.
  */
 export async function staleInventory(ctx: CommandContext, home: Home, error: unknown): Promise<number> {
-  if (!(error instanceof FlotillaError) || error.code !== 'signaling-failed') throw error;
+  // A refusal (a revoked device) is an answer: only a server out of reach gives the cache.
+  if (!(error instanceof FlotillaError) || !isOutOfReach(error)) throw error;
   const records = await home.hosts.all();
   const refreshedAt = await stat(inventoryPath(home)).then((s) => Math.round(s.mtimeMs), () => undefined);
   const when = refreshedAt === undefined ? 'never refreshed' : `last refreshed ${ago(refreshedAt)} (${new Date(refreshedAt).toISOString()})`;
