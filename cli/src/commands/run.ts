@@ -82,7 +82,11 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
       const givenUp = new Promise<HostResult>((resolve) => {
         hostAbort.signal.addEventListener('abort', () => offlineEarly.has(id) && resolve(offlineResult(id)), { once: true });
         // --timeout plus its grace has passed: reported as not answering, and cancelled.
-        whenExpired(ctx.deadline, () => (resolve(noAnswer(id, ctx.flags.timeout, performance.now() - started)), hostAbort.abort()));
+        whenExpired(ctx.deadline, () => {
+          if (finished.has(id)) return;
+          resolve(noAnswer(id, ctx.flags.timeout, performance.now() - started));
+          hostAbort.abort();
+        });
       });
       const running = execOnHost(
         fleet.controller,
