@@ -63,6 +63,8 @@ export const ERROR_MESSAGES = {
   'channel-closed': 'The connection closed before the request finished.',
   /** Configuration or local state is invalid. */
   'bad-config': 'The configuration is invalid.',
+  /** A command-line mistake: unknown option, missing argument, a value of the wrong form. */
+  usage: 'The command line is not valid; see --help.',
   /** Web Crypto is missing: not a secure context. */
   'insecure-context':
     'Web Crypto is not available here: open Flotilla over HTTPS or on localhost.',

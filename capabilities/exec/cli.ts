@@ -11,6 +11,8 @@ import { color, createLinePrinter } from '../../cli/src/output.ts';
 import { parseDuration } from '../../cli/src/duration.ts';
 import { printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
+import { shellWord } from '../../cli/src/cli-errors.ts';
+import { noAnswer, whenExpired } from '../../cli/src/run-deadline.ts';
 
 /**
  * One argument is a shell command line (`-- 'ls | wc -l'`); several are an argv, quoted so the
@@ -18,17 +20,17 @@ import type { CommandContext } from '../../cli/src/commands/context.ts';
  */
 export function commandText(words: string[]): string {
   if (words.length <= 1) return words[0] ?? '';
-  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return words.map(shellWord).join(' ');
 }
 
 async function runCommand(ctx: CommandContext): Promise<number> {
   const selector = ctx.args[0];
   const cmd = commandText(ctx.rest.length ? ctx.rest : ctx.args.slice(1));
-  if (!selector || !cmd) throw new FlotillaError('bad-config', 'usage: flotilla run <selector> [--timeout 30s] [--json] -- <command…>');
+  if (!selector || !cmd) throw new FlotillaError('usage', `flotilla run needs a selector and a command, as in: flotilla run ${selector ? shellWord(selector) : "'web-*'"} -- uname -a`);
   const env: Record<string, string> = {};
   for (const pair of ctx.flags.env ?? []) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new FlotillaError('bad-config', `--env "${pair}" must be NAME=value`);
+    if (eq <= 0) throw new FlotillaError('usage', `--env "${pair}" must be NAME=value, as in --env LANG=C`);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   const home = await openHome();
@@ -74,10 +76,19 @@ async function runCommand(ctx: CommandContext): Promise<number> {
     let offlineEarly = new Set<string>();
     const runOn = (id: string): Promise<HostResult> => {
       const hostAbort = new AbortController();
+      const started = performance.now();
       hostAborts.set(id, hostAbort);
       if (abort.signal.aborted) hostAbort.abort();
       // Given up on without waiting for the agent to confirm the cancel (it may be gone).
-      const givenUp = new Promise<HostResult>((resolve) => hostAbort.signal.addEventListener('abort', () => offlineEarly.has(id) && resolve(offlineResult(id)), { once: true }));
+      const givenUp = new Promise<HostResult>((resolve) => {
+        hostAbort.signal.addEventListener('abort', () => offlineEarly.has(id) && resolve(offlineResult(id)), { once: true });
+        // --timeout plus its grace has passed: reported as not answering, and cancelled.
+        whenExpired(ctx.deadline, () => {
+          if (finished.has(id)) return;
+          resolve(noAnswer(id, ctx.flags.timeout, performance.now() - started));
+          hostAbort.abort();
+        });
+      });
       const running = execOnHost(
         fleet.controller,
         id,

@@ -35,9 +35,9 @@ function mib(bytes: number): string {
 
 async function psCommand(ctx: CommandContext): Promise<number> {
   const [selector, extra] = ctx.args;
-  if (!selector || extra !== undefined) throw new FlotillaError('bad-config', 'usage: flotilla ps <selector> [--sort cpu|mem|pid] [--user U] [--grep TEXT]');
+  if (!selector || extra !== undefined) throw new FlotillaError('usage', "flotilla ps needs one selector, as in: flotilla ps 'web-*' --sort mem");
   const sort = ctx.flags['sort'];
-  if (sort !== undefined && !(SORTS as readonly unknown[]).includes(sort)) throw new FlotillaError('bad-config', `--sort ${String(sort)}: use one of ${SORTS.join(', ')}`);
+  if (sort !== undefined && !(SORTS as readonly unknown[]).includes(sort)) throw new FlotillaError('usage', `--sort ${String(sort)}: use one of ${SORTS.join(', ')}`);
   const request: ProcessesRequest = {
     action: 'list',
     ...(sort ? { sort: sort as (typeof SORTS)[number] } : {}),
@@ -70,10 +70,10 @@ async function killCommand(ctx: CommandContext): Promise<number> {
   const [selector, pidText, extra] = ctx.args;
   const pid = Number(pidText);
   if (!selector || !pidText || extra !== undefined || !Number.isInteger(pid) || pid < 1) {
-    throw new FlotillaError('bad-config', 'usage: flotilla kill <selector> <pid> [--signal TERM]');
+    throw new FlotillaError('usage', 'flotilla kill needs a selector and a pid, as in: flotilla kill web-1 4242 --signal TERM');
   }
   const name = (ctx.flags.signal ?? 'TERM').toUpperCase().replace(/^SIG/, '');
-  if (!(SIGNALS as readonly string[]).includes(name)) throw new FlotillaError('bad-config', `--signal ${ctx.flags.signal}: use one of ${SIGNALS.join(', ')}`);
+  if (!(SIGNALS as readonly string[]).includes(name)) throw new FlotillaError('usage', `--signal ${ctx.flags.signal}: use one of ${SIGNALS.join(', ')}`);
   const fleet = await openFleet(await openHome(), ctx.fleetOptions);
   try {
     const { names, results } = await onEachHost(fleet, selector, { action: 'signal', pid, signal: name as (typeof SIGNALS)[number] }, ctx.signal);

@@ -24,13 +24,13 @@ async function fileSource(path: string, modeText: string | undefined): Promise<P
     return buffer.subarray(0, bytesRead);
   };
   const mode = modeText === undefined ? info.mode & 0o777 : parseInt(modeText, 8);
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new FlotillaError('bad-config', `--mode ${modeText} is not an octal mode like 0644`);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new FlotillaError('usage', `--mode ${modeText} is not an octal mode: write it like --mode 0644`);
   return { size: info.size, mode, sha256: await hashSource(info.size, read), read, close: () => handle.close() };
 }
 
 async function pushCommand(ctx: CommandContext): Promise<number> {
   const [selector, local, remote] = ctx.args;
-  if (!selector || !local || !remote) throw new FlotillaError('bad-config', 'usage: flotilla push <selector> <local-file> <remote-path> [--mode 0644]');
+  if (!selector || !local || !remote) throw new FlotillaError('usage', "flotilla push needs a selector, a local file and a remote path, as in: flotilla push 'web-*' ./app.conf /etc/app/ [--mode 0644]");
   const source = await fileSource(resolve(ctx.cwd, local), ctx.flags.mode);
   const target = remote.endsWith('/') ? remote + basename(local) : remote;
   const home = await openHome();

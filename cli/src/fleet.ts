@@ -11,6 +11,8 @@ import { createRtcEndpoint, type RtcEndpoint } from '../../agent/src/rtc/rtc-end
 import type { RawLink } from '../../shared/transport.ts';
 import type { Home } from './home.ts';
 import { currentScope } from './control/scope.ts';
+import { whenRegistered } from './signaling-wait.ts';
+import { connectTimeoutMs } from './deadline.ts';
 import '../../agent/src/node-aes-gcm.ts'; // sessions seal records with node:crypto, not a thread-pool round trip
 
 /** A host a selector chose. */
@@ -71,7 +73,7 @@ function withForks(controller: Controller, forks: number): Controller {
 }
 
 /** Opens the fleet connection for one CLI invocation. */
-export async function openFleet(home: Home, options: { forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void } = {}): Promise<Fleet> {
+export async function openFleet(home: Home, options: { connectTimeoutMs?: number; forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void } = {}): Promise<Fleet> {
   // Inside the control process (warm mode) every invocation shares its fleet; close() leaves it open.
   const scope = currentScope();
   if (scope) {
@@ -95,7 +97,7 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
     reconnect: true,
     ...(options.log ? { log: options.log } : {}),
   });
-  await endpoint.signaling.whenOpen();
+  await whenRegistered(endpoint, home.signal, options.connectTimeoutMs ?? connectTimeoutMs());
   const links = new Map<RawLink, string>();
   const controller = createController({
     device,

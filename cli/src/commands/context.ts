@@ -34,7 +34,9 @@ export interface CommandContext {
   cwd: string;
   /** Set in warm mode: aborted when the client presses Ctrl-C (otherwise commands watch SIGINT). */
   signal?: AbortSignal;
-  fleetOptions: { forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void };
+  /** With --timeout: aborted when the invocation's time is up (for run, --timeout plus its grace). */
+  deadline?: AbortSignal;
+  fleetOptions: { connectTimeoutMs?: number; forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void };
   /** A line on stdout. */
   out(text: string): void;
   /** A line on stderr. */

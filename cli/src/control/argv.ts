@@ -22,7 +22,7 @@ export const WARM_COMMANDS: ReadonlySet<string> = new Set([...CAPABILITY_COMMAND
 export const COMMANDS: ReadonlySet<string> = new Set([...CORE_COMMANDS, ...CAPABILITY_COMMANDS.keys()]);
 
 /** Options of main.ts that take a value (so their value is not mistaken for the command). */
-const VALUE_OPTIONS = new Set([
+export const VALUE_OPTIONS: ReadonlySet<string> = new Set([
   ...CORE_VALUE_OPTIONS,
   ...[...CAPABILITY_COMMANDS.values()].flatMap((c) => Object.entries(c.spec.options ?? {}).filter(([, o]) => o.type === 'string').map(([name]) => name)),
 ]);
