@@ -28,7 +28,7 @@ export interface RollingFlags {
 }
 
 function usage(detail: string): never {
-  throw new FlotillaError('bad-config', detail);
+  throw new FlotillaError('usage', detail);
 }
 
 function parseCount(flag: string, text: string, min: number, example: string): HostCount {
@@ -53,7 +53,7 @@ function parseWait(text: string): number {
   return Math.round(Number(m[1]) * UNITS[(m[2] ?? 's') as keyof typeof UNITS]);
 }
 
-/** Parses the rolling flags; throws bad-config with a sentence for the user. */
+/** Parses the rolling flags; throws a usage error with a sentence for the user. */
 export function parseRollingOptions(flags: RollingFlags): RollingOptions {
   const options: RollingOptions = {};
   if (flags.canary !== undefined) {

@@ -4,12 +4,13 @@
 import { FlotillaError } from '../../shared/errors.ts';
 import { execOnHost, newTaskId, type HostResult } from '../../shared/operations.ts';
 import { uniqueLabels } from '../../shared/hosts.ts';
-import { offlineResult, settledResult } from '../../shared/task-pipeline.ts';
+import { offlineResult, runPipeline, settledResult } from '../../shared/task-pipeline.ts';
+import { isRolling } from '../../shared/rolling.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet } from '../../cli/src/fleet.ts';
 import { color, createLinePrinter } from '../../cli/src/output.ts';
 import { parseDuration } from '../../cli/src/duration.ts';
-import { printReport } from '../../cli/src/report.ts';
+import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 import { shellWord } from '../../cli/src/cli-errors.ts';
 import { noAnswer, whenExpired } from '../../cli/src/run-deadline.ts';
@@ -33,6 +34,9 @@ async function runCommand(ctx: CommandContext): Promise<number> {
     if (eq <= 0) throw new FlotillaError('usage', `--env "${pair}" must be NAME=value, as in --env LANG=C`);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  // Checked before connecting: a mistyped --batch is a usage error, not a half-started run.
+  const pipeline = pipelineOptions(ctx);
+  const rolling = pipeline.rolling !== undefined && isRolling(pipeline.rolling);
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
   const abort = new AbortController();
@@ -54,7 +58,8 @@ async function runCommand(ctx: CommandContext): Promise<number> {
   try {
     // Hosts this process already holds connections to (a control process) start at once;
     // the rest once presence has answered, as `resolve` decides (Fleet.resolveStaged).
-    const { early, all } = await fleet.resolveStaged(selector);
+    // A rolling run starts nothing before it knows every target (its batches are planned on them).
+    const { early, all } = rolling ? { early: [], all: fleet.resolve(selector) } : await fleet.resolveStaged(selector);
     const task = ctx.flags.task ?? newTaskId();
     const names = uniqueLabels(early.map((t) => t.record));
     const printer = createLinePrinter(ctx.flags.json ? () => undefined : (t) => ctx.write(t));
@@ -128,16 +133,25 @@ async function runCommand(ctx: CommandContext): Promise<number> {
     for (const id of offlineEarly) hostAborts.get(id)?.abort();
     const offline = targets.filter((t) => !t.online && !earlyIds.has(t.record.id)).map((t) => offlineResult(t.record.id));
     const late = targets.filter((t) => t.online && !earlyIds.has(t.record.id)).map((t) => t.record.id);
-    const lateRun = fleet.controller.fanOut(late, runOn);
-    const settled = [...(await earlyRun), ...(await lateRun)];
+    let results: HostResult[];
+    let stopped: string | undefined;
+    if (rolling) {
+      const outcome = await runPipeline(fleet.controller, targets.map((t) => ({ id: t.record.id, online: t.online })), runOn, { ...pipeline, signal: abort.signal, onBatch: (index, ids) => ctx.err(`batch ${index + 1}: ${ids.map((id) => names.get(id) ?? id.slice(0, 8)).join(', ')}`) });
+      results = outcome.results;
+      stopped = outcome.stopped;
+    } else {
+      const lateRun = fleet.controller.fanOut(late, runOn);
+      const settled = [...(await earlyRun), ...(await lateRun)];
+      results = [...settled.map(settledResult), ...offline];
+    }
     abort.signal.removeEventListener('abort', onAbort);
-    const results = [...settled.map(settledResult), ...offline];
     const code = printReport(ctx, {
       task,
       selector,
       command: cmd,
       results,
       names,
+      ...(stopped ? { stopped } : {}),
       json: (r) => ({ stdout: outputs.get(r.hostId)?.stdout.join('') ?? '', stderr: outputs.get(r.hostId)?.stderr.join('') ?? '' }),
     });
     return abort.signal.aborted ? 130 : code;

@@ -7,7 +7,7 @@ import { fetchFromHost, newTaskId } from '../../shared/operations.ts';
 import { runPipeline } from '../../shared/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
-import { printReport } from '../../cli/src/report.ts';
+import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import { fetchFolders } from '../../cli/src/fetch-dirs.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
@@ -22,7 +22,7 @@ async function fetchCommand(ctx: CommandContext): Promise<number> {
     const task = ctx.flags.task ?? newTaskId();
     const locals = new Map<string, string>();
     const folders = fetchFolders(resolve(ctx.cwd, localDir));
-    const results = await runPipeline(fleet.controller, targets, async (id) => {
+    const { results, stopped } = await runPipeline(fleet.controller, targets, async (id) => {
       const folder = await folders.hostFolder((names.get(id) ?? id).replace(/[^A-Za-z0-9._-]/g, '_'));
       const path = join(folder.dir, basename(remote));
       const handle = await open(path + '.part', 'w').catch(async (error: unknown) => {
@@ -45,7 +45,7 @@ async function fetchCommand(ctx: CommandContext): Promise<number> {
         await rm(path + '.part', { force: true });
         await folder.release(locals.has(id)); // a failed fetch leaves no empty folder behind
       }
-    });
+    }, pipelineOptions(ctx, names));
     await folders.finish();
     return printReport(ctx, {
       task,
@@ -53,6 +53,7 @@ async function fetchCommand(ctx: CommandContext): Promise<number> {
       command: `fetch ${remote} ${localDir}`,
       results,
       names,
+      ...(stopped ? { stopped } : {}),
       detail: (r) => `${locals.get(r.hostId) ?? ''} (${r.data?.size ?? '?'} bytes)`,
       json: (r) => (locals.has(r.hostId) ? { local: locals.get(r.hostId) } : {}),
     });

@@ -7,14 +7,15 @@ import { newTaskId, type HostResult } from '../../shared/operations.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets, type Fleet } from '../../cli/src/fleet.ts';
 import { ago, color, table } from '../../cli/src/output.ts';
-import { printReport } from '../../cli/src/report.ts';
+import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 import { SIGNALS, SORTS, spec, type ProcessesRequest, type ProcessesResult } from './spec.ts';
 
 /** Runs one processes request on every selected host. */
-async function onEachHost(fleet: Fleet, selector: string, request: ProcessesRequest, signal: AbortSignal | undefined) {
+async function onEachHost(ctx: CommandContext, fleet: Fleet, selector: string, request: ProcessesRequest) {
+  const { signal } = ctx;
   const { names, targets } = await selectTargets(fleet, selector);
-  const results = await runPipeline(fleet.controller, targets, async (id): Promise<HostResult<ProcessesResult>> => {
+  const outcome = await runPipeline(fleet.controller, targets, async (id): Promise<HostResult<ProcessesResult>> => {
     const started = performance.now();
     const connection = await fleet.controller.connect(id);
     const result = await call(connection, spec, request, signal ? { signal } : {});
@@ -25,8 +26,8 @@ async function onEachHost(fleet: Fleet, selector: string, request: ProcessesRequ
       ...(result.error ? { error: result.error } : {}),
       ...(result.data ? { data: result.data } : {}),
     };
-  });
-  return { names, results };
+  }, pipelineOptions(ctx, undefined));
+  return { names, ...outcome };
 }
 
 function mib(bytes: number): string {
@@ -46,7 +47,7 @@ async function psCommand(ctx: CommandContext): Promise<number> {
   };
   const fleet = await openFleet(await openHome(), ctx.fleetOptions);
   try {
-    const { names, results } = await onEachHost(fleet, selector, request, ctx.signal);
+    const { names, results, stopped } = await onEachHost(ctx, fleet, selector, request);
     if (!ctx.flags.json) {
       for (const r of results) {
         if (r.data?.kind !== 'list') continue;
@@ -60,7 +61,7 @@ async function psCommand(ctx: CommandContext): Promise<number> {
         ctx.out('');
       }
     }
-    return printReport(ctx, { task: newTaskId(), selector, command: 'ps', results, names, detail: (r) => (r.data?.kind === 'list' ? `${r.data.total} processes` : '') });
+    return printReport(ctx, { task: newTaskId(), selector, command: 'ps', results, names, ...(stopped ? { stopped } : {}), detail: (r) => (r.data?.kind === 'list' ? `${r.data.total} processes` : '') });
   } finally {
     await fleet.close();
   }
@@ -76,8 +77,8 @@ async function killCommand(ctx: CommandContext): Promise<number> {
   if (!(SIGNALS as readonly string[]).includes(name)) throw new FlotillaError('usage', `--signal ${ctx.flags.signal}: use one of ${SIGNALS.join(', ')}`);
   const fleet = await openFleet(await openHome(), ctx.fleetOptions);
   try {
-    const { names, results } = await onEachHost(fleet, selector, { action: 'signal', pid, signal: name as (typeof SIGNALS)[number] }, ctx.signal);
-    return printReport(ctx, { task: newTaskId(), selector, command: `kill -${name} ${pid}`, results, names, detail: (r) => (r.data?.kind === 'signal' ? `SIG${r.data.signal} sent to ${r.data.pid}` : '') });
+    const { names, results, stopped } = await onEachHost(ctx, fleet, selector, { action: 'signal', pid, signal: name as (typeof SIGNALS)[number] });
+    return printReport(ctx, { task: newTaskId(), selector, command: `kill -${name} ${pid}`, results, names, ...(stopped ? { stopped } : {}), detail: (r) => (r.data?.kind === 'signal' ? `SIG${r.data.signal} sent to ${r.data.pid}` : '') });
   } finally {
     await fleet.close();
   }

@@ -8,7 +8,7 @@ import { runPipeline } from '../../shared/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import { createProgress } from '../../cli/src/output.ts';
-import { printReport } from '../../cli/src/report.ts';
+import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
 
@@ -41,14 +41,18 @@ async function pushCommand(ctx: CommandContext): Promise<number> {
     const sent = new Map<string, number>();
     const online = targets.filter((t) => t.online).length;
     const progress = createProgress(source.size * online, `push ${basename(local)} → ${online} host(s)`);
-    const results = await runPipeline(fleet.controller, targets, (id) =>
-      pushToHost(fleet.controller, id, task, target, source, (bytes) => {
-        sent.set(id, bytes);
-        progress.update([...sent.values()].reduce((a, b) => a + b, 0));
-      }, ctx.signal),
+    const { results, stopped } = await runPipeline(
+      fleet.controller,
+      targets,
+      (id) =>
+        pushToHost(fleet.controller, id, task, target, source, (bytes) => {
+          sent.set(id, bytes);
+          progress.update([...sent.values()].reduce((a, b) => a + b, 0));
+        }, ctx.signal),
+      pipelineOptions(ctx, names),
     );
     progress.done();
-    return printReport(ctx, { task, selector, command: `push ${local} ${target}`, results, names, detail: (r) => `${r.data?.path ?? target} ${(r.data?.sha256 ?? '').slice(0, 12)}` });
+    return printReport(ctx, { task, selector, command: `push ${local} ${target}`, results, names, ...(stopped ? { stopped } : {}), detail: (r) => `${r.data?.path ?? target} ${(r.data?.sha256 ?? '').slice(0, 12)}` });
   } finally {
     await source.close();
     await fleet.close();

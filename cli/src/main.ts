@@ -60,6 +60,9 @@ Options
   --task ID         task id (re-sending an id returns the host's journaled result)
   --timeout D       bounds the whole invocation of any command, e.g. 30s (none by default;
                     run: see above)
+  --canary N        rolling run, on every selector command: N hosts first, then
+  --batch N|P%      batches of N hosts (or P% of them), waiting --batch-wait 30s between,
+  --max-fail N|P%   and stopping once more hosts than this failed (docs/selectors.md)
   -v, --verbose     log connection events to stderr
   -h, --help        this help
 
@@ -106,6 +109,10 @@ const CORE_OPTIONS = {
   status: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
+  canary: { type: 'string' },
+  batch: { type: 'string' },
+  'batch-wait': { type: 'string' },
+  'max-fail': { type: 'string' },
 } as const;
 
 /** Runs a capability's command: its module (capabilities/<name>/cli.ts) is loaded only now. */

@@ -8,7 +8,7 @@ import type { CliCommandSpec } from '../../../capabilities/spec.ts';
 export const CORE_COMMANDS: ReadonlySet<string> = new Set(['init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'device', 'selector', 'connect', 'control-process']);
 
 /** Options of the CLI itself that take a value. */
-const CORE_VALUE_OPTIONS = ['signal', 'name', 'ttl', 'timeout', 'forks', 'role', 'home', 'task', 'uses', 'import', 'passphrase-file', 'persist'];
+const CORE_VALUE_OPTIONS = ['signal', 'name', 'ttl', 'timeout', 'forks', 'role', 'home', 'task', 'uses', 'import', 'passphrase-file', 'persist', 'canary', 'batch', 'batch-wait', 'max-fail'];
 
 /** Each capability's CLI commands, with the capability that provides them. */
 export const CAPABILITY_COMMANDS: ReadonlyMap<string, { capability: string; spec: CliCommandSpec }> = new Map(
