@@ -3,8 +3,8 @@
 // and this file adds what it lacks: a signed credential per id, a validated message stream,
 // per-socket and per-address rate limits, taking over an id from a stale socket, bounds per
 // identity (one signing key, one id; a few instances per device), relaying only to peers that
-// are connected (PeerServer would queue for absent ids), and revocation: revoked devices are
-// refused and closed, and a fleet's agents are handed each new list as it is stored.
+// are connected (PeerServer would queue for absent ids), and handing a fleet's agents each new
+// revocation list as it is stored.
 //
 // PeerServer takes a `createWebSocketServer` option; ours returns a `ws` server with
 // `maxPayload`, an async `verifyClient`, and a 'connection' listener that runs before the one
@@ -58,8 +58,6 @@ export interface PeerGateOptions {
   limits: Limits;
   log: Logger;
   presence: Presence;
-  /** The stored revocation list of a fleet: a revoked device may not register. */
-  revocation?: (fleet: string) => RevocationList | undefined;
 }
 
 /** The gate: hand `createWebSocketServer` to ExpressPeerServer, then `attach` its app. */
@@ -68,8 +66,10 @@ export interface PeerGate {
   attach(peerApp: PeerServerEventSource): void;
   peerCount(): number;
   /**
-   * A fleet stored a new revocation list: hand it to that fleet's agents (they verify it with
-   * the fleet key they hold) and close the sockets of devices it revokes.
+   * A fleet stored a new revocation list: hand it to the agents that claim that fleet. They
+   * verify it with the fleet key they hold, so a peer merely claiming the fleet learns nothing
+   * it could not read from GET /api/revocation. Revoked devices may still register (presence
+   * and the agents refuse them, saying why).
    */
   revoked(list: RevocationList): void;
   close(): Promise<void>;
@@ -123,9 +123,6 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
       // of ids with made-up wrapping keys: a signing key registers one identity at a time.
       const owner = identityBySignKey.get(credential.signPub);
       if (owner !== undefined && owner !== identity) return { status: 409, reason: 'this signing key is already registered under another id' };
-      if (credential.kind === 'device' && options.revocation?.(credential.fleet)?.body.revoked.includes(identity)) {
-        return { status: 403, reason: 'this device has been revoked from the fleet' };
-      }
       // The socket is known by the id it registered (with its instance, for a device).
       verified.set(req, { ...credential, id });
     } catch (error) {
@@ -291,19 +288,14 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
     },
     peerCount: () => live.size,
     revoked(list) {
-      const { fleet, revoked } = list.body;
+      const { fleet } = list.body;
       let agents = 0;
+      // Agents read messages of up to 128 KiB (shared/peerjs-messages.ts); a bigger list they poll.
+      if (JSON.stringify(list).length > 100 * 1024) return log.info('revocation.too-large-to-push', { fleet: short(fleet), version: list.body.version });
       for (const peer of live.values()) {
-        if (peer.fleet !== fleet || !peer.accepting) continue;
-        if (peer.kind === 'agent') {
-          send(peer.socket, { type: 'REVOCATION', payload: list });
-          agents++;
-        } else if (revoked.includes(peer.identity)) {
-          peer.accepting = false;
-          send(peer.socket, { type: 'ERROR', payload: { msg: 'this device has been revoked from the fleet' } });
-          peer.socket.close(4003, 'device revoked');
-          log.info('peer.revoked', fields(peer));
-        }
+        if (peer.fleet !== fleet || peer.kind !== 'agent' || !peer.accepting) continue;
+        send(peer.socket, { type: 'REVOCATION', payload: list });
+        agents++;
       }
       log.info('revocation.pushed', { fleet: short(fleet), version: list.body.version, agents });
     },

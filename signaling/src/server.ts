@@ -129,7 +129,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
-  const gate = createPeerGate({ limits, log, presence, revocation: (fleet) => revocations.get(fleet) });
+  const gate = createPeerGate({ limits, log, presence });
   let stun: StunServer | undefined;
 
   app.use(createApiRouter({
