@@ -356,23 +356,25 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
    * Whether a new offer from `identity` may start negotiating. Nothing is known of the peer
    * yet (the handshake comes after the channel opens), and each unanswered negotiation holds a
    * slot for up to ANSWER_TIMEOUT_MS: so one identity holds at most MAX_NEGOTIATING_PER_PEER,
-   * strangers together MAX_NEGOTIATING_STRANGERS, and a full pool makes room by ending the
-   * oldest negotiation of whoever holds the most slots in it (two or more), rather than
-   * turning the newcomer away. A trusted newcomer may also take a stranger's slot.
+   * strangers together MAX_NEGOTIATING_STRANGERS. A full pool makes room by ending the oldest
+   * negotiation of the peer holding the most slots in it, when that peer holds at least two
+   * more than the newcomer (so the slots even out instead of one flooder keeping them all); a
+   * trusted newcomer may also take any stranger's slot.
    */
   function admitOffer(identity: string, trusted: boolean): string | undefined {
     const negotiating = [...sessions.values()].filter((x) => x.role === 'answer' && x.state === 'negotiating');
-    if (negotiating.filter((x) => x.identity === identity).length >= MAX_NEGOTIATING_PER_PEER) return 'too many negotiations from this peer';
+    const held = (who: string) => negotiating.filter((x) => x.identity === who).length;
+    if (held(identity) >= MAX_NEGOTIATING_PER_PEER) return 'too many negotiations from this peer';
     const pool = negotiating.filter((x) => x.trusted === trusted);
     const poolFull = pool.length >= (trusted ? MAX_NEGOTIATING : MAX_NEGOTIATING_STRANGERS);
     if (!poolFull && negotiating.length < MAX_NEGOTIATING) return undefined;
+    const strangersToTrusted = trusted && !poolFull;
+    const candidates = (strangersToTrusted ? negotiating.filter((x) => !x.trusted) : pool).filter((x) => x.identity !== identity);
     const byHolder = new Map<string, Session[]>();
-    for (const x of poolFull || !trusted ? pool : negotiating.filter((n) => !n.trusted)) {
-      byHolder.set(x.identity ?? '', [...(byHolder.get(x.identity ?? '') ?? []), x]);
-    }
-    const [, biggest = []] = [...byHolder].sort(([, a], [, b]) => b.length - a.length)[0] ?? [];
+    for (const x of candidates) byHolder.set(x.identity ?? '', [...(byHolder.get(x.identity ?? '') ?? []), x]);
+    const biggest = [...byHolder.values()].sort((a, b) => b.length - a.length)[0] ?? [];
     const victim = biggest[0];
-    if (!victim || (biggest.length < 2 && !(trusted && !victim.trusted))) return 'too many negotiations';
+    if (!victim || (!strangersToTrusted && biggest.length < held(identity) + 2)) return 'too many negotiations';
     end(victim, 'made room for another peer\'s offer');
     return undefined;
   }
