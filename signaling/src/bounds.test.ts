@@ -124,6 +124,26 @@ describe('per-device and per-address bounds', () => {
   });
 });
 
+describe('a peer that does not read', () => {
+  it('is closed once its unwritten messages pass maxBufferedPerPeer, and its senders get EXPIRE', async () => {
+    const { server, logs } = await start({ limits: { maxBufferedPerPeer: 256 * 1024 } });
+    const receiver = await registered(server, agent, fleet.fleetId);
+    const sender = await registered(server, device, fleet.fleetId, 'device');
+    // The receiver stops reading: the kernel's buffers fill, then the server's.
+    (receiver.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const big = offer(agent.id) as { payload: { sdp: { sdp: string }; connectionId: string } };
+    big.payload.sdp.sdp = `v=0\r\n${'a=x:'.concat('y'.repeat(60), '\r\n').repeat(900)}`;
+    let sent = 0;
+    const expired = sender.next('EXPIRE');
+    while (!logs.some((l) => l.includes('"event":"peer.not-reading"'))) {
+      for (let i = 0; i < 20; i++) sender.send({ ...big, payload: { ...big.payload, connectionId: `dc_${sent++}` } });
+      await new Promise((r) => setTimeout(r, 50));
+      if (sent > 4000) throw new Error('the server kept buffering for a peer that does not read');
+    }
+    expect(await expired).toMatchObject({ type: 'EXPIRE', src: agent.id });
+  });
+});
+
 describe('HTTP API bounds', () => {
   it('lets a genuine new fleet store its list after one address stored lists for many fleets (regression: 429)', async () => {
     const { server } = await start({ limits: { maxFleets: 12, newFleetsPerIpPerDay: 8 } });
