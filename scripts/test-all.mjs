@@ -41,6 +41,8 @@ step('typecheck web', 'npx', ['tsc', '-p', 'web/tsconfig.json', '--noEmit']);
 // The .svelte components: their TypeScript and template expressions (tsc sees no .svelte file).
 step('svelte-check', 'npx', ['svelte-check', '--tsconfig', 'web/tsconfig.json', '--fail-on-warnings']);
 step('lint', 'npx', ['eslint', '.']);
+// One format for the whole tree (.prettierrc); `npm run format` writes it.
+step('format', 'npx', ['prettier', '--check', '.']);
 step('build agent bundle', 'node', ['scripts/build-agent.mjs']);
 // The integration and browser tiers then run the CLI as `npm start` and users do: the bundle,
 // loaded with its code cache (bin/flotilla.js).
