@@ -1,7 +1,8 @@
 // flotilla: the command-line controller (same controller core as the PWA).
 
 import { parseArgs } from 'node:util';
-import { FlotillaError } from '../../shared/errors.ts';
+import { useNodeCrypto } from '../../node/platform.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import { acceptCommand, deviceCommand, initCommand, tokenCommand } from './commands/admin.ts';
 import { hostsCommand } from './commands/hosts.ts';
 import { fleetCommand, importInitCommand } from './commands/fleet.ts';
@@ -137,6 +138,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function dispatch(argv: string[], write: Write): Promise<number> {
+  // Sessions seal records and files are hashed with node:crypto, not a thread-pool round trip.
+  useNodeCrypto();
   const dash = argv.indexOf('--');
   const head = dash >= 0 ? argv.slice(0, dash) : argv;
   const rest = dash >= 0 ? argv.slice(dash + 1) : [];

@@ -2,10 +2,10 @@
 // to, each host's output and progress streamed into reactive state as it arrives, then kept in
 // history.
 
-import { newTaskId, type HostResult } from '../../../../shared/operations.ts';
-import type { Controller } from '../../../../shared/controller.ts';
-import type { WireError } from '../../../../shared/errors.ts';
-import { ERROR_MESSAGES } from '../../../../shared/errors.ts';
+import { newTaskId, type HostResult } from '../../../../shared/controller/operations.ts';
+import type { Controller } from '../../../../shared/controller/controller.ts';
+import type { WireError } from '../../../../shared/wire/errors.ts';
+import { ERROR_MESSAGES } from '../../../../shared/wire/errors.ts';
 import { appendCapped } from '../db/tasks.ts';
 import type { TaskHostRecord, TaskKind, TaskRecord } from '../db/schema.ts';
 import type { FleetState } from './fleet.svelte.ts';
