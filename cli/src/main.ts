@@ -215,7 +215,7 @@ async function runNamed(command: string, ctx: CommandContext, backupOptions: { i
     case 'control-process':
       // Started by `connect` or --persist (detached); not meant to be typed.
       if (currentScope()) throw new FlotillaError('usage', 'a control process cannot start another');
-      return runControlProcess(ctx);
+      return runControlProcess(ctx, { main, exitStatusFor });
     default: {
       const provided = CAPABILITY_COMMANDS.get(command);
       if (!provided) throw new FlotillaError('usage', `"${command}" is not a flotilla command; see flotilla --help`);
