@@ -19,7 +19,7 @@ function usageError(flags: RollingFlags): string | undefined {
   try {
     parseRollingOptions(flags);
   } catch (error) {
-    if (error instanceof FlotillaError && error.code === 'bad-config') return error.detail;
+    if (error instanceof FlotillaError && error.code === 'usage') return error.detail;
     throw error;
   }
   throw new Error(`${JSON.stringify(flags)} was accepted`);
