@@ -12,6 +12,9 @@ export type ResultStatus = (typeof RESULT_STATUSES)[number];
 export const MAX_HEADER_BYTES = 256 * 1024;
 /** Largest binary body of one message (file chunks, output). */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** Bounds of an exec's output window (flow control: bytes sent and not yet acknowledged). */
+export const MIN_OUTPUT_WINDOW = 64 * 1024;
+export const MAX_OUTPUT_WINDOW = 64 * 1024 * 1024;
 const ID_MAX = 64;
 const PATH_MAX = 4096;
 
@@ -24,7 +27,7 @@ export interface MessageMap {
    * bytes of each stream; the agent sends the rest and the result (or runs the task if it never
    * arrived).
    */
-  exec: { id: string; task: string; cmd: string; cwd?: string; env?: Record<string, string>; stdin?: string; timeoutMs?: number; user?: string; attach?: { stdout: number; stderr: number } };
+  exec: { id: string; task: string; cmd: string; cwd?: string; env?: Record<string, string>; stdin?: string; timeoutMs?: number; user?: string; attach?: { stdout: number; stderr: number }; window?: number };
   cancel: { id: string; target: string };
   'push.begin': { id: string; task: string; path: string; size: number; sha256: string; mode: number; overwrite?: boolean };
   'push.chunk': { id: string; offset: number };
@@ -34,7 +37,10 @@ export interface MessageMap {
   'tags.set': { id: string; tags: Record<string, string>; replace?: boolean };
   'host.cert': { id: string; cert: Obj };
   audit: { id: string; limit?: number };
-  output: { id: string; stream: 'stdout' | 'stderr' };
+  /** `window`: set by an agent that waits for `output.ack` once this many bytes are unacknowledged. */
+  output: { id: string; stream: 'stdout' | 'stderr'; window?: number };
+  /** From the controller: it has consumed `bytes` bytes of a request's output (both streams, cumulative). */
+  'output.ack': { id: string; bytes: number };
   progress: { id: string; bytes: number; total: number };
   'fetch.chunk': { id: string; offset: number };
   result: { id: string; status: ResultStatus; exitCode?: number; error?: WireError; data?: Obj; startedAt?: number; durationMs?: number };
@@ -83,6 +89,7 @@ const parsers: { [K in MessageType]: (o: Obj) => MessageMap[K] } = {
     ...optional('timeoutMs', optInt(o, 'timeoutMs', 1, 7 * 24 * 3600_000)),
     ...optional('user', optStr(o, 'user', 64)),
     ...optional('attach', o['attach'] === undefined ? undefined : offsets(obj(o['attach'], 'attach'))),
+    ...optional('window', optInt(o, 'window', MIN_OUTPUT_WINDOW, MAX_OUTPUT_WINDOW)),
   }),
   cancel: (o) => ({ id: id(o), target: id(o, 'target') }),
   'push.begin': (o) => ({
@@ -105,7 +112,8 @@ const parsers: { [K in MessageType]: (o: Obj) => MessageMap[K] } = {
   'tags.set': (o) => ({ id: id(o), tags: strMap(o, 'tags', 64, 256), ...optional('replace', optBool(o, 'replace')) }),
   'host.cert': (o) => ({ id: id(o), cert: obj(o['cert'], 'cert') }),
   audit: (o) => ({ id: id(o), ...optional('limit', optInt(o, 'limit', 1, 10_000)) }),
-  output: (o) => ({ id: id(o), stream: oneOf(o, 'stream', ['stdout', 'stderr'] as const) }),
+  output: (o) => ({ id: id(o), stream: oneOf(o, 'stream', ['stdout', 'stderr'] as const), ...optional('window', optInt(o, 'window', MIN_OUTPUT_WINDOW, MAX_OUTPUT_WINDOW)) }),
+  'output.ack': (o) => ({ id: id(o), bytes: int(o, 'bytes', 0) }),
   progress: (o) => ({ id: id(o), bytes: int(o, 'bytes'), total: int(o, 'total') }),
   'fetch.chunk': (o) => ({ id: id(o), offset: int(o, 'offset') }),
   result: (o) => ({

@@ -7,7 +7,9 @@ import { isRequest, type Message, type RequestType, type ResultStatus } from '..
 import type { SecureSession } from '../../shared/session.ts';
 import type { DeviceCertBody } from '../../shared/certs.ts';
 import { isTaskId, type JournalEntry } from './journal.ts';
-import { createLiveTasks, type Offsets } from './live-tasks.ts';
+import { createLiveTasks, type Offsets, type Stream } from './live-tasks.ts';
+import { createOutputWindows } from './output-window.ts';
+import { fitResult, replayEntry } from './replay.ts';
 import type { Handler, ResultFields, TaskContext } from './handlers/context.ts';
 import { execHandler } from './handlers/exec.ts';
 import { pushHandler } from './handlers/push.ts';
@@ -49,30 +51,6 @@ function statusFor(error: FlotillaError): ResultStatus {
   return 'failed';
 }
 
-/** Text after the first `from` bytes of its UTF-8 form (what a reattaching controller has not seen). */
-function after(text: string, from: number | undefined): string {
-  if (!from) return text;
-  const bytes = new TextEncoder().encode(text);
-  return from >= bytes.length ? '' : new TextDecoder().decode(bytes.subarray(from));
-}
-
-/** A finished task's journal entry as a result; `from`: output the controller already has. */
-function replay(entry: JournalEntry, from?: Offsets): ResultFields {
-  const status = entry.status === 'running' ? 'failed' : entry.status;
-  return {
-    status,
-    ...(entry.exitCode === undefined ? {} : { exitCode: entry.exitCode }),
-    ...(entry.status === 'running'
-      ? { error: { code: 'bad-message' as const, detail: 'this task is still running; collect it from the journal later' } }
-      : entry.error
-        ? { error: entry.error }
-        : {}),
-    startedAt: entry.startedAt,
-    ...(entry.endedAt ? { durationMs: entry.endedAt - entry.startedAt } : {}),
-    data: { ...(entry.data ?? {}), replayed: true, stdout: after(entry.stdout, from?.stdout), stderr: after(entry.stderr, from?.stderr), truncated: entry.truncated },
-  };
-}
-
 /** Creates the dispatcher for an agent. */
 export function createDispatcher(shared: Shared): Dispatcher {
   const running = new Map<string, { abort: AbortController; done: Promise<void> }>();
@@ -86,15 +64,19 @@ export function createDispatcher(shared: Shared): Dispatcher {
     const inSession = new Map<string, AbortController>();
     /** Listeners this session attached to live tasks, detached when it closes. */
     const attached = new Set<() => void>();
+    const windows = createOutputWindows();
     const send = async (message: Message, body?: Uint8Array) => {
       if (session.closed) return;
       try {
         await session.send(message, body);
       } catch (error) {
-        shared.log('debug', 'send-failed', { error: (error as Error).message });
+        shared.log('warn', 'send-failed', { type: message.type, error: (error as Error).message });
       }
     };
-    const reply = (id: string, fields: ResultFields) => send({ type: 'result', id, ...fields });
+    const reply = (id: string, fields: ResultFields) => send({ type: 'result', id, ...fitResult(fields) });
+    /** A known task's recorded output as events, then its result (replay.ts). */
+    const replay = (id: string, entry: JournalEntry, from?: Offsets) =>
+      replayEntry(entry, (stream: Stream, bytes) => send({ type: 'output', id, stream }, bytes), from).then((fields) => reply(id, fields));
     const refuse = (request: Message & { id: string }, error: FlotillaError) => {
       shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: request.type, outcome: 'refused', code: error.code, ...(error.detail ? { detail: error.detail } : {}) });
       return reply(request.id, { status: 'failed', error: toWireError(error) });
@@ -108,7 +90,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
       const startedAt = Date.now();
       // A command is followed live: its requester now, and controllers that reattach later.
       const following = request.type === 'exec' ? live.begin(request.task, abort) : undefined;
-      const toRequester = (stream: 'stdout' | 'stderr', bytes: Uint8Array) => send({ type: 'output', id: request.id, stream }, bytes);
+      const toRequester = windows.sender(request.id, request.type === 'exec' ? request.window : undefined, (stream, bytes, window) => send({ type: 'output', id: request.id, stream, ...(window ? { window } : {}) }, bytes));
       following?.live.attach({ stdout: 0, stderr: 0 }, toRequester);
       if (task && op) {
         const summary = 'cmd' in request ? request.cmd : 'path' in request ? request.path : '';
@@ -139,6 +121,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
         followUps.delete(request.id);
         early.delete(request.id);
         inSession.delete(request.id);
+        windows.end(request.id);
       }
       following?.finish(fields);
       if (task && op) {
@@ -150,6 +133,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
 
     session.onMessage((message, body) => {
       shared.log('debug', 'message', { type: message.type, id: message.id, device: device.id.slice(0, 8) });
+      if (message.type === 'output.ack') return windows.ack(message.id, message.bytes);
       if (message.type === 'push.chunk' || message.type === 'push.end') {
         const handler = followUps.get(message.id);
         if (handler) handler(message, body);
@@ -186,11 +170,11 @@ export function createDispatcher(shared: Shared): Dispatcher {
           if (message.type === 'exec' && message.attach) {
             // It ended while the controller was away: the result, with only the output it missed.
             shared.audit.write({ device: device.id, request: message.type, task, outcome: 'accepted', code: 'reattached' });
-            void reply(message.id, replay(known, message.attach));
+            void replay(message.id, known, message.attach);
             return;
           }
           shared.audit.write({ device: device.id, request: message.type, task, outcome: 'refused', code: 'duplicate-task' });
-          void reply(message.id, replay(known));
+          void replay(message.id, known);
           return;
         }
       }
@@ -219,13 +203,14 @@ export function createDispatcher(shared: Shared): Dispatcher {
       const task = live.get(message.task);
       if (!task) return false;
       shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: message.type, task: message.task, outcome: 'accepted', code: 'reattached' });
-      const attachment = task.attach(from, (stream, bytes) => send({ type: 'output', id: message.id, stream }, bytes));
+      const attachment = task.attach(from, windows.sender(message.id, message.window, (stream, bytes, window) => send({ type: 'output', id: message.id, stream, ...(window ? { window } : {}) }, bytes)));
       attached.add(attachment.detach);
       inSession.set(message.id, task.abort); // a cancel on the new request stops the command
       void task.finished.then((fields) => {
         attachment.detach();
         attached.delete(attachment.detach);
         inSession.delete(message.id);
+        windows.end(message.id);
         const data = { ...(fields.data ?? {}), reattached: true, ...(attachment.lost ? { lostBytes: attachment.lost } : {}) };
         return reply(message.id, { ...fields, data });
       });
@@ -233,6 +218,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
     }
 
     session.onClose(() => {
+      windows.closeAll();
       for (const detach of attached) detach();
       attached.clear();
       // Running commands go on (their results stay in the journal); transfers stop.

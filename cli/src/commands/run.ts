@@ -7,6 +7,7 @@ import { uniqueLabels } from '../../../shared/hosts.ts';
 import { openHome } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { color, createLinePrinter, duration, statusColor, table } from '../output.ts';
+import { createOutputCollector, drainingWriter, jsonOutputFields, truncationNotice, TRUNCATED_STATUS } from '../bounded-output.ts';
 import { parseDuration } from './admin.ts';
 import type { CommandContext } from './context.ts';
 
@@ -53,9 +54,9 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
     const { early, all } = await fleet.resolveStaged(selector);
     const task = ctx.flags.task ?? newTaskId();
     const names = uniqueLabels(early.map((t) => t.record));
-    const printer = createLinePrinter(ctx.flags.json ? () => undefined : (t) => ctx.write(t));
-    const outputs = new Map<string, { stdout: string[]; stderr: string[] }>();
-    const decoder = new TextDecoder();
+    // Bounded: the printer waits for stdout to drain, --json keeps a capped amount per host.
+    const printer = createLinePrinter(drainingWriter((t) => ctx.write(t)));
+    const outputs = createOutputCollector();
     const spec = {
       task,
       cmd,
@@ -82,18 +83,13 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
         id,
         spec,
         (stream, bytes) => {
-          const name = names.get(id) ?? id.slice(0, 8);
-          printer.write(name, stream, bytes);
-          if (ctx.flags.json) {
-            const o = outputs.get(id) ?? { stdout: [], stderr: [] };
-            o[stream].push(decoder.decode(bytes));
-            outputs.set(id, o);
-          }
+          if (ctx.flags.json) return outputs.add(id, stream, bytes);
+          return printer.write(names.get(id) ?? id.slice(0, 8), stream, bytes);
         },
         { signal: hostAbort.signal, onNote: (note) => ctx.err(color(33, `${names.get(id) ?? id.slice(0, 8)}: ${note}`)) },
-      ).then((result) => {
+      ).then(async (result) => {
         finished.add(id);
-        printer.flush(names.get(id) ?? id.slice(0, 8));
+        await printer.flush(names.get(id) ?? id.slice(0, 8));
         return result;
       });
       return Promise.race([running, givenUp]);
@@ -126,9 +122,11 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
           task,
           selector,
           command: cmd,
-          results: results.map((r) => ({ host: names.get(r.hostId), id: r.hostId, status: r.status, exitCode: r.exitCode ?? null, durationMs: r.durationMs, stdout: outputs.get(r.hostId)?.stdout.join('') ?? '', stderr: outputs.get(r.hostId)?.stderr.join('') ?? '', error: r.error ?? null })),
+          results: results.map((r) => ({ host: names.get(r.hostId), id: r.hostId, status: r.status, exitCode: r.exitCode ?? null, durationMs: r.durationMs, ...jsonOutputFields(outputs.get(r.hostId)), error: r.error ?? null })),
         }),
       );
+      const notice = truncationNotice(results.filter((r) => outputs.get(r.hostId).truncated).map((r) => names.get(r.hostId) ?? r.hostId));
+      if (notice) ctx.err(notice);
     } else {
       ctx.err('');
       ctx.err(
@@ -141,7 +139,8 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
       ctx.err(`${ok}/${results.length} ok · task ${task}`);
     }
     if (abort.signal.aborted) return 130;
-    return results.every((r) => r.status === 'ok') ? 0 : 1;
+    if (!results.every((r) => r.status === 'ok')) return 1;
+    return ctx.flags.json && results.some((r) => outputs.get(r.hostId).truncated) ? TRUNCATED_STATUS : 0;
   } finally {
     ctx.signal?.removeEventListener('abort', onCancel);
     process.off('SIGINT', onSigint);

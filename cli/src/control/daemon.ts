@@ -136,6 +136,14 @@ export async function runControlProcess(ctx: CommandContext): Promise<number> {
       signal: abort.signal,
       color: message.color,
       write,
+      drained: () =>
+        socket.writableNeedDrain && !socket.destroyed
+          ? new Promise<void>((resolve) => {
+              const done = () => (socket.off('drain', done), socket.off('close', done), resolve());
+              socket.on('drain', done);
+              socket.on('close', done);
+            })
+          : Promise.resolve(),
       progress: (label, doneBytes, total, end) => send({ type: 'progress', label: label.slice(0, 1024), done: doneBytes, total, end }),
     };
     let code: number;

@@ -161,7 +161,9 @@ export class FleetState {
     try {
       const connection = await this.controller.connect(id);
       const result = expectOk(await connection.request({ type: 'journal', tasks: asked }));
-      await this.#journal.collected(id, asked, parseJournal(result.data));
+      // Entries the agent left out to keep its answer within a message are asked for next time.
+      const omitted = new Set(Array.isArray(result.data?.['omitted']) ? result.data['omitted'] : []);
+      await this.#journal.collected(id, asked.filter((task) => !omitted.has(task)), parseJournal(result.data));
     } catch (error) {
       console.warn(`[flotilla] could not read the journal of ${id.slice(0, 8)}`, error);
     } finally {
