@@ -16,6 +16,7 @@ import { createRtcEndpoint, type RtcEndpoint } from './rtc/rtc-endpoint.ts';
 import { udpBufferCaps, WANTED_UDP_BUFFER } from './rtc/packet-size.ts';
 import { createHandshakeLimiter } from './handshake-limit.ts';
 import { openJournal } from './journal.ts';
+import { removePartials } from './partial-files.ts';
 import { openAuditLog } from './audit.ts';
 import { createDispatcher } from './dispatch.ts';
 import type { AgentConfig } from './config.ts';
@@ -39,6 +40,8 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   const signal = config.signal ?? enrollment.signal;
   const journal = await openJournal(state.dir);
   for (const task of journal.recovered) log('warn', 'task-interrupted', { task });
+  for (const bad of journal.setAside) log('warn', 'journal-entry-set-aside', bad);
+  await removePartials(state.dir, (event, fields) => log('warn', event, fields));
   const audit = await openAuditLog(state.dir, (error) => log('error', 'audit-write-failed', { error: String(error) }));
   const dispatcher = createDispatcher({ config, state, journal, audit, log });
   const handshakes = createHandshakeLimiter(config.handshakesPerMinute);

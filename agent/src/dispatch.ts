@@ -10,6 +10,7 @@ import { isTaskId, type JournalEntry } from './journal.ts';
 import { createLiveTasks, type Offsets, type Stream } from './live-tasks.ts';
 import { createOutputWindows } from './output-window.ts';
 import { fitResult, replayEntry } from './replay.ts';
+import { recordEnd, recordStart } from './task-records.ts';
 import type { Handler, ResultFields, TaskContext } from './handlers/context.ts';
 import { execHandler } from './handlers/exec.ts';
 import { pushHandler } from './handlers/push.ts';
@@ -84,7 +85,6 @@ export function createDispatcher(shared: Shared): Dispatcher {
 
     async function run(request: Extract<Message, { type: Exclude<RequestType, 'cancel'> }>, abort: AbortController): Promise<void> {
       const task = 'task' in request ? request.task : undefined;
-      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: request.type, outcome: 'accepted', ...(task ? { task } : {}), ...('cmd' in request ? { detail: request.cmd.slice(0, 500) } : 'path' in request ? { detail: request.path } : {}) });
       inSession.set(request.id, abort);
       const op = TASK_OPS[request.type as keyof typeof TASK_OPS] as JournalEntry['op'] | undefined;
       const startedAt = Date.now();
@@ -92,10 +92,6 @@ export function createDispatcher(shared: Shared): Dispatcher {
       const following = request.type === 'exec' ? live.begin(request.task, abort) : undefined;
       const toRequester = windows.sender(request.id, request.type === 'exec' ? request.window : undefined, (stream, bytes, window) => send({ type: 'output', id: request.id, stream, ...(window ? { window } : {}) }, bytes));
       following?.live.attach({ stdout: 0, stderr: 0 }, toRequester);
-      if (task && op) {
-        const summary = 'cmd' in request ? request.cmd : 'path' in request ? request.path : '';
-        await shared.journal.begin({ task, op, status: 'running', device: device.id, summary: summary.slice(0, 1000), startedAt, stdout: '', stderr: '', truncated: false });
-      }
       const ctx: TaskContext = {
         ...shared,
         session,
@@ -111,6 +107,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
       };
       let fields: ResultFields;
       try {
+        await recordStart(shared, device, request, op, startedAt); // audit and journal (task-records.ts)
         fields = await (HANDLERS[request.type] as Handler<typeof request.type>)(request as never, ctx);
         shared.log('debug', 'handled', { type: request.type, id: request.id, status: fields.status });
       } catch (error) {
@@ -124,10 +121,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
         windows.end(request.id);
       }
       following?.finish(fields);
-      if (task && op) {
-        const { data, exitCode, error } = fields;
-        await shared.journal.update(task, { status: fields.status, endedAt: Date.now(), ...(data ? { data } : {}), ...(exitCode === undefined ? {} : { exitCode }), ...(error ? { error } : {}) });
-      }
+      if (task && op) await recordEnd(shared, task, fields);
       await reply(request.id, fields);
     }
 
