@@ -63,7 +63,8 @@ Options
 
 Environment: FLOTILLA_HOME (default ~/.config/flotilla), FLOTILLA_PASSPHRASE (backup passphrase),
 FLOTILLA_PERSIST (like --persist).
-Exit status: 0 all hosts ok, 1 some host failed or was unreachable, 2 usage or setup error, 130 cancelled.`;
+Exit status: 0 all hosts ok, 1 some host failed or was unreachable, 2 usage or setup error,
+3 run --json cut some host's output (over 4 MiB on a stream), 130 cancelled.`;
 
 /** Runs the CLI; returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
