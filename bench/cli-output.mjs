@@ -3,7 +3,7 @@
 // For each: the CLI's exit status, what reached its stdout (bytes, lines, whether --json parses),
 // its peak RSS (VmHWM, sampled every 50 ms) and the agent's. A figure script, not a test.
 // Run as root in a private network namespace:
-//   node scripts/in-netns.mjs node bench/cli-output.mjs [--only NAME]
+//   node scripts/in-netns.mjs node bench/cli-output.mjs [--only NAME] [--slow] [--warm]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { run, sleep, parseJson } from './lib.mjs';
 
-const { values: opts } = parseArgs({ options: { only: { type: 'string' }, port: { type: 'string', default: '9611' }, slow: { type: 'boolean' } } });
+const { values: opts } = parseArgs({ options: { only: { type: 'string' }, port: { type: 'string', default: '9611' }, slow: { type: 'boolean' }, warm: { type: 'boolean' } } });
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = (name) => join(REPO, 'bin', name);
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-output-'));
@@ -87,6 +87,13 @@ process.on('SIGINT', () => {
 });
 try {
   const agent = await setup();
+  // --warm: through a control process (warm mode); its peak RSS is printed after each case.
+  let control;
+  if (opts.warm) {
+    await run(process.execPath, [BIN('flotilla.js'), 'connect', '--persist', '10m'], { env });
+    control = parseJson((await run(process.execPath, [BIN('flotilla.js'), 'connect', '--status', '--json'], { env })).stdout)?.pid;
+    children.push({ kill: () => control && process.kill(control, 'SIGKILL') });
+  }
   for (const c of CASES) {
     if (opts.only && !c.name.includes(opts.only)) continue;
     for (const json of [false, true]) {
@@ -99,7 +106,7 @@ try {
         parses = parsed ? ` json parses, stdout ${host?.stdout?.length ?? '?'} chars, truncated ${JSON.stringify(host?.truncated ?? host?.stdoutTruncated ?? null)}` : ' json does NOT parse';
       }
       const tail = r.stderr.trim().split('\n').slice(-2).join(' / ');
-      console.log(`${c.name}${json ? ' --json' : ''}: exit ${r.code ?? r.signal}, ${r.bytes} bytes / ${r.lines} lines on stdout (command printed ${c.expectBytes}),${parses} CLI peak RSS ${r.peakMiB.toFixed(0)} MiB, agent peak ${hwmMiB(agent.pid)?.toFixed(0)} MiB; stderr: ${tail.slice(0, 300)}`);
+      console.log(`${c.name}${json ? ' --json' : ''}: exit ${r.code ?? r.signal}, ${r.bytes} bytes / ${r.lines} lines on stdout (command printed ${c.expectBytes}),${parses} CLI peak RSS ${r.peakMiB.toFixed(0)} MiB,${control ? ` control process peak ${hwmMiB(control)?.toFixed(0)} MiB,` : ''} agent peak ${hwmMiB(agent.pid)?.toFixed(0)} MiB; stderr: ${tail.slice(0, 300)}`);
     }
   }
 } finally {

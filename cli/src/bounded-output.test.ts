@@ -11,7 +11,8 @@ describe('createBoundedLinePrinter', () => {
     await printer.write('b', 'stdout', enc('x\n'));
     await printer.write('a', 'stdout', enc('o\n0123456789abcdefXY'));
     await printer.flush('a');
-    expect(out).toEqual(['a | one\n', 'b | x\n', 'a | two\n', 'a | 01234567\n', 'a | 89abcdef\n', 'a | XY\n']);
+    // One write per call, holding every line that call completed.
+    expect(out).toEqual(['a | one\n', 'b | x\n', 'a | two\na | 01234567\na | 89abcdef\n', 'a | XY\n']);
   });
 
   it('keeps a multi-byte character whole across a cut', async () => {

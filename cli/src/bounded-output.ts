@@ -20,9 +20,11 @@ type Stream = 'stdout' | 'stderr';
  */
 export function drainingWriter(write: (text: string) => void, out: NodeJS.WriteStream = process.stdout): (text: string) => Promise<void> {
   let waiting: Promise<void> | undefined;
+  // Taken now: output arrives in callbacks of a connection the control process may have opened
+  // for another invocation, where currentScope() is that one's (or none).
+  const scope = currentScope();
   return (text) => {
     write(text);
-    const scope = currentScope();
     if (scope) return scope.drained();
     if (!out.writableNeedDrain || out.destroyed) return waiting ?? Promise.resolve();
     waiting ??= new Promise<void>((resolve) => {
@@ -49,20 +51,22 @@ export function drainingWriter(write: (text: string) => void, out: NodeJS.WriteS
  */
 export function createBoundedLinePrinter(write: (text: string) => void | Promise<void>, prefix: (host: string, stream: Stream) => string, pieceBytes = LINE_PIECE_BYTES) {
   const partial = new Map<string, { chunks: Uint8Array[]; size: number; decoder: TextDecoder }>();
-  const emit = (host: string, stream: Stream, held: { chunks: Uint8Array[]; decoder: TextDecoder }) => {
+  /** The held line (or piece) as a printed line; the caller writes what one call printed at once. */
+  const line = (host: string, stream: Stream, held: { chunks: Uint8Array[]; decoder: TextDecoder }): string => {
     // Pieces of a long line are cut at a byte count: the decoder keeps a character cut in two
     // for the next piece.
     let text = '';
     for (const c of held.chunks) text += held.decoder.decode(c, { stream: true });
     held.chunks = [];
-    return write(prefix(host, stream) + text + '\n');
+    return prefix(host, stream) + text + '\n';
   };
+  const writeAll = (lines: string[]) => (lines.length ? Promise.resolve(write(lines.join(''))) : Promise.resolve());
   return {
     write(host: string, stream: Stream, bytes: Uint8Array): Promise<void> {
       const key = `${host}\0${stream}`;
       let held = partial.get(key);
       if (!held) partial.set(key, (held = { chunks: [], size: 0, decoder: new TextDecoder() }));
-      const writes: (void | Promise<void>)[] = [];
+      const lines: string[] = [];
       let start = 0;
       for (;;) {
         const nl = bytes.indexOf(10, start);
@@ -71,13 +75,13 @@ export function createBoundedLinePrinter(write: (text: string) => void | Promise
         while (held.size + (end - start) >= pieceBytes) {
           const take = pieceBytes - held.size;
           held.chunks.push(bytes.subarray(start, start + take));
-          writes.push(emit(host, stream, held));
+          lines.push(line(host, stream, held));
           held.size = 0;
           start += take;
         }
         if (nl < 0) break;
         held.chunks.push(bytes.subarray(start, nl));
-        writes.push(emit(host, stream, held));
+        lines.push(line(host, stream, held));
         held.size = 0;
         start = nl + 1;
       }
@@ -85,18 +89,18 @@ export function createBoundedLinePrinter(write: (text: string) => void | Promise
         held.chunks.push(bytes.slice(start)); // a copy: the body's buffer belongs to the session
         held.size += bytes.length - start;
       }
-      return Promise.all(writes).then(() => undefined);
+      return writeAll(lines);
     },
     /** Prints what is left of a host's lines (its command ended without a final newline). */
     flush(host: string): Promise<void> {
-      const writes: (void | Promise<void>)[] = [];
+      const lines: string[] = [];
       for (const stream of ['stdout', 'stderr'] as const) {
         const key = `${host}\0${stream}`;
         const held = partial.get(key);
-        if (held && held.size > 0) writes.push(emit(host, stream, held));
+        if (held && held.size > 0) lines.push(line(host, stream, held));
         partial.delete(key);
       }
-      return Promise.all(writes).then(() => undefined);
+      return writeAll(lines);
     },
   };
 }

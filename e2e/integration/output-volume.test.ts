@@ -52,46 +52,58 @@ afterAll(async () => {
   await removeDir(base);
 });
 
-describe('output volume', () => {
-  it('holds the command back while the CLI’s stdout is not read, then delivers every line', async () => {
-    // 40 MB in 100-byte lines; tee records how much the command got to write.
-    const progress = join(base, 'progress.out');
-    const cmd = `head -c 40000000 /dev/zero | tr '\\0' x | fold -w 99 | tee ${progress}`;
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'flotilla.js'), 'run', '*', '--', cmd], {
-      cwd: ROOT,
-      env: { ...process.env, FLOTILLA_HOME: admin, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+/** Runs a 40 MB command with the CLI's stdout unread until the command stalls, then reads it all. */
+async function stallThenRead(label: string): Promise<void> {
+  // 40 MB in 100-byte lines; tee records how much the command got to write.
+  const progress = join(base, `progress-${label}.out`);
+  const cmd = `head -c 40000000 /dev/zero | tr '\\0' x | fold -w 99 | tee ${progress}`;
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'flotilla.js'), 'run', '*', '--', cmd], {
+    cwd: ROOT,
+    env: { ...process.env, FLOTILLA_HOME: admin, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    child.stdout.pause(); // nobody reads: the pipe fills, then the CLI's stdout buffer
+    const size = async () => (await stat(progress).catch(() => ({ size: 0 }))).size;
+    // Wait until the command stops making progress (blocked on a full pipe), or finishes.
+    let last = -1;
+    let still = 0;
+    await waitFor('the command to stall or finish', async () => {
+      const now = await size();
+      still = now === last ? still + 1 : 0;
+      last = now;
+      return still >= 8 || now >= 40_000_000 ? true : undefined;
+    }, 120_000);
+    // Bounded: the pipes, the agent's pending output, the window in flight and the CLI's
+    // stdout buffer hold a few MiB; without backpressure the command ran to the end.
+    expect(last).toBeLessThan(16 * 1024 * 1024);
+    let bytes = 0;
+    let lines = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      for (const b of chunk) if (b === 10) lines++;
     });
+    child.stdout.resume();
+    const code = await new Promise<number | null>((res) => child.once('close', (c) => res(c)));
+    expect(code).toBe(0);
+    // fold ends its last line without a newline; the CLI ends it with one.
+    expect(await size()).toBe(40_000_000 + Math.floor(40_000_000 / 99));
+    expect(lines).toBe(Math.ceil(40_000_000 / 99));
+    expect(bytes).toBeGreaterThan(40_000_000);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+describe('output volume', () => {
+  it('holds the command back while the CLI’s stdout is not read, then delivers every line', () => stallThenRead('direct'), 240_000);
+
+  it('holds it back through a control process (warm mode) as well', async () => {
+    await ok(['connect', '--persist', '2m']);
     try {
-      child.stdout.pause(); // nobody reads: the pipe fills, then the CLI's stdout buffer
-      const size = async () => (await stat(progress).catch(() => ({ size: 0 }))).size;
-      // Wait until the command stops making progress (blocked on a full pipe), or finishes.
-      let last = -1;
-      let still = 0;
-      await waitFor('the command to stall or finish', async () => {
-        const now = await size();
-        still = now === last ? still + 1 : 0;
-        last = now;
-        return still >= 8 || now >= 40_000_000 ? true : undefined;
-      }, 120_000);
-      // Bounded: the pipes, the agent's pending output, the window in flight and the CLI's
-      // stdout buffer hold a few MiB; without backpressure the command ran to the end.
-      expect(last).toBeLessThan(16 * 1024 * 1024);
-      let bytes = 0;
-      let lines = 0;
-      child.stdout.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
-        for (const b of chunk) if (b === 10) lines++;
-      });
-      child.stdout.resume();
-      const code = await new Promise<number | null>((res) => child.once('close', (c) => res(c)));
-      expect(code).toBe(0);
-      // fold ends its last line without a newline; the CLI ends it with one.
-      expect(await size()).toBe(40_000_000 + Math.floor(40_000_000 / 99));
-      expect(lines).toBe(Math.ceil(40_000_000 / 99));
-      expect(bytes).toBeGreaterThan(40_000_000);
+      await stallThenRead('warm');
     } finally {
-      child.kill('SIGKILL');
+      await cli(admin, ['connect', '--stop']);
     }
   }, 240_000);
 
