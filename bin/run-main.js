@@ -39,7 +39,22 @@ async function runMain(main, { exitWhenDone = false } = {}) {
     if (!wantsJson(argv) || status === 70) process.stderr.write(line + '\n');
     process.exitCode = status;
   }
-  if (exitWhenDone || process.exitCode) setImmediate(() => process.exit());
+  if (exitWhenDone || process.exitCode) {
+    // A pipe takes what fits and Node queues the rest: exit only once it is written, or output
+    // is lost (a 1 MiB --json was cut at ~200 KiB). A reader that went away fails the write,
+    // which also ends the wait.
+    await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+    setImmediate(() => process.exit());
+  }
+}
+
+/** Resolves once everything written to `stream` so far has been handed to the OS (or failed). */
+function flushed(stream) {
+  if (stream.destroyed || !stream.writable || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('error', resolve);
+    stream.write('', resolve);
+  });
 }
 
 module.exports = { runMain };

@@ -136,7 +136,8 @@ export function cli(
       child.kill('SIGKILL');
       rej(new Error(`flotilla ${args.join(' ')} timed out\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, options.timeoutMs ?? 60_000);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': the pipes may still hold output when the process has exited.
+    child.once('close', (code) => {
       running.delete(child);
       clearTimeout(timer);
       res({ code, stdout, stderr });

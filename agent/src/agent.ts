@@ -15,6 +15,7 @@ import { createRtcEndpoint, type RtcEndpoint } from '../../node/rtc/rtc-endpoint
 import { udpBufferCaps, WANTED_UDP_BUFFER } from '../../node/rtc/packet-size.ts';
 import { createHandshakeLimiter } from './handshake-limit.ts';
 import { openJournal } from './journal.ts';
+import { removePartials } from './partial-files.ts';
 import { openAuditLog } from './audit.ts';
 import { createDispatcher } from './dispatch.ts';
 import { createRevocationWatch } from './revocation-watch.ts';
@@ -45,6 +46,8 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   const signal = config.signal ?? enrollment.signal;
   const journal = await openJournal(state.dir);
   for (const task of journal.recovered) log('warn', 'task-interrupted', { task });
+  for (const bad of journal.setAside) log('warn', 'journal-entry-set-aside', bad);
+  await removePartials(state.dir, (event, fields) => log('warn', event, fields));
   const audit = await openAuditLog(state.dir, (error) => log('error', 'audit-write-failed', { error: String(error) }));
   const dispatcher = createDispatcher({ config, state, journal, audit, log });
   const handshakes = createHandshakeLimiter(config.handshakesPerMinute);

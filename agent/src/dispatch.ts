@@ -11,7 +11,10 @@ import type { DeviceCertBody } from '../../shared/identity/certs.ts';
 import { capabilityOfRequest, type Spec } from '../../capabilities/index.ts';
 import type { Offsets } from '../../capabilities/spec.ts';
 import { isTaskId, type JournalEntry } from './journal.ts';
-import { createLiveTasks } from './live-tasks.ts';
+import { createLiveTasks, type Stream } from './live-tasks.ts';
+import { createOutputWindows } from './output-window.ts';
+import { fitResult, replayEntry } from './replay.ts';
+import { recordEnd, recordStart } from './task-records.ts';
 import { handlerOf } from './handlers.ts';
 import type { ResultFields, TaskContext } from './task-context.ts';
 
@@ -33,6 +36,11 @@ function taskOf(spec: Spec, request: CapabilityRequest): string | undefined {
   return spec.traits?.journaled || spec.traits?.reattach ? (request as { task?: string }).task : undefined;
 }
 
+/** The output window a request asked for (flow control of its `output` events), if any. */
+function windowOf(request: CapabilityRequest): number | undefined {
+  return (request as { window?: number }).window;
+}
+
 /** Where a reattaching request's controller stands (a reattach capability's `attach`). */
 function attachOf(spec: Spec, request: CapabilityRequest): Offsets | undefined {
   return spec.traits?.reattach ? (request as { attach?: Offsets }).attach : undefined;
@@ -42,30 +50,6 @@ function statusFor(error: FlotillaError): ResultStatus {
   if (error.code === 'cancelled') return 'cancelled';
   if (error.code === 'timeout') return 'timeout';
   return 'failed';
-}
-
-/** Text after the first `from` bytes of its UTF-8 form (what a reattaching controller has not seen). */
-function after(text: string, from: number | undefined): string {
-  if (!from) return text;
-  const bytes = new TextEncoder().encode(text);
-  return from >= bytes.length ? '' : new TextDecoder().decode(bytes.subarray(from));
-}
-
-/** A finished task's journal entry as a result; `from`: output the controller already has. */
-function replay(entry: JournalEntry, from?: Offsets): ResultFields {
-  const status = entry.status === 'running' ? 'failed' : entry.status;
-  return {
-    status,
-    ...(entry.exitCode === undefined ? {} : { exitCode: entry.exitCode }),
-    ...(entry.status === 'running'
-      ? { error: { code: 'bad-message' as const, detail: 'this task is still running; collect it from the journal later' } }
-      : entry.error
-        ? { error: entry.error }
-        : {}),
-    startedAt: entry.startedAt,
-    ...(entry.endedAt ? { durationMs: entry.endedAt - entry.startedAt } : {}),
-    data: { ...(entry.data ?? {}), replayed: true, stdout: after(entry.stdout, from?.stdout), stderr: after(entry.stderr, from?.stderr), truncated: entry.truncated },
-  };
 }
 
 /** Creates the dispatcher for an agent. */
@@ -81,15 +65,19 @@ export function createDispatcher(shared: Shared): Dispatcher {
     const inSession = new Map<string, AbortController>();
     /** Listeners this session attached to live tasks, detached when it closes. */
     const attached = new Set<() => void>();
+    const windows = createOutputWindows();
     const send = async (message: Message, body?: Uint8Array) => {
       if (session.closed) return;
       try {
         await session.send(message, body);
       } catch (error) {
-        shared.log('debug', 'send-failed', { error: (error as Error).message });
+        shared.log('warn', 'send-failed', { type: message.type, error: (error as Error).message });
       }
     };
-    const reply = (id: string, fields: ResultFields) => send({ type: 'result', id, ...fields });
+    const reply = (id: string, fields: ResultFields) => send({ type: 'result', id, ...fitResult(fields) });
+    /** A known task's recorded output as events, then its result (replay.ts). */
+    const replay = (id: string, entry: JournalEntry, from?: Offsets) =>
+      replayEntry(entry, (stream: Stream, bytes) => send({ type: 'output', id, stream }, bytes), from).then((fields) => reply(id, fields));
     const refuse = (request: Message & { id: string }, error: FlotillaError) => {
       shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: request.type, outcome: 'refused', code: error.code, ...(error.detail ? { detail: error.detail } : {}) });
       return reply(request.id, { status: 'failed', error: toWireError(error) });
@@ -97,18 +85,12 @@ export function createDispatcher(shared: Shared): Dispatcher {
 
     async function run(spec: Spec, request: CapabilityRequest, abort: AbortController): Promise<void> {
       const task = taskOf(spec, request);
-      const detail = spec.traits?.audit?.(request as never);
-      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: request.type, outcome: 'accepted', ...(task ? { task } : {}), ...(detail ? { detail } : {}) });
       inSession.set(request.id, abort);
       const startedAt = Date.now();
       // A reattachable task is followed live: its requester now, and controllers that reattach later.
       const following = task && spec.traits?.reattach ? live.begin(task, abort) : undefined;
-      const toRequester = (stream: 'stdout' | 'stderr', bytes: Uint8Array) => send({ type: 'output', id: request.id, stream }, bytes);
+      const toRequester = windows.sender(request.id, windowOf(request), (stream, bytes, window) => send({ type: 'output', id: request.id, stream, ...(window ? { window } : {}) }, bytes));
       following?.live.attach({ stdout: 0, stderr: 0 }, toRequester);
-      if (task) {
-        const summary = spec.traits?.journaled?.summary(request as never) ?? '';
-        await shared.journal.begin({ task, op: spec.name, status: 'running', device: device.id, summary: summary.slice(0, 1000), startedAt, stdout: '', stderr: '', truncated: false });
-      }
       const ctx: TaskContext = {
         ...shared,
         session,
@@ -124,6 +106,10 @@ export function createDispatcher(shared: Shared): Dispatcher {
       };
       let fields: ResultFields;
       try {
+        // Audit and journal first (task-records.ts): a write that fails answers the request instead.
+        const detail = spec.traits?.audit?.(request as never);
+        const summary = spec.traits?.journaled?.summary(request as never) ?? '';
+        await recordStart(shared, device, { type: request.type, task, op: spec.name, detail, summary }, startedAt);
         const handler = await handlerOf(spec);
         fields = (await handler(request as never, ctx)) as ResultFields;
         shared.log('debug', 'handled', { type: request.type, id: request.id, status: fields.status });
@@ -135,17 +121,16 @@ export function createDispatcher(shared: Shared): Dispatcher {
         followUps.delete(request.id);
         early.delete(request.id);
         inSession.delete(request.id);
+        windows.end(request.id);
       }
       following?.finish(fields);
-      if (task) {
-        const { data, exitCode, error } = fields;
-        await shared.journal.update(task, { status: fields.status, endedAt: Date.now(), ...(data ? { data } : {}), ...(exitCode === undefined ? {} : { exitCode }), ...(error ? { error } : {}) });
-      }
+      if (task) await recordEnd(shared, task, fields);
       await reply(request.id, fields);
     }
 
     session.onMessage((message, body) => {
       shared.log('debug', 'message', { type: message.type, id: message.id, device: device.id.slice(0, 8) });
+      if (message.type === 'output.ack') return windows.ack(message.id, message.bytes);
       if (isFollowUp(message)) {
         const handler = followUps.get(message.id);
         if (handler) handler(message, body);
@@ -185,11 +170,11 @@ export function createDispatcher(shared: Shared): Dispatcher {
           if (attach) {
             // It ended while the controller was away: the result, with only the output it missed.
             shared.audit.write({ device: device.id, request: message.type, task, outcome: 'accepted', code: 'reattached' });
-            void reply(message.id, replay(known, attach));
+            void replay(message.id, known, attach);
             return;
           }
           shared.audit.write({ device: device.id, request: message.type, task, outcome: 'refused', code: 'duplicate-task' });
-          void reply(message.id, replay(known));
+          void replay(message.id, known);
           return;
         }
       }
@@ -218,13 +203,14 @@ export function createDispatcher(shared: Shared): Dispatcher {
       const task = live.get(name);
       if (!task) return false;
       shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: message.type, task: name, outcome: 'accepted', code: 'reattached' });
-      const attachment = task.attach(from, (stream, bytes) => send({ type: 'output', id: message.id, stream }, bytes));
+      const attachment = task.attach(from, windows.sender(message.id, windowOf(message), (stream, bytes, window) => send({ type: 'output', id: message.id, stream, ...(window ? { window } : {}) }, bytes)));
       attached.add(attachment.detach);
       inSession.set(message.id, task.abort); // a cancel on the new request stops the command
       void task.finished.then((fields) => {
         attachment.detach();
         attached.delete(attachment.detach);
         inSession.delete(message.id);
+        windows.end(message.id);
         const data = { ...(fields.data ?? {}), reattached: true, ...(attachment.lost ? { lostBytes: attachment.lost } : {}) };
         return reply(message.id, { ...fields, data });
       });
@@ -232,6 +218,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
     }
 
     session.onClose(() => {
+      windows.closeAll();
       for (const detach of attached) detach();
       attached.clear();
       // Running commands go on (their results stay in the journal); transfers stop.

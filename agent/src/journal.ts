@@ -3,12 +3,12 @@
 // going when the agent died is reported as interrupted after the restart.
 
 import { closeSync, fsync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { WireError } from '../../shared/wire/errors.ts';
+import { FlotillaError, isErrorCode, type WireError } from '../../shared/wire/errors.ts';
 import type { ResultStatus } from '../../shared/wire/protocol.ts';
-import { readJson } from '../../node/files.ts';
+import { expectDirectory, readJson } from '../../node/files.ts';
 import { isObj } from '../../shared/wire/validate.ts';
 
 /** Output kept per stream in the journal; the rest is dropped with `truncated` set. */
@@ -52,6 +52,42 @@ export interface Journal {
   list(filter: { tasks?: string[]; since?: number }): JournalEntry[];
   /** Entries that were running when the agent stopped, now marked interrupted. */
   readonly recovered: string[];
+  /** Entries of the wrong shape, moved to `<task>.json.bad`; their ids stay used (interrupted). */
+  readonly setAside: { path: string; reason: string }[];
+}
+
+const STATUSES = new Set<string>(['ok', 'failed', 'timeout', 'cancelled', 'unreachable', 'interrupted', 'running']);
+
+/** Why a journal file's contents are not an entry, or undefined when they are one. */
+export function entryProblem(raw: unknown): string | undefined {
+  if (!isObj(raw)) return 'not a JSON object';
+  const need = (key: string, ok: (v: unknown) => boolean, what: string) => (ok(raw[key]) ? undefined : `${key} is not ${what}`);
+  const str = (v: unknown) => typeof v === 'string';
+  const num = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
+  const opt = (ok: (v: unknown) => boolean) => (v: unknown) => v === undefined || ok(v);
+  return (
+    need('task', (v) => str(v) && isTaskId(v as string), 'a task id') ??
+    need('op', (v) => v === 'exec' || v === 'push' || v === 'fetch', 'exec, push or fetch') ??
+    need('status', (v) => str(v) && STATUSES.has(v as string), 'a status') ??
+    need('device', str, 'a string') ??
+    need('summary', str, 'a string') ??
+    need('startedAt', num, 'a time') ??
+    need('endedAt', opt(num), 'a time') ??
+    need('exitCode', opt(num), 'an integer') ??
+    need('error', opt((v) => isObj(v) && isErrorCode(v['code']) && (v['detail'] === undefined || str(v['detail']))), 'an error') ??
+    need('stdout', str, 'a string') ??
+    need('stderr', str, 'a string') ??
+    need('truncated', (v) => typeof v === 'boolean', 'true or false') ??
+    need('pid', opt(num), 'a process id') ??
+    need('data', opt(isObj), 'an object')
+  );
+}
+
+/** A file-system error on the journal as one sentence with the path (a full disk, say). */
+function journalWriteError(path: string, error: unknown): FlotillaError {
+  const code = (error as NodeJS.ErrnoException).code ?? String(error);
+  const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : code;
+  return new FlotillaError('file-error', `the agent cannot write its journal (${path}: ${why}), so it did not run this task; free space under its state directory`);
 }
 
 /**
@@ -66,7 +102,7 @@ export interface Journal {
  */
 export async function openJournal(stateDir: string): Promise<Journal> {
   const dir = join(stateDir, 'journal');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await expectDirectory(dir, 'its journal');
   const dirFd = openSync(dir, 'r');
   const pathOf = (task: string) => join(dir, `${task}.json`);
   /** Replaces the entry's file atomically; writes of one task never overlap (they are synchronous). */
@@ -77,6 +113,7 @@ export async function openJournal(stateDir: string): Promise<Journal> {
   };
   const entries = new Map<string, JournalEntry>();
   const recovered: string[] = [];
+  const setAside: { path: string; reason: string }[] = [];
   for (const name of await readdir(dir)) {
     if (name.endsWith('.tmp')) {
       await unlink(join(dir, name)).catch(() => undefined); // a replacement the agent did not finish
@@ -86,7 +123,21 @@ export async function openJournal(stateDir: string): Promise<Journal> {
     const task = name.slice(0, -'.json'.length);
     try {
       const raw = await readJson(join(dir, name));
-      if (isObj(raw) && typeof raw['task'] === 'string' && isTaskId(raw['task'])) entries.set(raw['task'], raw as unknown as JournalEntry);
+      const problem = entryProblem(raw);
+      if (problem === undefined && (raw as JournalEntry).task === task) {
+        entries.set(task, raw as JournalEntry);
+        continue;
+      }
+      if (!isTaskId(task)) continue;
+      // Of the wrong shape (edited by hand, written by something else): kept aside for a look,
+      // and the id stays used, reading interrupted with that said.
+      const reason = problem ?? `its task is not ${task}`;
+      const aside = `${join(dir, name)}.bad`;
+      renameSync(join(dir, name), aside);
+      setAside.push({ path: aside, reason });
+      const startedAt = statSync(aside, { throwIfNoEntry: false })?.mtimeMs ?? Date.now();
+      entries.set(task, { task, op: 'exec', status: 'interrupted', device: '', summary: '', startedAt: Math.floor(startedAt), endedAt: Math.floor(startedAt), stdout: '', stderr: '', truncated: false, error: { code: 'file-error', detail: `this task's journal entry was damaged (${reason}); it was set aside as ${aside}` } });
+      replace(entries.get(task)!);
     } catch {
       if (!isTaskId(task)) continue;
       // Unreadable (a power cut during a write): the id stays used, and the run is reported lost.
@@ -111,6 +162,7 @@ export async function openJournal(stateDir: string): Promise<Journal> {
 
   return {
     recovered,
+    setAside,
     get: (task) => entries.get(task),
     async begin(entry) {
       if (entries.has(entry.task)) return false;
@@ -125,7 +177,7 @@ export async function openJournal(stateDir: string): Promise<Journal> {
         // Not recorded, so not run: the id may be tried again.
         entries.delete(entry.task);
         if (fd !== undefined) rmSync(pathOf(entry.task), { force: true });
-        throw error;
+        throw journalWriteError(pathOf(entry.task), error);
       } finally {
         if (fd !== undefined) closeSync(fd);
       }
@@ -146,7 +198,12 @@ export async function openJournal(stateDir: string): Promise<Journal> {
       const entry = entries.get(task);
       if (!entry) return;
       Object.assign(entry, patch);
-      replace(entry);
+      try {
+        replace(entry);
+      } catch (error) {
+        rmSync(`${pathOf(task)}.tmp`, { force: true });
+        throw journalWriteError(pathOf(task), error);
+      }
     },
     list(filter) {
       const wanted = filter.tasks ? new Set(filter.tasks) : undefined;

@@ -11,6 +11,7 @@ import type { spec } from './spec.ts';
 const KILL_GRACE_MS = 2000;
 const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
 const FLUSH_MS = 200;
+const GRACE_MS = 500;
 
 function userIds(user: string): { uid: number; gid: number } {
   if (process.getuid?.() !== 0) throw new FlotillaError('policy-refused', 'run-as needs the agent to run as root');
@@ -53,13 +54,22 @@ export const handler: Handler<typeof spec> = async (request, ctx) => {
     ...(ids ?? {}),
   });
   // Listen for the exit at once: a fast command can finish before the journal write below.
+  // Grandchildren may keep stdout open: after the exit, wait for the pipes to close, but no
+  // more than GRACE_MS without output. Output held back by flow control (the pipes paused
+  // while the controller catches up) does not count: it is still on its way, and ending the
+  // task there lost the end of a command's output.
+  let graceTimer: NodeJS.Timeout | undefined;
+  let armGrace: () => void = () => undefined;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
-      // Grandchildren may keep stdout open; wait briefly for it, then finish anyway.
       const done = () => resolve({ code, signal });
-      const grace = setTimeout(done, 500);
+      armGrace = () => {
+        clearTimeout(graceTimer);
+        graceTimer = child.stdout.isPaused() || child.stderr.isPaused() ? undefined : setTimeout(done, GRACE_MS);
+      };
+      armGrace();
       child.once('close', () => {
-        clearTimeout(grace);
+        clearTimeout(graceTimer);
         done();
       });
     });
@@ -82,9 +92,13 @@ export const handler: Handler<typeof spec> = async (request, ctx) => {
       flushSoon();
       pending += chunk.length;
       if (pending > MAX_PENDING_OUTPUT) source.pause();
+      armGrace();
       void ctx.output(stream, new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)).finally(() => {
         pending -= chunk.length;
-        if (pending <= MAX_PENDING_OUTPUT / 2 && source.isPaused()) source.resume();
+        if (pending <= MAX_PENDING_OUTPUT / 2 && source.isPaused()) {
+          source.resume();
+          armGrace();
+        }
       });
     });
     source.on('end', () => ctx.journal.appendOutput(request.task, stream, decoder.end()));
@@ -112,6 +126,7 @@ export const handler: Handler<typeof spec> = async (request, ctx) => {
   ctx.signal.addEventListener('abort', onAbort);
 
   const exit = await exited;
+  clearTimeout(graceTimer);
   if (timer) clearTimeout(timer);
   clearTimeout(flush);
   ctx.signal.removeEventListener('abort', onAbort);

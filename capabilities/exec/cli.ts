@@ -14,6 +14,7 @@ import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 import { shellWord } from '../../cli/src/cli-errors.ts';
 import { noAnswer, whenExpired } from '../../cli/src/run-deadline.ts';
+import { createOutputCollector, drainingWriter, jsonOutputFields, truncationNotice, TRUNCATED_STATUS } from '../../cli/src/bounded-output.ts';
 
 /**
  * One argument is a shell command line (`-- 'ls | wc -l'`); several are an argv, quoted so the
@@ -62,9 +63,9 @@ async function runCommand(ctx: CommandContext): Promise<number> {
     const { early, all } = rolling ? { early: [], all: fleet.resolve(selector) } : await fleet.resolveStaged(selector);
     const task = ctx.flags.task ?? newTaskId();
     const names = uniqueLabels(early.map((t) => t.record));
-    const printer = createLinePrinter(ctx.flags.json ? () => undefined : (t) => ctx.write(t));
-    const outputs = new Map<string, { stdout: string[]; stderr: string[] }>();
-    const decoder = new TextDecoder();
+    // Bounded: the printer waits for stdout to drain, --json keeps a capped amount per host.
+    const printer = createLinePrinter(drainingWriter((t) => ctx.write(t)));
+    const outputs = createOutputCollector();
     const spec = {
       task,
       cmd,
@@ -99,18 +100,13 @@ async function runCommand(ctx: CommandContext): Promise<number> {
         id,
         spec,
         (stream, bytes) => {
-          const name = names.get(id) ?? id.slice(0, 8);
-          printer.write(name, stream, bytes);
-          if (ctx.flags.json) {
-            const o = outputs.get(id) ?? { stdout: [], stderr: [] };
-            o[stream].push(decoder.decode(bytes));
-            outputs.set(id, o);
-          }
+          if (ctx.flags.json) return outputs.add(id, stream, bytes);
+          return printer.write(names.get(id) ?? id.slice(0, 8), stream, bytes);
         },
         { signal: hostAbort.signal, onNote: (note) => ctx.err(color(33, `${names.get(id) ?? id.slice(0, 8)}: ${note}`)) },
-      ).then((result) => {
+      ).then(async (result) => {
         finished.add(id);
-        printer.flush(names.get(id) ?? id.slice(0, 8));
+        await printer.flush(names.get(id) ?? id.slice(0, 8));
         return result;
       });
       return Promise.race([running, givenUp]);
@@ -152,9 +148,15 @@ async function runCommand(ctx: CommandContext): Promise<number> {
       results,
       names,
       ...(stopped ? { stopped } : {}),
-      json: (r) => ({ stdout: outputs.get(r.hostId)?.stdout.join('') ?? '', stderr: outputs.get(r.hostId)?.stderr.join('') ?? '' }),
+      json: (r) => jsonOutputFields(outputs.get(r.hostId)),
     });
-    return abort.signal.aborted ? 130 : code;
+    if (ctx.flags.json) {
+      const notice = truncationNotice(results.filter((r) => outputs.get(r.hostId).truncated).map((r) => names.get(r.hostId) ?? r.hostId));
+      if (notice) ctx.err(notice);
+    }
+    if (abort.signal.aborted) return 130;
+    // Every host ok, but --json could not keep all of some host's output: a status of its own.
+    return code === 0 && ctx.flags.json && results.some((r) => outputs.get(r.hostId).truncated) ? TRUNCATED_STATUS : code;
   } finally {
     ctx.signal?.removeEventListener('abort', onCancel);
     process.off('SIGINT', onSigint);

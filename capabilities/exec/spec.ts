@@ -1,5 +1,6 @@
 // exec: a shell command in its own process group on the host, output streamed as produced.
 import { defineCapability, type Offsets } from '../spec.ts';
+import { MAX_OUTPUT_WINDOW, MIN_OUTPUT_WINDOW } from '../../shared/wire/output-window.ts';
 import { int, obj, optInt, optional, optStr, optStrMap, PATH_MAX, str, taskId, type Obj } from '../../shared/wire/validate.ts';
 
 function offsets(o: Obj): Offsets {
@@ -24,6 +25,8 @@ export const spec = defineCapability({
        * each stream; the agent sends the rest and the result (or runs the task if it never arrived).
        */
       ...optional('attach', o['attach'] === undefined ? undefined : offsets(obj(o['attach'], 'attach'))),
+      /** Flow control: the agent keeps at most this many output bytes unacknowledged (`output.ack`). */
+      ...optional('window', optInt(o, 'window', MIN_OUTPUT_WINDOW, MAX_OUTPUT_WINDOW)),
     }),
   },
   result: () => ({}),

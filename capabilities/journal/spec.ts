@@ -21,7 +21,8 @@ export const spec = defineCapability({
   result: (d) => {
     const entries = d['entries'];
     if (!Array.isArray(entries) || entries.length > MAX_JOURNAL_ENTRIES * 5) throw new FlotillaError('bad-message', 'entries: expected a list');
-    return { entries: entries.filter(isObj) as Obj[] };
+    // Entries the agent left out to keep its answer within one message, for the controller to ask again.
+    return { entries: entries.filter(isObj) as Obj[], ...optional('omitted', d['omitted'] === undefined ? undefined : strArray(d, 'omitted', 1000, ID_MAX)) };
   },
   role: 'viewer',
 });

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { FlotillaError } from '../../shared/wire/errors.ts';
 import { createSha256 } from '../../shared/wire/sha256-stream.ts';
 import { confinePath } from '../../agent/src/policy.ts';
+import { trackPartial } from '../../agent/src/partial-files.ts';
 import type { Handler } from '../../agent/src/task-context.ts';
 import type { spec } from './spec.ts';
 
@@ -20,7 +21,10 @@ export const handler: Handler<typeof spec> = async (request, ctx) => {
   const target = await confinePath(request.path, ctx.config.allowedRoots, 'write');
   await mkdir(dirname(target), { recursive: true });
   const temp = join(dirname(target), `.${basename(target)}.flotilla-${randomBytes(6).toString('hex')}.tmp`);
+  // Recorded first: a push cut short by a kill leaves a record, and the next start removes the file.
+  const untrack = await trackPartial(ctx.state.dir, temp);
   let handle: FileHandle | undefined = await open(temp, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
+    void untrack();
     throw new FlotillaError('file-error', `cannot create ${temp}: ${error.code ?? error.message}`);
   });
   const hash = createSha256();
@@ -72,9 +76,11 @@ export const handler: Handler<typeof spec> = async (request, ctx) => {
     handle = undefined;
     await chmod(temp, request.mode);
     await rename(temp, target);
+    await untrack();
     return { status: 'ok', startedAt, durationMs: Date.now() - startedAt, data: { path: target, size: received, sha256: digest, mode: request.mode } };
   } catch (error) {
     await cleanup();
+    await untrack();
     throw error;
   }
 };

@@ -1,7 +1,7 @@
 // The CLI's home ($FLOTILLA_HOME, default ~/.config/flotilla): this device's identity and
 // certificate (0600), the signaling URL, and the host and token lists as JSON files.
 
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { mkdir, stat } from 'node:fs/promises';
 import { FlotillaError } from '../../shared/wire/errors.ts';
 import { exportIdentity, exportSigningKeys, identityId, importIdentity, importSigningKeys, type StoredIdentity } from '../../shared/identity/crypto.ts';
@@ -13,6 +13,7 @@ import { readJson, writeJsonAtomic } from '../../node/files.ts';
 import { currentScope } from './control/scope.ts';
 import { homeDir } from './home-dir.ts';
 import { selectorStore, type SelectorStore } from './selector-store.ts';
+import { checkRecords, damaged, hostProblem, tokenProblem } from './home-check.ts';
 
 export { homeDir };
 
@@ -56,7 +57,7 @@ export async function saveDevice(dir: string, device: DeviceIdentity, signal: st
 }
 
 /** A JSON array file of records keyed by `key`, cached, with serialized atomic writes. */
-export function jsonStore<T extends { [k in K]: string }, K extends string>(path: string, key: K) {
+export function jsonStore<T extends { [k in K]: string }, K extends string>(path: string, key: K, problem?: (record: unknown) => string | undefined) {
   // One load shared by concurrent callers: two loads racing would each make a map, and a
   // record put into the first would be lost when the second replaced it (seen as a join token
   // accepting a fourth host of three, when three hosts joined at once).
@@ -67,8 +68,13 @@ export function jsonStore<T extends { [k in K]: string }, K extends string>(path
     if (cache) return cache;
     const loading = (async () => {
       seen = await mtimeOf(path);
-      const raw = await readJson(path);
-      return new Map((Array.isArray(raw) ? (raw as T[]) : []).filter((r) => isObj(r) && typeof r[key] === 'string').map((r) => [r[key], r]));
+      const raw = await readJson(path, `the ${basename(path)} list`).catch((error: unknown) => {
+        throw problem && (error as { notJson?: boolean }).notJson ? damaged(path, basename(path), 'not JSON') : error;
+      });
+      // Checked when a check is given (openHome): a damaged entry is reported with its path,
+      // not met later as a crash inside a command.
+      const records = problem ? checkRecords<T>(path, basename(path), raw, problem) : Array.isArray(raw) ? (raw as T[]) : [];
+      return new Map(records.filter((r) => isObj(r) && typeof r[key] === 'string').map((r) => [r[key], r]));
     })();
     cache = loading;
     loading.catch(() => cache === loading && (cache = undefined)); // a failed read is tried again
@@ -100,25 +106,37 @@ export async function openHome(dir = homeDir()): Promise<Home> {
   // Inside the control process (warm mode), the invocation uses the process's loaded home.
   const scope = currentScope();
   if (scope && scope.home.dir === dir) return scope.home;
-  const raw = await readJson(join(dir, 'device.json'));
+  const devicePath = join(dir, 'device.json');
+  const raw = await readJson(devicePath, 'this device\'s keys').catch((error: unknown) => {
+    throw (error as { notJson?: boolean }).notJson ? damaged(devicePath, 'device.json', 'not JSON') : error;
+  });
   if (raw === undefined) throw new FlotillaError('bad-config', `no Flotilla device in ${dir}: run \`flotilla init --signal URL\` first (or set FLOTILLA_HOME)`);
-  const o = obj(raw, 'device.json');
-  const stored = raw as unknown as StoredDevice;
-  const keys = await importIdentity(stored.identity);
-  const pub = { signPub: stored.identity.signPub, encPub: stored.identity.encPub };
-  const cert = parseDeviceCert(o['cert']);
-  const device: DeviceIdentity = {
-    keys,
-    pub,
-    id: await identityId(pub),
-    fleetId: cert.body.fleet,
-    fleetPub: str(o, 'fleetPub', 1200),
-    cert,
-    ...(stored.fleetKeys ? { fleetKeys: await importSigningKeys(stored.fleetKeys) } : {}),
-    ...(o['revocation'] ? { revocation: parseRevocationList(o['revocation']) } : {}),
-  };
-  const hosts = jsonStore<HostRecord, 'id'>(join(dir, 'hosts.json'), 'id');
-  const tokens = jsonStore<TokenRecord, 'tid'>(join(dir, 'tokens.json'), 'tid');
+  let device: DeviceIdentity;
+  let o: Record<string, unknown>;
+  try {
+    o = obj(raw, 'device.json');
+    const stored = raw as unknown as StoredDevice;
+    const identity = obj(o['identity'], 'identity');
+    const keys = await importIdentity(stored.identity);
+    const pub = { signPub: str(identity, 'signPub', 1200), encPub: str(identity, 'encPub', 1200) };
+    const cert = parseDeviceCert(o['cert']);
+    str(o, 'signal', 512);
+    device = {
+      keys,
+      pub,
+      id: await identityId(pub),
+      fleetId: cert.body.fleet,
+      fleetPub: str(o, 'fleetPub', 1200),
+      cert,
+      ...(stored.fleetKeys ? { fleetKeys: await importSigningKeys(stored.fleetKeys) } : {}),
+      ...(o['revocation'] ? { revocation: parseRevocationList(o['revocation']) } : {}),
+    };
+  } catch (error) {
+    // A key that does not import, a field of the wrong type: one sentence, not a stack.
+    throw damaged(devicePath, 'device.json', error instanceof FlotillaError ? (error.detail ?? error.code) : (error as Error).message.slice(0, 200));
+  }
+  const hosts = jsonStore<HostRecord, 'id'>(join(dir, 'hosts.json'), 'id', hostProblem);
+  const tokens = jsonStore<TokenRecord, 'tid'>(join(dir, 'tokens.json'), 'tid', tokenProblem);
   const home: Home = {
     dir,
     signal: str(o, 'signal', 512),

@@ -73,7 +73,7 @@ server before saying it cannot be reached; default 5s).
 Errors: one line on stderr; with --json, {"error":{"code":…,"message":…}} on stdout.
 Exit status: 0 all hosts ok; 1 some host failed, timed out or was unreachable, or the signaling
 server could not be reached (hosts then prints the cached inventory, marked stale); 2 usage or
-setup error; 130 cancelled.`;
+setup error; 3 run --json cut some host's output (over 4 MiB on a stream); 130 cancelled.`;
 }
 
 /** The usage lines of every capability's commands, aligned like the rest. */

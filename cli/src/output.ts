@@ -1,6 +1,7 @@
 // Terminal output: tables, per-host line prefixes, a progress bar, colours when on a TTY.
 
 import { currentScope } from './control/scope.ts';
+import { createBoundedLinePrinter } from './bounded-output.ts';
 
 const useColor = process.stdout.isTTY === true && !process.env['NO_COLOR'];
 const PALETTE = [36, 35, 33, 32, 34, 96, 95, 93, 92, 94];
@@ -41,34 +42,18 @@ export function ago(ts: number, now = Date.now()): string {
   return `${Math.floor(s / 86_400)}d ago`;
 }
 
-/** Splits each host's stream into lines and prints them prefixed by the host name. */
-export function createLinePrinter(write: (text: string) => void = (t) => process.stdout.write(t)) {
-  const partial = new Map<string, string>();
+/**
+ * Splits each host's stream into lines and prints them prefixed by the host name, keeping at
+ * most one line piece per host and stream (bounded-output.ts); `write` and `flush` resolve once
+ * `write` has taken the text (pass a drainingWriter to wait for stdout).
+ */
+export function createLinePrinter(write: (text: string) => void | Promise<void> = (t) => void process.stdout.write(t)) {
   const colors = new Map<string, number>();
-  const decoders = new Map<string, TextDecoder>();
   const prefix = (host: string, stream: 'stdout' | 'stderr') => {
     if (!colors.has(host)) colors.set(host, PALETTE[colors.size % PALETTE.length]!);
     return color(colors.get(host)!, host) + (stream === 'stderr' ? color(31, ' !') : '') + ' | ';
   };
-  return {
-    write(host: string, stream: 'stdout' | 'stderr', bytes: Uint8Array) {
-      const key = `${host}\0${stream}`;
-      let decoder = decoders.get(key);
-      if (!decoder) decoders.set(key, (decoder = new TextDecoder()));
-      const text = (partial.get(key) ?? '') + decoder.decode(bytes, { stream: true });
-      const lines = text.split('\n');
-      partial.set(key, lines.pop() ?? '');
-      for (const line of lines) write(prefix(host, stream) + line + '\n');
-    },
-    flush(host: string) {
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const key = `${host}\0${stream}`;
-        const rest = partial.get(key);
-        if (rest) write(prefix(host, stream) + rest + '\n');
-        partial.delete(key);
-      }
-    },
-  };
+  return createBoundedLinePrinter(write, prefix);
 }
 
 /** Draws a progress bar on stderr (only when stderr is a terminal). */

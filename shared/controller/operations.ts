@@ -82,6 +82,12 @@ export interface ExecSpec {
   user?: string;
 }
 
+/**
+ * Output an exec may have in flight to this controller before the agent waits for an
+ * acknowledgement (docs/protocol.md, "Output flow control"); acknowledged every quarter.
+ */
+export const OUTPUT_WINDOW = 1024 * 1024;
+
 /** How long a controller keeps trying to reattach to a running command after its connection dropped. */
 export const REATTACH_WINDOW_MS = 60_000;
 
@@ -108,7 +114,7 @@ export function execOnHost(
   controller: Controller,
   hostId: string,
   spec: ExecSpec,
-  onOutput: (stream: 'stdout' | 'stderr', bytes: Uint8Array) => void,
+  onOutput: (stream: 'stdout' | 'stderr', bytes: Uint8Array) => void | Promise<void>,
   signalOrOptions?: AbortSignal | ExecOptions,
 ): Promise<HostResult<DataOf<typeof capabilities.exec>>> {
   const options: ExecOptions = signalOrOptions instanceof AbortSignal ? { signal: signalOrOptions } : (signalOrOptions ?? {});
@@ -118,7 +124,7 @@ export function execOnHost(
     const seen = { stdout: 0, stderr: 0 };
     const deliver = (stream: 'stdout' | 'stderr', bytes: Uint8Array) => {
       seen[stream] += bytes.length;
-      onOutput(stream, bytes);
+      return onOutput(stream, bytes);
     };
     let attach: { stdout: number; stderr: number } | undefined;
     let lostAt = 0;
@@ -126,11 +132,21 @@ export function execOnHost(
       let result: TypedResult<typeof capabilities.exec>;
       try {
         const connection = await controller.connect(hostId);
+        const acks = createAcker((bytes, id) => connection.send({ type: 'output.ack', id, bytes }));
         result = await call(
           connection,
           capabilities.exec,
-          { ...spec, ...(attach ? { attach } : {}) },
-          { onEvent: (event, body) => event.type === 'output' && deliver(event.stream, body), ...(signal ? { signal } : {}) },
+          { ...spec, ...(attach ? { attach } : {}), window: OUTPUT_WINDOW },
+          {
+            onEvent: (event, body) => {
+              if (event.type !== 'output') return;
+              const taken = deliver(event.stream, body);
+              // An agent that sets `window` waits for acknowledgements: given once the bytes are taken.
+              if (event.window !== undefined) void Promise.resolve(taken).then(() => acks.consumed(body.length));
+            },
+            onSent: acks.setId,
+            ...(signal ? { signal } : {}),
+          },
         );
       } catch (error) {
         if (!connectionLost(error) || signal?.aborted || window <= 0) throw error;
@@ -143,17 +159,40 @@ export function execOnHost(
         await pause(Math.min(500 * 2 ** attempt, 5_000), signal);
         continue;
       }
-      // A re-sent task id answers from the journal: show its recorded output once (after a
-      // reattach, only what had not arrived).
+      // A re-sent task id answers from the journal: its recorded output comes as output events
+      // before the result; agents before that carried it in the result (after a reattach, only
+      // what had not arrived).
       if (result.replay?.replayed) {
         const enc = new TextEncoder();
-        if (result.replay.stdout) deliver('stdout', enc.encode(result.replay.stdout));
-        if (result.replay.stderr) deliver('stderr', enc.encode(result.replay.stderr));
+        if (result.replay.stdout) await deliver('stdout', enc.encode(result.replay.stdout));
+        if (result.replay.stderr) await deliver('stderr', enc.encode(result.replay.stderr));
       }
       if (attach) options.onNote?.(`reconnected and collected the result${result.replay?.lostBytes ? ` (${result.replay.lostBytes} bytes of output were no longer kept)` : ''}`);
       return fromResult(hostId, result, started);
     }
   });
+}
+
+/** Acknowledges consumed output to the agent, a quarter of the window at a time. */
+function createAcker(send: (bytes: number, id: string) => Promise<void>) {
+  let id: string | undefined;
+  let consumed = 0;
+  let acked = 0;
+  const flush = () => {
+    if (id === undefined || consumed - acked < OUTPUT_WINDOW / 4) return;
+    acked = consumed;
+    send(consumed, id).catch(() => undefined); // a closed connection ends the request anyway
+  };
+  return {
+    setId(requestId: string) {
+      id = requestId;
+      flush();
+    },
+    consumed(bytes: number) {
+      consumed += bytes;
+      flush();
+    },
+  };
 }
 
 function pause(ms: number, signal?: AbortSignal): Promise<void> {

@@ -15,13 +15,20 @@ export type ResultStatus = (typeof RESULT_STATUSES)[number];
 export const MAX_HEADER_BYTES = 256 * 1024;
 /** Largest binary body of one message (file chunks, output). */
 export const MAX_BODY_BYTES = 1024 * 1024;
+export { MAX_OUTPUT_WINDOW, MIN_OUTPUT_WINDOW } from './output-window.ts';
+import { MAX_OUTPUT_WINDOW, MIN_OUTPUT_WINDOW } from './output-window.ts';
 
 /** The messages every capability shares. */
 interface CoreMessages {
   /** Stops a running request of this session (`target` is its id). */
   cancel: { id: string; target: string };
-  /** A chunk of a request's output; the bytes are the body. */
-  output: { id: string; stream: 'stdout' | 'stderr' };
+  /**
+   * A chunk of a request's output; the bytes are the body. `window`: set by an agent that waits
+   * for `output.ack` once this many bytes are unacknowledged.
+   */
+  output: { id: string; stream: 'stdout' | 'stderr'; window?: number };
+  /** From the controller: it has consumed `bytes` bytes of a request's output (both streams, cumulative). */
+  'output.ack': { id: string; bytes: number };
   /** How far a long request has got. */
   progress: { id: string; bytes: number; total: number };
   /** The end of a request. `data` is the capability's typed result (validated by its spec). */
@@ -63,7 +70,8 @@ function parseWireError(raw: unknown): WireError {
 
 const core: { [K in keyof CoreMessages]: (o: Obj) => CoreMessages[K] } = {
   cancel: (o) => ({ id: id(o), target: id(o, 'target') }),
-  output: (o) => ({ id: id(o), stream: oneOf(o, 'stream', ['stdout', 'stderr'] as const) }),
+  output: (o) => ({ id: id(o), stream: oneOf(o, 'stream', ['stdout', 'stderr'] as const), ...optional('window', optInt(o, 'window', MIN_OUTPUT_WINDOW, MAX_OUTPUT_WINDOW)) }),
+  'output.ack': (o) => ({ id: id(o), bytes: int(o, 'bytes', 0) }),
   progress: (o) => ({ id: id(o), bytes: int(o, 'bytes'), total: int(o, 'total') }),
   result: (o) => ({
     id: id(o),

@@ -73,7 +73,12 @@ export async function forwardInvocation(home: string, argv: string[]): Promise<n
       socket,
       (m) => {
         if (m.type !== 'refused') started = true;
-        if (m.type === 'write') process[m.stream].write(m.text);
+        // A terminal or pipe that is behind stops the socket, and so the control process and
+        // the agent behind it (bounded-output.ts), until it drains.
+        if (m.type === 'write' && !process[m.stream].write(m.text) && !socket.isPaused()) {
+          socket.pause();
+          process[m.stream].once('drain', () => socket.resume());
+        }
         else if (m.type === 'progress' && process.stderr.isTTY) {
           drawProgress(m.label, m.done, m.total);
           drawing = !m.end;

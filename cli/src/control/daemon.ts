@@ -131,6 +131,7 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
     requests++;
     active.add(abort);
     clearTimeout(idle);
+    let drainWait: Promise<void> | undefined;
     const write = (stream: 'stdout' | 'stderr', text: string) => {
       for (let i = 0; i < text.length; i += WRITE_PIECE) send({ type: 'write', stream, text: text.slice(i, i + WRITE_PIECE) });
     };
@@ -141,6 +142,20 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
       signal: abort.signal,
       color: message.color,
       write,
+      drained: () => {
+        if (!socket.writableNeedDrain || socket.destroyed) return Promise.resolve();
+        // One wait shared by every writer (a listener per write made each drain cost O(n²)).
+        return (drainWait ??= new Promise<void>((resolve) => {
+          const done = () => {
+            socket.off('drain', done);
+            socket.off('close', done);
+            drainWait = undefined;
+            resolve();
+          };
+          socket.on('drain', done);
+          socket.on('close', done);
+        }));
+      },
       progress: (label, doneBytes, total, end) => send({ type: 'progress', label: label.slice(0, 1024), done: doneBytes, total, end }),
     };
     let code: number;

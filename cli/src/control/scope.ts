@@ -17,6 +17,8 @@ export interface ControlScope {
   /** Whether the client's stdout is a terminal that wants colour. */
   color: boolean;
   write(stream: 'stdout' | 'stderr', text: string): void;
+  /** Resolves once the client's socket has taken what was written (backpressure for output). */
+  drained(): Promise<void>;
   progress(label: string, done: number, total: number, end: boolean): void;
 }
 

@@ -162,7 +162,9 @@ export class FleetState {
     try {
       const connection = await this.controller.connect(id);
       const result = await callOk(connection, capabilities.journal, { tasks: asked });
-      await this.#journal.collected(id, asked, parseJournal(result));
+      // Entries the agent left out to keep its answer within a message are asked for next time.
+      const omitted = new Set(result.omitted ?? []);
+      await this.#journal.collected(id, asked.filter((task) => !omitted.has(task)), parseJournal(result));
     } catch (error) {
       console.warn(`[flotilla] could not read the journal of ${id.slice(0, 8)}`, error);
     } finally {
