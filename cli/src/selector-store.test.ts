@@ -62,6 +62,6 @@ describe('selectorStore', () => {
     }
     await rm(path);
     await mkdir(path);
-    expect(await detail(s.lookup())).toBe(`${path} cannot be read (EISDIR); it should be a JSON file of saved selectors`);
+    expect(await detail(s.lookup())).toBe(`${path} is a directory, where the saved selectors file (a file) belongs: move it out of the way`);
   });
 });

@@ -36,11 +36,11 @@ function corrupt(path: string, why: string): never {
 async function load(path: string): Promise<SavedSelector[]> {
   let raw: unknown;
   try {
-    raw = await readJson(path);
+    raw = await readJson(path, 'the saved selectors file');
   } catch (error) {
-    if (error instanceof FlotillaError) throw new FlotillaError('bad-config', `${path} is damaged: not JSON; fix or delete it`);
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new FlotillaError('bad-config', `${path} cannot be read (${code}); it should be a JSON file of saved selectors`);
+    // readJson names the path and what is wrong with it (a directory, no access); only "not JSON" gets our advice.
+    if (error instanceof FlotillaError && (error as { notJson?: boolean }).notJson) throw new FlotillaError('bad-config', `${path} is damaged: not JSON; fix or delete it`);
+    throw error;
   }
   if (raw === undefined) return [];
   if (!Array.isArray(raw)) corrupt(path, 'expected a list of saved selectors');
