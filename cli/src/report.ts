@@ -83,3 +83,19 @@ export function jsonError(error: unknown): { code: string; message: string } {
   const wire = toWireError(error);
   return { code: wire.code, message: error instanceof FlotillaError ? error.message : String(error) };
 }
+
+/**
+ * Before the report of a command that lists things per host (ports, environment): one block per
+ * host with data, its name on a line and then its table. Prints nothing with --json (the data
+ * is in the report's results).
+ */
+export function printHostTables<D extends object>(ctx: CommandContext, report: Pick<TaskReport<D>, 'results' | 'names'>, header: string[], rows: (data: D) => string[][]): void {
+  if (ctx.flags.json) return;
+  for (const r of report.results) {
+    if (r.status !== 'ok' || !r.data) continue;
+    const lines = rows(r.data);
+    ctx.out(`── ${report.names.get(r.hostId) ?? r.hostId.slice(0, 8)} (${lines.length})`);
+    if (lines.length) ctx.out(table(header, lines));
+    ctx.out('');
+  }
+}
