@@ -14,3 +14,4 @@ export { spec as hostCert } from './host-cert/spec.ts';
 export { spec as audit } from './audit/spec.ts';
 export { spec as ports } from './ports/spec.ts';
 export { spec as environment } from './environment/spec.ts';
+export { spec as hostsFile } from './hosts-file/spec.ts';
