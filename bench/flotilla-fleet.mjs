@@ -51,7 +51,9 @@ export class FlotillaFleet {
     mkdirSync(join(this.dir, 'logs'), { recursive: true });
     const out = openSync(join(this.dir, 'logs', 'signal.log'), 'a');
     this.signal = spawn(process.execPath, [BIN('flotilla-signal.js'), '--host', '127.0.0.1', '--port', String(this.port),
-      '--stun-port', String(this.port), '--data-dir', join(this.dir, 'signal-data'), '--log-level', 'warn'],
+      '--stun-port', String(this.port), '--data-dir', join(this.dir, 'signal-data'), '--log-level', 'warn',
+      // Every simulated agent connects from 127.0.0.1: above the default 256 per address.
+      '--max-connections-per-ip', '4096'],
     { stdio: ['ignore', out, out] });
     closeSync(out);
     const url = `http://127.0.0.1:${this.port}/`;

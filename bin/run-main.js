@@ -2,25 +2,42 @@
 // for the user. Plain JavaScript, so the bundled CLI can use it without loading tsx.
 'use strict';
 
+/** Codes that mean "could not reach a host or the server in time" (exit 1); as cli/src/cli-errors.ts. */
+const REACHABILITY = new Set(['no-match', 'unreachable', 'signaling-failed', 'timeout']);
+
+/** Exit status and the one line a person reads, for an error that escaped main(). */
+function describe(error) {
+  if (error && error.name === 'FlotillaError') {
+    const line = error.code === 'usage' && error.detail ? `usage error: ${error.detail}` : `error: ${error.message}`;
+    return { code: error.code, line, message: line.replace(/^(usage )?error: /, ''), status: REACHABILITY.has(error.code) ? 1 : error.code === 'cancelled' ? 130 : 2 };
+  }
+  if (error && typeof error.code === 'string' && error.code.startsWith('ERR_PARSE_ARGS_')) {
+    return { code: 'usage', line: `usage error: ${error.message}; see --help`, message: `${error.message}; see --help`, status: 2 };
+  }
+  return { code: 'internal', line: `internal error: ${error && error.stack ? error.stack : String(error)}`, message: error instanceof Error ? error.message : String(error), status: 70 };
+}
+
+/** True when `--json` is among the options (before `--`). */
+function wantsJson(argv) {
+  const dash = argv.indexOf('--');
+  return (dash < 0 ? argv : argv.slice(0, dash)).includes('--json');
+}
+
 /**
  * Calls `main(argv)`. With `exitWhenDone`, exits as soon as it settles: open sockets (werift,
- * signaling) would keep a CLI alive.
+ * signaling) would keep a CLI alive. An error is a line on stderr, or with --json
+ * `{"error":{"code","message"}}` on stdout.
  */
 async function runMain(main, { exitWhenDone = false } = {}) {
+  const argv = process.argv.slice(2);
   try {
-    const status = await main(process.argv.slice(2));
+    const status = await main(argv);
     process.exitCode = typeof status === 'number' ? status : 0;
   } catch (error) {
-    if (error && error.name === 'FlotillaError') {
-      process.stderr.write(`error: ${error.message}\n`);
-      process.exitCode = error.code === 'no-match' || error.code === 'unreachable' ? 1 : 2;
-    } else if (error && error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      process.stderr.write(`error: ${error.message}; see --help\n`);
-      process.exitCode = 2;
-    } else {
-      process.stderr.write(`internal error: ${error && error.stack ? error.stack : String(error)}\n`);
-      process.exitCode = 70;
-    }
+    const { code, line, message, status } = describe(error);
+    if (wantsJson(argv)) process.stdout.write(JSON.stringify({ error: { code, message } }) + '\n');
+    if (!wantsJson(argv) || status === 70) process.stderr.write(line + '\n');
+    process.exitCode = status;
   }
   if (exitWhenDone || process.exitCode) setImmediate(() => process.exit());
 }

@@ -1,4 +1,4 @@
-// `npm test`: type check, lint, build the agent and CLI bundles, then every test tier. WebRTC tiers run
+// `npm test`: type check (.svelte included), lint, build the agent and CLI bundles, then every test tier. WebRTC tiers run
 // inside a private network namespace (scripts/in-netns.mjs). Ends with one line
 // "tests: N passed, N failed, N skipped" summed over all tiers.
 import { spawnSync } from 'node:child_process';
@@ -38,7 +38,11 @@ function vitestTier(name, args, netns) {
 
 step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 step('typecheck web', 'npx', ['tsc', '-p', 'web/tsconfig.json', '--noEmit']);
+// The .svelte components: their TypeScript and template expressions (tsc sees no .svelte file).
+step('svelte-check', 'npx', ['svelte-check', '--tsconfig', 'web/tsconfig.json', '--fail-on-warnings']);
 step('lint', 'npx', ['eslint', '.']);
+// One format for the whole tree (.prettierrc); `npm run format` writes it.
+step('format', 'npx', ['prettier', '--check', '.']);
 step('build agent bundle', 'node', ['scripts/build-agent.mjs']);
 // The integration and browser tiers then run the CLI as `npm start` and users do: the bundle,
 // loaded with its code cache (bin/flotilla.js).

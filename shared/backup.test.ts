@@ -122,6 +122,14 @@ describe('fleet backup', () => {
     }
   });
 
+  test("a browser's fleet (its own keys sealed, the fleet key extractable) backs up and restores", async () => {
+    const browser = await createFleet('browser', false, true);
+    expect(browser.keys.sign.privateKey.extractable).toBe(false);
+    const restored = await importFleetBackup(await exportFleetBackup(browser.fleetKeys!, browser.fleetPub, SIGNAL, PASS), PASS, true);
+    expect(restored.fleetId).toBe(browser.fleetId);
+    await expect(verifyDeviceCert(browser.cert, restored.fleetPub, restored.fleetId)).resolves.toMatchObject({ id: browser.id, role: 'admin' });
+  }, 30_000);
+
   test('export refuses a short passphrase and a non-extractable key', async () => {
     await refusal(exportFleetBackup(admin.fleetKeys!, admin.fleetPub, SIGNAL, 'short'));
     const browser = await createFleet('browser', false);

@@ -93,34 +93,74 @@ function spki(b64: string, what: string): Uint8Array {
   return bytes;
 }
 
-/** The id of an identity: fingerprint over both public keys, so neither can be swapped. */
+const VERIFY_ALG: RsaHashedImportParams = { name: 'RSA-PSS', hash: 'SHA-256' };
+const WRAP_ALG: RsaHashedImportParams = { name: 'RSA-OAEP', hash: 'SHA-256' };
+/** Modulus sizes accepted from peers: what Flotilla generates (2048) up to 4096. */
+const MIN_RSA_BITS = 2048;
+const MAX_RSA_BITS = 4096;
+/** Canonical checks already passed, by the base64 text (RSA import and export are not free). */
+const canonicalSeen = new Set<string>();
+const MAX_CANONICAL_SEEN = 4096;
+
+/**
+ * Imports a base64 SPKI RSA key and insists that the text is the one encoding of it: standard
+ * base64 exactly as `exportPublic` writes it, and DER that exporting the imported key gives
+ * back byte for byte (no trailing bytes, no long-form lengths, no leading zeros), with a
+ * 2048–4096-bit modulus and the exponent 65537. Ids are fingerprints of these bytes, so
+ * without this one key would give as many ids as it has encodings.
+ */
+async function importCanonical(b64: string, what: string, algorithm: RsaHashedImportParams, usage: KeyUsage): Promise<CryptoKey> {
+  const bytes = spki(b64, what);
+  let key: CryptoKey;
+  try {
+    key = await subtle().importKey('spki', buf(bytes), algorithm, true, [usage]);
+  } catch {
+    throw new FlotillaError('bad-message', `${what} could not be imported as an RSA public key`);
+  }
+  const cacheKey = `${algorithm.name}:${b64}`;
+  if (canonicalSeen.has(cacheKey)) return key;
+  const rsa = key.algorithm as RsaHashedKeyAlgorithm;
+  const exponent = Array.from(rsa.publicExponent).join(',');
+  if (rsa.modulusLength < MIN_RSA_BITS || rsa.modulusLength > MAX_RSA_BITS || (exponent !== '1,0,1' && exponent !== '0,1,0,1')) {
+    throw new FlotillaError('bad-message', `${what} must be an RSA key of ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits with exponent 65537`);
+  }
+  const again = new Uint8Array(await subtle().exportKey('spki', key));
+  if (toBase64(again) !== b64) {
+    throw new FlotillaError('bad-message', `${what} is not in canonical form (base64 of the DER SPKI, nothing added)`);
+  }
+  if (canonicalSeen.size >= MAX_CANONICAL_SEEN) canonicalSeen.clear();
+  canonicalSeen.add(cacheKey);
+  return key;
+}
+
+/** Throws bad-message unless `pub` holds two canonical RSA keys (see importCanonical). */
+export async function checkCanonicalKeys(pub: PublicKeys): Promise<void> {
+  await Promise.all([importCanonical(pub.signPub, 'signPub', VERIFY_ALG, 'verify'), importCanonical(pub.encPub, 'encPub', WRAP_ALG, 'encrypt')]);
+}
+
+/**
+ * The id of an identity: fingerprint over both public keys, so neither can be swapped. Only
+ * canonical keys have an id (bad-message otherwise), so one key pair has exactly one id.
+ */
 export async function identityId(pub: PublicKeys): Promise<string> {
+  await checkCanonicalKeys(pub);
   return fingerprint(concatBytes(spki(pub.signPub, 'signPub'), spki(pub.encPub, 'encPub')));
 }
 
-/** The id of a fleet: fingerprint of its public signing key. */
+/** The id of a fleet: fingerprint of its public signing key (canonical, as for identityId). */
 export async function fleetIdOf(fleetPub: string): Promise<string> {
+  await importCanonical(fleetPub, 'fleet key', VERIFY_ALG, 'verify');
   return fingerprint(spki(fleetPub, 'fleet key'));
 }
 
-/** Imports a base64 SPKI RSA-PSS verification key. */
+/** Imports a base64 SPKI RSA-PSS verification key (canonical encoding only). */
 export async function importVerifyKey(b64: string): Promise<CryptoKey> {
-  try {
-    return await subtle().importKey('spki', buf(spki(b64, 'signPub')), { name: 'RSA-PSS', hash: 'SHA-256' }, true, ['verify']);
-  } catch (error) {
-    if (error instanceof FlotillaError) throw error;
-    throw new FlotillaError('bad-message', 'signing key could not be imported');
-  }
+  return importCanonical(b64, 'signPub', VERIFY_ALG, 'verify');
 }
 
-/** Imports a base64 SPKI RSA-OAEP wrapping key. */
+/** Imports a base64 SPKI RSA-OAEP wrapping key (canonical encoding only). */
 export async function importWrapKey(b64: string): Promise<CryptoKey> {
-  try {
-    return await subtle().importKey('spki', buf(spki(b64, 'encPub')), { name: 'RSA-OAEP', hash: 'SHA-256' }, true, ['encrypt']);
-  } catch (error) {
-    if (error instanceof FlotillaError) throw error;
-    throw new FlotillaError('bad-message', 'wrapping key could not be imported');
-  }
+  return importCanonical(b64, 'encPub', WRAP_ALG, 'encrypt');
 }
 
 /** RSA-PSS signature. */

@@ -33,6 +33,10 @@ export const ERROR_MESSAGES = {
   'path-refused': 'That path is outside the directories this agent allows.',
   /** A file was not found or could not be read. */
   'file-error': 'The file could not be read or written.',
+  /** What the request names (a process, a unit, an entry) does not exist on the host. */
+  'not-found': 'What you asked for does not exist on that host.',
+  /** The host lacks what the request needs (a service manager, a tool). */
+  unsupported: 'That host does not support this request.',
   /** A checksum did not match after a transfer. */
   'checksum-mismatch': 'The file arrived damaged: its checksum does not match.',
   /** Join token is malformed, expired or revoked. */
@@ -59,6 +63,8 @@ export const ERROR_MESSAGES = {
   'channel-closed': 'The connection closed before the request finished.',
   /** Configuration or local state is invalid. */
   'bad-config': 'The configuration is invalid.',
+  /** A command-line mistake: unknown option, missing argument, a value of the wrong form. */
+  usage: 'The command line is not valid; see --help.',
   /** Web Crypto is missing: not a secure context. */
   'insecure-context':
     'Web Crypto is not available here: open Flotilla over HTTPS or on localhost.',

@@ -27,9 +27,12 @@ export async function createIdentity(extractable: boolean): Promise<Identity> {
   return { keys, pub, id: await identityId(pub) };
 }
 
-/** Creates a new fleet and its first device, an admin holding the fleet key. */
-export async function createFleet(deviceName: string, extractable: boolean): Promise<DeviceIdentity> {
-  const [fleetKeys, device] = await Promise.all([generateSigningKeys(extractable), createIdentity(extractable)]);
+/**
+ * Creates a new fleet and its first device, an admin holding the fleet key. `fleetKeyExtractable`
+ * (default: as the device's keys) lets a browser keep its own keys sealed and still back up the fleet key.
+ */
+export async function createFleet(deviceName: string, extractable: boolean, fleetKeyExtractable = extractable): Promise<DeviceIdentity> {
+  const [fleetKeys, device] = await Promise.all([generateSigningKeys(fleetKeyExtractable), createIdentity(extractable)]);
   const fleetPub = await exportPublic(fleetKeys.publicKey);
   const fleetId = await fleetIdOf(fleetPub);
   const cert = await issueDeviceCert(fleetKeys.privateKey, fleetId, device.pub, deviceName, 'admin');

@@ -7,6 +7,8 @@ import { addDevice, createFleet, createIdentity, type DeviceIdentity, type Ident
 import { checkAgentHello, checkDeviceHello } from './peer-checks.ts';
 import { issueHostCert, issueRevocationList, type RevocationList } from './certs.ts';
 import { FlotillaError } from './errors.ts';
+import { fingerprint } from './crypto.ts';
+import { concatBytes, fromBase64, toBase64 } from './encoding.ts';
 import type { Message } from './protocol.ts';
 import type { RawLink } from './transport.ts';
 
@@ -114,6 +116,15 @@ describe('handshake', () => {
     const impostor = await createIdentity(true);
     const { d } = await handshakePair({ agentIdentity: { ...impostor, id: agent.id } });
     expect(reason(d).code).toBe('id-mismatch');
+  });
+
+  it('refuses an agent whose key carries bytes after its SPKI (one key, one id)', async () => {
+    const signPub = toBase64(concatBytes(fromBase64(agent.pub.signPub)!, new Uint8Array([0])));
+    const pub = { ...agent.pub, signPub };
+    // The id main derived for it: a second id for the same key pair.
+    const id = await fingerprint(concatBytes(fromBase64(signPub)!, fromBase64(agent.pub.encPub)!));
+    const { d } = await handshakePair({ agentIdentity: { ...agent, pub, id } });
+    expect(reason(d)).toMatchObject({ code: 'bad-message', detail: expect.stringMatching(/canonical/) });
   });
 
   it('refuses a device from another fleet', async () => {

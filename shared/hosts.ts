@@ -12,7 +12,12 @@ export type HostStatus = 'accepted' | 'pending' | 'rejected';
 export interface HostFacts {
   hostname: string;
   os: string;
+  /** os-release PRETTY_NAME (or the kernel release where there is none). */
   release: string;
+  /** os-release ID, such as `debian`; absent from agents before issue 17. */
+  distro?: string | undefined;
+  /** os-release VERSION_ID, such as `12` or `22.04`; absent from agents before issue 17. */
+  distroVersion?: string | undefined;
   arch: string;
   cpus: number;
   memoryBytes: number;
@@ -76,6 +81,8 @@ export function parseFacts(data: Obj | undefined): HostFacts {
     hostname: str(o, 'hostname', 256),
     os: str(o, 'os', 64),
     release: str(o, 'release', 256),
+    distro: o['distro'] === null ? undefined : optStr(o, 'distro', 64),
+    distroVersion: o['distroVersion'] === null ? undefined : optStr(o, 'distroVersion', 64),
     arch: str(o, 'arch', 64),
     cpus: int(o, 'cpus', 0, 100_000),
     memoryBytes: int(o, 'memoryBytes'),
@@ -99,15 +106,20 @@ function parseLoad(value: unknown): [number, number, number] | undefined {
   return [value[0] as number, value[1] as number, value[2] as number];
 }
 
-/** The fields selectors match on; hosts never contacted match by id only. */
+/** The fields selectors match on; hosts never contacted match by id only (no name, no facts). */
 export function toSelectable(record: HostRecord, online: boolean): SelectableHost {
+  const facts = record.facts;
   return {
     id: record.id,
-    hostname: record.facts?.hostname ?? record.id.slice(0, 8),
-    os: record.facts?.os ?? '',
-    region: record.facts?.region,
-    tags: record.facts?.tags ?? {},
+    hostname: facts?.hostname ?? '',
+    os: facts?.os ?? '',
+    region: facts?.region,
+    tags: facts?.tags ?? {},
     online,
+    ips: facts?.ips ?? [],
+    distro: facts?.distro,
+    distroVersion: facts?.distroVersion,
+    arch: facts?.arch,
   };
 }
 

@@ -14,6 +14,8 @@ export const PEERJS_MESSAGE_TYPES = [
   'LEAVE',
   'EXPIRE',
   'HEARTBEAT',
+  // Flotilla's own: a fleet's new revocation list, pushed to its agents (verified by them).
+  'REVOCATION',
 ] as const;
 
 export type PeerjsMessageType = (typeof PEERJS_MESSAGE_TYPES)[number];
@@ -81,6 +83,8 @@ export interface PeerjsPayloads {
   LEAVE: undefined;
   EXPIRE: undefined;
   HEARTBEAT: undefined;
+  /** A fleet-signed revocation list, unverified: the receiver checks it with the fleet key. */
+  REVOCATION: Obj;
 }
 
 /** Types the server relays from (or on behalf of) another peer: they carry `src`. */
@@ -126,6 +130,8 @@ function readMessage(value: unknown): PeerjsMessage {
       return { type: 'OPEN' };
     case 'HEARTBEAT':
       return { type: 'HEARTBEAT' };
+    case 'REVOCATION':
+      return { type: 'REVOCATION', payload: object(o['payload'], 'payload') };
     case 'ID-TAKEN':
       return { type: 'ID-TAKEN', payload: readServerError(o['payload']) };
     case 'ERROR':

@@ -1,36 +1,60 @@
 // Target selection: which hosts a request goes to. A small compound language modelled on Salt's
-// compound targeting, plus Troop's "any one online host of a tag" (one-of).
+// compound targeting, plus Troop's "any one online host of a tag" (one-of). The grammar and
+// every form are in docs/selectors.md.
 
 import { FlotillaError } from './errors.ts';
+import { refuseForeignSyntax } from './selector-foreign.ts';
+import { ipInRange, parseIpRange } from './selector-ip.ts';
+import { expansionSize, hasGlob, MAX_EXPANSION, patternTester } from './selector-pattern.ts';
+import { parseWord, quote } from './selector-terms.ts';
 
 /** What the selector language can see of a host. */
 export interface SelectableHost {
   id: string;
+  /** Empty for a host never contacted: it matches by id only. */
   hostname: string;
   os: string;
   region?: string | undefined;
   tags: Record<string, string>;
   online: boolean;
+  /** The addresses the host reports (facts `ips`). */
+  ips: readonly string[];
+  /** os-release ID, such as `debian` (absent from agents before issue 17). */
+  distro?: string | undefined;
+  /** os-release VERSION_ID, such as `12` or `22.04`. */
+  distroVersion?: string | undefined;
+  /** Node's `arch()`: `x64`, `arm64`, … */
+  arch?: string | undefined;
 }
 
 /** A parsed selector. `and`/`or` hold two or more items; parentheses leave no node of their own. */
 export type Selector =
   | { kind: 'all' }
   | { kind: 'glob'; pattern: string }
-  | { kind: 'os'; pattern: string }
+  | { kind: 'os' | 'region' | 'distro' | 'release' | 'arch'; pattern: string }
   | { kind: 'tag'; key: string; value?: string }
-  | { kind: 'region'; pattern: string }
   | { kind: 'id'; prefix: string }
+  | { kind: 'ip'; range: string }
+  | { kind: 'named'; name: string }
   | { kind: 'and'; items: Selector[] }
   | { kind: 'or'; items: Selector[] }
   | { kind: 'not'; item: Selector }
   | { kind: 'oneOf'; item: Selector };
 
+/** Saved selectors by name (`@name` → selector text). */
+export type SelectorLookup = ReadonlyMap<string, string>;
+
 // Bounds on input size and nesting keep parsing, recursion and error messages small.
 const MAX_LENGTH = 4096;
 const MAX_DEPTH = 64;
-// Shorter id prefixes collide too easily to be trusted as a bare word.
-const MIN_ID_PREFIX = 6;
+/** Saved selectors may refer to others this many levels deep. */
+export const MAX_NAMED_DEPTH = 8;
+/** A selector may use saved selectors this many times in all (`@a,@a,@a…` is bounded too). */
+export const MAX_SAVED_USES = 100;
+// An id is 52 characters of lower-case base32 (shared/crypto.ts fingerprint).
+const FULL_ID = /^[a-z2-7]{52}$/i;
+// A bare word that could be mistaken for an id prefix: a refusal explains id: instead.
+const ID_LIKE = /^[a-z2-7]{6,51}$/i;
 
 type TokenKind = 'word' | 'and' | 'or' | 'not' | 'oneOf' | '(' | ')' | 'end';
 interface Token { kind: TokenKind; text: string; pos: number } // pos is 1-based
@@ -41,11 +65,6 @@ const STARTS_OPERAND = new Set<TokenKind>(['word', 'not', 'oneOf', '(']);
 
 function fail(detail: string): never {
   throw new FlotillaError('bad-selector', detail);
-}
-
-// Selector text can be 4096 characters of one word; keep error sentences readable.
-function quote(text: string): string {
-  return `"${text.length > 40 ? `${text.slice(0, 37)}...` : text}"`;
 }
 
 function describeToken(token: Token): string {
@@ -79,118 +98,29 @@ function tokenize(text: string): Token[] {
   return tokens;
 }
 
-type GlobPart =
-  | { t: 'star' }
-  | { t: 'one' }
-  | { t: 'lit'; c: string }
-  | { t: 'set'; negate: boolean; ranges: Array<[string, string]> };
-
-// Globs are compiled by hand rather than into a RegExp: the matcher below is O(n*m) whatever the
-// pattern, where a backtracking RegExp of many stars can take exponential time.
-function compileGlob(pattern: string, pos: number): GlobPart[] {
-  const parts: GlobPart[] = [];
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern.charAt(i);
-    if (c === '*') {
-      if (parts.at(-1)?.t !== 'star') parts.push({ t: 'star' });
-    } else if (c === '?') parts.push({ t: 'one' });
-    else if (c === '[') {
-      const close = pattern.indexOf(']', i + 1);
-      if (close < 0) fail(`unclosed "[" at position ${pos + i}`);
-      let body = pattern.slice(i + 1, close);
-      const negate = body.startsWith('!') || body.startsWith('^');
-      if (negate) body = body.slice(1);
-      if (body === '') fail(`empty character class at position ${pos + i}`);
-      const ranges: Array<[string, string]> = [];
-      for (let k = 0; k < body.length; k++) {
-        const lo = body.charAt(k);
-        const ranged = body.charAt(k + 1) === '-' && k + 2 < body.length;
-        ranges.push([lo, ranged ? body.charAt((k += 2)) : lo]);
-      }
-      parts.push({ t: 'set', negate, ranges });
-      i = close;
-    } else parts.push({ t: 'lit', c });
-  }
-  return parts;
-}
-
-// Stars never get here: globMatches handles them.
-function stepMatches(part: GlobPart, c: string): boolean {
-  if (part.t === 'lit') return part.c === c;
-  if (part.t === 'set') return part.ranges.some(([lo, hi]) => lo <= c && c <= hi) !== part.negate;
-  return part.t === 'one';
-}
-
-// The classic wildcard walk: remember the last star and retry from one character further on.
-function globMatches(parts: GlobPart[], subject: string): boolean {
-  let [p, i, starP, starI] = [0, 0, -1, 0];
-  while (i < subject.length) {
-    const part = parts[p];
-    if (part?.t === 'star') [starP, starI] = [p++, i];
-    else if (part && stepMatches(part, subject.charAt(i))) [p, i] = [p + 1, i + 1];
-    else if (starP >= 0) [p, i] = [starP + 1, ++starI];
-    else return false;
-  }
-  while (parts[p]?.t === 'star') p++;
-  return p === parts.length;
-}
-
-// Hostnames, OS names, regions and ids are case-insensitive by nature; tag values are user data.
-function globTester(pattern: string, ignoreCase: boolean): (subject: string) => boolean {
-  const parts = compileGlob(ignoreCase ? pattern.toLowerCase() : pattern, 1);
-  return (subject) => globMatches(parts, ignoreCase ? subject.toLowerCase() : subject);
-}
-
 // A single item needs no and/or node around it.
 function join(kind: 'and' | 'or', items: Selector[]): Selector {
   const [only, ...more] = items;
   return only && more.length === 0 ? only : { kind, items };
 }
 
-// One item of a comma list, or a whole word: `*`, `all`, a glob, or `prefix:value`.
-function parseTerm(term: string, pos: number): Selector {
-  const lower = term.toLowerCase();
-  if (term === '*' || lower === 'all') return { kind: 'all' };
-  if (KEYWORDS.has(lower)) fail(`unexpected ${quote(term)} inside a comma list at position ${pos}`);
-  const colon = term.indexOf(':');
-  if (colon < 0) {
-    compileGlob(term, pos);
-    return { kind: 'glob', pattern: term };
+// Each pattern is bounded as it is parsed; this bounds them all together (a comma list of
+// ranges, or a saved selector used many times, would otherwise multiply the bound).
+function checkExpansion(selector: Selector): void {
+  let total = 0;
+  const visit = (node: Selector): void => {
+    switch (node.kind) {
+      case 'and': case 'or': node.items.forEach(visit); break;
+      case 'not': case 'oneOf': visit(node.item); break;
+      case 'glob': case 'os': case 'region': case 'distro': case 'release': case 'arch': total += expansionSize(node.pattern); break;
+      case 'tag': total += node.value === undefined ? 0 : expansionSize(node.value); break;
+      default: total += 1;
+    }
+  };
+  visit(selector);
+  if (total > MAX_EXPANSION) {
+    fail(`the selector's patterns expand to ${total} names in all; the limit is ${MAX_EXPANSION}: narrow the ranges or use globs`);
   }
-  const prefix = lower.slice(0, colon);
-  const value = term.slice(colon + 1);
-  const at = pos + colon + 1;
-  if (prefix !== 'os' && prefix !== 'tag' && prefix !== 'region' && prefix !== 'id') {
-    fail(`unknown prefix ${quote(term.slice(0, colon + 1))} at position ${pos}; use os:, tag:, region: or id:`);
-  }
-  if (value === '') fail(`empty value after "${prefix}:" at position ${at}`);
-  if (prefix === 'os' || prefix === 'region') {
-    compileGlob(value, at);
-    return { kind: prefix, pattern: value };
-  }
-  if (prefix === 'id') {
-    if (/[*?[]/.test(value)) fail(`id: takes a literal prefix, not a glob, at position ${at}`);
-    return { kind: 'id', prefix: value };
-  }
-  const eq = value.indexOf('=');
-  if (eq === 0) fail(`empty tag key at position ${at}`);
-  if (eq < 0) return { kind: 'tag', key: value };
-  const tagValue = value.slice(eq + 1);
-  if (tagValue === '') fail(`empty tag value after ${quote(value)} at position ${at + eq + 1}`);
-  compileGlob(tagValue, at + eq + 1);
-  return { kind: 'tag', key: value.slice(0, eq), value: tagValue };
-}
-
-// A word may be a comma list: a white list, each item a full term.
-function parseWord(token: Token): Selector {
-  const items: Selector[] = [];
-  let offset = 0;
-  for (const term of token.text.split(',')) {
-    if (term === '') fail(`empty item in comma list at position ${token.pos + offset}`);
-    items.push(parseTerm(term, token.pos + offset));
-    offset += term.length + 1;
-  }
-  return join('or', items);
 }
 
 /** Parses selector text; throws FlotillaError('bad-selector') naming the problem and its 1-based position. */
@@ -198,6 +128,7 @@ export function parseSelector(text: string): Selector {
   if (text.length > MAX_LENGTH) {
     fail(`selector is ${text.length} characters long; the limit is ${MAX_LENGTH} (position ${MAX_LENGTH + 1})`);
   }
+  refuseForeignSyntax(text);
   const tokens = tokenize(text);
   const end = tokens[tokens.length - 1] ?? { kind: 'end', text: '', pos: 1 };
   let next = 0;
@@ -224,7 +155,7 @@ export function parseSelector(text: string): Selector {
     const token = peek();
     if (token.kind === 'word') {
       next++;
-      return parseWord(token);
+      return parseWord(token.text, token.pos);
     }
     if (token.kind === 'oneOf') fail(`one-of(...) is only allowed as the whole selector, not at position ${token.pos}`);
     if (token.kind === 'end') {
@@ -252,16 +183,42 @@ export function parseSelector(text: string): Selector {
     const why = oneOf ? 'one-of(...) must be the whole selector; ' : '';
     fail(`${why}unexpected ${describeToken(rest)} at position ${rest.pos}`);
   }
+  checkExpansion(result);
   return result;
 }
 
 type Predicate = (host: SelectableHost) => boolean;
 
 function field(pattern: string, get: (host: SelectableHost) => string | undefined): Predicate {
-  const test = globTester(pattern, true);
+  const test = patternTester(pattern, true);
   return (h) => {
     const value = get(h);
     return value !== undefined && test(value);
+  };
+}
+
+// Node's arch() names first, then the names uname, Debian and others use for the same machine.
+const ARCH_ALIASES: ReadonlyArray<readonly string[]> = [
+  ['x64', 'x86_64', 'amd64'],
+  ['arm64', 'aarch64'],
+  ['ia32', 'x86', 'i386', 'i686'],
+  ['arm', 'armv7l', 'armhf'],
+  ['ppc64', 'ppc64le'],
+];
+
+/** Every name of a host's architecture: `x64` is also `x86_64` and `amd64`. */
+export function archNames(arch: string): readonly string[] {
+  const lower = arch.toLowerCase();
+  return ARCH_ALIASES.find((names) => names.includes(lower)) ?? [lower];
+}
+
+// `release:22` is 22 and every 22.x; a glob (`22.*`) is taken as written.
+function releaseTester(pattern: string): (version: string) => boolean {
+  if (hasGlob(pattern)) return patternTester(pattern, true);
+  const want = pattern.toLowerCase();
+  return (version) => {
+    const v = version.toLowerCase();
+    return v === want || v.startsWith(`${want}.`);
   };
 }
 
@@ -270,20 +227,34 @@ function compile(selector: Selector): Predicate {
   switch (selector.kind) {
     case 'all': return () => true;
     case 'glob': {
-      const test = globTester(selector.pattern, true);
-      const literal = selector.pattern.toLowerCase();
-      const prefixOk = literal.length >= MIN_ID_PREFIX && !/[*?[]/.test(literal);
-      return (h) => test(h.hostname) || test(h.id) || (prefixOk && h.id.toLowerCase().startsWith(literal));
+      // Names only: an id is matched when written out whole, never by a glob (issue 17).
+      const test = patternTester(selector.pattern, true);
+      const id = FULL_ID.test(selector.pattern) ? selector.pattern.toLowerCase() : undefined;
+      return (h) => (h.hostname !== '' && test(h.hostname)) || h.id === id;
     }
     case 'os': return field(selector.pattern, (h) => h.os);
     case 'region': return field(selector.pattern, (h) => h.region);
+    case 'distro': return field(selector.pattern, (h) => h.distro);
+    case 'release': {
+      const test = releaseTester(selector.pattern);
+      return (h) => h.distroVersion !== undefined && test(h.distroVersion);
+    }
+    case 'arch': {
+      const test = patternTester(selector.pattern, true);
+      return (h) => h.arch !== undefined && archNames(h.arch).some(test);
+    }
     case 'id': {
       const prefix = selector.prefix.toLowerCase();
       return (h) => h.id.toLowerCase().startsWith(prefix);
     }
+    case 'ip': {
+      const range = parseIpRange(selector.range);
+      if (!range) throw new FlotillaError('bad-selector', `${quote(selector.range)} is not an IP address or subnet`);
+      return (h) => h.ips.some((address) => ipInRange(range, address));
+    }
     case 'tag': {
       const { key, value } = selector;
-      const test = value === undefined ? null : globTester(value, false);
+      const test = value === undefined ? null : patternTester(value, false);
       return (h) => Object.hasOwn(h.tags, key) && (test === null || test(h.tags[key] ?? ''));
     }
     case 'and':
@@ -296,25 +267,115 @@ function compile(selector: Selector): Predicate {
       return (h) => !item(h);
     }
     case 'oneOf': return compile(selector.item);
+    case 'named':
+      throw new FlotillaError('bad-selector', `@${selector.name} is a saved selector, and none are available here`);
   }
 }
 
+/** The `@names` a selector refers to directly, in order (saved ones are not expanded). */
+export function savedNames(selector: Selector): string[] {
+  switch (selector.kind) {
+    case 'named': return [selector.name];
+    case 'and': case 'or': return selector.items.flatMap(savedNames);
+    case 'not': case 'oneOf': return savedNames(selector.item);
+    default: return [];
+  }
+}
+
+/**
+ * Replaces every `@name` by the saved selector it names, recursively (at most MAX_NAMED_DEPTH
+ * levels). Throws bad-selector for an unknown name, a loop, or a saved one-of used inside more.
+ */
+export function expandSaved(selector: Selector, lookup: SelectorLookup | undefined): Selector {
+  if (savedNames(selector).length === 0) return selector; // the common case: nothing to expand
+  const uses = { count: 0 };
+  const expanded = expandIn(selector, lookup, [], uses);
+  checkExpansion(expanded);
+  return expanded;
+}
+
+function expandIn(selector: Selector, lookup: SelectorLookup | undefined, chain: readonly string[], uses: { count: number }): Selector {
+  const path = (name: string) => [...chain, name].map((n) => `@${n}`).join(' → ');
+  const walk = (node: Selector, whole: boolean): Selector => {
+    switch (node.kind) {
+      case 'and':
+      case 'or': return { kind: node.kind, items: node.items.map((i) => walk(i, false)) };
+      case 'not': return { kind: 'not', item: walk(node.item, false) };
+      case 'oneOf': return { kind: 'oneOf', item: walk(node.item, false) };
+      case 'named': {
+        const { name } = node;
+        if (chain.includes(name)) fail(`saved selectors refer to each other in a loop: ${path(name)}`);
+        if (chain.length >= MAX_NAMED_DEPTH) fail(`saved selectors nest more than ${MAX_NAMED_DEPTH} levels deep: ${path(name)}`);
+        if (++uses.count > MAX_SAVED_USES) fail(`the selector uses saved selectors more than ${MAX_SAVED_USES} times in all (@${name} among them)`);
+        const text = lookup?.get(name);
+        if (text === undefined) {
+          const others = [...(lookup?.keys() ?? [])].filter((n) => !chain.includes(n));
+          const known = others.length > 0 ? `; saved: ${others.slice(0, 10).map((n) => `@${n}`).join(', ')}` : '';
+          const inside = chain.length > 0 ? ` (used in ${chain.map((n) => `@${n}`).join(' → ')})` : '';
+          fail(`no saved selector is named @${name}${inside}${known}`);
+        }
+        let inner: Selector;
+        try {
+          inner = parseSelector(text);
+        } catch (error) {
+          const detail = error instanceof FlotillaError ? error.detail : String(error);
+          fail(`in saved selector @${name} (${quote(text)}): ${detail}`);
+        }
+        const expanded = expandIn(inner, lookup, [...chain, name], uses);
+        if (expanded.kind === 'oneOf' && !whole) fail(`@${name} is a one-of(...) selector, which can only be the whole selector`);
+        return expanded;
+      }
+      default: return node;
+    }
+  };
+  return walk(selector, true);
+}
+
 /** True when `host` matches; a one-of node matches like its inner selector. */
-export function matchesSelector(selector: Selector, host: SelectableHost): boolean {
-  return compile(selector)(host);
+export function matchesSelector(selector: Selector, host: SelectableHost, lookup?: SelectorLookup): boolean {
+  return compile(expandSaved(selector, lookup))(host);
 }
 
 function randomIndex(n: number): number {
   return Math.floor(Math.random() * n);
 }
 
+// A bare word such as "mzxw6y" that names no host but begins a host's id was meant as an id
+// prefix, which bare words no longer match: say how to write it instead of matching nothing.
+function refuseIdPrefixes(selector: Selector, hosts: readonly SelectableHost[]): void {
+  const visit = (node: Selector): void => {
+    if (node.kind === 'and' || node.kind === 'or') node.items.forEach(visit);
+    else if (node.kind === 'not' || node.kind === 'oneOf') visit(node.item);
+    else if (node.kind === 'glob' && ID_LIKE.test(node.pattern)) {
+      const word = node.pattern.toLowerCase();
+      if (hosts.some((h) => h.hostname.toLowerCase() === word)) return;
+      if (hosts.some((h) => h.id.toLowerCase().startsWith(word))) {
+        throw new FlotillaError(
+          'bad-selector',
+          `${quote(node.pattern)} is not a host name but the start of a host id; write id:${node.pattern} (a bare id must be written in full, all 52 characters)`,
+        );
+      }
+    }
+  };
+  visit(selector);
+}
+
+/** How resolveSelector picks a one-of host and finds saved selectors. */
+export interface ResolveOptions {
+  pick?: (n: number) => number;
+  lookup?: SelectorLookup;
+}
+
 /** Matching hosts in input order, offline too; for one-of, one online host chosen by `pick`. Throws 'no-match'. */
 export function resolveSelector(
   selector: Selector | string,
   hosts: readonly SelectableHost[],
-  pick: (n: number) => number = randomIndex,
+  options: ResolveOptions | ((n: number) => number) = {},
 ): SelectableHost[] {
-  const ast = typeof selector === 'string' ? parseSelector(selector) : selector;
+  const { pick = randomIndex, lookup } = typeof options === 'function' ? { pick: options } : options;
+  const parsed = typeof selector === 'string' ? parseSelector(selector) : selector;
+  const ast = expandSaved(parsed, lookup);
+  refuseIdPrefixes(ast, hosts);
   if (ast.kind === 'oneOf') {
     const test = compile(ast.item);
     const matching = hosts.filter(test);
@@ -330,9 +391,25 @@ export function resolveSelector(
   }
   const matched = hosts.filter(compile(ast));
   if (matched.length === 0) {
-    throw new FlotillaError('no-match', typeof selector === 'string' ? selector.trim() : formatSelector(ast));
+    const text = typeof selector === 'string' ? selector.trim() : formatSelector(parsed);
+    throw new FlotillaError('no-match', text + missingFacts(ast, hosts));
   }
   return matched;
+}
+
+function uses(selector: Selector, kinds: ReadonlySet<Selector['kind']>): boolean {
+  if (kinds.has(selector.kind)) return true;
+  if (selector.kind === 'and' || selector.kind === 'or') return selector.items.some((i) => uses(i, kinds));
+  return (selector.kind === 'not' || selector.kind === 'oneOf') && uses(selector.item, kinds);
+}
+
+// Agents before issue 17 report no distro or version, and a controller keeps the facts it read
+// until it refreshes them: when that may be why nothing matched, say so.
+function missingFacts(selector: Selector, hosts: readonly SelectableHost[]): string {
+  if (!uses(selector, new Set(['distro', 'release']))) return '';
+  const without = hosts.filter((h) => h.distro === undefined && h.distroVersion === undefined).length;
+  if (without === 0) return '';
+  return `; ${without} of ${hosts.length} hosts have reported no distribution or release: upgrade their agents, or refresh their facts (flotilla hosts --refresh)`;
 }
 
 // Parenthesise a child whose operator binds no tighter than its parent's, so grouping survives.
@@ -347,8 +424,10 @@ export function formatSelector(selector: Selector): string {
   switch (selector.kind) {
     case 'all': return '*';
     case 'glob': return selector.pattern;
-    case 'os': case 'region': return `${selector.kind}:${selector.pattern}`;
+    case 'os': case 'region': case 'distro': case 'release': case 'arch': return `${selector.kind}:${selector.pattern}`;
     case 'id': return `id:${selector.prefix}`;
+    case 'ip': return `ip:${selector.range}`;
+    case 'named': return `@${selector.name}`;
     case 'tag': return `tag:${selector.key}${selector.value === undefined ? '' : `=${selector.value}`}`;
     case 'and':
     case 'or': return selector.items.map((i) => formatChild(i, selector.kind)).join(` ${selector.kind} `);

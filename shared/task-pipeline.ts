@@ -7,6 +7,7 @@ import { FlotillaError, toWireError } from './errors.ts';
 import type { Controller, Settled } from './controller.ts';
 import type { HostResult } from './operations.ts';
 import type { ResultStatus } from './protocol.ts';
+import { isRolling, runRolling, type RollingOptions } from './rolling.ts';
 
 /** Why a host was not tried: presence says it is not connected to the signaling server. */
 export const OFFLINE_DETAIL = 'offline according to the signaling server';
@@ -46,29 +47,64 @@ export interface PipelineTarget {
   online: boolean;
 }
 
+/** How the pipeline runs: rolling (canary, batches, a failure limit), cancellation, progress. */
+export interface PipelineOptions<D extends object> {
+  rolling?: RollingOptions;
+  signal?: AbortSignal;
+  /** Each host's result as it settles. */
+  onResult?: (result: HostResult<D>) => void;
+  /** A rolling run's batch starting (index from 0; the canaries are batch 0). */
+  onBatch?: (index: number, hostIds: readonly string[]) => void;
+}
+
+/** What the pipeline did: a result for every target, in their order, and why it stopped early. */
+export interface PipelineOutcome<D extends object> {
+  results: HostResult<D>[];
+  /** Set when a rolling run stopped before starting every host (those are `cancelled`, "not started: …"). */
+  stopped?: string;
+}
+
 /**
  * Runs `work` on every online target (at most the controller's forks at once) and answers the
- * offline ones; `onResult` sees each host's result as it settles. Results come back in the
- * order of `targets`.
+ * offline ones. A rolling run goes batch by batch (shared/rolling.ts), each batch through the
+ * same fan-out, and stops when too many hosts failed; the hosts it never started are reported.
  */
 export async function runPipeline<D extends object>(
   controller: Pick<Controller, 'fanOut'>,
   targets: readonly PipelineTarget[],
   work: (hostId: string) => Promise<HostResult<D>>,
-  onResult?: (result: HostResult<D>) => void,
-): Promise<HostResult<D>[]> {
+  options: PipelineOptions<D> = {},
+): Promise<PipelineOutcome<D>> {
   const byId = new Map<string, HostResult<D>>();
   const settle = (result: HostResult<D>) => {
     byId.set(result.hostId, result);
-    onResult?.(result);
+    options.onResult?.(result);
   };
   for (const t of targets) if (!t.online) settle(offlineResult<D>(t.id));
-  await controller.fanOut(
-    targets.filter((t) => t.online).map((t) => t.id),
-    work,
-    (s) => settle(settledResult(s)),
-  );
-  return targets.map((t) => byId.get(t.id) ?? offlineResult<D>(t.id));
+  const online = targets.filter((t) => t.online).map((t) => t.id);
+  let stopped: string | undefined;
+  if (options.rolling && isRolling(options.rolling)) {
+    // Each batch goes through one fan-out, so --forks bounds it as it bounds a plain run.
+    const pending = new Map<string, Promise<HostResult<D>>>();
+    const onBatch = (index: number, ids: readonly string[]) => {
+      const done = new Map<string, (result: HostResult<D>) => void>();
+      for (const id of ids) pending.set(id, new Promise((resolve) => done.set(id, resolve)));
+      void controller.fanOut(ids, work, (s) => {
+        const result = settledResult(s);
+        settle(result);
+        done.get(s.hostId)?.(result);
+      });
+      options.onBatch?.(index, ids);
+    };
+    const report = await runRolling(online, options.rolling, (id) => pending.get(id)!, { ...(options.signal ? { signal: options.signal } : {}), onBatch });
+    if (report.stopped) {
+      stopped = report.stopped.message;
+      for (const id of report.notStarted) settle(notStartedResult<D>(id, report.stopped.message));
+    }
+  } else {
+    await controller.fanOut(online, work, (s) => settle(settledResult(s)));
+  }
+  return { results: targets.map((t) => byId.get(t.id) ?? offlineResult<D>(t.id)), ...(stopped ? { stopped } : {}) };
 }
 
 /** Exit status of a task: 0 when every host is ok. */

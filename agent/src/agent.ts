@@ -8,7 +8,6 @@ import { checkDeviceHello } from '../../shared/peer-checks.ts';
 import { createSecureSession } from '../../shared/session.ts';
 import './node-aes-gcm.ts'; // sessions seal records with node:crypto, not a thread-pool round trip
 import { createPeerCredential, splitSignalingId } from '../../shared/tokens.ts';
-import { verifyRevocationList } from '../../shared/certs.ts';
 import { defaultIceServers, fetchIceServers, fetchRevocation, iceServerSource } from '../../shared/signal-api.ts';
 import { nodeHttp } from './http-client.ts';
 import type { RawLink } from '../../shared/transport.ts';
@@ -18,11 +17,16 @@ import { createHandshakeLimiter } from './handshake-limit.ts';
 import { openJournal } from './journal.ts';
 import { openAuditLog } from './audit.ts';
 import { createDispatcher } from './dispatch.ts';
+import { createRevocationWatch } from './revocation-watch.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentState, Enrollment } from './state.ts';
 import type { Logger } from './log.ts';
 
 const REVOCATION_POLL_MS = 5 * 60_000;
+/** Handshakes one device may have under way at once (each holds a channel it has not yet authenticated). */
+const MAX_HANDSHAKING_PER_DEVICE = 8;
+/** Device ids remembered as having authenticated here (their offers get the larger share of slots). */
+const MAX_KNOWN_DEVICES = 10_000;
 
 /** A running agent. */
 export interface RunningAgent {
@@ -42,6 +46,9 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   const audit = await openAuditLog(state.dir, (error) => log('error', 'audit-write-failed', { error: String(error) }));
   const dispatcher = createDispatcher({ config, state, journal, audit, log });
   const handshakes = createHandshakeLimiter(config.handshakesPerMinute);
+  const revocations = createRevocationWatch(state, log);
+  const knownDevices = new Set<string>();
+  const handshaking = new Map<string, number>();
 
   // Configured servers are used as they are; otherwise the signaling server's, fetched again
   // before their TURN credentials expire.
@@ -59,12 +66,31 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     id: state.identity.id,
     token: () => createPeerCredential(state.identity.keys, { purpose: 'register', kind: 'agent', fleet: enrollment.fleet, ...state.identity.pub }),
     iceServers,
+    trusted: (identity) => knownDevices.has(identity),
     log: (event, fields) => log(event.includes('error') || event.includes('fail') ? 'warn' : event.startsWith('rtc-ice-restart') || event === 'rtc-packet-size' ? 'info' : 'debug', event, fields),
   });
 
   async function accept(link: RawLink): Promise<void> {
     // Rate limits go by device, whatever instance of it dials.
-    const admission = handshakes.admit(splitSignalingId(link.remoteId).identity);
+    const identity = splitSignalingId(link.remoteId).identity;
+    const under = handshaking.get(identity) ?? 0;
+    if (under >= MAX_HANDSHAKING_PER_DEVICE) {
+      log('warn', 'handshake-refused', { peer: link.remoteId.slice(0, 8), code: 'rate-limited', detail: 'too many handshakes under way' });
+      refuse(link, new FlotillaError('rate-limited', `${under} connections from this device are still being set up; try again when they finish`));
+      return;
+    }
+    handshaking.set(identity, under + 1);
+    try {
+      await serveLink(link, identity);
+    } finally {
+      const left = (handshaking.get(identity) ?? 1) - 1;
+      if (left > 0) handshaking.set(identity, left);
+      else handshaking.delete(identity);
+    }
+  }
+
+  async function serveLink(link: RawLink, identity: string): Promise<void> {
+    const admission = handshakes.admit(identity);
     if (!admission.ok) {
       const retryS = Math.ceil(admission.retryAfterMs / 1000);
       log('warn', 'handshake-rate-limited', { peer: link.remoteId.slice(0, 8), retryAfterS: retryS });
@@ -87,16 +113,19 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
         join: current.hostCert ? undefined : current.join,
         checkPeer: async (hello) => {
           device = await checkDeviceHello(hello, current.fleet, state.revocation);
-          if (device.revocation && device.revocation !== state.revocation) await state.saveRevocation(device.revocation);
+          if (device.revocation && device.revocation !== state.revocation) await revocations.apply(device.revocation, 'hello');
           if (!current.fleetPub) await state.saveEnrollment({ ...current, fleetPub: device.fleetPub });
         },
       });
       if (!device) throw new FlotillaError('internal', 'handshake finished without a device check');
       const { cert } = device;
       audit.write({ device: cert.id, deviceName: cert.name, role: cert.role, request: 'handshake', outcome: 'accepted' });
+      if (knownDevices.size >= MAX_KNOWN_DEVICES) knownDevices.clear();
+      knownDevices.add(cert.id);
       log('info', 'session-open', { device: cert.id.slice(0, 8), name: cert.name, role: cert.role });
       const session = createSecureSession(link, inbox, hs);
       session.onClose((error) => log(error && error.code !== 'channel-closed' ? 'warn' : 'info', 'session-closed', { device: cert.id.slice(0, 8), ...(error ? { reason: error.detail ?? error.code } : {}) }));
+      revocations.track(session, cert.id);
       dispatcher.serve(session, cert);
     } catch (error) {
       const failure = error instanceof FlotillaError ? error : new FlotillaError('handshake-failed', String(error));
@@ -106,19 +135,22 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   }
 
   endpoint.onLink((link) => void accept(link));
-  endpoint.signaling.onState((s, reason) => log(s === 'open' ? 'info' : 'warn', `signaling-${s}`, reason ? { reason } : {}));
+  endpoint.signaling.onState((s, reason) => {
+    log(s === 'open' ? 'info' : 'warn', `signaling-${s}`, reason ? { reason } : {});
+    // A list stored while we were away was pushed to nobody: ask for it on every (re)connect.
+    if (s === 'open') void pollRevocation();
+  });
+  // The server pushes a fleet's new list to its agents the moment it stores it.
+  endpoint.signaling.onMessage((m) => {
+    if (m.type !== 'REVOCATION') return;
+    revocations.offer(m.payload, 'push').catch((error: unknown) => log('warn', 'revocation-push-refused', { error: (error as Error).message }));
+  });
 
   async function pollRevocation(): Promise<void> {
-    const fleetPub = state.enrollment?.fleetPub;
-    if (!fleetPub) return;
+    if (!state.enrollment?.fleetPub) return;
     try {
       const offered = await fetchRevocation(signal, enrollment.fleet, nodeHttp);
-      if (!offered) return;
-      const list = await verifyRevocationList(offered, fleetPub, enrollment.fleet);
-      if (!state.revocation || list.body.version > state.revocation.body.version) {
-        await state.saveRevocation(list);
-        log('info', 'revocation-updated', { version: list.body.version, revoked: list.body.revoked.length });
-      }
+      if (offered) await revocations.offer(offered, 'poll');
     } catch (error) {
       log('warn', 'revocation-poll-failed', { error: (error as Error).message });
     }

@@ -100,15 +100,15 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // A join token is checked before anything is written: a malformed one leaves no identity behind.
+  if (command === 'join' && !rest[0]) throw new FlotillaError('usage', 'flotilla-agent join needs a join token, as in: flotilla-agent join flt1.… (make one with flotilla token create)');
+  const token = command === 'join' ? parseJoinToken(rest[0] ?? '') : undefined;
   const state = await openState(config.stateDir);
   if (command === 'id') {
     process.stdout.write(state.identity.id + '\n');
     return 0;
   }
-  if (command === 'join') {
-    const text = rest[0];
-    if (!text) throw new FlotillaError('bad-token', 'usage: flotilla-agent join <token>');
-    const token = parseJoinToken(text);
+  if (token) {
     if (state.enrollment && state.enrollment.fleet !== token.fleet) {
       throw new FlotillaError('bad-config', `already enrolled in fleet ${state.enrollment.fleet.slice(0, 8)}; use another --state-dir`);
     }

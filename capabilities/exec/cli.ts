@@ -4,13 +4,16 @@
 import { FlotillaError } from '../../shared/errors.ts';
 import { execOnHost, newTaskId, type HostResult } from '../../shared/operations.ts';
 import { uniqueLabels } from '../../shared/hosts.ts';
-import { offlineResult, settledResult } from '../../shared/task-pipeline.ts';
+import { offlineResult, runPipeline, settledResult } from '../../shared/task-pipeline.ts';
+import { isRolling } from '../../shared/rolling.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet } from '../../cli/src/fleet.ts';
 import { color, createLinePrinter } from '../../cli/src/output.ts';
 import { parseDuration } from '../../cli/src/duration.ts';
-import { printReport } from '../../cli/src/report.ts';
+import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
+import { shellWord } from '../../cli/src/cli-errors.ts';
+import { noAnswer, whenExpired } from '../../cli/src/run-deadline.ts';
 
 /**
  * One argument is a shell command line (`-- 'ls | wc -l'`); several are an argv, quoted so the
@@ -18,19 +21,22 @@ import type { CommandContext } from '../../cli/src/commands/context.ts';
  */
 export function commandText(words: string[]): string {
   if (words.length <= 1) return words[0] ?? '';
-  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return words.map(shellWord).join(' ');
 }
 
 async function runCommand(ctx: CommandContext): Promise<number> {
   const selector = ctx.args[0];
   const cmd = commandText(ctx.rest.length ? ctx.rest : ctx.args.slice(1));
-  if (!selector || !cmd) throw new FlotillaError('bad-config', 'usage: flotilla run <selector> [--timeout 30s] [--json] -- <command…>');
+  if (!selector || !cmd) throw new FlotillaError('usage', `flotilla run needs a selector and a command, as in: flotilla run ${selector ? shellWord(selector) : "'web-*'"} -- uname -a`);
   const env: Record<string, string> = {};
   for (const pair of ctx.flags.env ?? []) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new FlotillaError('bad-config', `--env "${pair}" must be NAME=value`);
+    if (eq <= 0) throw new FlotillaError('usage', `--env "${pair}" must be NAME=value, as in --env LANG=C`);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  // Checked before connecting: a mistyped --batch is a usage error, not a half-started run.
+  const pipeline = pipelineOptions(ctx);
+  const rolling = pipeline.rolling !== undefined && isRolling(pipeline.rolling);
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
   const abort = new AbortController();
@@ -52,7 +58,8 @@ async function runCommand(ctx: CommandContext): Promise<number> {
   try {
     // Hosts this process already holds connections to (a control process) start at once;
     // the rest once presence has answered, as `resolve` decides (Fleet.resolveStaged).
-    const { early, all } = await fleet.resolveStaged(selector);
+    // A rolling run starts nothing before it knows every target (its batches are planned on them).
+    const { early, all } = rolling ? { early: [], all: fleet.resolve(selector) } : await fleet.resolveStaged(selector);
     const task = ctx.flags.task ?? newTaskId();
     const names = uniqueLabels(early.map((t) => t.record));
     const printer = createLinePrinter(ctx.flags.json ? () => undefined : (t) => ctx.write(t));
@@ -74,10 +81,19 @@ async function runCommand(ctx: CommandContext): Promise<number> {
     let offlineEarly = new Set<string>();
     const runOn = (id: string): Promise<HostResult> => {
       const hostAbort = new AbortController();
+      const started = performance.now();
       hostAborts.set(id, hostAbort);
       if (abort.signal.aborted) hostAbort.abort();
       // Given up on without waiting for the agent to confirm the cancel (it may be gone).
-      const givenUp = new Promise<HostResult>((resolve) => hostAbort.signal.addEventListener('abort', () => offlineEarly.has(id) && resolve(offlineResult(id)), { once: true }));
+      const givenUp = new Promise<HostResult>((resolve) => {
+        hostAbort.signal.addEventListener('abort', () => offlineEarly.has(id) && resolve(offlineResult(id)), { once: true });
+        // --timeout plus its grace has passed: reported as not answering, and cancelled.
+        whenExpired(ctx.deadline, () => {
+          if (finished.has(id)) return;
+          resolve(noAnswer(id, ctx.flags.timeout, performance.now() - started));
+          hostAbort.abort();
+        });
+      });
       const running = execOnHost(
         fleet.controller,
         id,
@@ -117,16 +133,25 @@ async function runCommand(ctx: CommandContext): Promise<number> {
     for (const id of offlineEarly) hostAborts.get(id)?.abort();
     const offline = targets.filter((t) => !t.online && !earlyIds.has(t.record.id)).map((t) => offlineResult(t.record.id));
     const late = targets.filter((t) => t.online && !earlyIds.has(t.record.id)).map((t) => t.record.id);
-    const lateRun = fleet.controller.fanOut(late, runOn);
-    const settled = [...(await earlyRun), ...(await lateRun)];
+    let results: HostResult[];
+    let stopped: string | undefined;
+    if (rolling) {
+      const outcome = await runPipeline(fleet.controller, targets.map((t) => ({ id: t.record.id, online: t.online })), runOn, { ...pipeline, signal: abort.signal, onBatch: (index, ids) => ctx.err(`batch ${index + 1}: ${ids.map((id) => names.get(id) ?? id.slice(0, 8)).join(', ')}`) });
+      results = outcome.results;
+      stopped = outcome.stopped;
+    } else {
+      const lateRun = fleet.controller.fanOut(late, runOn);
+      const settled = [...(await earlyRun), ...(await lateRun)];
+      results = [...settled.map(settledResult), ...offline];
+    }
     abort.signal.removeEventListener('abort', onAbort);
-    const results = [...settled.map(settledResult), ...offline];
     const code = printReport(ctx, {
       task,
       selector,
       command: cmd,
       results,
       names,
+      ...(stopped ? { stopped } : {}),
       json: (r) => ({ stdout: outputs.get(r.hostId)?.stdout.join('') ?? '', stderr: outputs.get(r.hostId)?.stderr.join('') ?? '' }),
     });
     return abort.signal.aborted ? 130 : code;

@@ -5,7 +5,7 @@ import { runPipeline } from '../../shared/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import { duration } from '../../cli/src/output.ts';
-import { printReport } from '../../cli/src/report.ts';
+import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import { describePath } from '../../cli/src/commands/hosts.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 
@@ -16,11 +16,12 @@ async function pingCommand(ctx: CommandContext): Promise<number> {
   try {
     const { names, targets } = await selectTargets(fleet, selector);
     // Ping dials every selected host, even those presence reports offline: it is how to check.
-    const results = await runPipeline(fleet.controller, targets.map((t) => ({ ...t, online: true })), (id) => pingHost(fleet.controller, id));
+    const { results, stopped } = await runPipeline(fleet.controller, targets.map((t) => ({ ...t, online: true })), (id) => pingHost(fleet.controller, id), pipelineOptions(ctx, names));
     return printReport(ctx, {
       selector,
       results,
       names,
+      ...(stopped ? { stopped } : {}),
       columns: [{ header: 'RTT', cell: (r) => (r.data ? duration(r.data.rttMs) : '-') }],
       detail: (r) => (r.data ? describePath(r.data.path) : ''),
     });

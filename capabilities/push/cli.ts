@@ -8,7 +8,7 @@ import { runPipeline } from '../../shared/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import { createProgress } from '../../cli/src/output.ts';
-import { printReport } from '../../cli/src/report.ts';
+import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
 
@@ -24,13 +24,13 @@ async function fileSource(path: string, modeText: string | undefined): Promise<P
     return buffer.subarray(0, bytesRead);
   };
   const mode = modeText === undefined ? info.mode & 0o777 : parseInt(modeText, 8);
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new FlotillaError('bad-config', `--mode ${modeText} is not an octal mode like 0644`);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new FlotillaError('usage', `--mode ${modeText} is not an octal mode: write it like --mode 0644`);
   return { size: info.size, mode, sha256: await hashSource(info.size, read), read, close: () => handle.close() };
 }
 
 async function pushCommand(ctx: CommandContext): Promise<number> {
   const [selector, local, remote] = ctx.args;
-  if (!selector || !local || !remote) throw new FlotillaError('bad-config', 'usage: flotilla push <selector> <local-file> <remote-path> [--mode 0644]');
+  if (!selector || !local || !remote) throw new FlotillaError('usage', "flotilla push needs a selector, a local file and a remote path, as in: flotilla push 'web-*' ./app.conf /etc/app/ [--mode 0644]");
   const source = await fileSource(resolve(ctx.cwd, local), ctx.flags.mode);
   const target = remote.endsWith('/') ? remote + basename(local) : remote;
   const home = await openHome();
@@ -41,14 +41,18 @@ async function pushCommand(ctx: CommandContext): Promise<number> {
     const sent = new Map<string, number>();
     const online = targets.filter((t) => t.online).length;
     const progress = createProgress(source.size * online, `push ${basename(local)} → ${online} host(s)`);
-    const results = await runPipeline(fleet.controller, targets, (id) =>
-      pushToHost(fleet.controller, id, task, target, source, (bytes) => {
-        sent.set(id, bytes);
-        progress.update([...sent.values()].reduce((a, b) => a + b, 0));
-      }, ctx.signal),
+    const { results, stopped } = await runPipeline(
+      fleet.controller,
+      targets,
+      (id) =>
+        pushToHost(fleet.controller, id, task, target, source, (bytes) => {
+          sent.set(id, bytes);
+          progress.update([...sent.values()].reduce((a, b) => a + b, 0));
+        }, ctx.signal),
+      pipelineOptions(ctx, names),
     );
     progress.done();
-    return printReport(ctx, { task, selector, command: `push ${local} ${target}`, results, names, detail: (r) => `${r.data?.path ?? target} ${(r.data?.sha256 ?? '').slice(0, 12)}` });
+    return printReport(ctx, { task, selector, command: `push ${local} ${target}`, results, names, ...(stopped ? { stopped } : {}), detail: (r) => `${r.data?.path ?? target} ${(r.data?.sha256 ?? '').slice(0, 12)}` });
   } finally {
     await source.close();
     await fleet.close();

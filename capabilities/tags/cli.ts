@@ -13,10 +13,10 @@ async function tagCommand(ctx: CommandContext): Promise<number> {
   const tags: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new FlotillaError('bad-config', `tag "${pair}" must be key=value (key= removes it)`);
+    if (eq <= 0) throw new FlotillaError('usage', `tag "${pair}" must be key=value (key= removes it), as in: flotilla tag ${hostText ?? '<host>'} role=web`);
     tags[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  if (!Object.keys(tags).length) throw new FlotillaError('bad-config', 'usage: flotilla tag <host> key=value [key=value…]');
+  if (!Object.keys(tags).length) throw new FlotillaError('usage', `flotilla tag needs a host and key=value pairs, as in: flotilla tag ${hostText ?? '<host>'} role=web env=prod`);
   const home = await openHome();
   const id = await findHost(home, hostText);
   const fleet = await openFleet(home, ctx.fleetOptions);

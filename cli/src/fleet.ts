@@ -5,12 +5,14 @@ import { FlotillaError } from '../../shared/errors.ts';
 import { createController, type Controller } from '../../shared/controller.ts';
 import { createPeerCredential, newSignalingInstance } from '../../shared/tokens.ts';
 import { defaultIceServers, fetchIceServers, fetchPresence, iceServerSource, type PresenceEntry } from '../../shared/signal-api.ts';
-import { matchesSelector, parseSelector, resolveSelector, type Selector } from '../../shared/selector.ts';
+import { expandSaved, matchesSelector, parseSelector, resolveSelector, savedNames, type Selector } from '../../shared/selector.ts';
 import { toSelectable, uniqueLabels, type HostRecord } from '../../shared/hosts.ts';
 import { createRtcEndpoint, type RtcEndpoint } from '../../agent/src/rtc/rtc-endpoint.ts';
 import type { RawLink } from '../../shared/transport.ts';
 import type { Home } from './home.ts';
 import { currentScope } from './control/scope.ts';
+import { whenRegistered } from './signaling-wait.ts';
+import { connectTimeoutMs } from './deadline.ts';
 import '../../agent/src/node-aes-gcm.ts'; // sessions seal records with node:crypto, not a thread-pool round trip
 
 /** A host a selector chose. */
@@ -71,7 +73,7 @@ function withForks(controller: Controller, forks: number): Controller {
 }
 
 /** Opens the fleet connection for one CLI invocation. */
-export async function openFleet(home: Home, options: { forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void } = {}): Promise<Fleet> {
+export async function openFleet(home: Home, options: { connectTimeoutMs?: number; forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void } = {}): Promise<Fleet> {
   // Inside the control process (warm mode) every invocation shares its fleet; close() leaves it open.
   const scope = currentScope();
   if (scope) {
@@ -95,7 +97,7 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
     reconnect: true,
     ...(options.log ? { log: options.log } : {}),
   });
-  await endpoint.signaling.whenOpen();
+  await whenRegistered(endpoint, home.signal, options.connectTimeoutMs ?? connectTimeoutMs());
   const links = new Map<RawLink, string>();
   const controller = createController({
     device,
@@ -151,7 +153,9 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
       const byId = new Map(accepted.map((r) => [r.id, r]));
       const selectable = accepted.map((r) => toSelectable(r, presence.get(r.id)?.online ?? false));
       if (selectable.length === 0) throw new FlotillaError('no-match', 'this fleet has no accepted hosts yet (see `flotilla hosts`)');
-      return resolveSelector(selector, selectable).map((h) => ({ record: byId.get(h.id)!, online: h.online }));
+      // Only a selector with an @name reads selectors.json (a damaged file then says so).
+      const lookup = savedNames(parseSelector(selector)).length > 0 ? await home.selectors.lookup() : undefined;
+      return resolveSelector(selector, selectable, lookup ? { lookup } : {}).map((h) => ({ record: byId.get(h.id)!, online: h.online }));
     },
     async resolveStaged(selector) {
       const all = fleet.resolve(selector);
@@ -159,6 +163,7 @@ export async function openFleet(home: Home, options: { forks?: number; log?: (ev
       let ast: Selector;
       try {
         ast = parseSelector(selector);
+        if (savedNames(ast).length > 0) ast = expandSaved(ast, await home.selectors.lookup());
       } catch {
         return { early: [], all };
       }

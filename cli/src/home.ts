@@ -12,6 +12,7 @@ import { isObj, obj, str } from '../../shared/validate.ts';
 import { readJson, writeJsonAtomic } from '../../agent/src/files.ts';
 import { currentScope } from './control/scope.ts';
 import { homeDir } from './home-dir.ts';
+import { selectorStore, type SelectorStore } from './selector-store.ts';
 
 export { homeDir };
 
@@ -31,6 +32,8 @@ export interface Home {
   device: DeviceIdentity;
   hosts: HostStore;
   tokens: TokenStore;
+  /** Saved selectors (`@name`), selectors.json. */
+  selectors: SelectorStore;
   saveRevocation(list: RevocationList): Promise<void>;
   /** Re-reads hosts.json and tokens.json if another process changed them (the control process calls it per request). */
   sync(): Promise<void>;
@@ -122,6 +125,7 @@ export async function openHome(dir = homeDir()): Promise<Home> {
     device,
     hosts,
     tokens,
+    selectors: selectorStore(join(dir, 'selectors.json')),
     async saveRevocation(list) {
       device.revocation = list;
       await saveDevice(dir, device, home.signal);

@@ -6,10 +6,13 @@ import { acceptCommand, deviceCommand, initCommand, tokenCommand } from './comma
 import { hostsCommand } from './commands/hosts.ts';
 import { fleetCommand, importInitCommand } from './commands/fleet.ts';
 import { connectCommand } from './commands/connect.ts';
+import { selectorCommand } from './commands/selectors.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
 import { CAPABILITY_COMMANDS, COMMANDS } from './control/argv.ts';
 import type { CommandContext } from './commands/context.ts';
+import { reportError, usageFromParseError, wantsJson, exitStatusOf, errorLine } from './cli-errors.ts';
+import { connectTimeoutMs, invocationBoundMs, within } from './deadline.ts';
 
 function usage(): string {
   return `flotilla: fleet control over end-to-end encrypted WebRTC
@@ -33,8 +36,11 @@ Fleet
   device add <name> --home DIR [--role operator|viewer|admin] [--ttl 90d]
                                      issue a certificate for another device
   device revoke <device-id>          revoke a device fleet-wide
+  selector save <name> '<selector>' | selector list | selector rm <name>
+                                     saved selectors, used as @name (docs/selectors.md)
 
-Work (a <selector> is e.g. 'web-*', 'tag:role=web and not db-1', 'os:linux', 'one-of(tag:role=web)')
+Work (a <selector> is e.g. 'web-*', 'web[01:20]', 'tag:role=web and not db-1', 'os:linux', 'ip:10.0.0.0/24',
+      'distro:debian,ubuntu', '@saved', 'one-of(tag:role=web)'; see docs/selectors.md)
 ${capabilityUsage()}
 
 Warm mode (connections kept open between invocations, like SSH's ControlPersist)
@@ -52,12 +58,21 @@ Options
   --json            machine-readable output
   --forks N         connections opened at once (default 32)
   --task ID         task id (re-sending an id returns the host's journaled result)
+  --timeout D       bounds the whole invocation of any command, e.g. 30s (none by default;
+                    run: see above)
+  --canary N        rolling run, on every selector command: N hosts first, then
+  --batch N|P%      batches of N hosts (or P% of them), waiting --batch-wait 30s between,
+  --max-fail N|P%   and stopping once more hosts than this failed (docs/selectors.md)
   -v, --verbose     log connection events to stderr
   -h, --help        this help
 
 Environment: FLOTILLA_HOME (default ~/.config/flotilla), FLOTILLA_PASSPHRASE (backup passphrase),
-FLOTILLA_PERSIST (like --persist).
-Exit status: 0 all hosts ok, 1 some host failed or was unreachable, 2 usage or setup error, 130 cancelled.`;
+FLOTILLA_PERSIST (like --persist), FLOTILLA_CONNECT_TIMEOUT (how long to try the signaling
+server before saying it cannot be reached; default 5s).
+Errors: one line on stderr; with --json, {"error":{"code":…,"message":…}} on stdout.
+Exit status: 0 all hosts ok; 1 some host failed, timed out or was unreachable, or the signaling
+server could not be reached (hosts then prints the cached inventory, marked stale); 2 usage or
+setup error; 130 cancelled.`;
 }
 
 /** The usage lines of every capability's commands, aligned like the rest. */
@@ -94,6 +109,10 @@ const CORE_OPTIONS = {
   status: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
+  canary: { type: 'string' },
+  batch: { type: 'string' },
+  'batch-wait': { type: 'string' },
+  'max-fail': { type: 'string' },
 } as const;
 
 /** Runs a capability's command: its module (capabilities/<name>/cli.ts) is loaded only now. */
@@ -104,8 +123,20 @@ async function runCapabilityCommand(capability: string, command: string, ctx: Co
   return run(ctx);
 }
 
-/** Runs the CLI; returns the exit status. */
+type Write = (stream: 'stdout' | 'stderr', text: string) => void;
+
+/** Runs the CLI; returns the exit status (errors reported as a line, or as JSON with --json). */
 export async function main(argv: string[]): Promise<number> {
+  const scope = currentScope();
+  const write: Write = (stream, text) => (scope ? scope.write(stream, text) : process[stream].write(text));
+  try {
+    return await dispatch(argv, write);
+  } catch (error) {
+    return reportError(usageFromParseError(error, argv) ?? error, wantsJson(argv), write);
+  }
+}
+
+async function dispatch(argv: string[], write: Write): Promise<number> {
   const dash = argv.indexOf('--');
   const head = dash >= 0 ? argv.slice(0, dash) : argv;
   const rest = dash >= 0 ? argv.slice(dash + 1) : [];
@@ -117,32 +148,48 @@ export async function main(argv: string[]): Promise<number> {
   });
   const [command, ...args] = positionals;
   const scope = currentScope();
-  const write = (stream: 'stdout' | 'stderr', text: string) => (scope ? scope.write(stream, text) : process[stream].write(text));
   if (values.help || !command) {
     write('stdout', usage() + '\n');
     return command || values.help ? 0 : 2;
   }
   const forks = values.forks === undefined ? undefined : Number(values.forks);
-  if (forks !== undefined && (!Number.isInteger(forks) || forks < 1)) throw new FlotillaError('bad-config', '--forks must be a positive integer');
+  if (forks !== undefined && (!Number.isInteger(forks) || forks < 1)) throw new FlotillaError('usage', `--forks ${values.forks} must be a positive whole number, as in --forks 32`);
   const { verbose, forks: _forks, import: importFrom, 'passphrase-file': passphraseFile, ...flags } = values;
   const backupOptions = { importFrom, passphraseFile };
+  if (!COMMANDS.has(command)) throw new FlotillaError('usage', `"${command}" is not a flotilla command; see flotilla --help`);
+  // --timeout bounds the whole invocation (run: the command's limit on each host, plus a grace).
+  const boundMs = invocationBoundMs(command, values.timeout);
+  const deadline = boundMs === undefined ? undefined : AbortSignal.timeout(boundMs);
+  // In warm mode a command given up on must stop, not keep running in the control process.
+  const givenUp = new AbortController();
+  const signal = scope ? AbortSignal.any([scope.signal, givenUp.signal]) : undefined;
   const ctx: CommandContext = {
     args,
     rest,
     flags,
     fleetOptions: {
+      // Inside the bound, so that an unreachable server is reported as such rather than as a timeout.
+      connectTimeoutMs: Math.min(connectTimeoutMs(), boundMs === undefined ? Infinity : boundMs - Math.min(1000, boundMs / 5)),
       ...(forks ? { forks } : {}),
       ...(verbose ? { log: (event: string, fields?: Record<string, unknown>) => write('stderr', `[${event}] ${JSON.stringify(fields ?? {})}\n`) } : {}),
     },
     cwd: scope?.cwd ?? process.cwd(),
-    ...(scope ? { signal: scope.signal } : {}),
+    ...(signal ? { signal } : {}),
+    ...(deadline ? { deadline } : {}),
     out: (text) => write('stdout', text + '\n'),
     err: (text) => write('stderr', text + '\n'),
     write: (text) => write('stdout', text),
   };
-  // COMMANDS (control/argv.ts) is the one list of commands: the thin client and the code cache
-  // use it too, so a command missing there is unknown here as well.
-  if (!COMMANDS.has(command)) throw new FlotillaError('bad-config', `unknown command "${command}"; see flotilla --help`);
+  const running = runNamed(command, ctx, backupOptions);
+  if (boundMs === undefined) return running;
+  // `run` reports the hosts that did not answer by its deadline itself: this only catches a
+  // run stuck before that (resolving the selector), a second later.
+  return within(running, boundMs + (command === 'run' ? 1000 : 0), `flotilla ${command}`, () => givenUp.abort());
+}
+
+/** Runs one command. COMMANDS (control/argv.ts) is the one list of commands: the thin client and the code cache use it too. */
+async function runNamed(command: string, ctx: CommandContext, backupOptions: { importFrom: string | undefined; passphraseFile: string | undefined }): Promise<number> {
+  const importFrom = backupOptions.importFrom;
   switch (command) {
     case 'init':
       return importFrom === undefined ? initCommand(ctx) : importInitCommand(ctx, backupOptions);
@@ -160,28 +207,22 @@ export async function main(argv: string[]): Promise<number> {
       return deviceCommand(ctx);
     case 'connect':
       return connectCommand(ctx);
+    case 'selector':
+      return selectorCommand(ctx);
     case 'control-process':
       // Started by `connect` or --persist (detached); not meant to be typed.
-      if (scope) throw new FlotillaError('bad-config', 'a control process cannot start another');
+      if (currentScope()) throw new FlotillaError('usage', 'a control process cannot start another');
       return runControlProcess(ctx);
     default: {
       const provided = CAPABILITY_COMMANDS.get(command);
-      if (!provided) throw new FlotillaError('bad-config', `unknown command "${command}"; see flotilla --help`);
+      if (!provided) throw new FlotillaError('usage', `"${command}" is not a flotilla command; see flotilla --help`);
       return runCapabilityCommand(provided.capability, command, ctx);
     }
   }
 }
 
-/** Exit status for an error that escaped a command, after telling the user (same as bin/launch.js). */
+/** Exit status for an error that escaped a command, after telling the user (cli-errors.ts; bin/run-main.js mirrors it). */
 export function exitStatusFor(error: unknown, err: (text: string) => void): number {
-  if (error instanceof FlotillaError) {
-    err(`error: ${error.message}`);
-    return error.code === 'no-match' || error.code === 'unreachable' ? 1 : 2;
-  }
-  if ((error as { code?: unknown } | null)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-    err(`error: ${(error as Error).message}; see --help`);
-    return 2;
-  }
-  err(`internal error: ${error instanceof Error && error.stack ? error.stack : String(error)}`);
-  return 70;
+  err(errorLine(error));
+  return exitStatusOf(error);
 }

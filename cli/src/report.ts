@@ -2,7 +2,8 @@
 // and a one-line summary on stderr. The exit status is 0 only when every host is ok.
 
 import { toWireError, FlotillaError, fromWireError } from '../../shared/errors.ts';
-import { exitStatusOf } from '../../shared/task-pipeline.ts';
+import { exitStatusOf, type PipelineOptions } from '../../shared/task-pipeline.ts';
+import { parseRollingOptions } from '../../shared/rolling.ts';
 import type { HostResult } from '../../shared/operations.ts';
 import { duration, statusColor, table } from './output.ts';
 import type { CommandContext } from './commands/context.ts';
@@ -20,7 +21,9 @@ export interface TaskReport<D extends object> {
   detail?: (result: HostResult<D>) => string;
   /** Per host, extra fields of its JSON result (collected output, a local path). */
   json?: (result: HostResult<D>) => Record<string, unknown>;
-  /** Extra columns of the table, with a cell per result. */
+  /** Why a rolling run stopped before starting every host (runPipeline's outcome). */
+  stopped?: string;
+  /** The table's columns between STATUS and DETAIL (default EXIT and TIME), with a cell per result. */
   columns?: { header: string; cell: (result: HostResult<D>) => string }[];
 }
 
@@ -37,7 +40,7 @@ export function jsonResult<D extends object>(result: HostResult<D>, hostname: st
     status: result.status,
     exit: result.exitCode ?? null,
     durationMs: result.durationMs,
-    error: result.error ? { code: result.error.code, message: errorText(result) } : null,
+    error: result.error ? { code: result.error.code, ...(result.error.detail ? { detail: result.error.detail } : {}), message: errorText(result) } : null,
     ...(result.data ? { data: result.data } : {}),
   };
 }
@@ -54,34 +57,58 @@ export function printReport<D extends object>(ctx: CommandContext, report: TaskR
         ...(report.command === undefined ? {} : { command: report.command }),
         ok,
         total: report.results.length,
+        ...(report.stopped ? { stopped: report.stopped, notStarted: report.results.filter(notStarted).map((r) => r.hostId) } : {}),
         results: report.results.map((r) => ({ ...jsonResult(r, name(r)), ...report.json?.(r) })),
       }),
     );
   } else {
-    const extra = report.columns ?? [];
+    const columns = report.columns ?? [
+      { header: 'EXIT', cell: (r: HostResult<D>) => (r.exitCode === undefined ? '-' : String(r.exitCode)) },
+      { header: 'TIME', cell: (r: HostResult<D>) => duration(r.durationMs) },
+    ];
     ctx.out(
       table(
-        ['HOST', 'STATUS', 'EXIT', 'TIME', ...extra.map((c) => c.header), 'DETAIL'],
+        ['HOST', 'STATUS', ...columns.map((c) => c.header), 'DETAIL'],
         report.results.map((r) => [
           name(r),
           statusColor(r.status),
-          r.exitCode === undefined ? '-' : String(r.exitCode),
-          duration(r.durationMs),
-          ...extra.map((c) => c.cell(r)),
+          ...columns.map((c) => c.cell(r)),
           r.error ? `${r.error.code}${r.error.detail ? `: ${r.error.detail}` : ''}` : (report.detail?.(r) ?? ''),
         ]),
       ),
     );
     ctx.err(`${ok}/${report.results.length} ok${report.task ? ` · task ${report.task}` : ''}`);
+    if (report.stopped) {
+      const never = report.results.filter(notStarted).map(name);
+      ctx.err(`stopped: ${report.stopped}; not started (${never.length}): ${never.join(', ')}`);
+    }
   }
   if (ctx.signal?.aborted) return 130;
   return exitStatusOf(report.results);
 }
 
+function notStarted(result: HostResult<object>): boolean {
+  return result.status === 'cancelled' && (result.error?.detail?.startsWith('not started:') ?? false);
+}
+
+/** How the pipeline runs for this invocation: the rolling flags, Ctrl-C, each batch said on stderr. */
+export function pipelineOptions<D extends object>(ctx: CommandContext, names?: ReadonlyMap<string, string>): PipelineOptions<D> {
+  const rolling = parseRollingOptions({ canary: str(ctx.flags['canary']), batch: str(ctx.flags['batch']), 'batch-wait': str(ctx.flags['batch-wait']), 'max-fail': str(ctx.flags['max-fail']) });
+  return {
+    rolling,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    onBatch: (index, ids) => ctx.err(`batch ${index + 1}: ${ids.map((id) => names?.get(id) ?? id.slice(0, 8)).join(', ')}`),
+  };
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** An error as the --json schema's error object. */
-export function jsonError(error: unknown): { code: string; message: string } {
+export function jsonError(error: unknown): { code: string; detail?: string; message: string } {
   const wire = toWireError(error);
-  return { code: wire.code, message: error instanceof FlotillaError ? error.message : String(error) };
+  return { code: wire.code, ...(wire.detail ? { detail: wire.detail } : {}), message: error instanceof FlotillaError ? error.message : String(error) };
 }
 
 /**

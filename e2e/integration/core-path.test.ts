@@ -287,7 +287,8 @@ describe('authorization with real agents', () => {
     await ok(admin, ['ping', 'tag:zone=b']);
     const result = await cli(phone, ['run', 'tag:zone=b', '--json', '--', 'true']);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/revoked/);
+    // With --json the error is JSON on stdout.
+    expect(JSON.parse(result.stdout).error.message).toMatch(/revoked/);
     // Even dialling the agent directly (past the signaling server's check) is refused.
     await expect(dialAs(phone, agents[1]!.id)).rejects.toMatchObject({ code: 'cert-revoked' });
     const audit = await readFile(join(agents[1]!.stateDir, 'audit.log'), 'utf8');

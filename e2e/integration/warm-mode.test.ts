@@ -212,7 +212,8 @@ describe('warm mode: a control process keeps connections open between CLI invoca
     expect(await rawExchange(Buffer.from([0x7f, 0xff, 0xff, 0xff]))).toMatch(/"type":"refused".*exceeds/);
     expect(await rawExchange(frame({ type: 'invoke', v: 1, argv: 'run' }))).toMatch(/"type":"refused".*malformed message/);
     const init = await rawExchange(frame({ type: 'invoke', v: 1, argv: ['init', '--force', '--signal', 'http://x/'], cwd: '/', stdoutTty: false, stderrTty: false, color: false }));
-    expect(init).toMatch(/"type":"refused".*serves run, push, fetch, ping/);
+    expect(init).toMatch(/"type":"refused".*serves .*, not init/);
+    for (const served of ['run', 'push', 'fetch', 'ping']) expect(init).toMatch(new RegExp(`serves .*\\b${served}\\b.*, not init`));
     const oldVersion = await rawExchange(frame({ type: 'invoke', v: 99, argv: ['run', '*', '--', 'true'], cwd: '/', stdoutTty: false, stderrTty: false, color: false }));
     expect(oldVersion).toMatch(/"type":"refused".*control protocol 99/);
     expect(await status()).toBeDefined();

@@ -131,7 +131,7 @@ export function createApiRouter(deps: ApiDeps): Router {
 
   router.post('/api/revocation', limited, express.json({ limit: deps.limits.maxJsonBody }), route(async (req, res) => {
     const body = obj(req.body, 'body');
-    const result = await revocations.offer(body['list'], str(body, 'fleetPub', 1200, 1));
+    const result = await revocations.offer(body['list'], str(body, 'fleetPub', 1200, 1), remoteOf(req));
     res.json(result);
   }));
 
@@ -153,6 +153,7 @@ export function createApiRouter(deps: ApiDeps): Router {
       error instanceof FlotillaError ? error
       : type === 'entity.too.large' ? new FlotillaError('too-large', `request body over ${deps.limits.maxJsonBody} bytes`)
       : type === 'entity.parse.failed' ? new FlotillaError('bad-message', 'request body is not JSON')
+      : type === 'charset.unsupported' || type === 'encoding.unsupported' ? new FlotillaError('bad-message', 'request body must be JSON in UTF-8, without a content encoding')
       : new FlotillaError('internal');
     if (mapped.code === 'internal') log.error('api.failed', { path: req.path, error: errorText(error) });
     else log.warn('api.refused', { path: req.path, remote: remoteOf(req), code: mapped.code, detail: mapped.detail });

@@ -24,6 +24,14 @@ export interface Limits {
   maxTrackedAgents: number;
   /** Fleets whose revocation list is kept. */
   maxFleets: number;
+  /** Revocation lists for new fleets one address may store in a day (a burst of this many, then refilled over the day). */
+  newFleetsPerIpPerDay: number;
+  /** Instance ids one device identity may hold registered at once (processes, tabs). */
+  maxInstancesPerDevice: number;
+  /** Open TCP connections (HTTP and WebSocket) from one address (IPv6: one /64). */
+  maxConnectionsPerIp: number;
+  /** Bytes waiting to be written to one peer's socket before it counts as not reading and is closed. */
+  maxBufferedPerPeer: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = {
@@ -40,6 +48,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxJsonBody: 64 * 1024,
   maxTrackedAgents: 100_000,
   maxFleets: 10_000,
+  newFleetsPerIpPerDay: 20,
+  maxInstancesPerDevice: 16,
+  // Every agent holds one connection: raise it where more agents than this share one NAT address.
+  maxConnectionsPerIp: 256,
+  maxBufferedPerPeer: 1024 * 1024,
 };
 
 /** Merges overrides into the defaults, refusing values that would disable a limit. */
@@ -51,6 +64,20 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
     }
   }
   return limits;
+}
+
+/**
+ * The key per-address limits count by: the address itself for IPv4, its /64 for IPv6 (one
+ * host is usually handed a whole /64, so counting single IPv6 addresses would bound nothing).
+ */
+export function addressKey(remote: string): string {
+  const address = remote.replace(/^::ffff:/, '');
+  if (!address.includes(':')) return address;
+  const [head = '', tail = ''] = address.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
 /** A token bucket: `take()` spends one token if there is one. */

@@ -24,6 +24,8 @@ describe('parseSignalArgs', () => {
     expect(parseSignalArgs(['--help'], {})).toEqual({ help: true });
     expect(() => parseSignalArgs(['--port', '70000'], {})).toThrow(/--port must be a whole number/);
     expect(() => parseSignalArgs(['--max-peers', '0'], {})).toThrow(/--max-peers/);
+    expect(() => parseSignalArgs(['--max-connections-per-ip', 'x'], {})).toThrow(/--max-connections-per-ip must be a whole number/);
+    expect(parseSignalArgs(['--max-connections-per-ip', '2000'], {})).toMatchObject({ options: { limits: { maxConnectionsPerIp: 2000 } } });
     expect(() => parseSignalArgs(['--bogus'], {})).toThrow(expect.objectContaining({ code: 'bad-config' }));
     expect(() => parseSignalArgs([], { FLOTILLA_SIGNAL_LOG_LEVEL: 'loud' })).toThrow(/--log-level/);
   });

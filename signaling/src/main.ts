@@ -25,6 +25,9 @@ Options (environment fallback in brackets):
   --web-root <dir>      built web app (default dist/web)              [FLOTILLA_SIGNAL_WEB_ROOT]
   --agent-bundle <file> agent bundle (default dist/flotilla-agent.mjs) [FLOTILLA_SIGNAL_AGENT_BUNDLE]
   --max-peers <n>       most peers registered at once (default 10000) [FLOTILLA_SIGNAL_MAX_PEERS]
+  --max-connections-per-ip <n>  open connections from one address,    [FLOTILLA_SIGNAL_MAX_CONNECTIONS_PER_IP]
+                        IPv6 per /64 (default 256): raise it when more
+                        agents than that share one NAT address
   --log-level <level>   debug, info, warn or error (default info)     [FLOTILLA_SIGNAL_LOG_LEVEL]
   --turn-secret-file <f> coturn static-auth-secret (first line of f)  [FLOTILLA_SIGNAL_TURN_SECRET_FILE]
   --turn-url <url>      TURN URL handed to authenticated peers, e.g.  [FLOTILLA_SIGNAL_TURN_URL,
@@ -44,6 +47,7 @@ const FLAGS = {
   'web-root': { type: 'string' },
   'agent-bundle': { type: 'string' },
   'max-peers': { type: 'string' },
+  'max-connections-per-ip': { type: 'string' },
   'log-level': { type: 'string' },
   'turn-secret-file': { type: 'string' },
   'turn-url': { type: 'string', multiple: true },
@@ -102,6 +106,7 @@ export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const logLevel = get('log-level') ?? 'info';
   if (!isLogLevel(logLevel)) throw new FlotillaError('bad-config', `--log-level must be debug, info, warn or error, not "${logLevel}"`);
   const maxPeers = get('max-peers');
+  const perIp = get('max-connections-per-ip');
   const dataDir = get('data-dir');
   const turn = parseTurnArgs(values['turn-url'], get);
   const options: SignalingServerOptions = {
@@ -111,7 +116,14 @@ export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process
     webRoot: resolve(get('web-root') ?? resolve(REPO_ROOT, 'dist/web')),
     agentBundle: resolve(get('agent-bundle') ?? resolve(REPO_ROOT, 'dist/flotilla-agent.mjs')),
     ...(dataDir === undefined ? {} : { dataDir: resolve(dataDir) }),
-    ...(maxPeers === undefined ? {} : { limits: { maxPeers: integer('max-peers', maxPeers, 1, 1_000_000) } }),
+    ...(maxPeers === undefined && perIp === undefined
+      ? {}
+      : {
+          limits: {
+            ...(maxPeers === undefined ? {} : { maxPeers: integer('max-peers', maxPeers, 1, 1_000_000) }),
+            ...(perIp === undefined ? {} : { maxConnectionsPerIp: integer('max-connections-per-ip', perIp, 1, 1_000_000) }),
+          },
+        }),
     ...(turn === undefined ? {} : { turn }),
   };
   return { help: false, options, logLevel };

@@ -1,7 +1,10 @@
 // The gate in front of PeerServer: PeerServer keeps doing what it does well (the registry,
 // relaying OFFER/ANSWER/CANDIDATE, queueing for peers about to connect, expiring dead ones),
 // and this file adds what it lacks: a signed credential per id, a validated message stream,
-// per-socket and per-address rate limits, and taking over an id from a stale socket.
+// per-socket and per-address rate limits, taking over an id from a stale socket, bounds per
+// identity (one signing key, one id; a few instances per device), relaying only to peers that
+// are connected (PeerServer would queue for absent ids), and handing a fleet's agents each new
+// revocation list as it is stored.
 //
 // PeerServer takes a `createWebSocketServer` option; ours returns a `ws` server with
 // `maxPayload`, an async `verifyClient`, and a 'connection' listener that runs before the one
@@ -17,6 +20,7 @@ import { parseClientMessage } from './client-messages.ts';
 import { createKeyedLimiter, createTokenBucket, type Limits, type TokenBucket } from './limits.ts';
 import { errorText, short, type Logger } from './log.ts';
 import type { Presence } from './presence.ts';
+import type { RevocationList } from '../../shared/certs.ts';
 
 /** The PeerJS API key Flotilla peers use. */
 export const PEERJS_KEY = 'peerjs';
@@ -32,6 +36,9 @@ const SHUTDOWN_GRACE_MS = 1_000;
 /** One verified socket. `accepting` turns false once the socket is replaced, flooded or closing. */
 interface PeerSocket {
   id: string;
+  /** The id without a device's instance suffix. */
+  identity: string;
+  signPub: string;
   kind: PeerCredential['kind'];
   fleet: string;
   remote: string;
@@ -58,6 +65,13 @@ export interface PeerGate {
   createWebSocketServer(options: ServerOptions): WebSocketServer;
   attach(peerApp: PeerServerEventSource): void;
   peerCount(): number;
+  /**
+   * A fleet stored a new revocation list: hand it to the agents that claim that fleet. They
+   * verify it with the fleet key they hold, so a peer merely claiming the fleet learns nothing
+   * it could not read from GET /api/revocation. Revoked devices may still register (presence
+   * and the agents refuse them, saying why).
+   */
+  revoked(list: RevocationList): void;
   close(): Promise<void>;
 }
 
@@ -78,6 +92,9 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
   const live = new Map<string, PeerSocket>();
   const bySocket = new WeakMap<WebSocket, PeerSocket>();
   const knownClients = new WeakSet<IClient>();
+  /** Registered ids per identity (a device's instances) and the identity each signing key registered. */
+  const instances = new Map<string, Set<string>>();
+  const identityBySignKey = new Map<string, string>();
   const connectLimiter = createKeyedLimiter(limits.connectsPerSecondPerIp, limits.connectBurstPerIp);
   let wss: WebSocketServer | undefined;
   let closing = false;
@@ -98,6 +115,14 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
     try {
       const credential = await verifyPeerCredential(token, { purpose: 'register', id: identity });
       if (instance !== undefined && credential.kind !== 'device') return { status: 401, reason: 'only a device may register an instance id' };
+      const held = instances.get(identity);
+      if (held && !held.has(id) && held.size >= limits.maxInstancesPerDevice) {
+        return { status: 429, reason: `this device already has ${held.size} instances registered (at most ${limits.maxInstancesPerDevice}); close one first` };
+      }
+      // Any RSA public key will do as a wrapping key, so one signing key could claim any number
+      // of ids with made-up wrapping keys: a signing key registers one identity at a time.
+      const owner = identityBySignKey.get(credential.signPub);
+      if (owner !== undefined && owner !== identity) return { status: 409, reason: 'this signing key is already registered under another id' };
       // The socket is known by the id it registered (with its instance, for a device).
       verified.set(req, { ...credential, id });
     } catch (error) {
@@ -141,7 +166,24 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
       return false;
     }
     if (peer.kind === 'agent' && live.get(peer.id) === peer) presence.seen(peer.id);
-    return emit('message', Buffer.from(JSON.stringify(result.message)), false);
+    const message = result.message;
+    if (message.type === 'OFFER' || message.type === 'ANSWER' || message.type === 'CANDIDATE') {
+      const target = live.get(message.dst);
+      // PeerServer would queue it for an absent id (any string) for seconds: memory anyone
+      // could fill. Say at once that the peer is not here, as PeerServer does when it expires.
+      if (!target?.accepting) {
+        send(peer.socket, { type: 'EXPIRE', src: message.dst });
+        return false;
+      }
+      if (target.socket.bufferedAmount > limits.maxBufferedPerPeer) {
+        target.accepting = false;
+        target.socket.terminate();
+        log.warn('peer.not-reading', { ...fields(target), buffered: target.socket.bufferedAmount });
+        send(peer.socket, { type: 'EXPIRE', src: message.dst });
+        return false;
+      }
+    }
+    return emit('message', Buffer.from(JSON.stringify(message)), false);
   }
 
   /** Runs before PeerServer's own 'connection' listener. */
@@ -157,8 +199,18 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
       req.url = '/peerjs';
       return;
     }
+    const identity = splitSignalingId(credential.id).identity;
+    const held = instances.get(identity);
+    const owner = identityBySignKey.get(credential.signPub);
+    // Checked again: two upgrades verified at once may both have passed the checks in verify().
+    if ((held && !held.has(credential.id) && held.size >= limits.maxInstancesPerDevice) || (owner !== undefined && owner !== identity)) {
+      socket.close(1008, 'too many registrations for this identity');
+      return;
+    }
     const peer: PeerSocket = {
       id: credential.id,
+      identity,
+      signPub: credential.signPub,
       kind: credential.kind,
       fleet: credential.fleet,
       remote: remoteOf(req),
@@ -174,6 +226,8 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
     }
     live.set(peer.id, peer);
     bySocket.set(socket, peer);
+    instances.set(identity, (held ?? new Set()).add(peer.id));
+    identityBySignKey.set(peer.signPub, identity);
     const emit = socket.emit.bind(socket);
     socket.emit = (event: string | symbol, ...args: unknown[]): boolean => {
       if (event !== 'message') return emit(event, ...args);
@@ -190,6 +244,12 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
       const current = live.get(peer.id) === peer;
       if (current) {
         live.delete(peer.id);
+        const ids = instances.get(peer.identity);
+        ids?.delete(peer.id);
+        if (!ids?.size) {
+          instances.delete(peer.identity);
+          identityBySignKey.delete(peer.signPub);
+        }
         if (peer.kind === 'agent') presence.disconnected(peer.id);
       }
       log.info('peer.left', { ...fields(peer), code, replaced: !current });
@@ -227,6 +287,18 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
       peerApp.on('error', (error) => log.warn('peerserver.error', { error: errorText(error) }));
     },
     peerCount: () => live.size,
+    revoked(list) {
+      const { fleet } = list.body;
+      let agents = 0;
+      // Agents read messages of up to 128 KiB (shared/peerjs-messages.ts); a bigger list they poll.
+      if (JSON.stringify(list).length > 100 * 1024) return log.info('revocation.too-large-to-push', { fleet: short(fleet), version: list.body.version });
+      for (const peer of live.values()) {
+        if (peer.fleet !== fleet || peer.kind !== 'agent' || !peer.accepting) continue;
+        send(peer.socket, { type: 'REVOCATION', payload: list });
+        agents++;
+      }
+      log.info('revocation.pushed', { fleet: short(fleet), version: list.body.version, agents });
+    },
     async close() {
       closing = true;
       const sockets = [...(wss?.clients ?? [])];

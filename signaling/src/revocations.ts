@@ -4,6 +4,7 @@
 import { parseRevocationList, verifyRevocationList, type RevocationList } from '../../shared/certs.ts';
 import { FlotillaError } from '../../shared/errors.ts';
 import { isObj, obj, str } from '../../shared/validate.ts';
+import { addressKey, createKeyedLimiter } from './limits.ts';
 import { errorText, short, type Logger } from './log.ts';
 
 /** What `offer` did: `accepted` is false when the server already held this version or newer. */
@@ -17,8 +18,11 @@ export interface OfferResult {
 /** The per-fleet store of revocation lists. */
 export interface RevocationStore {
   get(fleet: string): RevocationList | undefined;
-  /** Verifies `raw` against `fleetPub` and keeps it if its version is higher; throws FlotillaError. */
-  offer(raw: unknown, fleetPub: string): Promise<OfferResult>;
+  /**
+   * Verifies `raw` against `fleetPub` and keeps it if its version is higher; throws FlotillaError.
+   * A list for a fleet the server holds nothing for counts against `remote`'s daily allowance.
+   */
+  offer(raw: unknown, fleetPub: string, remote?: string): Promise<OfferResult>;
   snapshot(): RevocationsFile;
 }
 
@@ -31,8 +35,12 @@ export interface RevocationsFile {
 /** Options for createRevocationStore. */
 export interface RevocationStoreOptions {
   maxFleets: number;
+  /** New fleets one address may add in a day; unbounded when absent. */
+  newFleetsPerIpPerDay?: number;
   log: Logger;
   onChange?: () => void;
+  /** A newer list was stored (not called for lists restored from disk). */
+  onStored?: (list: RevocationList) => void;
   restored?: unknown;
 }
 
@@ -40,8 +48,12 @@ export interface RevocationStoreOptions {
 export async function createRevocationStore(options: RevocationStoreOptions): Promise<RevocationStore> {
   const lists = new Map<string, { fleetPub: string; list: RevocationList }>();
   const changed = options.onChange ?? (() => undefined);
+  // Every list is signed by its own fleet key, and keys are cheap to make: without a bound per
+  // address, one client could fill maxFleets and a genuine new fleet would be refused.
+  const perDay = options.newFleetsPerIpPerDay;
+  const newFleets = perDay === undefined ? undefined : createKeyedLimiter(perDay / 86_400, perDay);
 
-  const offer = async (raw: unknown, fleetPub: string): Promise<OfferResult> => {
+  const offer = async (raw: unknown, fleetPub: string, remote?: string): Promise<OfferResult> => {
     const fleet = parseRevocationList(raw).body.fleet;
     const list = await verifyRevocationList(raw, fleetPub, fleet);
     // Checked after the await: two uploads racing for one fleet still keep the higher version.
@@ -49,6 +61,9 @@ export async function createRevocationStore(options: RevocationStoreOptions): Pr
     if (held && held.list.body.version >= list.body.version) return { accepted: false, fleet, version: held.list.body.version };
     if (!held && lists.size >= options.maxFleets) {
       throw new FlotillaError('rate-limited', 'this server holds revocation lists for as many fleets as it allows');
+    }
+    if (!held && remote !== undefined && newFleets && !newFleets.allow(addressKey(remote))) {
+      throw new FlotillaError('rate-limited', `your address has stored revocation lists for ${perDay ?? 0} new fleets today, as many as this server allows`);
     }
     lists.set(fleet, { fleetPub, list });
     changed();
@@ -67,9 +82,11 @@ export async function createRevocationStore(options: RevocationStoreOptions): Pr
 
   return {
     get: (fleet) => lists.get(fleet)?.list,
-    offer: async (raw, fleetPub) => {
-      const result = await offer(raw, fleetPub);
+    offer: async (raw, fleetPub, remote) => {
+      const result = await offer(raw, fleetPub, remote);
       options.log.info('revocation.offered', { fleet: short(result.fleet), version: result.version, accepted: result.accepted });
+      const stored = result.accepted ? lists.get(result.fleet)?.list : undefined;
+      if (stored) options.onStored?.(stored);
       return result;
     },
     snapshot: () => ({ v: 1, fleets: [...lists.values()] }),

@@ -25,6 +25,7 @@ import { ExpressPeerServer } from 'peer';
 import { createApiRouter } from './http-api.ts';
 import { resolveLimits, type Limits } from './limits.ts';
 import { createLogger, errorText, type Logger } from './log.ts';
+import { limitConnectionsPerAddress } from './connection-cap.ts';
 import { createPeerGate, PEERJS_KEY } from './peer-gate.ts';
 import { createJsonFile, readJsonFile } from './persist.ts';
 import { createPresence } from './presence.ts';
@@ -118,6 +119,8 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
   });
   const revocations = await createRevocationStore({
     maxFleets: limits.maxFleets,
+    newFleetsPerIpPerDay: limits.newFleetsPerIpPerDay,
+    onStored: (list) => gate.revoked(list),
     log,
     restored: await readJsonFile(dataDir, 'revocations.json', log),
     onChange: () => revocationFile.touch(),
@@ -162,6 +165,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
   peerApp.disable('x-powered-by');
   app.use('/', peerApp); // mounting runs PeerServer's setup, which calls createWebSocketServer
   gate.attach(peerApp);
+  limitConnectionsPerAddress(httpServer, limits.maxConnectionsPerIp, log);
   httpServer.on('clientError', (error, socket) => {
     log.debug('http.client-error', { error: errorText(error) });
     socket.destroy();

@@ -273,6 +273,55 @@ describe('rtc endpoint through a real PeerServer', () => {
     CONNECT_MS,
   );
 
+  it(
+    'gives strangers a bounded share of answer slots: a trusted device and a new stranger still get through a flood',
+    async () => {
+      const events: { event: string; fields?: Record<string, unknown> }[] = [];
+      const b = createRtcEndpoint({
+        signalUrl: server.url,
+        id: 'crowded',
+        token: 'token-crowded',
+        iceServers: ICE,
+        trusted: (identity) => identity === 'regular',
+        log: (event, fields) => events.push(fields ? { event, fields } : { event }),
+      });
+      cleanups.push(() => b.close());
+      await b.signaling.whenOpen();
+      // A real offer that nobody follows up: each negotiation it starts waits 30 s for ICE.
+      const pc = new RTCPeerConnection({ iceServers: ICE });
+      pc.createDataChannel('flotilla');
+      const sdp = (await pc.createOffer()).sdp;
+      await pc.close();
+      for (const name of ['floodera', 'flooderb', 'flooderc']) {
+        const ws = new WebSocket(signalingSocketUrl(server.url, name, 'f', 'peerjs'));
+        cleanups.push(() => ws.terminate());
+        await new Promise((resolve) => ws.once('message', resolve));
+        // 72 in all, more than the 64 slots main had for everyone together.
+        for (let i = 0; i < 24; i++) {
+          ws.send(JSON.stringify({ type: 'OFFER', dst: 'crowded', payload: { sdp: { type: 'offer', sdp }, type: 'data', connectionId: `dc_${name}${i}` } }));
+        }
+      }
+      // 8 a flooder, 16 for strangers together; the third flooder's offers end the others'
+      // oldest until the three hold about as many, and the rest are ignored.
+      const count = (event: string, reason: RegExp) => events.filter((e) => e.event === event && reason.test(String(e.fields?.['reason']))).length;
+      await vi.waitFor(() => expect(count('rtc-offer-ignored', /./) + count('rtc-answer-failed', /made room/)).toBe(72 - 16), { timeout: 20_000 });
+      expect(count('rtc-offer-ignored', /from this peer/)).toBeGreaterThanOrEqual(32);
+      expect(count('rtc-answer-failed', /made room/)).toBeGreaterThan(0);
+      expect(count('rtc-answer-failed', /made room/)).toBeLessThan(8);
+
+      for (const id of ['regular', 'newcomer']) {
+        const a = endpoint(server, id);
+        await a.signaling.whenOpen();
+        const answered = nextLink(b);
+        const link = await a.dial('crowded', { timeoutMs: 30_000 });
+        echoEverything(await answered);
+        const { sent, got } = await echoRoundTrip(link);
+        expect(Buffer.from(got as Uint8Array).equals(Buffer.from(sent))).toBe(true);
+      }
+    },
+    CONNECT_MS,
+  );
+
   it('refuses to start without ICE servers', () => {
     expect(() => createRtcEndpoint({ signalUrl: server.url, id: 'x', token: 't', iceServers: [] })).toThrow(FlotillaError);
   });

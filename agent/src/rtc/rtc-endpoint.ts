@@ -9,6 +9,7 @@ import type { Dialer, RawLink } from '../../../shared/transport.ts';
 import { createRawLink, sdpProblem } from './raw-link.ts';
 import { selfSignedDtlsKeys } from './dtls-cert.ts';
 import { fingerprintFromSdp } from '../../../shared/transport.ts';
+import { splitSignalingId } from '../../../shared/tokens.ts';
 import {
   createSignalingClient,
   type SignalingClient,
@@ -42,6 +43,12 @@ export interface RtcEndpointOptions {
   log?: SignalingLog;
   /** Keep the signaling registration up with reconnects (default true). */
   reconnect?: boolean;
+  /**
+   * Answering: whether a peer identity (a device id, without its instance suffix) has
+   * authenticated here before. Offers from others share a smaller pool of negotiation slots,
+   * so strangers cannot crowd out the fleet's devices (see admitOffer).
+   */
+  trusted?: (identity: string) => boolean;
 }
 
 /** Dials and answers WebRTC data-channel links. */
@@ -60,6 +67,10 @@ const STALL_MS = 12_000;
 const ANSWER_TIMEOUT_MS = 30_000;
 /** Offers being negotiated at once; more are ignored (a flood from the signaling side). */
 const MAX_NEGOTIATING = 64;
+/** Of those, at most this many from one peer identity (all its instances together)... */
+const MAX_NEGOTIATING_PER_PEER = 8;
+/** ...and at most this many from identities that never authenticated here (`trusted`). */
+const MAX_NEGOTIATING_STRANGERS = 16;
 /** Candidates kept per connection before its offer or answer arrives. */
 const MAX_EARLY_CANDIDATES = 32;
 const MAX_EARLY_CONNECTIONS = 256;
@@ -70,6 +81,9 @@ interface Session {
   remoteId: string;
   role: 'dial' | 'answer';
   state: 'negotiating' | 'open' | 'closed';
+  /** Answerer: the remote id without a device's instance suffix, and whether it was trusted. */
+  identity?: string;
+  trusted?: boolean;
   pc?: RTCPeerConnection;
   channel?: RTCDataChannel;
   link?: RawLink;
@@ -338,6 +352,33 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     }
   }
 
+  /**
+   * Whether a new offer from `identity` may start negotiating. Nothing is known of the peer
+   * yet (the handshake comes after the channel opens), and each unanswered negotiation holds a
+   * slot for up to ANSWER_TIMEOUT_MS: so one identity holds at most MAX_NEGOTIATING_PER_PEER,
+   * strangers together MAX_NEGOTIATING_STRANGERS. A full pool makes room by ending the oldest
+   * negotiation of the peer holding the most slots in it, when that peer holds at least two
+   * more than the newcomer (so the slots even out instead of one flooder keeping them all); a
+   * trusted newcomer may also take any stranger's slot.
+   */
+  function admitOffer(identity: string, trusted: boolean): string | undefined {
+    const negotiating = [...sessions.values()].filter((x) => x.role === 'answer' && x.state === 'negotiating');
+    const held = (who: string) => negotiating.filter((x) => x.identity === who).length;
+    if (held(identity) >= MAX_NEGOTIATING_PER_PEER) return 'too many negotiations from this peer';
+    const pool = negotiating.filter((x) => x.trusted === trusted);
+    const poolFull = pool.length >= (trusted ? MAX_NEGOTIATING : MAX_NEGOTIATING_STRANGERS);
+    if (!poolFull && negotiating.length < MAX_NEGOTIATING) return undefined;
+    const strangersToTrusted = trusted && !poolFull;
+    const candidates = (strangersToTrusted ? negotiating.filter((x) => !x.trusted) : pool).filter((x) => x.identity !== identity);
+    const byHolder = new Map<string, Session[]>();
+    for (const x of candidates) byHolder.set(x.identity ?? '', [...(byHolder.get(x.identity ?? '') ?? []), x]);
+    const biggest = [...byHolder.values()].sort((a, b) => b.length - a.length)[0] ?? [];
+    const victim = biggest[0];
+    if (!victim || (!strangersToTrusted && biggest.length < held(identity) + 2)) return 'too many negotiations';
+    end(victim, 'made room for another peer\'s offer');
+    return undefined;
+  }
+
   function onOffer(src: string, p: OfferPayload): void {
     if (closed) return;
     if (p.type !== 'data') return log('rtc-offer-ignored', { src, reason: `type ${p.type}` });
@@ -356,12 +397,16 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     }
     const problem = sdpProblem(p.sdp.sdp);
     if (problem) return log('rtc-offer-ignored', { src, reason: problem });
-    const negotiating = [...sessions.values()].filter((x) => x.state === 'negotiating').length;
-    if (negotiating >= MAX_NEGOTIATING) return log('rtc-offer-ignored', { src, reason: 'too many negotiations' });
+    const identity = splitSignalingId(src).identity;
+    const trusted = o.trusted?.(identity) ?? false;
+    const refusal = admitOffer(identity, trusted);
+    if (refusal) return log('rtc-offer-ignored', { src, reason: refusal });
     const s = newSession(p.connectionId, src, 'answer', (result) => {
       if (typeof result === 'string') log('rtc-answer-failed', { remoteId: src, connectionId: p.connectionId, reason: result });
       else deliver(result);
     });
+    s.identity = identity;
+    s.trusted = trusted;
     s.probePackets = (p.metadata as { packetProbe?: unknown } | null | undefined)?.packetProbe === true;
     s.remoteQueue.push(...(early.get(key)?.candidates ?? []));
     early.delete(key);

@@ -83,6 +83,16 @@ describe('signaling client against a hostile server', () => {
     expect(c.state).toBe('closed');
   });
 
+  it('keeps retrying a server that is not there and says why in lastFailure', async () => {
+    // A port that was just free: nothing listens, so every attempt is refused.
+    const url = await fakeServer(() => undefined);
+    await Promise.all(cleanups.splice(0).map((fn) => fn()));
+    const c = client({ url, id: 'agent', token: 't' });
+    expect(c.lastFailure).toBeUndefined();
+    await vi.waitFor(() => expect(c.lastFailure).toMatch(/ECONNREFUSED/));
+    expect(c.state).toBe('connecting');
+  });
+
   it('accepts a server that re-attaches our id without saying OPEN', async () => {
     // PeerServer does this when the same id and token reconnect before it noticed the old socket die.
     const url = await fakeServer(() => undefined);

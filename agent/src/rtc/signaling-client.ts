@@ -23,6 +23,8 @@ export interface SignalingClient {
   close(): void;
   /** `connecting` also covers the pause between reconnect attempts. */
   readonly state: 'connecting' | 'open' | 'closed';
+  /** Why the last attempt to reach the server failed (e.g. `connect ECONNREFUSED …`), if one did. */
+  readonly lastFailure: string | undefined;
   /** Adds a handler for every valid message (OFFER, ANSWER, CANDIDATE, LEAVE, EXPIRE, …). */
   onMessage(h: (m: PeerjsMessage) => void): void;
   /** Adds a handler for registration changes; `closed` comes with the reason. */
@@ -111,6 +113,7 @@ export function createSignalingClient(o: SignalingClientOptions): SignalingClien
   let stopped = false;
   let socket: WebSocket | undefined;
   let attempt = 0;
+  let lastFailure: string | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let silentTimer: NodeJS.Timeout | undefined;
@@ -196,6 +199,7 @@ export function createSignalingClient(o: SignalingClientOptions): SignalingClien
   /** One attempt ended (socket closed, or no token): tell the handlers, then retry or stop. */
   function attemptEnded(wasOpen: boolean, refusal: FlotillaError | undefined, failure: string): void {
     const reason = refusal?.message ?? failure;
+    lastFailure = reason;
     const again = reconnect && !stopped;
     state = again ? 'connecting' : 'closed';
     if (!again) {
@@ -281,6 +285,9 @@ export function createSignalingClient(o: SignalingClientOptions): SignalingClien
   return {
     get state() {
       return state;
+    },
+    get lastFailure() {
+      return lastFailure;
     },
     send(msg) {
       const text = JSON.stringify(msg);

@@ -18,8 +18,8 @@ export { parseDuration };
 
 export async function initCommand(ctx: CommandContext): Promise<number> {
   const signal = ctx.flags.signal;
-  if (!signal) throw new FlotillaError('bad-config', 'usage: flotilla init --signal URL [--name NAME]');
-  if (!/^https?:\/\//.test(signal)) throw new FlotillaError('bad-config', 'the signaling URL must start with http:// or https://');
+  if (!signal) throw new FlotillaError('usage', 'flotilla init needs the signaling server\'s URL, as in: flotilla init --signal http://127.0.0.1:9000/ [--name NAME]');
+  if (!/^https?:\/\//.test(signal)) throw new FlotillaError('usage', `the signaling URL must start with http:// or https://, as in --signal http://${signal.replace(/^[a-z]+:\/\//i, '')}`);
   const dir = homeDir();
   if (existsSync(join(dir, 'device.json')) && !ctx.flags.force) {
     throw new FlotillaError('bad-config', `${dir} already holds a device; pass --force to replace it (this forgets the fleet key!)`);
@@ -36,8 +36,9 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
   if (sub === 'create') {
     if (!home.device.fleetKeys) throw new FlotillaError('forbidden', 'only a device holding the fleet key can create join tokens');
     const ttl = parseDuration(ctx.flags.ttl ?? '24h');
+    if (ttl <= 0) throw new FlotillaError('usage', `--ttl ${ctx.flags.ttl ?? ''} would make a token that has already expired; give it a lifetime, as in: flotilla token create --ttl 24h`);
     const maxUses = ctx.flags.uses === undefined ? 1 : Number(ctx.flags.uses);
-    if (!Number.isInteger(maxUses) || maxUses < 1) throw new FlotillaError('bad-config', '--uses must be a positive whole number of hosts');
+    if (!Number.isInteger(maxUses) || maxUses < 1) throw new FlotillaError('usage', `--uses ${ctx.flags.uses} must be a positive whole number of hosts, as in --uses 3`);
     const token = createJoinToken(home.signal, home.device.fleetId, ttl);
     await home.tokens.put({ tid: token.tid, secret: token.secret, exp: token.exp, createdAt: Date.now(), revoked: false, usedBy: [], maxUses });
     const text = encodeJoinToken(token);
@@ -61,16 +62,16 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
     ctx.out(`Revoked token ${token.tid}`);
     return 0;
   }
-  throw new FlotillaError('bad-config', 'usage: flotilla token create [--ttl 24h] [--uses 1] | list | revoke <token-id>');
+  throw new FlotillaError('usage', `"${sub}" is not a token command: use flotilla token create [--ttl 24h] [--uses 1], flotilla token list, or flotilla token revoke <token-id>`);
 }
 
 /** The id of the host a command names (a full id, an id prefix or a hostname), from the home's inventory. */
 export async function findHost(home: Home, text: string | undefined): Promise<string> {
-  if (!text) throw new FlotillaError('bad-config', 'name a host id (or its first characters)');
+  if (!text) throw new FlotillaError('usage', 'name a host by its id (or the id\'s first characters) or its hostname, as `flotilla hosts` lists them');
   const all = await home.hosts.all();
   const matches = all.filter((h) => h.id.startsWith(text) || h.facts?.hostname === text);
   if (matches.length === 1) return matches[0]!.id;
-  if (matches.length > 1) throw new FlotillaError('bad-config', `"${text}" is ambiguous: ${matches.map((m) => m.id.slice(0, 10)).join(', ')}`);
+  if (matches.length > 1) throw new FlotillaError('usage', `"${text}" is ambiguous: ${matches.map((m) => m.id.slice(0, 10)).join(', ')}; give more of the id`);
   if (text.length === 52) return text;
   throw new FlotillaError('no-match', `no known host "${text}"; run flotilla hosts first`);
 }
@@ -101,8 +102,8 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
   const [sub, arg] = ctx.args;
   if (sub === 'add') {
     const role = (ctx.flags.role ?? 'operator') as Role;
-    if (!ROLES.includes(role)) throw new FlotillaError('bad-config', `role must be one of ${ROLES.join(', ')}`);
-    if (!arg || !ctx.flags.home) throw new FlotillaError('bad-config', 'usage: flotilla device add <name> --home DIR [--role operator] [--ttl 90d]');
+    if (!ROLES.includes(role)) throw new FlotillaError('usage', `--role ${role} is not a role: use one of ${ROLES.join(', ')}`);
+    if (!arg || !ctx.flags.home) throw new FlotillaError('usage', 'flotilla device add needs a name and a home folder for the new device, as in: flotilla device add laptop --home ./laptop-home [--role operator] [--ttl 90d]');
     const device = await addDevice(home.device, arg, role, ctx.flags.ttl ? { ttlMs: parseDuration(ctx.flags.ttl) } : {});
     await saveDevice(ctx.flags.home, device, home.signal);
     ctx.out(`Issued ${role} device ${device.id} "${arg}" into ${ctx.flags.home} (use it with FLOTILLA_HOME=${ctx.flags.home})`);
@@ -110,7 +111,7 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
   }
   if (sub === 'revoke') {
     if (!home.device.fleetKeys) throw new FlotillaError('forbidden', 'only a device holding the fleet key can revoke devices');
-    if (!arg || arg.length !== 52) throw new FlotillaError('bad-config', 'usage: flotilla device revoke <full device id>');
+    if (!arg || arg.length !== 52) throw new FlotillaError('usage', 'flotilla device revoke needs the full 52-character device id, as in: flotilla device revoke <device-id>');
     const current = home.device.revocation;
     const revoked = [...new Set([...(current?.body.revoked ?? []), arg])];
     const list = await issueRevocationList(home.device.fleetKeys.privateKey, home.device.fleetId, (current?.body.version ?? 0) + 1, revoked);
@@ -124,7 +125,7 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
     ctx.out(ctx.flags.json ? JSON.stringify({ id: d.id, fleet: d.fleetId, name: d.cert.body.name, role: d.cert.body.role, fleetKey: !!d.fleetKeys }) : `Device ${d.id}\nName   ${d.cert.body.name}\nRole   ${d.cert.body.role}\nFleet  ${d.fleetId}\nSignal ${home.signal}\nFleet key: ${d.fleetKeys ? 'held here' : 'not here'}\nRevoked devices: ${d.revocation?.body.revoked.length ?? 0} (${d.revocation ? ago(d.revocation.body.iat) : 'none'})`);
     return 0;
   }
-  throw new FlotillaError('bad-config', 'usage: flotilla device show | add <name> --home DIR [--role R] | revoke <id>');
+  throw new FlotillaError('usage', `"${sub}" is not a device command: use flotilla device show, flotilla device add <name> --home DIR [--role R], or flotilla device revoke <id>`);
 }
 
 export { statusColor };

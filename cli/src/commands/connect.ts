@@ -38,7 +38,7 @@ export async function connectCommand(ctx: CommandContext): Promise<number> {
     return 0;
   }
   const persistMs = parseDuration(ctx.flags.persist ?? process.env['FLOTILLA_PERSIST'] ?? '10m');
-  if (persistMs <= 0) throw new FlotillaError('bad-config', '--persist must be longer than 0');
+  if (persistMs <= 0) throw new FlotillaError('usage', '--persist must be longer than 0, as in: flotilla connect --persist 10m');
   const running = await askControl(home, 'status');
   if (running?.type !== 'status') await startControlProcess(home, persistMs, process.argv[1] ?? 'flotilla');
   else if (ctx.flags.persist) ctx.err(`A control process (${running.status.pid}) already runs with persist ${duration(running.status.persistMs)}; stop it to change that.`);

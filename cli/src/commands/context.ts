@@ -27,12 +27,16 @@ export interface CommandContext {
     'no-persist'?: boolean;
     stop?: boolean;
     status?: boolean;
+    /** A capability's own options (declared in its spec's cli entry), as parsed. */
+    [option: string]: string | boolean | string[] | undefined;
   };
   /** The invoking user's working directory (the client's, in warm mode). */
   cwd: string;
   /** Set in warm mode: aborted when the client presses Ctrl-C (otherwise commands watch SIGINT). */
   signal?: AbortSignal;
-  fleetOptions: { forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void };
+  /** With --timeout: aborted when the invocation's time is up (for run, --timeout plus its grace). */
+  deadline?: AbortSignal;
+  fleetOptions: { connectTimeoutMs?: number; forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void };
   /** A line on stdout. */
   out(text: string): void;
   /** A line on stderr. */

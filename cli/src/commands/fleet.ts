@@ -30,14 +30,14 @@ export async function readPassphrase(file: string | undefined, env: NodeJS.Proce
   } else {
     passphrase = env['FLOTILLA_PASSPHRASE'];
   }
-  if (!passphrase) throw new FlotillaError('bad-config', 'give the backup passphrase with --passphrase-file FILE or in $FLOTILLA_PASSPHRASE');
+  if (!passphrase) throw new FlotillaError('usage', 'give the backup passphrase with --passphrase-file FILE or in $FLOTILLA_PASSPHRASE');
   return passphrase;
 }
 
 /** `flotilla fleet export [--passphrase-file F]`: prints the passphrase-encrypted backup. */
 export async function fleetCommand(ctx: CommandContext, options: BackupOptions): Promise<number> {
   const [sub] = ctx.args;
-  if (sub !== 'export') throw new FlotillaError('bad-config', 'usage: flotilla fleet export [--passphrase-file FILE]  (or the passphrase in $FLOTILLA_PASSPHRASE)');
+  if (sub !== 'export') throw new FlotillaError('usage', `${sub === undefined ? 'flotilla fleet needs a command' : `"${sub}" is not a fleet command`}: use flotilla fleet export [--passphrase-file FILE] (or the passphrase in $FLOTILLA_PASSPHRASE)`);
   const home = await openHome();
   const { fleetKeys, fleetPub, fleetId } = home.device;
   if (!fleetKeys) throw new FlotillaError('forbidden', 'this device does not hold the fleet key, so it has nothing to back up');
@@ -56,7 +56,7 @@ export async function fleetCommand(ctx: CommandContext, options: BackupOptions):
 /** `flotilla init --import <backup-or-file> --passphrase-file F`: a new admin device from a backup. */
 export async function importInitCommand(ctx: CommandContext, options: BackupOptions): Promise<number> {
   const source = options.importFrom?.trim();
-  if (!source) throw new FlotillaError('bad-config', 'usage: flotilla init --import <backup-text-or-file> --passphrase-file FILE [--name N] [--signal URL]');
+  if (!source) throw new FlotillaError('usage', 'flotilla init --import needs a backup (its text or a file), as in: flotilla init --import backup.txt --passphrase-file FILE [--name N] [--signal URL]');
   const dir = homeDir();
   if (existsSync(join(dir, 'device.json')) && !ctx.flags.force) {
     throw new FlotillaError('bad-config', `${dir} already holds a device; pass --force to replace it (this forgets the fleet key held there!)`);
@@ -72,7 +72,7 @@ export async function importInitCommand(ctx: CommandContext, options: BackupOpti
   const passphrase = await readPassphrase(options.passphraseFile);
   const imported = await importFleetBackup(text, passphrase, true);
   const signal = ctx.flags.signal ?? imported.signal;
-  if (!/^https?:\/\//.test(signal)) throw new FlotillaError('bad-config', 'the signaling URL must start with http:// or https://');
+  if (!/^https?:\/\//.test(signal)) throw new FlotillaError('usage', 'the signaling URL must start with http:// or https://, as in --signal http://127.0.0.1:9000/');
   const device = await deviceFromFleetKeys(imported.fleetKeys, imported.fleetPub, ctx.flags.name ?? `cli@${hostname()}`, true);
   await saveDevice(dir, device, signal.endsWith('/') ? signal : signal + '/');
   ctx.out(

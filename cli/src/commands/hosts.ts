@@ -7,12 +7,15 @@ import { pingHost } from '../../../shared/operations.ts';
 import { ago, color, duration, statusColor, table } from '../output.ts';
 import type { CommandContext } from './context.ts';
 import type { PathInfo } from '../../../shared/transport.ts';
+import { markInventoryRefreshed, staleInventory } from './hosts-stale.ts';
 
 export async function hostsCommand(ctx: CommandContext): Promise<number> {
   const home = await openHome();
-  const fleet = await openFleet(home, ctx.fleetOptions);
+  const fleet = await openFleet(home, ctx.fleetOptions).catch((error: unknown) => error as Error);
+  if (fleet instanceof Error) return staleInventory(ctx, home, fleet);
   try {
     const presence = await fleet.presence();
+    await markInventoryRefreshed(home);
     await fleet.discover(presence, ctx.flags.refresh === true);
     const records = await home.hosts.all();
     for (const p of presence.values()) {

@@ -5,10 +5,10 @@ import { CAPABILITIES } from '../../../capabilities/index.ts';
 import type { CliCommandSpec } from '../../../capabilities/spec.ts';
 
 /** Commands of the CLI itself (fleet administration, warm mode); the rest are capabilities'. */
-export const CORE_COMMANDS: ReadonlySet<string> = new Set(['init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'device', 'connect', 'control-process']);
+export const CORE_COMMANDS: ReadonlySet<string> = new Set(['init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'device', 'selector', 'connect', 'control-process']);
 
 /** Options of the CLI itself that take a value. */
-const CORE_VALUE_OPTIONS = ['signal', 'name', 'ttl', 'timeout', 'forks', 'role', 'home', 'task', 'uses', 'import', 'passphrase-file', 'persist'];
+const CORE_VALUE_OPTIONS = ['signal', 'name', 'ttl', 'timeout', 'forks', 'role', 'home', 'task', 'uses', 'import', 'passphrase-file', 'persist', 'canary', 'batch', 'batch-wait', 'max-fail'];
 
 /** Each capability's CLI commands, with the capability that provides them. */
 export const CAPABILITY_COMMANDS: ReadonlyMap<string, { capability: string; spec: CliCommandSpec }> = new Map(
@@ -22,7 +22,7 @@ export const WARM_COMMANDS: ReadonlySet<string> = new Set([...CAPABILITY_COMMAND
 export const COMMANDS: ReadonlySet<string> = new Set([...CORE_COMMANDS, ...CAPABILITY_COMMANDS.keys()]);
 
 /** Options of main.ts that take a value (so their value is not mistaken for the command). */
-const VALUE_OPTIONS = new Set([
+export const VALUE_OPTIONS: ReadonlySet<string> = new Set([
   ...CORE_VALUE_OPTIONS,
   ...[...CAPABILITY_COMMANDS.values()].flatMap((c) => Object.entries(c.spec.options ?? {}).filter(([, o]) => o.type === 'string').map(([name]) => name)),
 ]);

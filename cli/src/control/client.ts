@@ -9,6 +9,7 @@ import { FlotillaError } from '../../../shared/errors.ts';
 import { parseDuration } from '../duration.ts';
 import { homeDir } from '../home-dir.ts';
 import { drawProgress } from '../output.ts';
+import { reportError, wantsJson } from '../cli-errors.ts';
 import { COMMANDS, scanArgv, WARM_COMMANDS } from './argv.ts';
 import { CONTROL_VERSION, createFrameReader, encodeFrame, parseServerMessage, socketPath, type ClientMessage, type ServerMessage } from './protocol.ts';
 
@@ -92,7 +93,8 @@ export async function forwardInvocation(home: string, argv: string[]): Promise<n
       if (drawing) process.stderr.write('\n');
       if (status !== undefined) return resolve(status);
       if (!started) return resolve(undefined); // refused or gone before anything ran: dial directly
-      process.stderr.write(`error: the control process stopped answering mid-command (${failure ?? 'connection closed'}); run it again\n`);
+      const error = new FlotillaError('channel-closed', `the control process stopped answering mid-command (${failure ?? 'connection closed'}); run it again`);
+      reportError(error, wantsJson(argv), (stream, text) => process[stream].write(text));
       resolve(1);
     });
     const message: ClientMessage = {
@@ -142,6 +144,9 @@ export async function startControlProcess(home: string, persistMs: number, scrip
     }
   })();
   if (exited === undefined) child.kill();
+  // Exit 1: it could not reach the signaling server (cli-errors.ts); dialling directly would only wait again.
+  const reason = /^error: .*? \((.*)\)$/.exec(tail.split('\n').pop() ?? '')?.[1];
+  if (exited === 1 && reason) throw new FlotillaError('signaling-failed', reason);
   throw new FlotillaError('bad-config', `the control process did not start (see ${logPath}):\n${tail}`);
 }
 
@@ -162,6 +167,7 @@ export async function tryControl(argv: string[], script: string, env: NodeJS.Pro
   try {
     await startControlProcess(home, persistMs, script);
   } catch (error) {
+    if (error instanceof FlotillaError && error.code === 'signaling-failed') return reportError(error, wantsJson(argv), (stream, text) => process[stream].write(text));
     process.stderr.write(`warning: ${(error as Error).message}\nwarning: dialling directly instead\n`);
     return undefined;
   }

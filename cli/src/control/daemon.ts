@@ -44,7 +44,7 @@ export async function holdHomeLock(homeDir: string): Promise<{ close(): void } |
 export async function runControlProcess(ctx: CommandContext): Promise<number> {
   const log = createLogger('control', 'info');
   const persistMs = parseDuration(ctx.flags.persist ?? '10m');
-  if (persistMs <= 0) throw new FlotillaError('bad-config', '--persist must be longer than 0');
+  if (persistMs <= 0) throw new FlotillaError('usage', '--persist must be longer than 0, as in --persist 10m');
   const home = await openHome();
   const path = socketPath(home.dir);
   if (Buffer.byteLength(path) > 100) throw new FlotillaError('bad-config', `the control socket path ${path} is too long for a unix socket; use a shorter FLOTILLA_HOME`);

@@ -34,7 +34,7 @@ export function appendCapped(current: string, text: string, cap = OUTPUT_CAP): {
 }
 
 /** One word for a task: the hosts' common status, running while any runs, else failed-ish. */
-export function taskStatus(task: Pick<TaskRecord, 'hosts'>): TaskStatus {
+export function taskStatus(task: { readonly hosts: readonly Pick<TaskHostRecord, 'status'>[] }): TaskStatus {
   const statuses = new Set(task.hosts.map((h) => h.status));
   if (statuses.has('running')) return 'running';
   if (statuses.size === 1) return [...statuses][0]!;

@@ -85,9 +85,12 @@ class AppState {
     }
   }
 
-  /** First run: a new fleet whose key, like this device's, never leaves this browser. */
+  /**
+   * First run: a new fleet. This device's keys are non-extractable; the fleet key is extractable,
+   * since this browser is its only holder and Settings must be able to back it up (sealed with a passphrase).
+   */
   async createFleet(deviceName: string, signal: string): Promise<void> {
-    const device = await createFleet(deviceName, false);
+    const device = await createFleet(deviceName, false, true);
     const stored = await saveIdentity(this.db, device, signal.endsWith('/') ? signal : `${signal}/`);
     await this.#start(new FleetState(this.db, stored, this.#journalHooks()));
   }
