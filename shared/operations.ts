@@ -3,7 +3,7 @@
 
 import { FlotillaError, toWireError, type WireError } from './errors.ts';
 import { createSha256 } from './sha256-stream.ts';
-import { call, newRequestId, type TypedResult } from './agent-connection.ts';
+import { call, newRequestId, type RequestOptions, type TypedResult } from './agent-connection.ts';
 import * as capabilities from '../capabilities/registry.ts';
 import type { AnySpec, DataOf, RequestOf } from '../capabilities/spec.ts';
 import type { Controller } from './controller.ts';
@@ -262,6 +262,6 @@ export function fetchFromHost(
 }
 
 /** Sends one capability request to a host and reduces the outcome to a HostResult (any capability). */
-export function callOnHost<S extends AnySpec>(controller: Controller, hostId: string, spec: S, body: RequestOf<S>): Promise<HostResult<DataOf<S>>> {
-  return guarded(hostId, controller, async (started) => fromResult(hostId, await call(await controller.connect(hostId), spec, body), started));
+export function callOnHost<S extends AnySpec>(controller: Controller, hostId: string, spec: S, body: RequestOf<S>, options?: RequestOptions): Promise<HostResult<DataOf<S>>> {
+  return guarded(hostId, controller, async (started) => fromResult(hostId, await call(await controller.connect(hostId), spec, body, options), started));
 }
