@@ -20,7 +20,10 @@ async function readOptional(path: string): Promise<string | undefined> {
 /** Socket inode → the first process (lowest pid) holding it, among the inodes wanted. */
 async function owners(wanted: ReadonlySet<number>, signal: AbortSignal): Promise<Map<number, { pid: number; program: string }>> {
   const found = new Map<number, { pid: number; program: string }>();
-  const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  const pids = (await readdir('/proc'))
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .sort((a, b) => a - b);
   for (const pid of pids) {
     if (signal.aborted || found.size === wanted.size) break;
     let fds: string[];
@@ -42,7 +45,7 @@ async function owners(wanted: ReadonlySet<number>, signal: AbortSignal): Promise
 
 export const handler: Handler<typeof spec> = async (_request, ctx) => {
   const tables = await Promise.all(PROTOCOLS.map(async (p) => ({ p, text: await readOptional(`/proc/net/${p}`) })));
-  if (tables.every((t) => t.text === undefined)) throw new FlotillaError('file-error', 'this host has no /proc/net socket tables (ports needs Linux)');
+  if (tables.every((t) => t.text === undefined)) throw new FlotillaError('unsupported', 'this host has no /proc/net socket tables (ports needs Linux)');
   const sockets: ListeningSocket[] = tables.flatMap(({ p, text }) => (text === undefined ? [] : parseProcNet(text, p)));
   const byOwner = await owners(new Set(sockets.map((s) => s.inode)), ctx.signal);
   const entries: PortEntry[] = sockets.map((s) => {

@@ -4,7 +4,7 @@ import { callOnHost } from '../../shared/operations.ts';
 import { runPipeline } from '../../shared/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
-import { printHostTables, printReport } from '../../cli/src/report.ts';
+import { pipelineOptions, printHostTables, printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 import { spec } from './spec.ts';
 
@@ -14,7 +14,13 @@ async function portsCommand(ctx: CommandContext): Promise<number> {
   const fleet = await openFleet(home, ctx.fleetOptions);
   try {
     const { names, targets } = await selectTargets(fleet, selector);
-    const results = await runPipeline(fleet.controller, targets, (id) => callOnHost(fleet.controller, id, spec, {}));
+    const signal = ctx.signal ? { signal: ctx.signal } : {};
+    const { results, stopped } = await runPipeline(
+      fleet.controller,
+      targets,
+      (id) => callOnHost(fleet.controller, id, spec, {}, signal),
+      pipelineOptions(ctx, names),
+    );
     printHostTables(ctx, { results, names }, ['PROTO', 'ADDRESS', 'PORT', 'PID', 'PROGRAM'], (d) =>
       d.sockets.map((s) => [s.protocol, s.address, String(s.port), s.pid === null ? '-' : String(s.pid), s.program ?? '-']),
     );
@@ -22,6 +28,7 @@ async function portsCommand(ctx: CommandContext): Promise<number> {
       selector,
       results,
       names,
+      ...(stopped ? { stopped } : {}),
       detail: (r) => (r.data ? `${r.data.sockets.length} listening${r.data.truncated ? ' (truncated)' : ''}` : ''),
     });
   } finally {

@@ -19,7 +19,7 @@ const UDP = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when
 `;
 
 describe('/proc/net parsing', () => {
-  it('reads addresses in the kernel\'s byte order', () => {
+  it("reads addresses in the kernel's byte order", () => {
     expect(hexToIPv4('0100007F')).toBe('127.0.0.1');
     expect(hexToIPv4('00000000')).toBe('0.0.0.0');
     expect(hexToIPv4('0A00A8C0')).toBe('192.168.0.10');
