@@ -13,8 +13,9 @@ async function environOf(pid: number): Promise<string> {
     return (await readFile(`/proc/${pid}/environ`)).toString('utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ESRCH') throw new FlotillaError('file-error', `no process with pid ${pid} on this host`);
-    if (code === 'EACCES' || code === 'EPERM') throw new FlotillaError('file-error', `the agent may not read the environment of pid ${pid} (another user's process)`);
+    if (code === 'ENOENT' || code === 'ESRCH') throw new FlotillaError('not-found', `no process with pid ${pid} on this host`);
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new FlotillaError('file-error', `the agent may not read the environment of pid ${pid} (another user's process)`);
     throw new FlotillaError('file-error', `cannot read the environment of pid ${pid}: ${code ?? String(error)}`);
   }
 }
@@ -29,7 +30,10 @@ async function optionalText(path: string): Promise<string | null> {
 
 async function profileScripts(): Promise<string[]> {
   try {
-    return (await readdir('/etc/profile.d')).filter((n) => n.endsWith('.sh')).sort().slice(0, 1000);
+    return (await readdir('/etc/profile.d'))
+      .filter((n) => n.endsWith('.sh'))
+      .sort()
+      .slice(0, 1000);
   } catch {
     return [];
   }

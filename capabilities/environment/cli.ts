@@ -6,7 +6,7 @@ import { callOnHost } from '../../shared/operations.ts';
 import { runPipeline } from '../../shared/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
-import { printHostTables, printReport } from '../../cli/src/report.ts';
+import { pipelineOptions, printHostTables, printReport } from '../../cli/src/report.ts';
 import { booleanFlag, stringFlag, type CommandContext } from '../../cli/src/commands/context.ts';
 import { spec } from './spec.ts';
 
@@ -19,14 +19,21 @@ async function envCommand(ctx: CommandContext): Promise<number> {
   const selector = ctx.args[0] ?? '*';
   const pidText = stringFlag(ctx, 'pid');
   const pid = pidText === undefined ? undefined : Number(pidText);
-  if (pid !== undefined && (!/^\d+$/.test(pidText!) || !Number.isSafeInteger(pid) || pid < 1)) throw new FlotillaError('bad-config', `--pid "${pidText}" must be a process id (a positive integer)`);
+  if (pid !== undefined && (!/^\d+$/.test(pidText!) || !Number.isSafeInteger(pid) || pid < 1))
+    throw new FlotillaError('usage', `--pid "${pidText}" must be a process id (a positive integer)`);
   const showSecrets = booleanFlag(ctx, 'show-secrets');
   const body = { ...(pid === undefined ? {} : { pid }), ...(showSecrets ? { showSecrets } : {}) };
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
   try {
     const { names, targets } = await selectTargets(fleet, selector);
-    const results = await runPipeline(fleet.controller, targets, (id) => callOnHost(fleet.controller, id, spec, body));
+    const signal = ctx.signal ? { signal: ctx.signal } : {};
+    const { results, stopped } = await runPipeline(
+      fleet.controller,
+      targets,
+      (id) => callOnHost(fleet.controller, id, spec, body, signal),
+      pipelineOptions(ctx, names),
+    );
     printHostTables(ctx, { results, names }, ['SOURCE', 'NAME', 'VALUE'], (d) => [
       ...d.variables.map((v) => [`pid ${d.pid} (${d.program})`, v.name, oneLine(v.value) + (v.truncated ? ' …' : '')]),
       ...(d.etcEnvironment ?? []).map((v) => ['/etc/environment', v.name, oneLine(v.value)]),
@@ -37,6 +44,7 @@ async function envCommand(ctx: CommandContext): Promise<number> {
       command: `env${pid === undefined ? '' : ` --pid ${pid}`}${showSecrets ? ' --show-secrets' : ''}`,
       results,
       names,
+      ...(stopped ? { stopped } : {}),
       detail: (r) => (r.data ? `${r.data.variables.length} variables of pid ${r.data.pid}${r.data.secretsShown ? ', secrets shown' : ''}` : ''),
     });
   } finally {

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { leastRole } from '../index.ts';
 import { spec } from './spec.ts';
 
-const good = { pid: 1, program: 'init', variables: [{ name: 'FOO', value: 'bar', secret: false }], etcEnvironment: null, profileD: ['a.sh'], secretsShown: false };
+const good = {
+  pid: 1,
+  program: 'init',
+  variables: [{ name: 'FOO', value: 'bar', secret: false }],
+  etcEnvironment: null,
+  profileD: ['a.sh'],
+  secretsShown: false,
+};
 
 describe('environment spec', () => {
   it('needs viewer to read and admin to unmask', () => {

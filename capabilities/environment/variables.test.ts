@@ -3,12 +3,17 @@ import { looksSecret, MASK, MAX_VALUE, parseEnviron, parseEtcEnvironment, toVari
 
 describe('secret masking', () => {
   it('treats *TOKEN*, *SECRET*, *PASSWORD*, *KEY* as secret in any case', () => {
-    for (const name of ['MY_API_TOKEN', 'token', 'AWS_SECRET_ACCESS_KEY', 'db_password', 'SSH_KEY', 'apikey', 'Client_Secret']) expect(looksSecret(name), name).toBe(true);
+    for (const name of ['MY_API_TOKEN', 'token', 'AWS_SECRET_ACCESS_KEY', 'db_password', 'SSH_KEY', 'apikey', 'Client_Secret'])
+      expect(looksSecret(name), name).toBe(true);
     for (const name of ['PATH', 'HOME', 'FOO', 'PASS', 'TOKE']) expect(looksSecret(name), name).toBe(false);
   });
 
   it('masks secret values with a fixed mask unless asked, and marks them secret either way', () => {
-    const pairs: [string, string][] = [['FOO', 'bar'], ['MY_API_TOKEN', 'xyz'], ['LONG_SECRET', 'x'.repeat(500)]];
+    const pairs: [string, string][] = [
+      ['FOO', 'bar'],
+      ['MY_API_TOKEN', 'xyz'],
+      ['LONG_SECRET', 'x'.repeat(500)],
+    ];
     expect(toVariables(pairs, false)).toEqual([
       { name: 'FOO', value: 'bar', secret: false },
       { name: 'MY_API_TOKEN', value: MASK, secret: true },
@@ -26,7 +31,12 @@ describe('secret masking', () => {
 
 describe('environment parsing', () => {
   it('reads /proc/<pid>/environ (values may hold = and newlines)', () => {
-    expect(parseEnviron('FOO=bar\0EQ=a=b\0NL=x\ny\0ODD\0\0')).toEqual([['FOO', 'bar'], ['EQ', 'a=b'], ['NL', 'x\ny'], ['ODD', '']]);
+    expect(parseEnviron('FOO=bar\0EQ=a=b\0NL=x\ny\0ODD\0\0')).toEqual([
+      ['FOO', 'bar'],
+      ['EQ', 'a=b'],
+      ['NL', 'x\ny'],
+      ['ODD', ''],
+    ]);
     expect(parseEnviron('')).toEqual([]);
   });
 

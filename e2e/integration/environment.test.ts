@@ -27,7 +27,11 @@ interface Variable {
 }
 interface Report {
   ok: number;
-  results: { status: string; error: { code: string; message: string } | null; data?: { pid: number; program: string; variables: Variable[]; etcEnvironment: Variable[] | null; profileD: string[]; secretsShown: boolean } }[];
+  results: {
+    status: string;
+    error: { code: string; message: string } | null;
+    data?: { pid: number; program: string; variables: Variable[]; etcEnvironment: Variable[] | null; profileD: string[]; secretsShown: boolean };
+  }[];
 }
 
 function valueOf(report: Report, name: string): string | undefined {
@@ -88,7 +92,9 @@ describe('flotilla env', () => {
     const shown = JSON.parse((await ok(admin, ['env', '*', '--show-secrets', '--json'])).stdout) as Report;
     expect(valueOf(shown, 'MY_API_TOKEN')).toBe('xyz');
     expect(shown.results[0]!.data!.secretsShown).toBe(true);
-    expect(await readFile(join(agentState, 'audit.log'), 'utf8')).toMatch(/"deviceName":"test-admin".*"request":"env".*"outcome":"accepted".*"detail":"pid agent, secrets shown"/);
+    expect(await readFile(join(agentState, 'audit.log'), 'utf8')).toMatch(
+      /"deviceName":"test-admin".*"request":"env".*"outcome":"accepted".*"detail":"pid agent, secrets shown"/,
+    );
   });
 
   it("reads another process's environment by --pid, and says so plainly for a pid that does not exist", async () => {
