@@ -40,7 +40,8 @@ function fileError(error: unknown, doing: string): FlotillaError {
   if (error instanceof FlotillaError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return new FlotillaError('file-error', `${HOSTS} does not exist on this host`);
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new FlotillaError('file-error', `the agent may not ${doing} ${HOSTS} (${code}; changing it needs an agent running as root)`);
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+    return new FlotillaError('file-error', `the agent may not ${doing} ${HOSTS} (${code}; changing it needs an agent running as root)`);
   return new FlotillaError('file-error', `could not ${doing} ${HOSTS}: ${code ?? String(error)}`);
 }
 
@@ -90,12 +91,8 @@ function answer(text: string, undo: boolean, extra: { change?: string; written?:
 
 async function change(request: Exclude<HostsFileRequest, { op: 'read' | 'undo' }>, ctx: TaskContext) {
   const before = await readHosts();
-  let edited: { lines: HostsLine[]; change: string };
-  try {
-    edited = request.op === 'add' ? addEntry(parseHosts(before), request.address, request.names) : removeName(parseHosts(before), request.name);
-  } catch (error) {
-    throw new FlotillaError('file-error', (error as Error).message);
-  }
+  // addEntry and removeName refuse with a FlotillaError (not-found, policy-refused) the dispatcher returns as is.
+  const edited = request.op === 'add' ? addEntry(parseHosts(before), request.address, request.names) : removeName(parseHosts(before), request.name);
   const after = formatHosts(edited.lines);
   if (after === before) return answer(before, (await readUndo(ctx)) !== undefined, { change: 'unchanged: the file already says so' });
   const written = await write(after);
@@ -107,9 +104,10 @@ async function change(request: Exclude<HostsFileRequest, { op: 'read' | 'undo' }
 
 async function undo(ctx: TaskContext) {
   const record = await readUndo(ctx);
-  if (!record) throw new FlotillaError('file-error', `nothing to undo: no change to ${HOSTS} through Flotilla is kept on this host`);
+  if (!record) throw new FlotillaError('not-found', `nothing to undo: no change to ${HOSTS} through Flotilla is kept on this host`);
   const current = await readHosts();
-  if (current !== record.written) throw new FlotillaError('file-error', `${HOSTS} has been changed since "${record.change}"; undo would discard that change, so it is refused`);
+  if (current !== record.written)
+    throw new FlotillaError('file-error', `${HOSTS} has been changed since "${record.change}"; undo would discard that change, so it is refused`);
   const written = await write(record.previous);
   await unlink(undoPath(ctx));
   const what = `undid "${record.change}"`;

@@ -7,7 +7,7 @@ import { runPipeline } from '../../shared/task-pipeline.ts';
 import { isHostName, entryProblem, splitEntry } from './hosts.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
-import { printHostTables, printReport } from '../../cli/src/report.ts';
+import { pipelineOptions, printHostTables, printReport } from '../../cli/src/report.ts';
 import { booleanFlag, stringFlag, type CommandContext } from '../../cli/src/commands/context.ts';
 import { describeRequest, spec, type HostsFileRequest } from './spec.ts';
 
@@ -16,15 +16,15 @@ const USAGE = 'usage: flotilla hosts-file <selector> [--add "IP NAME…" | --rem
 /** The request the options ask for, checked here first so that a typo gets one sentence before any dial. */
 export function requestFromOptions(add: string | undefined, remove: string | undefined, undo: boolean): HostsFileRequest {
   const asked = [add !== undefined, remove !== undefined, undo].filter(Boolean).length;
-  if (asked > 1) throw new FlotillaError('bad-config', `--add, --remove and --undo are one change each: give one of them (${USAGE})`);
+  if (asked > 1) throw new FlotillaError('usage', `--add, --remove and --undo are one change each: give one of them (${USAGE})`);
   if (add !== undefined) {
     const { address, names } = splitEntry(add);
     const problem = entryProblem(address, names);
-    if (problem) throw new FlotillaError('bad-config', `--add "${add}": ${problem}`);
+    if (problem) throw new FlotillaError('usage', `--add "${add}": ${problem}`);
     return { op: 'add', address, names };
   }
   if (remove !== undefined) {
-    if (!isHostName(remove)) throw new FlotillaError('bad-config', `--remove "${remove}": not a valid host name`);
+    if (!isHostName(remove)) throw new FlotillaError('usage', `--remove "${remove}": not a valid host name`);
     return { op: 'remove', name: remove };
   }
   return undo ? { op: 'undo' } : { op: 'read' };
@@ -32,13 +32,19 @@ export function requestFromOptions(add: string | undefined, remove: string | und
 
 async function hostsFileCommand(ctx: CommandContext): Promise<number> {
   const selector = ctx.args[0];
-  if (!selector || ctx.args.length > 1) throw new FlotillaError('bad-config', USAGE);
+  if (!selector || ctx.args.length > 1) throw new FlotillaError('usage', USAGE);
   const request = requestFromOptions(stringFlag(ctx, 'add'), stringFlag(ctx, 'remove'), booleanFlag(ctx, 'undo'));
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
   try {
     const { names, targets } = await selectTargets(fleet, selector);
-    const results = await runPipeline(fleet.controller, targets, (id) => callOnHost(fleet.controller, id, spec, request));
+    const signal = ctx.signal ? { signal: ctx.signal } : {};
+    const { results, stopped } = await runPipeline(
+      fleet.controller,
+      targets,
+      (id) => callOnHost(fleet.controller, id, spec, request, signal),
+      pipelineOptions(ctx, names),
+    );
     printHostTables(ctx, { results, names }, ['LINE', 'ADDRESS', 'NAMES', 'COMMENT'], (d) =>
       d.lines.flatMap((l) => (l.address && l.names ? [[String(l.line), l.address, l.names.join(' '), l.comment ?? '']] : [])),
     );
@@ -47,6 +53,7 @@ async function hostsFileCommand(ctx: CommandContext): Promise<number> {
       command: `hosts-file ${describeRequest(request)}`,
       results,
       names,
+      ...(stopped ? { stopped } : {}),
       detail: (r) => {
         if (!r.data) return '';
         if (r.data.change) return `${r.data.change}${r.data.written === 'in-place' ? ' (written in place: the file is a mount point)' : ''}`;

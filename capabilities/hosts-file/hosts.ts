@@ -3,6 +3,8 @@
 // Isomorphic and pure: the spec validates requests with it, the agent edits with it, the CLI
 // and the PWA check input with it before sending.
 
+import { FlotillaError } from '../../shared/errors.ts';
+
 /** One line of the file. An entry has `address` and `names`; any other line has only `text`. */
 export interface HostsLine {
   /** 1-based line number. */
@@ -132,7 +134,7 @@ function renumber(lines: HostsLine[]): HostsLine[] {
  */
 export function addEntry(lines: readonly HostsLine[], address: string, names: readonly string[]): { lines: HostsLine[]; change: string } {
   const problem = entryProblem(address, names);
-  if (problem) throw new Error(problem);
+  if (problem) throw new FlotillaError('bad-message', problem);
   const { lines: rest, firstHit, removed } = withoutNames(lines, names);
   const entry: HostsLine = { line: 0, text: entryText(address, names), address, names: [...names] };
   const at = firstHit ?? rest.length;
@@ -142,8 +144,8 @@ export function addEntry(lines: readonly HostsLine[], address: string, names: re
 
 /** Removes a name from every entry (an entry left with none is dropped); throws when no entry has it. */
 export function removeName(lines: readonly HostsLine[], name: string): { lines: HostsLine[]; change: string } {
-  if (PROTECTED_NAMES.has(name.toLowerCase())) throw new Error(`"${name}" is left alone: changing it breaks the host's own services`);
+  if (PROTECTED_NAMES.has(name.toLowerCase())) throw new FlotillaError('policy-refused', `"${name}" is left alone: changing it breaks the host's own services`);
   const { lines: rest, removed } = withoutNames(lines, [name]);
-  if (!removed.length) throw new Error(`no entry in the hosts file names "${name}"`);
+  if (!removed.length) throw new FlotillaError('not-found', `no entry in the hosts file names "${name}"`);
   return { lines: renumber(rest), change: `removed ${removed.join(', ')}` };
 }

@@ -9,11 +9,7 @@ import { entryProblem, isHostName, MAX_NAMES, type HostsLine } from './hosts.ts'
 export const MAX_LINES = 10_000;
 
 /** What a hosts-file request asks for. */
-export type HostsFileRequest =
-  | { op: 'read' }
-  | { op: 'add'; address: string; names: string[] }
-  | { op: 'remove'; name: string }
-  | { op: 'undo' };
+export type HostsFileRequest = { op: 'read' } | { op: 'add'; address: string; names: string[] } | { op: 'remove'; name: string } | { op: 'undo' };
 
 function parseRequest(o: Obj): HostsFileRequest {
   const op = o['op'] === undefined ? 'read' : oneOf(o, 'op', ['read', 'add', 'remove', 'undo'] as const);
@@ -72,7 +68,10 @@ export const spec = defineCapability({
   cli: [
     {
       name: 'hosts-file',
-      usage: ['hosts-file <selector> [--add "IP NAME…" | --remove NAME | --undo]', '/etc/hosts per host; add or change (an existing name moves), remove, undo the last change'],
+      usage: [
+        'hosts-file <selector> [--add "IP NAME…" | --remove NAME | --undo]',
+        '/etc/hosts per host; add or change (an existing name moves), remove, undo the last change',
+      ],
       options: { add: { type: 'string' }, remove: { type: 'string' }, undo: { type: 'boolean' } },
     },
   ],

@@ -34,7 +34,8 @@ describe('replaceFile', () => {
 
 describe('mountPoints', () => {
   it('reads field 5 of mountinfo with octal escapes', () => {
-    const info = '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n512 22 8:1 /tmp/x/hosts /etc/hosts rw - ext4 /dev/vda rw\n600 22 0:5 / /mnt/with\\040space rw - tmpfs t rw\n';
+    const info =
+      '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n512 22 8:1 /tmp/x/hosts /etc/hosts rw - ext4 /dev/vda rw\n600 22 0:5 / /mnt/with\\040space rw - tmpfs t rw\n';
     expect([...mountPoints(info)]).toEqual(['/', '/etc/hosts', '/mnt/with space']);
   });
 });

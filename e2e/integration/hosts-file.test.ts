@@ -32,7 +32,10 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 /** Starts an agent in a new mount namespace after `mount` (shell) has run there. */
 async function startAgentIn(mount: string, stateDir: string, token: string, tag: string): Promise<Proc> {
   const agentArgs = [join(ROOT, 'bin', 'flotilla-agent.js'), 'join', token, '--state-dir', stateDir, '--tag', `hf=${tag}`].map(quote).join(' ');
-  const child = spawn('unshare', ['-m', 'sh', '-c', `mount --make-rprivate / && ${mount} && exec ${quote(process.execPath)} ${agentArgs}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('unshare', ['-m', 'sh', '-c', `mount --make-rprivate / && ${mount} && exec ${quote(process.execPath)} ${agentArgs}`], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const proc = procOf(child, `agent ${tag}`);
   agents.push(proc);
   await proc.waitFor(/Enrolled as ([a-z2-7]{52})/);
@@ -49,7 +52,11 @@ interface Line {
 }
 interface Report {
   ok: number;
-  results: { status: string; error: { code: string; message: string } | null; data?: { path: string; lines: Line[]; undo: boolean; change?: string; written?: string } }[];
+  results: {
+    status: string;
+    error: { code: string; message: string } | null;
+    data?: { path: string; lines: Line[]; undo: boolean; change?: string; written?: string };
+  }[];
 }
 
 async function hostsFile(home: string, tag: string, ...options: string[]): Promise<{ code: number | null; report: Report; stderr: string }> {
@@ -78,7 +85,12 @@ beforeAll(async () => {
   await mkdir(workDir);
   await writeFile(join(upperDir, 'hosts'), INITIAL);
   await chmod(join(upperDir, 'hosts'), 0o640);
-  await startAgentIn(`mount -t overlay overlay -o lowerdir=/etc,upperdir=${quote(upperDir)},workdir=${quote(workDir)} /etc`, join(base, 'agent-overlay'), token, 'overlay');
+  await startAgentIn(
+    `mount -t overlay overlay -o lowerdir=/etc,upperdir=${quote(upperDir)},workdir=${quote(workDir)} /etc`,
+    join(base, 'agent-overlay'),
+    token,
+    'overlay',
+  );
 
   // First contact accepts both (they proved the token); the viewer copies the admin's host list.
   await ok(admin, ['ping', '*']);
@@ -147,7 +159,7 @@ describe('flotilla hosts-file', () => {
     const before = await readFile(bindFile, 'utf8');
     const bad = await cli(admin, ['hosts-file', 'tag:hf=bind', '--add', '10.0.0.999 api']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim()).toBe('error: The configuration is invalid. (--add "10.0.0.999 api": "10.0.0.999" is not a valid IPv4 or IPv6 address)');
+    expect(bad.stderr.trim()).toBe('usage error: --add "10.0.0.999 api": "10.0.0.999" is not a valid IPv4 or IPv6 address');
     const badName = await cli(admin, ['hosts-file', 'tag:hf=bind', '--add', '10.0.0.9 bad_name']);
     expect(badName.stderr).toMatch(/"bad_name" is not a valid host name/);
     const twoAtOnce = await cli(admin, ['hosts-file', 'tag:hf=bind', '--remove', 'web', '--undo']);
@@ -169,7 +181,9 @@ describe('flotilla hosts-file', () => {
       expect(refused.report.results[0]!.error!.code).toBe('forbidden');
     }
     expect(await readFile(bindFile, 'utf8')).toBe(before);
-    expect(await readFile(join(bindState, 'audit.log'), 'utf8')).toMatch(/"deviceName":"viewer-phone".*"request":"hosts-file".*"outcome":"refused".*"code":"forbidden"/);
+    expect(await readFile(join(bindState, 'audit.log'), 'utf8')).toMatch(
+      /"deviceName":"viewer-phone".*"request":"hosts-file".*"outcome":"refused".*"code":"forbidden"/,
+    );
   });
 
   it('writes atomically where it can: a new file renamed over the old, its mode kept, no temp file left', async () => {
