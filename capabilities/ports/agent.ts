@@ -50,7 +50,15 @@ export const handler: Handler<typeof spec> = async (_request, ctx) => {
   const byOwner = await owners(new Set(sockets.map((s) => s.inode)), ctx.signal);
   const entries: PortEntry[] = sockets.map((s) => {
     const owner = byOwner.get(s.inode);
-    return { protocol: s.protocol, address: s.address, port: s.port, pid: owner?.pid ?? null, program: owner?.program.slice(0, 64) ?? null, uid: s.uid };
+    return {
+      protocol: s.protocol,
+      address: s.address,
+      port: s.port,
+      pid: owner?.pid ?? null,
+      program: owner?.program.slice(0, 64) ?? null,
+      uid: s.uid,
+      inode: s.inode,
+    };
   });
   entries.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol) || a.address.localeCompare(b.address));
   return { status: 'ok', data: { sockets: entries.slice(0, MAX_SOCKETS), ...(entries.length > MAX_SOCKETS ? { truncated: true } : {}) } };

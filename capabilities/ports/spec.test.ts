@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spec } from './spec.ts';
 
-const good = { protocol: 'tcp', address: '127.0.0.1', port: 8080, pid: 42, program: 'node', uid: 0 };
+const good = { protocol: 'tcp', address: '127.0.0.1', port: 8080, pid: 42, program: 'node', uid: 0, inode: 41234 };
 
 describe('ports result', () => {
   it('accepts sockets with or without an owner', () => {

@@ -15,6 +15,8 @@ export interface PortEntry {
   pid: number | null;
   program: string | null;
   uid: number;
+  /** The socket's inode: unique per socket (two sockets can share address and port with SO_REUSEPORT). */
+  inode: number;
 }
 
 function entry(o: Obj): PortEntry {
@@ -25,6 +27,7 @@ function entry(o: Obj): PortEntry {
     pid: o['pid'] === null ? null : int(o, 'pid', 1),
     program: o['program'] === null ? null : str(o, 'program', 64),
     uid: int(o, 'uid'),
+    inode: int(o, 'inode'),
   };
 }
 
