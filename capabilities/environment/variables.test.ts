@@ -8,6 +8,14 @@ describe('secret masking', () => {
     for (const name of ['PATH', 'HOME', 'FOO', 'PASS', 'TOKE']) expect(looksSecret(name), name).toBe(false);
   });
 
+  it('treats a URL carrying a password as secret whatever its name', () => {
+    expect(looksSecret('DATABASE_URL', 'postgres://app:hunter2@db.internal:5432/app')).toBe(true);
+    expect(looksSecret('PROXY', 'http://:pw@proxy:3128')).toBe(true);
+    expect(looksSecret('HOMEPAGE', 'https://example.com/a:b@c')).toBe(false);
+    expect(looksSecret('MIRROR', 'https://user@mirror.example')).toBe(false);
+    expect(toVariables([['DATABASE_URL', 'postgres://app:hunter2@db/app']], false)).toEqual([{ name: 'DATABASE_URL', value: MASK, secret: true }]);
+  });
+
   it('masks secret values with a fixed mask unless asked, and marks them secret either way', () => {
     const pairs: [string, string][] = [
       ['FOO', 'bar'],

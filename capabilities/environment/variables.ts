@@ -15,15 +15,18 @@ export interface Variable {
   truncated?: boolean;
 }
 
-/** Names whose values are secrets: *TOKEN*, *SECRET*, *PASSWORD*, *KEY*, in any case. */
-export function looksSecret(name: string): boolean {
-  return /TOKEN|SECRET|PASSWORD|KEY/i.test(name);
+/**
+ * Secrets by name: *TOKEN*, *SECRET*, *PASSWORD*, *KEY* (and PASSWD), in any case; and by value:
+ * a URL with a password in it (DATABASE_URL=postgres://app:hunter2@db/app names nothing secret).
+ */
+export function looksSecret(name: string, value = ''): boolean {
+  return /TOKEN|SECRET|PASSWORD|PASSWD|KEY/i.test(name) || /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:[^/\s@]+@/i.test(value);
 }
 
 /** `name=value` pairs as variables, secrets masked unless `showSecrets`, values cut at MAX_VALUE. */
 export function toVariables(pairs: readonly (readonly [string, string])[], showSecrets: boolean): Variable[] {
   return pairs.map(([name, raw]) => {
-    const secret = looksSecret(name);
+    const secret = looksSecret(name, raw);
     const value = secret && !showSecrets ? MASK : raw.slice(0, MAX_VALUE);
     return { name, value, secret, ...(value !== MASK && raw.length > MAX_VALUE ? { truncated: true } : {}) };
   });
