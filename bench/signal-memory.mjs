@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
-import { createFleet } from '../shared/fleet.ts';
-import { createPeerCredential } from '../shared/tokens.ts';
+import { createFleet } from '../shared/identity/fleet.ts';
+import { createPeerCredential } from '../shared/identity/tokens.ts';
 
 const { values } = parseArgs({
   options: {

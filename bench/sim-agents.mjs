@@ -9,9 +9,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../agent/src/config.ts';
 import { openState } from '../agent/src/state.ts';
-import { createLogger } from '../agent/src/log.ts';
+import { createLogger } from '../node/log.ts';
 import { startAgent } from '../agent/src/agent.ts';
-import { parseJoinToken } from '../shared/tokens.ts';
+import { parseJoinToken } from '../shared/identity/tokens.ts';
 
 const { values } = parseArgs({
   options: {

@@ -1,5 +1,5 @@
 // Decides whether dist/flotilla.cjs and dist/flotilla-client.cjs may be used: both exist and are
-// newer than every file they were built from (cli/, capabilities/, shared/, agent/src/) and than the last
+// newer than every file they were built from (cli/, capabilities/, node/, shared/, agent/src/) and than the last
 // install (package-lock.json, node_modules/.package-lock.json, patches/: werift is bundled in). A checkout that changed since the last `npm run build:cli` runs the sources through
 // tsx instead, so a stale bundle never runs. FLOTILLA_NO_BUNDLE=1 forces tsx; FLOTILLA_BUNDLE=1
 // uses the bundle whenever it exists (the benchmark builds it first and must not switch to tsx
@@ -9,7 +9,7 @@ const { readdirSync, statSync } = require('node:fs');
 const { join } = require('node:path');
 
 const ROOT = join(__dirname, '..');
-const SOURCES = ['cli/src', 'capabilities', 'shared', 'agent/src', 'patches', 'package-lock.json', 'node_modules/.package-lock.json'];
+const SOURCES = ['cli/src', 'capabilities', 'node', 'shared', 'agent/src', 'patches', 'package-lock.json', 'node_modules/.package-lock.json'];
 
 function newest(path) {
   let info;

@@ -4,8 +4,8 @@
 
 import * as registry from './registry.ts';
 import { roleAtLeast, type AnySpec } from './spec.ts';
-import type { Role } from '../shared/certs.ts';
-import type { Obj } from '../shared/validate.ts';
+import type { Role } from '../shared/identity/certs.ts';
+import type { Obj } from '../shared/wire/validate.ts';
 
 /** Any capability's spec. */
 export type Spec = (typeof registry)[keyof typeof registry];

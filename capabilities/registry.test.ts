@@ -5,12 +5,12 @@ import { describe, it, expect } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CAPABILITIES } from './index.ts';
-import { parseMessage, REQUEST_TYPES } from '../shared/protocol.ts';
-import { roleAllows } from '../shared/authorize.ts';
+import { parseMessage, REQUEST_TYPES } from '../shared/wire/protocol.ts';
+import { roleAllows } from '../shared/controller/authorize.ts';
 import { CAPABILITY_COMMANDS, COMMANDS, CORE_COMMANDS, WARM_COMMANDS } from '../cli/src/control/argv.ts';
-import { call } from '../shared/agent-connection.ts';
-import { FlotillaError } from '../shared/errors.ts';
-import type { AgentConnection } from '../shared/agent-connection.ts';
+import { call } from '../shared/controller/agent-connection.ts';
+import { FlotillaError } from '../shared/wire/errors.ts';
+import type { AgentConnection } from '../shared/controller/agent-connection.ts';
 import { spec as facts } from './facts/spec.ts';
 import { spec as processes } from './processes/spec.ts';
 

@@ -2,8 +2,8 @@
 // role that may use it, and the traits the generic dispatcher and controller act on. Isomorphic:
 // a spec runs in the agent, the CLI and the browser, so it imports nothing platform-bound.
 
-import type { Role } from '../shared/certs.ts';
-import type { Obj } from '../shared/validate.ts';
+import type { Role } from '../shared/identity/certs.ts';
+import type { Obj } from '../shared/wire/validate.ts';
 
 /** Bytes of each output stream a controller has already seen (a reattaching exec). */
 export interface Offsets {

@@ -18,8 +18,8 @@ await build({
   // Some dependencies are CommonJS and call require(); give the ESM bundle one.
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __flotillaRequire } from 'node:module';\nconst require = __flotillaRequire(import.meta.url);" },
   // werift needs @peculiar/x509 only to make certificates, which the agent makes itself
-  // (agent/src/rtc/dtls-cert.ts); leaving it out saves about 8 MiB of RSS (docs/operations.md).
-  alias: { '@peculiar/x509': './agent/src/rtc/x509-left-out.ts' },
+  // (node/rtc/dtls-cert.ts); leaving it out saves about 8 MiB of RSS (docs/operations.md).
+  alias: { '@peculiar/x509': './node/rtc/x509-left-out.ts' },
   logLevel: 'warning',
 });
 const { size } = await stat('dist/flotilla-agent.mjs');

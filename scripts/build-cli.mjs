@@ -24,9 +24,9 @@ const common = {
   logLevel: 'warning',
 };
 // werift needs @peculiar/x509 only to make DTLS certificates, which rtc-endpoint makes itself
-// (agent/src/rtc/dtls-cert.ts), as in the agent bundle: evaluating the library took ~35 ms of
+// (node/rtc/dtls-cert.ts), as in the agent bundle: evaluating the library took ~35 ms of
 // every cold CLI start.
-await build({ ...common, entryPoints: ['cli/src/main.ts'], outfile: 'dist/flotilla.cjs', alias: { '@peculiar/x509': './agent/src/rtc/x509-left-out.ts' } });
+await build({ ...common, entryPoints: ['cli/src/main.ts'], outfile: 'dist/flotilla.cjs', alias: { '@peculiar/x509': './node/rtc/x509-left-out.ts' } });
 await build({ ...common, entryPoints: ['cli/src/control/client.ts'], outfile: 'dist/flotilla-client.cjs' });
 // The ES module bundles of earlier builds.
 await rm('dist/flotilla.mjs', { force: true });

@@ -1,18 +1,18 @@
 // The agent daemon: registers with the signaling server under its key-derived id, runs the
 // handshake on every incoming data channel, and serves authenticated sessions.
 
-import { FlotillaError } from '../../shared/errors.ts';
-import { createLinkInbox } from '../../shared/link-queue.ts';
-import { refuse, runHandshake } from '../../shared/handshake.ts';
-import { checkDeviceHello } from '../../shared/peer-checks.ts';
-import { createSecureSession } from '../../shared/session.ts';
-import './node-aes-gcm.ts'; // sessions seal records with node:crypto, not a thread-pool round trip
-import { createPeerCredential, splitSignalingId } from '../../shared/tokens.ts';
-import { defaultIceServers, fetchIceServers, fetchRevocation, iceServerSource } from '../../shared/signal-api.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { createLinkInbox } from '../../shared/session/link-queue.ts';
+import { refuse, runHandshake } from '../../shared/session/handshake.ts';
+import { checkDeviceHello } from '../../shared/controller/peer-checks.ts';
+import { createSecureSession } from '../../shared/session/session.ts';
+import { useNodeCrypto } from '../../node/platform.ts';
+import { createPeerCredential, splitSignalingId } from '../../shared/identity/tokens.ts';
+import { defaultIceServers, fetchIceServers, fetchRevocation, iceServerSource } from '../../shared/controller/signal-api.ts';
 import { nodeHttp } from './http-client.ts';
-import type { RawLink } from '../../shared/transport.ts';
-import { createRtcEndpoint, type RtcEndpoint } from './rtc/rtc-endpoint.ts';
-import { udpBufferCaps, WANTED_UDP_BUFFER } from './rtc/packet-size.ts';
+import type { RawLink } from '../../shared/session/transport.ts';
+import { createRtcEndpoint, type RtcEndpoint } from '../../node/rtc/rtc-endpoint.ts';
+import { udpBufferCaps, WANTED_UDP_BUFFER } from '../../node/rtc/packet-size.ts';
 import { createHandshakeLimiter } from './handshake-limit.ts';
 import { openJournal } from './journal.ts';
 import { openAuditLog } from './audit.ts';
@@ -20,7 +20,7 @@ import { createDispatcher } from './dispatch.ts';
 import { createRevocationWatch } from './revocation-watch.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentState, Enrollment } from './state.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../../node/log.ts';
 
 const REVOCATION_POLL_MS = 5 * 60_000;
 /** Handshakes one device may have under way at once (each holds a channel it has not yet authenticated). */
@@ -37,6 +37,8 @@ export interface RunningAgent {
 
 /** Starts the agent daemon. The agent must be enrolled. */
 export async function startAgent(config: AgentConfig, state: AgentState, log: Logger): Promise<RunningAgent> {
+  // Sessions seal records with node:crypto, files are hashed with it: not a thread-pool round trip.
+  useNodeCrypto();
   const initial = state.enrollment;
   if (!initial) throw new FlotillaError('bad-config', 'this agent is not enrolled: run `flotilla-agent join <token>` first');
   const enrollment: Enrollment = initial;

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { FlotillaError } from '../../shared/errors.ts';
-import { isObj } from '../../shared/validate.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { isObj } from '../../shared/wire/validate.ts';
 import { DEFAULT_HANDSHAKES_PER_MINUTE } from './handshake-limit.ts';
 
 /** Everything the agent can be told. */

@@ -3,11 +3,11 @@
 // journals them, and runs the capability's handler. Follow-ups, live output and reattach are
 // traits of a capability's spec; nothing here names one.
 
-import { FlotillaError, toWireError } from '../../shared/errors.ts';
-import { roleAllows } from '../../shared/authorize.ts';
-import { isFollowUp, isRequest, type Message, type RequestType, type ResultStatus } from '../../shared/protocol.ts';
-import type { SecureSession } from '../../shared/session.ts';
-import type { DeviceCertBody } from '../../shared/certs.ts';
+import { FlotillaError, toWireError } from '../../shared/wire/errors.ts';
+import { roleAllows } from '../../shared/controller/authorize.ts';
+import { isFollowUp, isRequest, type Message, type RequestType, type ResultStatus } from '../../shared/wire/protocol.ts';
+import type { SecureSession } from '../../shared/session/session.ts';
+import type { DeviceCertBody } from '../../shared/identity/certs.ts';
 import { capabilityOfRequest, type Spec } from '../../capabilities/index.ts';
 import type { Offsets } from '../../capabilities/spec.ts';
 import { isTaskId, type JournalEntry } from './journal.ts';

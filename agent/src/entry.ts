@@ -1,7 +1,7 @@
 // Entry point of the one-file agent bundle (dist/flotilla-agent.mjs): runs main() and turns
 // errors into a sentence and an exit status.
 import { main } from './main.ts';
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -2,7 +2,7 @@
 // needs it: an agent that never lists processes never loads that code, which keeps idle memory
 // down. The bundler includes every capabilities/*/agent.ts the pattern matches.
 
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import type { AnySpec } from '../../capabilities/spec.ts';
 import type { Handler } from './task-context.ts';
 

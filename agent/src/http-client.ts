@@ -4,7 +4,7 @@
 
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { HttpFetch } from '../../shared/signal-api.ts';
+import type { HttpFetch } from '../../shared/controller/signal-api.ts';
 
 /** The API's answers are a few KiB; a larger one is refused rather than held in memory. */
 const MAX_ANSWER_BYTES = 1024 * 1024;

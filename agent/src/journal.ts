@@ -6,10 +6,10 @@ import { closeSync, fsync, openSync, renameSync, rmSync, statSync, writeFileSync
 import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { WireError } from '../../shared/errors.ts';
-import type { ResultStatus } from '../../shared/protocol.ts';
-import { readJson } from './files.ts';
-import { isObj } from '../../shared/validate.ts';
+import type { WireError } from '../../shared/wire/errors.ts';
+import type { ResultStatus } from '../../shared/wire/protocol.ts';
+import { readJson } from '../../node/files.ts';
+import { isObj } from '../../shared/wire/validate.ts';
 
 /** Output kept per stream in the journal; the rest is dropped with `truncated` set. */
 export const JOURNAL_OUTPUT_CAP = 256 * 1024;

@@ -3,7 +3,7 @@
 
 import { realpath } from 'node:fs/promises';
 import { dirname, basename, isAbsolute, join, resolve, sep } from 'node:path';
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 
 function within(path: string, root: string): boolean {
   return root === sep || path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);

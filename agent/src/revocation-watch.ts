@@ -4,11 +4,11 @@
 // verified with the fleet key, kept only if newer, and then every open session of a device it
 // revokes is closed: a revoked device keeps nothing it had.
 
-import { verifyRevocationList, type RevocationList } from '../../shared/certs.ts';
-import { FlotillaError } from '../../shared/errors.ts';
-import type { SecureSession } from '../../shared/session.ts';
+import { verifyRevocationList, type RevocationList } from '../../shared/identity/certs.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import type { SecureSession } from '../../shared/session/session.ts';
 import type { AgentState } from './state.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../../node/log.ts';
 
 /** Where a list came from, for the log. */
 export type RevocationSource = 'hello' | 'push' | 'poll';

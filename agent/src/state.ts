@@ -3,13 +3,13 @@
 
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FlotillaError } from '../../shared/errors.ts';
-import { exportIdentity, importIdentity, type StoredIdentity } from '../../shared/crypto.ts';
-import { createIdentity, type Identity } from '../../shared/fleet.ts';
-import { identityId } from '../../shared/crypto.ts';
-import { parseHostCert, parseRevocationList, type HostCert, type RevocationList } from '../../shared/certs.ts';
-import { isObj, obj, optStr, str, strMap } from '../../shared/validate.ts';
-import { readJson, writeJsonAtomic } from './files.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { exportIdentity, importIdentity, type StoredIdentity } from '../../shared/identity/crypto.ts';
+import { createIdentity, type Identity } from '../../shared/identity/fleet.ts';
+import { identityId } from '../../shared/identity/crypto.ts';
+import { parseHostCert, parseRevocationList, type HostCert, type RevocationList } from '../../shared/identity/certs.ts';
+import { isObj, obj, optStr, str, strMap } from '../../shared/wire/validate.ts';
+import { readJson, writeJsonAtomic } from '../../node/files.ts';
 
 /** What joining a fleet leaves behind. */
 export interface Enrollment {

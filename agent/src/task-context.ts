@@ -1,14 +1,14 @@
 // What every capability's agent handler receives: the request, the session to answer on, who asked,
 // and the agent's configuration, state, journal and log.
 
-import type { SecureSession } from '../../shared/session.ts';
-import type { DeviceCertBody } from '../../shared/certs.ts';
-import type { Message, MessageOf, MessageType } from '../../shared/protocol.ts';
+import type { SecureSession } from '../../shared/session/session.ts';
+import type { DeviceCertBody } from '../../shared/identity/certs.ts';
+import type { Message, MessageOf, MessageType } from '../../shared/wire/protocol.ts';
 import type { AnySpec, DataOf } from '../../capabilities/spec.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentState } from './state.ts';
 import type { Journal } from './journal.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../../node/log.ts';
 import type { AuditLog } from './audit.ts';
 
 /** The fields of a result message, without type and id. */

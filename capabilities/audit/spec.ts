@@ -1,7 +1,7 @@
 // audit: devices read the agent's append-only audit log (newest last).
 import { defineCapability } from '../spec.ts';
-import { isObj, optInt, optional } from '../../shared/validate.ts';
-import { FlotillaError } from '../../shared/errors.ts';
+import { isObj, optInt, optional } from '../../shared/wire/validate.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 
 export const spec = defineCapability({
   name: 'audit',

@@ -4,7 +4,7 @@
 
 import { readdir, readFile } from 'node:fs/promises';
 import type { Handler } from '../../agent/src/task-context.ts';
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import { parseEnviron, parseEtcEnvironment, toVariables } from './variables.ts';
 import { MAX_VARIABLES, type spec } from './spec.ts';
 

@@ -1,9 +1,9 @@
 // flotilla env: a process's environment per host (the agent's by default), with the system files
 // that set it; a table per host, then the report.
 
-import { FlotillaError } from '../../shared/errors.ts';
-import { callOnHost } from '../../shared/operations.ts';
-import { runPipeline } from '../../shared/task-pipeline.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { callOnHost } from '../../shared/controller/operations.ts';
+import { runPipeline } from '../../shared/controller/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import { pipelineOptions, printHostTables, printReport } from '../../cli/src/report.ts';

@@ -1,8 +1,8 @@
 // environment: a process's environment (the agent's by default) and the system files that set
 // it; values of names that look secret are masked unless an admin asks to see them.
 import { defineCapability } from '../spec.ts';
-import { FlotillaError } from '../../shared/errors.ts';
-import { bool, int, isObj, optBool, optInt, optional, str, strArray, type Obj } from '../../shared/validate.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { bool, int, isObj, optBool, optInt, optional, str, strArray, type Obj } from '../../shared/wire/validate.ts';
 import { MAX_VALUE, type Variable } from './variables.ts';
 
 /** Most variables one list carries. */

@@ -3,7 +3,7 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import { checkCommand } from '../../agent/src/policy.ts';
 import type { Handler, ResultFields } from '../../agent/src/task-context.ts';
 import type { spec } from './spec.ts';

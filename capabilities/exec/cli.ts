@@ -1,11 +1,11 @@
 // flotilla run: a command on every host a selector matches, output streamed per host,
 // then the report; exit status 1 when any host failed or was unreachable.
 
-import { FlotillaError } from '../../shared/errors.ts';
-import { execOnHost, newTaskId, type HostResult } from '../../shared/operations.ts';
-import { uniqueLabels } from '../../shared/hosts.ts';
-import { offlineResult, runPipeline, settledResult } from '../../shared/task-pipeline.ts';
-import { isRolling } from '../../shared/rolling.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { execOnHost, newTaskId, type HostResult } from '../../shared/controller/operations.ts';
+import { uniqueLabels } from '../../shared/controller/hosts.ts';
+import { offlineResult, runPipeline, settledResult } from '../../shared/controller/task-pipeline.ts';
+import { isRolling } from '../../shared/controller/rolling.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet } from '../../cli/src/fleet.ts';
 import { color, createLinePrinter } from '../../cli/src/output.ts';

@@ -1,6 +1,6 @@
 // exec: a shell command in its own process group on the host, output streamed as produced.
 import { defineCapability, type Offsets } from '../spec.ts';
-import { int, obj, optInt, optional, optStr, optStrMap, PATH_MAX, str, taskId, type Obj } from '../../shared/validate.ts';
+import { int, obj, optInt, optional, optStr, optStrMap, PATH_MAX, str, taskId, type Obj } from '../../shared/wire/validate.ts';
 
 function offsets(o: Obj): Offsets {
   return { stdout: int(o, 'stdout', 0), stderr: int(o, 'stderr', 0) };

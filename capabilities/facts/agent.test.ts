@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { handler as factsHandler, parseOsRelease } from './agent.ts';
-import { parseFacts } from '../../shared/hosts.ts';
+import { parseFacts } from '../../shared/controller/hosts.ts';
 import type { TaskContext } from '../../agent/src/task-context.ts';
 
 describe('parseOsRelease', () => {

@@ -1,6 +1,6 @@
 // facts: what the inventory shows about a host (name, OS, hardware, addresses, tags, load).
 import { defineCapability } from '../spec.ts';
-import { parseFacts } from '../../shared/hosts.ts';
+import { parseFacts } from '../../shared/controller/hosts.ts';
 
 export const spec = defineCapability({
   name: 'facts',

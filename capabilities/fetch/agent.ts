@@ -1,12 +1,11 @@
 // fetch: streams a file back in chunks with its size, mode and sha256.
 
 import { open } from 'node:fs/promises';
-import { FlotillaError } from '../../shared/errors.ts';
-import { createSha256 } from '../../shared/sha256-stream.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { createSha256 } from '../../shared/wire/sha256-stream.ts';
 import { confinePath } from '../../agent/src/policy.ts';
 import type { Handler } from '../../agent/src/task-context.ts';
 import type { spec } from './spec.ts';
-import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
 
 const CHUNK = 256 * 1024;
 

@@ -2,15 +2,14 @@
 
 import { chmod, open, rename, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { FlotillaError } from '../../shared/errors.ts';
-import { fetchFromHost, newTaskId } from '../../shared/operations.ts';
-import { runPipeline } from '../../shared/task-pipeline.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { fetchFromHost, newTaskId } from '../../shared/controller/operations.ts';
+import { runPipeline } from '../../shared/controller/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import { fetchFolders } from '../../cli/src/fetch-dirs.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
-import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
 
 async function fetchCommand(ctx: CommandContext): Promise<number> {
   const [selector, remote, localDir] = ctx.args;

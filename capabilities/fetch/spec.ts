@@ -1,6 +1,6 @@
 // fetch: a file streamed back in chunks with its size, mode and sha256.
 import { defineCapability } from '../spec.ts';
-import { int, PATH_MAX, str, taskId } from '../../shared/validate.ts';
+import { int, PATH_MAX, str, taskId } from '../../shared/wire/validate.ts';
 
 export const spec = defineCapability({
   name: 'fetch',

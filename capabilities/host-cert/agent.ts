@@ -1,7 +1,7 @@
 // host.cert: an admin accepts this agent into the fleet by handing it a fleet-signed host
 // certificate for its own keys; the one-time join secret is dropped.
-import { FlotillaError } from '../../shared/errors.ts';
-import { verifyHostCert } from '../../shared/certs.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { verifyHostCert } from '../../shared/identity/certs.ts';
 import type { Handler } from '../../agent/src/task-context.ts';
 import type { spec } from './spec.ts';
 

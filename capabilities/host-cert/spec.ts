@@ -1,6 +1,6 @@
 // host-cert: an admin accepts the agent into the fleet by handing it a fleet-signed certificate.
 import { defineCapability } from '../spec.ts';
-import { bool, obj } from '../../shared/validate.ts';
+import { bool, obj } from '../../shared/wire/validate.ts';
 
 export const spec = defineCapability({
   name: 'host-cert',

@@ -6,8 +6,8 @@
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Handler, TaskContext } from '../../agent/src/task-context.ts';
-import { FlotillaError } from '../../shared/errors.ts';
-import { isObj } from '../../shared/validate.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { isObj } from '../../shared/wire/validate.ts';
 import { addEntry, formatHosts, parseHosts, removeName, type HostsLine } from './hosts.ts';
 import { MAX_LINES, type HostsFileRequest, type spec } from './spec.ts';
 import { replaceFile, type WriteMode } from './write-file.ts';

@@ -1,9 +1,9 @@
 // flotilla hosts-file: /etc/hosts per host, or one change on every selected host (add or change
 // an entry, remove a name, undo the last change); then the table of each host's file and the report.
 
-import { FlotillaError } from '../../shared/errors.ts';
-import { callOnHost } from '../../shared/operations.ts';
-import { runPipeline } from '../../shared/task-pipeline.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { callOnHost } from '../../shared/controller/operations.ts';
+import { runPipeline } from '../../shared/controller/task-pipeline.ts';
 import { isHostName, entryProblem, splitEntry } from './hosts.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';

@@ -3,7 +3,7 @@
 // Isomorphic and pure: the spec validates requests with it, the agent edits with it, the CLI
 // and the PWA check input with it before sending.
 
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 
 /** One line of the file. An entry has `address` and `names`; any other line has only `text`. */
 export interface HostsLine {

@@ -1,8 +1,8 @@
 // hosts-file: read /etc/hosts; add, change or remove entries (validated, written atomically,
 // the previous version kept for one undo, every change audited).
 import { defineCapability } from '../spec.ts';
-import { FlotillaError } from '../../shared/errors.ts';
-import { int, isObj, oneOf, optBool, optional, optStr, str, strArray, type Obj } from '../../shared/validate.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { int, isObj, oneOf, optBool, optional, optStr, str, strArray, type Obj } from '../../shared/wire/validate.ts';
 import { entryProblem, isHostName, MAX_NAMES, type HostsLine } from './hosts.ts';
 
 /** Most lines a hosts file may have to be served (a bigger one is refused, not cut). */

@@ -1,7 +1,7 @@
 // journal: recorded runs, so a controller that was away collects what it missed.
 import { defineCapability } from '../spec.ts';
-import { ID_MAX, isObj, optInt, optional, strArray, type Obj } from '../../shared/validate.ts';
-import { FlotillaError } from '../../shared/errors.ts';
+import { ID_MAX, isObj, optInt, optional, strArray, type Obj } from '../../shared/wire/validate.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 
 /** At most this many entries in one answer (the newest). */
 export const MAX_JOURNAL_ENTRIES = 200;

@@ -1,7 +1,7 @@
 // flotilla ping: round trip through the secure session and the connection's path, per host.
 
-import { pingHost } from '../../shared/operations.ts';
-import { runPipeline } from '../../shared/task-pipeline.ts';
+import { pingHost } from '../../shared/controller/operations.ts';
+import { runPipeline } from '../../shared/controller/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import { duration } from '../../cli/src/output.ts';

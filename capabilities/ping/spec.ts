@@ -1,6 +1,6 @@
 // ping: the agent answers at once, so a controller can measure the round trip.
 import { defineCapability } from '../spec.ts';
-import { int } from '../../shared/validate.ts';
+import { int } from '../../shared/wire/validate.ts';
 
 export const spec = defineCapability({
   name: 'ping',

@@ -4,7 +4,7 @@
 
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import type { Handler } from '../../agent/src/task-context.ts';
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import { parseProcNet, PROTOCOLS, socketInode, type ListeningSocket } from './proc-net.ts';
 import { MAX_SOCKETS, type PortEntry, type spec } from './spec.ts';
 

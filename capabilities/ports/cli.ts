@@ -1,7 +1,7 @@
 // flotilla ports: listening sockets per host (a table per host, then the report).
 
-import { callOnHost } from '../../shared/operations.ts';
-import { runPipeline } from '../../shared/task-pipeline.ts';
+import { callOnHost } from '../../shared/controller/operations.ts';
+import { runPipeline } from '../../shared/controller/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import { pipelineOptions, printHostTables, printReport } from '../../cli/src/report.ts';

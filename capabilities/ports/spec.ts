@@ -1,7 +1,7 @@
 // ports: the host's listening TCP and UDP sockets (IPv4 and IPv6) with the process that owns each.
 import { defineCapability } from '../spec.ts';
-import { FlotillaError } from '../../shared/errors.ts';
-import { int, isObj, oneOf, optBool, optional, str, type Obj } from '../../shared/validate.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { int, isObj, oneOf, optBool, optional, str, type Obj } from '../../shared/wire/validate.ts';
 import { PROTOCOLS } from './proc-net.ts';
 
 /** Most sockets one answer carries; a host with more says `truncated`. */

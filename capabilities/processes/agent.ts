@@ -1,7 +1,7 @@
 // processes on the agent: the table from /proc, filtered and sorted here so that only what the
 // controller shows crosses the wire; signals refused for pid 1 and the agent itself.
 
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import type { Handler } from '../../agent/src/task-context.ts';
 import { MAX_PROCESSES, type ProcessInfo, type spec } from './spec.ts';
 import { readProcesses } from './proc-table.ts';

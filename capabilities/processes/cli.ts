@@ -1,9 +1,9 @@
 // flotilla ps and flotilla kill: the process table of each selected host, and a signal to a pid.
 
-import { FlotillaError } from '../../shared/errors.ts';
-import { call } from '../../shared/agent-connection.ts';
-import { runPipeline } from '../../shared/task-pipeline.ts';
-import { newTaskId, type HostResult } from '../../shared/operations.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { call } from '../../shared/controller/agent-connection.ts';
+import { runPipeline } from '../../shared/controller/task-pipeline.ts';
+import { newTaskId, type HostResult } from '../../shared/controller/operations.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets, type Fleet } from '../../cli/src/fleet.ts';
 import { ago, color, table } from '../../cli/src/output.ts';

@@ -1,8 +1,8 @@
 // processes: the host's process table (pid, parent, user, command line, state, CPU, memory,
 // start time), and a signal sent to one process. Listing needs viewer; signals need operator.
 import { defineCapability } from '../spec.ts';
-import { FlotillaError } from '../../shared/errors.ts';
-import { int, isObj, oneOf, optInt, optional, optStr, str, type Obj } from '../../shared/validate.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { int, isObj, oneOf, optInt, optional, optStr, str, type Obj } from '../../shared/wire/validate.ts';
 
 /** Signals an operator may send, by name (without SIG). */
 export const SIGNALS = ['TERM', 'KILL', 'HUP', 'INT', 'QUIT', 'USR1', 'USR2', 'STOP', 'CONT'] as const;

@@ -4,12 +4,11 @@
 import { mkdir, open, rename, unlink, chmod, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FlotillaError } from '../../shared/errors.ts';
-import { createSha256 } from '../../shared/sha256-stream.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { createSha256 } from '../../shared/wire/sha256-stream.ts';
 import { confinePath } from '../../agent/src/policy.ts';
 import type { Handler } from '../../agent/src/task-context.ts';
 import type { spec } from './spec.ts';
-import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
 
 const PROGRESS_EVERY = 1024 * 1024;
 

@@ -2,15 +2,14 @@
 
 import { open, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { FlotillaError } from '../../shared/errors.ts';
-import { hashSource, newTaskId, pushToHost, type PushSource } from '../../shared/operations.ts';
-import { runPipeline } from '../../shared/task-pipeline.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { hashSource, newTaskId, pushToHost, type PushSource } from '../../shared/controller/operations.ts';
+import { runPipeline } from '../../shared/controller/task-pipeline.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import { createProgress } from '../../cli/src/output.ts';
 import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
-import '../../agent/src/node-sha256.ts'; // native SHA-256 for file checksums
 
 async function fileSource(path: string, modeText: string | undefined): Promise<PushSource & { close(): Promise<void> }> {
   const info = await stat(path).catch(() => {

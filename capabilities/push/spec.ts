@@ -1,6 +1,6 @@
 // push: a file sent in chunks after the request, checked (size, sha256) and renamed into place.
 import { defineCapability } from '../spec.ts';
-import { int, optBool, optional, PATH_MAX, str, taskId } from '../../shared/validate.ts';
+import { int, optBool, optional, PATH_MAX, str, taskId } from '../../shared/wire/validate.ts';
 
 export const spec = defineCapability({
   name: 'push',

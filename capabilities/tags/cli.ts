@@ -1,7 +1,7 @@
 // flotilla tag: set or remove tags on one host.
 
-import { FlotillaError } from '../../shared/errors.ts';
-import { callOk } from '../../shared/agent-connection.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { callOk } from '../../shared/controller/agent-connection.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleet } from '../../cli/src/fleet.ts';
 import { findHost } from '../../cli/src/commands/admin.ts';

@@ -1,6 +1,6 @@
 // tags: tags set from a controller, kept in the agent's state beside its configured tags.
 import { defineCapability } from '../spec.ts';
-import { optBool, optional, strMap } from '../../shared/validate.ts';
+import { optBool, optional, strMap } from '../../shared/wire/validate.ts';
 
 export const spec = defineCapability({
   name: 'tags',

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { parseArgs } from 'node:util';
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import { errorJson, errorLine, exitStatusOf, runWithDash, usageFromParseError, wantsJson } from './cli-errors.ts';
 
 /** The error node:util parseArgs throws for `argv`, parsed as main.ts does (strict, a few options). */

@@ -3,7 +3,7 @@
 // node:util parseArgs errors into usage errors with the corrected command where one exists.
 // bin/run-main.js mirrors exitStatusOf and the JSON form for errors thrown outside main().
 
-import { FlotillaError, type ErrorCode } from '../../shared/errors.ts';
+import { FlotillaError, type ErrorCode } from '../../shared/wire/errors.ts';
 import { VALUE_OPTIONS } from './control/argv.ts';
 
 /** Codes that mean "some host or the server could not be reached in time": exit status 1. */

@@ -1,7 +1,7 @@
 // Time bounds of one CLI invocation: how long to wait for the signaling server before saying it
 // cannot be reached, and the whole invocation's bound from --timeout, so that no command hangs.
 
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import { parseDuration } from './duration.ts';
 
 /** How long the CLI waits to register with the signaling server (FLOTILLA_CONNECT_TIMEOUT overrides). */

@@ -1,7 +1,7 @@
 // Durations on the command line ("30s", "15m", "24h", "7d"), in a module light enough for the
 // thin warm-mode client to load.
 
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 
 /** Parses "24h", "30m", "7d", "90s", "250ms" into milliseconds. */
 export function parseDuration(text: string): number {

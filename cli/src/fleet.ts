@@ -1,19 +1,18 @@
 // Connects the CLI to its fleet: a werift endpoint registered under this device's id, the
 // shared controller core, presence from the signaling server, and selector resolution.
 
-import { FlotillaError } from '../../shared/errors.ts';
-import { createController, type Controller } from '../../shared/controller.ts';
-import { createPeerCredential, newSignalingInstance } from '../../shared/tokens.ts';
-import { defaultIceServers, fetchIceServers, fetchPresence, iceServerSource, type PresenceEntry } from '../../shared/signal-api.ts';
-import { expandSaved, matchesSelector, parseSelector, resolveSelector, savedNames, type Selector } from '../../shared/selector.ts';
-import { toSelectable, uniqueLabels, type HostRecord } from '../../shared/hosts.ts';
-import { createRtcEndpoint, type RtcEndpoint } from '../../agent/src/rtc/rtc-endpoint.ts';
-import type { RawLink } from '../../shared/transport.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { createController, type Controller } from '../../shared/controller/controller.ts';
+import { createPeerCredential, newSignalingInstance } from '../../shared/identity/tokens.ts';
+import { defaultIceServers, fetchIceServers, fetchPresence, iceServerSource, type PresenceEntry } from '../../shared/controller/signal-api.ts';
+import { expandSaved, matchesSelector, parseSelector, resolveSelector, savedNames, type Selector } from '../../shared/controller/selector.ts';
+import { toSelectable, uniqueLabels, type HostRecord } from '../../shared/controller/hosts.ts';
+import { createRtcEndpoint, type RtcEndpoint } from '../../node/rtc/rtc-endpoint.ts';
+import type { RawLink } from '../../shared/session/transport.ts';
 import type { Home } from './home.ts';
 import { currentScope } from './control/scope.ts';
 import { whenRegistered } from './signaling-wait.ts';
 import { connectTimeoutMs } from './deadline.ts';
-import '../../agent/src/node-aes-gcm.ts'; // sessions seal records with node:crypto, not a thread-pool round trip
 
 /** A host a selector chose. */
 export interface Target {

@@ -3,13 +3,13 @@
 
 import { join } from 'node:path';
 import { mkdir, stat } from 'node:fs/promises';
-import { FlotillaError } from '../../shared/errors.ts';
-import { exportIdentity, exportSigningKeys, identityId, importIdentity, importSigningKeys, type StoredIdentity } from '../../shared/crypto.ts';
-import { parseDeviceCert, parseRevocationList, type DeviceCert, type RevocationList } from '../../shared/certs.ts';
-import type { DeviceIdentity } from '../../shared/fleet.ts';
-import type { HostRecord, HostStore, TokenRecord, TokenStore } from '../../shared/hosts.ts';
-import { isObj, obj, str } from '../../shared/validate.ts';
-import { readJson, writeJsonAtomic } from '../../agent/src/files.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { exportIdentity, exportSigningKeys, identityId, importIdentity, importSigningKeys, type StoredIdentity } from '../../shared/identity/crypto.ts';
+import { parseDeviceCert, parseRevocationList, type DeviceCert, type RevocationList } from '../../shared/identity/certs.ts';
+import type { DeviceIdentity } from '../../shared/identity/fleet.ts';
+import type { HostRecord, HostStore, TokenRecord, TokenStore } from '../../shared/controller/hosts.ts';
+import { isObj, obj, str } from '../../shared/wire/validate.ts';
+import { readJson, writeJsonAtomic } from '../../node/files.ts';
 import { currentScope } from './control/scope.ts';
 import { homeDir } from './home-dir.ts';
 import { selectorStore, type SelectorStore } from './selector-store.ts';

@@ -1,7 +1,8 @@
 // flotilla: the command-line controller (same controller core as the PWA).
 
 import { parseArgs } from 'node:util';
-import { FlotillaError } from '../../shared/errors.ts';
+import { useNodeCrypto } from '../../node/platform.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import { acceptCommand, deviceCommand, initCommand, tokenCommand } from './commands/admin.ts';
 import { hostsCommand } from './commands/hosts.ts';
 import { fleetCommand, importInitCommand } from './commands/fleet.ts';
@@ -137,6 +138,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function dispatch(argv: string[], write: Write): Promise<number> {
+  // Sessions seal records and files are hashed with node:crypto, not a thread-pool round trip.
+  useNodeCrypto();
   const dash = argv.indexOf('--');
   const head = dash >= 0 ? argv.slice(0, dash) : argv;
   const rest = dash >= 0 ? argv.slice(dash + 1) : [];
@@ -212,7 +215,7 @@ async function runNamed(command: string, ctx: CommandContext, backupOptions: { i
     case 'control-process':
       // Started by `connect` or --persist (detached); not meant to be typed.
       if (currentScope()) throw new FlotillaError('usage', 'a control process cannot start another');
-      return runControlProcess(ctx);
+      return runControlProcess(ctx, { main, exitStatusFor });
     default: {
       const provided = CAPABILITY_COMMANDS.get(command);
       if (!provided) throw new FlotillaError('usage', `"${command}" is not a flotilla command; see flotilla --help`);

@@ -1,10 +1,10 @@
 // The end of every selector command: one --json schema for all of them, or a table on stdout
 // and a one-line summary on stderr. The exit status is 0 only when every host is ok.
 
-import { toWireError, FlotillaError, fromWireError } from '../../shared/errors.ts';
-import { exitStatusOf, type PipelineOptions } from '../../shared/task-pipeline.ts';
-import { parseRollingOptions } from '../../shared/rolling.ts';
-import type { HostResult } from '../../shared/operations.ts';
+import { toWireError, FlotillaError, fromWireError } from '../../shared/wire/errors.ts';
+import { exitStatusOf, type PipelineOptions } from '../../shared/controller/task-pipeline.ts';
+import { parseRollingOptions } from '../../shared/controller/rolling.ts';
+import type { HostResult } from '../../shared/controller/operations.ts';
 import { duration, statusColor, table } from './output.ts';
 import type { CommandContext } from './commands/context.ts';
 

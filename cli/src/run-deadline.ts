@@ -1,7 +1,7 @@
 // `run` past its deadline (--timeout plus the grace of deadline.ts): hosts that have not answered
 // are reported as such instead of being waited for.
 
-import type { HostResult } from '../../shared/operations.ts';
+import type { HostResult } from '../../shared/controller/operations.ts';
 import { RUN_GRACE_MS, seconds } from './deadline.ts';
 
 /** Calls `then` once `deadline` is aborted (at once if it already is); never without a deadline. */

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import { selectorStore } from './selector-store.ts';
 
 let dir: string | undefined;

@@ -2,10 +2,10 @@
 // documents carry them. Read afresh on every use: the file is small, and a control process must
 // see a selector saved by another invocation.
 
-import { FlotillaError } from '../../shared/errors.ts';
-import { SAVED_NAME } from '../../shared/selector-terms.ts';
-import { expandSaved, parseSelector, savedNames } from '../../shared/selector.ts';
-import { readJson, writeJsonAtomic } from '../../agent/src/files.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { SAVED_NAME } from '../../shared/controller/selector-terms.ts';
+import { expandSaved, parseSelector, savedNames } from '../../shared/controller/selector.ts';
+import { readJson, writeJsonAtomic } from '../../node/files.ts';
 
 /** One saved selector. */
 export interface SavedSelector {

@@ -1,8 +1,8 @@
 // Waiting for the signaling server, bounded: a CLI invocation says in one line that the server
 // cannot be reached (with its URL and the last failure) instead of retrying in silence.
 
-import { FlotillaError } from '../../shared/errors.ts';
-import type { RtcEndpoint } from '../../agent/src/rtc/rtc-endpoint.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import type { RtcEndpoint } from '../../node/rtc/rtc-endpoint.ts';
 import { seconds } from './deadline.ts';
 
 /** Errors made when the server did not answer in time (as opposed to refusing us). */

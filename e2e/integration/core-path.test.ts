@@ -310,9 +310,9 @@ describe('authorization with real agents', () => {
 /** Dials an agent from this test process (a real werift peer) as the device stored in `home`. */
 async function dialAs(home: string, agentId: string): Promise<void> {
   const { openHome } = await import('../../cli/src/home.ts');
-  const { createController } = await import('../../shared/controller.ts');
-  const { createRtcEndpoint } = await import('../../agent/src/rtc/rtc-endpoint.ts');
-  const { createPeerCredential } = await import('../../shared/tokens.ts');
+  const { createController } = await import('../../shared/controller/controller.ts');
+  const { createRtcEndpoint } = await import('../../node/rtc/rtc-endpoint.ts');
+  const { createPeerCredential } = await import('../../shared/identity/tokens.ts');
   const h = await openHome(home);
   const endpoint = createRtcEndpoint({
     signalUrl: signal.url,

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RTCPeerConnection } from 'werift';
 import { WebSocket } from 'ws';
-import { createIdentity } from '../../shared/fleet.ts';
-import { createPeerCredential } from '../../shared/tokens.ts';
+import { createIdentity } from '../../shared/identity/fleet.ts';
+import { createPeerCredential } from '../../shared/identity/tokens.ts';
 import { cli, killAll, removeDir, startAgent, startSignal, tempDir, type Proc } from '../harness.ts';
 
 let base: string;

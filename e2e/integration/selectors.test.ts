@@ -46,8 +46,10 @@ type Run = { code: number | null; ids: string[]; stderr: string };
 
 async function run(selector: string): Promise<Run> {
   const r = await cli(admin, ['run', selector, '--no-persist', '--json', '--', 'true']);
-  const ids = r.code === 0 ? (JSON.parse(r.stdout) as { results: { id: string }[] }).results.map((x) => x.id).sort() : [];
-  return { code: r.code, ids, stderr: r.stderr };
+  const parsed = (r.stdout ? JSON.parse(r.stdout) : {}) as { results?: { id: string }[]; error?: { message: string } };
+  const ids = r.code === 0 ? (parsed.results ?? []).map((x) => x.id).sort() : [];
+  // With --json an error is JSON on stdout; as a line it reads as it would on stderr without --json.
+  return { code: r.code, ids, stderr: r.stderr + (parsed.error ? `error: ${parsed.error.message}\n` : '') };
 }
 
 describe('selectors against real agents', () => {

@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { turnPassword } from '../../signaling/src/turn.ts';
 import { natUnavailableReason } from './topology.ts';
-import type { PacketSizeChoice } from '../../agent/src/rtc/packet-size.ts';
+import type { PacketSizeChoice } from '../../node/rtc/packet-size.ts';
 import { ping, probe, runAndPush, startStack, turnLog, TURN_PORT, waitOnline, type Stack, type StackOptions } from './stack.ts';
 
 const unavailable = natUnavailableReason();

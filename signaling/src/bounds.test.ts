@@ -6,10 +6,10 @@
 import { request } from 'node:http';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalJson, concatBytes, fromBase64, toBase64, toBase64Url, utf8 } from '../../shared/encoding.ts';
-import { fingerprint, generateSigningKeys, exportPublic, fleetIdOf, identityId, signText } from '../../shared/crypto.ts';
-import { issueRevocationList } from '../../shared/certs.ts';
-import type { DeviceIdentity, Identity } from '../../shared/fleet.ts';
+import { canonicalJson, concatBytes, fromBase64, toBase64, toBase64Url, utf8 } from '../../shared/wire/encoding.ts';
+import { fingerprint, generateSigningKeys, exportPublic, fleetIdOf, identityId, signText } from '../../shared/identity/crypto.ts';
+import { issueRevocationList } from '../../shared/identity/certs.ts';
+import type { DeviceIdentity, Identity } from '../../shared/identity/fleet.ts';
 import type { SignalingServer } from './server.ts';
 import { cleanUp, makeCast, offer, onCleanup, refused, register, registered, socketUrl, start, type Msg } from './test-support.ts';
 

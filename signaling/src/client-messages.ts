@@ -2,8 +2,8 @@
 // JSON blindly and relays whatever it got; here every message is checked and rebuilt from
 // the fields PeerJS defines, so only well-formed, bounded messages reach another peer.
 
-import { MAX_SDP_LENGTH } from '../../shared/peerjs-messages.ts';
-import { isObj, type Obj } from '../../shared/validate.ts';
+import { MAX_SDP_LENGTH } from '../../shared/wire/peerjs-messages.ts';
+import { isObj, type Obj } from '../../shared/wire/validate.ts';
 
 /** Types a client may send; EXPIRE, OPEN, ERROR and ID-TAKEN come only from the server. */
 export const CLIENT_MESSAGE_TYPES = ['HEARTBEAT', 'OFFER', 'ANSWER', 'CANDIDATE', 'LEAVE'] as const;

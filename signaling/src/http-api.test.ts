@@ -5,9 +5,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { issueDeviceCert, issueRevocationList } from '../../shared/certs.ts';
-import { generateSigningKeys } from '../../shared/crypto.ts';
-import { addDevice, type DeviceIdentity, type Identity } from '../../shared/fleet.ts';
+import { issueDeviceCert, issueRevocationList } from '../../shared/identity/certs.ts';
+import { generateSigningKeys } from '../../shared/identity/crypto.ts';
+import { addDevice, type DeviceIdentity, type Identity } from '../../shared/identity/fleet.ts';
 import { iceHost } from './http-api.ts';
 import { api, cleanUp, eventually, makeCast, onCleanup, postRevocation, presenceCredential, readPresence, register, registered, start, type Msg } from './test-support.ts';
 

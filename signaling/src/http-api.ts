@@ -3,10 +3,10 @@
 
 import { isIPv6 } from 'node:net';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { verifyDeviceCert } from '../../shared/certs.ts';
-import { FlotillaError, type ErrorCode } from '../../shared/errors.ts';
-import { verifyPeerCredential } from '../../shared/tokens.ts';
-import { obj, str } from '../../shared/validate.ts';
+import { verifyDeviceCert } from '../../shared/identity/certs.ts';
+import { FlotillaError, type ErrorCode } from '../../shared/wire/errors.ts';
+import { verifyPeerCredential } from '../../shared/identity/tokens.ts';
+import { obj, str } from '../../shared/wire/validate.ts';
 import { createKeyedLimiter, type Limits } from './limits.ts';
 import { errorText, short, type Logger } from './log.ts';
 import { remoteOf } from './peer-gate.ts';

@@ -37,7 +37,7 @@ export interface Limits {
 export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxPayload: 64 * 1024,
   // A controller fanning out to hundreds of hosts sends an offer and a few candidates to each
-  // (its client paces itself at 150/s, burst 600: agent/src/rtc/signaling-client.ts).
+  // (its client paces itself at 150/s, burst 600: node/rtc/signaling-client.ts).
   messagesPerSecond: 200,
   messageBurst: 1000,
   connectsPerSecondPerIp: 20,

@@ -1,7 +1,7 @@
 // Structured JSON-lines logging for the signaling server: one object per line with
 // `ts`, `level`, `event` and the event's fields. Ids are logged in short form, tokens never.
 
-import { shortId } from '../../shared/crypto.ts';
+import { shortId } from '../../shared/identity/crypto.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, unknown>;

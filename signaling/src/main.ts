@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FlotillaError } from '../../shared/errors.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 import { createLogger, errorText, isLogLevel, type LogLevel } from './log.ts';
 import { startSignalingServer, type SignalingServerOptions } from './server.ts';
 import { checkTurnUrl, DEFAULT_TURN_TTL_S, parseTurnSecret } from './turn.ts';

@@ -14,13 +14,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { IClient } from 'peer';
 import { WebSocket, WebSocketServer, type ServerOptions } from 'ws';
-import { FlotillaError } from '../../shared/errors.ts';
-import { splitSignalingId, verifyPeerCredential, type PeerCredential } from '../../shared/tokens.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { splitSignalingId, verifyPeerCredential, type PeerCredential } from '../../shared/identity/tokens.ts';
 import { parseClientMessage } from './client-messages.ts';
 import { createKeyedLimiter, createTokenBucket, type Limits, type TokenBucket } from './limits.ts';
 import { errorText, short, type Logger } from './log.ts';
 import type { Presence } from './presence.ts';
-import type { RevocationList } from '../../shared/certs.ts';
+import type { RevocationList } from '../../shared/identity/certs.ts';
 
 /** The PeerJS API key Flotilla peers use. */
 export const PEERJS_KEY = 'peerjs';
@@ -290,7 +290,7 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
     revoked(list) {
       const { fleet } = list.body;
       let agents = 0;
-      // Agents read messages of up to 128 KiB (shared/peerjs-messages.ts); a bigger list they poll.
+      // Agents read messages of up to 128 KiB (shared/wire/peerjs-messages.ts); a bigger list they poll.
       if (JSON.stringify(list).length > 100 * 1024) return log.info('revocation.too-large-to-push', { fleet: short(fleet), version: list.body.version });
       for (const peer of live.values()) {
         if (peer.fleet !== fleet || peer.kind !== 'agent' || !peer.accepting) continue;

@@ -2,7 +2,7 @@
 // is what the agent's own credential claims; the server cannot check membership, so a device
 // treats this list as a hint and still verifies each agent's key when it connects.
 
-import { isObj } from '../../shared/validate.ts';
+import { isObj } from '../../shared/wire/validate.ts';
 
 /** One agent as a presence read returns it (times in ms since the epoch). */
 export interface AgentPresence {

@@ -1,9 +1,9 @@
 // Revocation lists per fleet: the server keeps the highest verified version and hands it to
 // whoever asks. It cannot forge one (the fleet key signs it); it can only withhold it.
 
-import { parseRevocationList, verifyRevocationList, type RevocationList } from '../../shared/certs.ts';
-import { FlotillaError } from '../../shared/errors.ts';
-import { isObj, obj, str } from '../../shared/validate.ts';
+import { parseRevocationList, verifyRevocationList, type RevocationList } from '../../shared/identity/certs.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { isObj, obj, str } from '../../shared/wire/validate.ts';
 import { addressKey, createKeyedLimiter } from './limits.ts';
 import { errorText, short, type Logger } from './log.ts';
 

@@ -2,8 +2,8 @@
 // takeover of a connected id, validated relaying and per-socket limits.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKeys } from '../../shared/crypto.ts';
-import type { DeviceIdentity, Identity } from '../../shared/fleet.ts';
+import { generateSigningKeys } from '../../shared/identity/crypto.ts';
+import type { DeviceIdentity, Identity } from '../../shared/identity/fleet.ts';
 import { cleanUp, connect, forge, makeCast, offer, presenceCredential, readPresence, refused, register, registered, socketUrl, start, type Msg } from './test-support.ts';
 
 let fleet: DeviceIdentity;

@@ -3,10 +3,10 @@
 
 import { expect } from 'vitest';
 import { WebSocket } from 'ws';
-import { signText } from '../../shared/crypto.ts';
-import { canonicalJson, fromBase64, fromUtf8, toBase64Url, utf8 } from '../../shared/encoding.ts';
-import { createFleet, createIdentity, type DeviceIdentity, type Identity } from '../../shared/fleet.ts';
-import { createPeerCredential } from '../../shared/tokens.ts';
+import { signText } from '../../shared/identity/crypto.ts';
+import { canonicalJson, fromBase64, fromUtf8, toBase64Url, utf8 } from '../../shared/wire/encoding.ts';
+import { createFleet, createIdentity, type DeviceIdentity, type Identity } from '../../shared/identity/fleet.ts';
+import { createPeerCredential } from '../../shared/identity/tokens.ts';
 import { createLogger } from './log.ts';
 import { startSignalingServer, type SignalingServer, type SignalingServerOptions } from './server.ts';
 

@@ -5,8 +5,8 @@
 // server never tells coturn anything: both only share the secret.
 // Web Crypto only (house rule): no node:crypto.
 
-import { toBase64, utf8 } from '../../shared/encoding.ts';
-import { FlotillaError } from '../../shared/errors.ts';
+import { toBase64, utf8 } from '../../shared/wire/encoding.ts';
+import { FlotillaError } from '../../shared/wire/errors.ts';
 
 /** What flotilla-signal needs to issue TURN credentials. */
 export interface TurnOptions {

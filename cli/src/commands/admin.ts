@@ -3,11 +3,11 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { FlotillaError } from '../../../shared/errors.ts';
-import { addDevice, createFleet } from '../../../shared/fleet.ts';
-import { createJoinToken, encodeJoinToken } from '../../../shared/tokens.ts';
-import { issueRevocationList, ROLES, type Role } from '../../../shared/certs.ts';
-import { publishRevocation } from '../../../shared/signal-api.ts';
+import { FlotillaError } from '../../../shared/wire/errors.ts';
+import { addDevice, createFleet } from '../../../shared/identity/fleet.ts';
+import { createJoinToken, encodeJoinToken } from '../../../shared/identity/tokens.ts';
+import { issueRevocationList, ROLES, type Role } from '../../../shared/identity/certs.ts';
+import { publishRevocation } from '../../../shared/controller/signal-api.ts';
 import { homeDir, openHome, saveDevice, type Home } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { ago, table, statusColor } from '../output.ts';

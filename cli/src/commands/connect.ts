@@ -6,7 +6,7 @@ import { parseDuration } from '../duration.ts';
 import { askControl, forwardInvocation, startControlProcess } from '../control/client.ts';
 import { duration, table } from '../output.ts';
 import type { CommandContext } from './context.ts';
-import { FlotillaError } from '../../../shared/errors.ts';
+import { FlotillaError } from '../../../shared/wire/errors.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { FlotillaError } from '../../../shared/errors.ts';
-import { BACKUP_PREFIX, MIN_PASSPHRASE, deviceFromFleetKeys, exportFleetBackup, importFleetBackup } from '../../../shared/backup.ts';
+import { FlotillaError } from '../../../shared/wire/errors.ts';
+import { BACKUP_PREFIX, MIN_PASSPHRASE, deviceFromFleetKeys, exportFleetBackup, importFleetBackup } from '../../../shared/identity/backup.ts';
 import { homeDir, openHome, saveDevice } from '../home.ts';
 import type { CommandContext } from './context.ts';
 

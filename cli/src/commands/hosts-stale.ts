@@ -4,7 +4,7 @@
 
 import { stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FlotillaError } from '../../../shared/errors.ts';
+import { FlotillaError } from '../../../shared/wire/errors.ts';
 import type { Home } from '../home.ts';
 import { isOutOfReach } from '../signaling-wait.ts';
 import { ago, color, statusColor, table } from '../output.ts';

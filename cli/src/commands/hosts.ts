@@ -2,11 +2,11 @@
 
 import { openHome } from '../home.ts';
 import { openFleet } from '../fleet.ts';
-import { pingHost } from '../../../shared/operations.ts';
+import { pingHost } from '../../../shared/controller/operations.ts';
 
 import { ago, color, duration, statusColor, table } from '../output.ts';
 import type { CommandContext } from './context.ts';
-import type { PathInfo } from '../../../shared/transport.ts';
+import type { PathInfo } from '../../../shared/session/transport.ts';
 import { markInventoryRefreshed, staleInventory } from './hosts-stale.ts';
 
 export async function hostsCommand(ctx: CommandContext): Promise<number> {

@@ -1,6 +1,6 @@
 // flotilla selector save <name> <selector> | list | rm <name>: saved selectors, used as @name.
 
-import { FlotillaError } from '../../../shared/errors.ts';
+import { FlotillaError } from '../../../shared/wire/errors.ts';
 import { openHome } from '../home.ts';
 import { table } from '../output.ts';
 import type { CommandContext } from './context.ts';

@@ -5,7 +5,7 @@
 import { connect, type Socket } from 'node:net';
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
-import { FlotillaError } from '../../../shared/errors.ts';
+import { FlotillaError } from '../../../shared/wire/errors.ts';
 import { parseDuration } from '../duration.ts';
 import { homeDir } from '../home-dir.ts';
 import { drawProgress } from '../output.ts';

@@ -7,12 +7,11 @@ import { createServer, type Socket } from 'node:net';
 import { chmod, realpath, rm, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { FlotillaError } from '../../../shared/errors.ts';
-import { createLogger } from '../../../agent/src/log.ts';
+import { FlotillaError } from '../../../shared/wire/errors.ts';
+import { createLogger } from '../../../node/log.ts';
 import { openHome } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { parseDuration } from '../duration.ts';
-import { exitStatusFor, main } from '../main.ts';
 import { scanArgv, WARM_COMMANDS } from './argv.ts';
 import { openControlSocket } from './client.ts';
 import { runInScope, type ControlScope } from './scope.ts';
@@ -41,7 +40,13 @@ export async function holdHomeLock(homeDir: string): Promise<{ close(): void } |
 }
 
 /** `flotilla control-process --persist 10m`: serves until idle for that long. Resolves with 0. */
-export async function runControlProcess(ctx: CommandContext): Promise<number> {
+/** How the control process runs one forwarded invocation: the CLI's own entry, passed in by it (no import cycle). */
+export interface Invoker {
+  main(argv: string[]): Promise<number>;
+  exitStatusFor(error: unknown, err: (text: string) => void): number;
+}
+
+export async function runControlProcess(ctx: CommandContext, { main, exitStatusFor }: Invoker): Promise<number> {
   const log = createLogger('control', 'info');
   const persistMs = parseDuration(ctx.flags.persist ?? '10m');
   if (persistMs <= 0) throw new FlotillaError('usage', '--persist must be longer than 0, as in --persist 10m');

@@ -1,9 +1,9 @@
 // The PWA's IndexedDB: one database, a versioned schema, and the record types kept in it.
 
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { HostRecord, TokenRecord } from '../../../../shared/hosts.ts';
-import type { DeviceIdentity } from '../../../../shared/fleet.ts';
-import type { ResultStatus } from '../../../../shared/protocol.ts';
+import type { HostRecord, TokenRecord } from '../../../../shared/controller/hosts.ts';
+import type { DeviceIdentity } from '../../../../shared/identity/fleet.ts';
+import type { ResultStatus } from '../../../../shared/wire/protocol.ts';
 
 /** A host's part of a task, as history keeps it. */
 export interface TaskHostRecord {

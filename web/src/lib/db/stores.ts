@@ -2,9 +2,9 @@
 // IndexedDB. Everything read back is checked by a type guard: storage outlives app versions.
 // Callers put plain objects (UI lists hold records in $state.raw, never as proxies).
 
-import type { HostRecord, HostStore, TokenRecord, TokenStore } from '../../../../shared/hosts.ts';
-import type { DeviceIdentity } from '../../../../shared/fleet.ts';
-import type { RevocationList } from '../../../../shared/certs.ts';
+import type { HostRecord, HostStore, TokenRecord, TokenStore } from '../../../../shared/controller/hosts.ts';
+import type { DeviceIdentity } from '../../../../shared/identity/fleet.ts';
+import type { RevocationList } from '../../../../shared/identity/certs.ts';
 import type { Db, StoredDevice } from './schema.ts';
 
 const IDENTITY_KEY = 'device';

@@ -1,9 +1,9 @@
 // The app's top-level state: which phase it is in (no secure context, first run, ready), the
 // database, the fleet, the task history and the task running now.
 
-import { createFleet } from '../../../../shared/fleet.ts';
-import { deviceFromFleetKeys, importFleetBackup } from '../../../../shared/backup.ts';
-import { FlotillaError } from '../../../../shared/errors.ts';
+import { createFleet } from '../../../../shared/identity/fleet.ts';
+import { deviceFromFleetKeys, importFleetBackup } from '../../../../shared/identity/backup.ts';
+import { FlotillaError } from '../../../../shared/wire/errors.ts';
 import { openFlotillaDb, type Db, type TaskRecord } from '../db/schema.ts';
 import { getSetting, loadIdentity, putSetting, saveIdentity } from '../db/stores.ts';
 import { getTask, listTasks, pruneTasks, saveTask, settleOrphans } from '../db/tasks.ts';

@@ -1,8 +1,8 @@
 // Each host's connection as the inventory and the host page show it: connecting, connected
 // (direct or relayed, with the round-trip time), failed with the reason in one word, or closed.
 
-import { ERROR_MESSAGES, type ErrorCode } from '../../../../shared/errors.ts';
-import type { PathInfo } from '../../../../shared/transport.ts';
+import { ERROR_MESSAGES, type ErrorCode } from '../../../../shared/wire/errors.ts';
+import type { PathInfo } from '../../../../shared/session/transport.ts';
 
 /** Why a connection failed, in the words the UI uses. */
 export type FailReason = 'unreachable' | 'handshake refused' | 'version mismatch' | 'failed';

@@ -2,12 +2,12 @@
 // audit logs say who connected), and revoking one: a new fleet-signed revocation list, kept
 // here, published to the signaling server and carried to every online host by a fresh handshake.
 
-import { FlotillaError } from '../../../../shared/errors.ts';
-import { callOk } from '../../../../shared/agent-connection.ts';
+import { FlotillaError } from '../../../../shared/wire/errors.ts';
+import { callOk } from '../../../../shared/controller/agent-connection.ts';
 import * as capabilities from '../../../../capabilities/registry.ts';
-import { issueRevocationList, verifyRevocationList, type RevocationList } from '../../../../shared/certs.ts';
-import { fetchRevocation, publishRevocation } from '../../../../shared/signal-api.ts';
-import { isObj, optStr, str } from '../../../../shared/validate.ts';
+import { issueRevocationList, verifyRevocationList, type RevocationList } from '../../../../shared/identity/certs.ts';
+import { fetchRevocation, publishRevocation } from '../../../../shared/controller/signal-api.ts';
+import { isObj, optStr, str } from '../../../../shared/wire/validate.ts';
 import { saveRevocation } from '../db/stores.ts';
 import type { FleetState } from './fleet.svelte.ts';
 

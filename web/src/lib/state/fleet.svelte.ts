@@ -1,14 +1,14 @@
 // The fleet as this browser sees it: the controller core over the PeerJS dialer, hosts and
 // tokens from IndexedDB, online status from presence (polled), and hosts discovered as they come.
 
-import { FlotillaError, toWireError, type ErrorCode } from '../../../../shared/errors.ts';
-import { createController, type Controller } from '../../../../shared/controller.ts';
-import { callOk, type AgentConnection } from '../../../../shared/agent-connection.ts';
+import { FlotillaError, toWireError, type ErrorCode } from '../../../../shared/wire/errors.ts';
+import { createController, type Controller } from '../../../../shared/controller/controller.ts';
+import { callOk, type AgentConnection } from '../../../../shared/controller/agent-connection.ts';
 import * as capabilities from '../../../../capabilities/registry.ts';
-import { fetchPresence, type PresenceEntry } from '../../../../shared/signal-api.ts';
-import { createJoinToken, encodeJoinToken } from '../../../../shared/tokens.ts';
-import { toSelectable, type HostRecord, type TokenRecord, type TokenStore } from '../../../../shared/hosts.ts';
-import type { SelectableHost } from '../../../../shared/selector.ts';
+import { fetchPresence, type PresenceEntry } from '../../../../shared/controller/signal-api.ts';
+import { createJoinToken, encodeJoinToken } from '../../../../shared/identity/tokens.ts';
+import { toSelectable, type HostRecord, type TokenRecord, type TokenStore } from '../../../../shared/controller/hosts.ts';
+import type { SelectableHost } from '../../../../shared/controller/selector.ts';
 import { createPeerjsDialer, type PeerjsDialer } from '../transport/peerjs-dialer.ts';
 import { createHostStore, createTokenStore } from '../db/stores.ts';
 import type { Db, StoredDevice } from '../db/schema.ts';

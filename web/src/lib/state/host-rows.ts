@@ -1,8 +1,8 @@
 // Inventory rows: host records joined with presence, the status words the UI shows, counts,
 // and the search and filters of the hosts table.
 
-import type { HostRecord } from '../../../../shared/hosts.ts';
-import type { PresenceEntry } from '../../../../shared/signal-api.ts';
+import type { HostRecord } from '../../../../shared/controller/hosts.ts';
+import type { PresenceEntry } from '../../../../shared/controller/signal-api.ts';
 
 /** What the inventory says about a host. */
 export type HostState = 'online' | 'offline' | 'pending' | 'rejected';

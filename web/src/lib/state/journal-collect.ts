@@ -2,9 +2,9 @@
 // per host, the agent's journal entries (validated: they come from a peer), and the record with
 // them filled in.
 
-import { ERROR_MESSAGES, isErrorCode } from '../../../../shared/errors.ts';
-import { RESULT_STATUSES, type ResultStatus } from '../../../../shared/protocol.ts';
-import { isObj, int, oneOf, optInt, optStr, str, type Obj } from '../../../../shared/validate.ts';
+import { ERROR_MESSAGES, isErrorCode } from '../../../../shared/wire/errors.ts';
+import { RESULT_STATUSES, type ResultStatus } from '../../../../shared/wire/protocol.ts';
+import { isObj, int, oneOf, optInt, optStr, str, type Obj } from '../../../../shared/wire/validate.ts';
 import { appendCapped } from '../db/tasks.ts';
 import { bytes } from '../format.ts';
 import type { TaskHostRecord, TaskRecord } from '../db/schema.ts';

@@ -1,9 +1,9 @@
 // Resolving a selector for the Run page: which accepted hosts match, for the live count and the run.
 
-import { FlotillaError } from '../../../../shared/errors.ts';
-import { resolveSelector } from '../../../../shared/selector.ts';
-import { toSelectable, uniqueLabels, type HostRecord } from '../../../../shared/hosts.ts';
-import type { PresenceEntry } from '../../../../shared/signal-api.ts';
+import { FlotillaError } from '../../../../shared/wire/errors.ts';
+import { resolveSelector } from '../../../../shared/controller/selector.ts';
+import { toSelectable, uniqueLabels, type HostRecord } from '../../../../shared/controller/hosts.ts';
+import type { PresenceEntry } from '../../../../shared/controller/signal-api.ts';
 import type { Target } from './task-run.svelte.ts';
 
 /** The outcome of resolving: hosts, or the reason there are none. */

@@ -2,15 +2,17 @@
 // to, each host's output and progress streamed into reactive state as it arrives, then kept in
 // history.
 
-import { newTaskId, type HostResult } from '../../../../shared/operations.ts';
-import type { Controller } from '../../../../shared/controller.ts';
-import type { WireError } from '../../../../shared/errors.ts';
-import { ERROR_MESSAGES } from '../../../../shared/errors.ts';
+import { newTaskId, type HostResult } from '../../../../shared/controller/operations.ts';
+import type { Controller } from '../../../../shared/controller/controller.ts';
+import type { WireError } from '../../../../shared/wire/errors.ts';
+import { ERROR_MESSAGES } from '../../../../shared/wire/errors.ts';
 import { appendCapped } from '../db/tasks.ts';
 import type { TaskHostRecord, TaskKind, TaskRecord } from '../db/schema.ts';
 import type { FleetState } from './fleet.svelte.ts';
 import { ProgressGate } from './progress-gate.ts';
 import { coalescingSaver } from './coalescing-saver.ts';
+import { runPipeline } from '../../../../shared/controller/task-pipeline.ts';
+import type { RollingOptions } from '../../../../shared/controller/rolling.ts';
 
 /** A host the task goes to. */
 export interface Target {
@@ -36,6 +38,8 @@ export interface TaskSpec {
   parts?: number;
   /** The path a fetch reads. */
   path?: string;
+  /** A rolling run: canary hosts, then batches, stopping once too many failed (shared/controller/rolling.ts). */
+  rolling?: RollingOptions;
   work(host: HostRun, ctx: WorkContext): Promise<HostResult>;
 }
 
@@ -105,6 +109,8 @@ export class TaskRun {
   readonly hosts: HostRun[];
   endedAt = $state<number | undefined>(undefined);
   cancelled = $state(false);
+  /** Why a rolling run stopped before starting every host. */
+  stopped = $state<string | undefined>(undefined);
   readonly done: Promise<TaskRecord>;
   readonly fleet: FleetState;
   readonly selector: string;
@@ -155,25 +161,29 @@ export class TaskRun {
   async #run(targets: readonly Target[], onSave: (record: TaskRecord) => Promise<void>): Promise<TaskRecord> {
     const byId = new Map(this.hosts.map((h) => [h.hostId, h]));
     await onSave(this.toRecord());
-    for (const t of targets.filter((t) => !t.online)) {
-      byId.get(t.id)?.settle({ hostId: t.id, status: 'unreachable', durationMs: 0, error: { code: 'unreachable', detail: 'offline according to the signaling server' } });
-    }
-    const online = targets.filter((t) => t.online).map((t) => t.id);
     const ctx = { controller: this.fleet.controller, task: this.id, signal: this.#abort.signal };
     // History follows the results, without a write per host on the way to the end.
     const saver = coalescingSaver(onSave, (error) => console.warn('[flotilla] task-save-failed', { task: this.id, error: String(error) }));
-    await this.fleet.controller.fanOut(
-      online,
+    // The one task pipeline the CLI runs too: offline hosts answered without a dial, the same
+    // status for each outcome, rolling runs.
+    const outcome = await runPipeline(
+      this.fleet.controller,
+      targets,
       async (id) => {
         const host = byId.get(id)!;
-        if (this.#abort.signal.aborted) return host.settle({ hostId: id, status: 'cancelled', durationMs: 0 });
-        host.settle(await this.spec.work(host, ctx));
-        saver.soon(() => this.toRecord());
+        if (this.#abort.signal.aborted) return { hostId: id, status: 'cancelled', durationMs: 0 };
+        return this.spec.work(host, ctx);
       },
-      (s) => {
-        if (!s.ok) byId.get(s.hostId)?.settle({ hostId: s.hostId, status: 'failed', durationMs: 0, error: { code: s.error.code, detail: s.error.message } });
+      {
+        ...(this.spec.rolling ? { rolling: this.spec.rolling } : {}),
+        signal: this.#abort.signal,
+        onResult: (result) => {
+          byId.get(result.hostId)?.settle(result);
+          saver.soon(() => this.toRecord());
+        },
       },
     );
+    this.stopped = outcome.stopped;
     this.endedAt = Date.now();
     await saver.flush();
     const record = this.toRecord();

@@ -1,7 +1,7 @@
 // One place errors reach the user: handleError logs the detail and shows one toast that says
 // what to do next; success notes use the same toast.
 
-import { FlotillaError, type ErrorCode } from '../../../../shared/errors.ts';
+import { FlotillaError, type ErrorCode } from '../../../../shared/wire/errors.ts';
 
 export interface Toast {
   id: number;

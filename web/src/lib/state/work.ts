@@ -2,8 +2,8 @@
 // (the same execOnHost, pushToHost and fetchFromHost the CLI uses): a command, a script on
 // stdin with arguments, files pushed from the browser, a file fetched into a download.
 
-import { execOnHost, fetchFromHost, hashSource, pushToHost, type HostResult, type PushSource } from '../../../../shared/operations.ts';
-import { FlotillaError } from '../../../../shared/errors.ts';
+import { execOnHost, fetchFromHost, hashSource, pushToHost, type HostResult, type PushSource } from '../../../../shared/controller/operations.ts';
+import { FlotillaError } from '../../../../shared/wire/errors.ts';
 import { bytes } from '../format.ts';
 import { scriptCommand, shellQuote } from '../shell.ts';
 import type { TaskSpec } from './task-run.svelte.ts';

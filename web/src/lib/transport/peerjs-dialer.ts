@@ -2,11 +2,11 @@
 // fresh signed credential, the signaling server's own ICE servers, and reliable raw channels.
 
 import { Peer, type DataConnection, type PeerError } from 'peerjs';
-import { FlotillaError } from '../../../../shared/errors.ts';
-import { createPeerCredential, newSignalingInstance } from '../../../../shared/tokens.ts';
-import { fetchIceServers } from '../../../../shared/signal-api.ts';
-import type { DeviceIdentity } from '../../../../shared/fleet.ts';
-import type { Dialer, RawLink } from '../../../../shared/transport.ts';
+import { FlotillaError } from '../../../../shared/wire/errors.ts';
+import { createPeerCredential, newSignalingInstance } from '../../../../shared/identity/tokens.ts';
+import { fetchIceServers } from '../../../../shared/controller/signal-api.ts';
+import type { DeviceIdentity } from '../../../../shared/identity/fleet.ts';
+import type { Dialer, RawLink } from '../../../../shared/session/transport.ts';
 import { createPeerjsLink } from './peerjs-link.ts';
 
 type Log = (event: string, fields?: Record<string, unknown>) => void;

@@ -2,9 +2,9 @@
 // message on, backpressure through bufferedamountlow, one close notification, path from stats.
 
 import type { DataConnection } from 'peerjs';
-import { FlotillaError } from '../../../../shared/errors.ts';
-import { fingerprintFromSdp, type PathInfo, type RawLink } from '../../../../shared/transport.ts';
-import { createLinkCore } from '../../../../shared/link-core.ts';
+import { FlotillaError } from '../../../../shared/wire/errors.ts';
+import { fingerprintFromSdp, type PathInfo, type RawLink } from '../../../../shared/session/transport.ts';
+import { createLinkCore } from '../../../../shared/session/link-core.ts';
 
 /** Reads the selected candidate pair from the connection's stats. */
 export async function pathFromStats(pc: RTCPeerConnection): Promise<PathInfo | undefined> {
