@@ -47,6 +47,6 @@ export const spec = defineCapability({
     };
   },
   role: 'viewer',
-  cli: [{ name: 'ports', usage: ['ports <selector>', 'listening TCP and UDP sockets per host, with pid and program'] }],
+  cli: [{ name: 'ports', usage: ['ports <selector>', 'listening TCP and UDP sockets per host, with pid and program'], warm: true }],
   web: { hostTab: { label: 'Ports', order: 20 } },
 });

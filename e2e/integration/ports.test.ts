@@ -9,6 +9,8 @@ let base: string;
 let admin: string;
 let signal: Awaited<ReturnType<typeof startSignal>>;
 let agent: Proc & { id: string };
+/** Control processes this file started (warm mode), killed at the end if still there. */
+const controlPids = new Set<number>();
 
 async function ok(args: string[]) {
   const result = await cli(admin, args);
@@ -26,6 +28,14 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await cli(admin, ['connect', '--stop']).catch(() => undefined);
+  for (const pid of controlPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   await agent?.stop();
   await signal?.stop();
   await killAll();
@@ -66,5 +76,25 @@ describe('flotilla ports', () => {
     // Gone once the listener exits.
     const after = JSON.parse((await ok(['ports', '*', '--json'])).stdout) as { results: { data: { sockets: Socket[] } }[] };
     expect(after.results[0]!.data.sockets.some((s) => s.port === port && s.protocol === 'tcp')).toBe(false);
+  });
+
+  it('is served by a control process (warm mode) with the same answer', async () => {
+    await ok(['connect', '--persist', '60s']);
+    const status = async () => {
+      const parsed = JSON.parse((await ok(['connect', '--status', '--json'])).stdout) as { pid: number; requests: number };
+      controlPids.add(parsed.pid);
+      return parsed;
+    };
+    try {
+      const before = await status();
+      const report = JSON.parse((await ok(['ports', '*', '--json'])).stdout) as { ok: number; results: { data: { sockets: Socket[] } }[] };
+      expect(report.ok).toBe(1);
+      expect(report.results[0]!.data.sockets).toContainEqual(expect.objectContaining({ protocol: 'udp', port: signal.port, pid: signal.child.pid }));
+      const after = await status();
+      expect(after.pid).toBe(before.pid);
+      expect(after.requests - before.requests).toBe(1);
+    } finally {
+      await cli(admin, ['connect', '--stop']);
+    }
   });
 });
