@@ -44,6 +44,7 @@ export const spec = defineCapability({
       name: 'env',
       usage: ['env <selector> [--pid N] [--show-secrets]', "a process's environment (the agent's by default) and /etc/environment; --show-secrets needs admin"],
       options: { pid: { type: 'string' }, 'show-secrets': { type: 'boolean' } },
+      warm: true,
     },
   ],
   web: { hostTab: { label: 'Environment', order: 70 } },

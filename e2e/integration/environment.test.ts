@@ -34,6 +34,19 @@ interface Report {
   }[];
 }
 
+/** Control processes this file started (warm mode), killed at the end if still there. */
+const controlPids = new Set<number>();
+
+async function controlStatus(home: string): Promise<{ pid: number; requests: number }> {
+  const parsed = JSON.parse((await ok(home, ['connect', '--status', '--json'])).stdout) as { pid: number; requests: number };
+  controlPids.add(parsed.pid);
+  return parsed;
+}
+
+async function stopControl(home: string): Promise<void> {
+  await cli(home, ['connect', '--stop']).catch(() => undefined);
+}
+
 function valueOf(report: Report, name: string): string | undefined {
   return report.results[0]?.data?.variables.find((v) => v.name === name)?.value;
 }
@@ -56,6 +69,14 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await stopControl(admin);
+  for (const pid of controlPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   await agent?.stop();
   await signal?.stop();
   await killAll();
@@ -115,5 +136,21 @@ describe('flotilla env', () => {
     const bad = await cli(admin, ['env', '*', '--pid', 'abc']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--pid "abc" must be a process id/);
+  });
+
+  it('is served by a control process (warm mode), options and all', async () => {
+    await ok(admin, ['connect', '--persist', '60s']);
+    try {
+      const before = await controlStatus(admin);
+      const masked = JSON.parse((await ok(admin, ['env', '*', '--json'])).stdout) as Report;
+      expect(valueOf(masked, 'MY_API_TOKEN')).toBe('••••••');
+      const shown = JSON.parse((await ok(admin, ['env', '*', '--show-secrets', '--json'])).stdout) as Report;
+      expect(valueOf(shown, 'MY_API_TOKEN')).toBe('xyz');
+      const after = await controlStatus(admin);
+      expect(after.pid).toBe(before.pid);
+      expect(after.requests - before.requests).toBe(2);
+    } finally {
+      await stopControl(admin);
+    }
   });
 });
