@@ -73,6 +73,7 @@ export const spec = defineCapability({
         '/etc/hosts per host; add or change (an existing name moves), remove, undo the last change',
       ],
       options: { add: { type: 'string' }, remove: { type: 'string' }, undo: { type: 'boolean' } },
+      warm: true,
     },
   ],
   web: { hostTab: { label: 'Hosts file', order: 50 } },

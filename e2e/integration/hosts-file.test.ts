@@ -27,6 +27,19 @@ async function ok(home: string, args: string[]) {
   return result;
 }
 
+/** Control processes this file started (warm mode), killed at the end if still there. */
+const controlPids = new Set<number>();
+
+async function controlStatus(home: string): Promise<{ pid: number; requests: number }> {
+  const parsed = JSON.parse((await ok(home, ['connect', '--status', '--json'])).stdout) as { pid: number; requests: number };
+  controlPids.add(parsed.pid);
+  return parsed;
+}
+
+async function stopControl(home: string): Promise<void> {
+  await cli(home, ['connect', '--stop']).catch(() => undefined);
+}
+
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Starts an agent in a new mount namespace after `mount` (shell) has run there. */
@@ -99,6 +112,14 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await stopControl(admin);
+  for (const pid of controlPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   await Promise.all(agents.map((a) => a.stop()));
   await signal?.stop();
   await killAll();
@@ -207,6 +228,25 @@ describe('flotilla hosts-file', () => {
     expect(undo.code).toBe(1);
     expect(undo.report.results[0]!.error!.message).toMatch(/has been changed since "added fd00::5 api"; undo would discard that change/);
     expect(await readFile(path, 'utf8')).toBe(edited);
+  });
+
+  it('takes a change through a control process (warm mode)', async () => {
+    await ok(admin, ['connect', '--persist', '60s']);
+    try {
+      const before = await controlStatus(admin);
+      const added = await hostsFile(admin, 'bind', '--add', '10.0.0.77 warm-host');
+      expect(added.code).toBe(0);
+      expect(added.report.results[0]!.data!.change).toBe('added 10.0.0.77 warm-host');
+      expect(await readFile(bindFile, 'utf8')).toMatch(/^10\.0\.0\.77\twarm-host$/m);
+      const undone = await hostsFile(admin, 'bind', '--undo');
+      expect(undone.code).toBe(0);
+      expect(await readFile(bindFile, 'utf8')).not.toContain('warm-host');
+      const after = await controlStatus(admin);
+      expect(after.pid).toBe(before.pid);
+      expect(after.requests - before.requests).toBe(2);
+    } finally {
+      await stopControl(admin);
+    }
   });
 
   it("never touched the machine's own /etc/hosts", async () => {
