@@ -46,6 +46,7 @@ describe('hosts file validation', () => {
         Array.from({ length: 33 }, (_, i) => `n${i}`),
       ),
     ).toMatch(/at most 32/);
+    expect(entryProblem('10.0.0.5', ['web', 'db', 'WEB'])).toBe('"WEB" is named twice in one entry');
     expect(entryProblem('fd00::5', ['db'])).toBeUndefined();
     expect(splitEntry('  10.0.0.5   db  db.internal ')).toEqual({ address: '10.0.0.5', names: ['db', 'db.internal'] });
   });

@@ -68,6 +68,8 @@ export function entryProblem(address: string, names: readonly string[]): string 
   if (names.length > MAX_NAMES) return `an entry may have at most ${MAX_NAMES} names`;
   const bad = names.find((n) => !isHostName(n));
   if (bad !== undefined) return `"${bad}" is not a valid host name (letters, digits and inner hyphens, dot-separated)`;
+  const twice = names.find((n, i) => names.findIndex((m) => m.toLowerCase() === n.toLowerCase()) !== i);
+  if (twice !== undefined) return `"${twice}" is named twice in one entry`;
   const guarded = names.find((n) => PROTECTED_NAMES.has(n.toLowerCase()));
   if (guarded !== undefined) return `"${guarded}" is left alone: changing it breaks the host's own services`;
   return undefined;
