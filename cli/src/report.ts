@@ -5,7 +5,7 @@ import { toWireError, FlotillaError, fromWireError } from '../../shared/wire/err
 import { exitStatusOf, type PipelineOptions } from '../../shared/controller/task-pipeline.ts';
 import { parseRollingOptions } from '../../shared/controller/rolling.ts';
 import type { HostResult } from '../../shared/controller/operations.ts';
-import { duration, statusColor, table } from './output.ts';
+import { color, duration, statusColor, table } from './output.ts';
 import type { CommandContext } from './commands/context.ts';
 
 /** What a selector command reports. */
@@ -121,7 +121,8 @@ export function printHostTables<D extends object>(ctx: CommandContext, report: P
   for (const r of report.results) {
     if (r.status !== 'ok' || !r.data) continue;
     const lines = rows(r.data);
-    ctx.out(`── ${report.names.get(r.hostId) ?? r.hostId.slice(0, 8)} (${lines.length})`);
+    // The same heading as ps's per-host tables.
+    ctx.out(color(1, `== ${report.names.get(r.hostId) ?? r.hostId.slice(0, 8)} (${lines.length})`));
     if (lines.length) ctx.out(table(header, lines));
     ctx.out('');
   }

@@ -47,11 +47,11 @@ export interface CommandContext {
 
 /** A string option a capability declares in its spec (main.ts parses every declared option into flags). */
 export function stringFlag(ctx: CommandContext, name: string): string | undefined {
-  const value = (ctx.flags as Record<string, unknown>)[name];
+  const value = ctx.flags[name];
   return typeof value === 'string' ? value : undefined;
 }
 
 /** A boolean option a capability declares in its spec. */
 export function booleanFlag(ctx: CommandContext, name: string): boolean {
-  return (ctx.flags as Record<string, unknown>)[name] === true;
+  return ctx.flags[name] === true;
 }
