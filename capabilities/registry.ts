@@ -13,3 +13,6 @@ export { spec as tags } from './tags/spec.ts';
 export { spec as hostCert } from './host-cert/spec.ts';
 export { spec as audit } from './audit/spec.ts';
 export { spec as processes } from './processes/spec.ts';
+export { spec as ports } from './ports/spec.ts';
+export { spec as environment } from './environment/spec.ts';
+export { spec as hostsFile } from './hosts-file/spec.ts';

@@ -5,7 +5,7 @@ import { toWireError, FlotillaError, fromWireError } from '../../shared/wire/err
 import { exitStatusOf, type PipelineOptions } from '../../shared/controller/task-pipeline.ts';
 import { parseRollingOptions } from '../../shared/controller/rolling.ts';
 import type { HostResult } from '../../shared/controller/operations.ts';
-import { duration, statusColor, table } from './output.ts';
+import { color, duration, statusColor, table } from './output.ts';
 import type { CommandContext } from './commands/context.ts';
 
 /** What a selector command reports. */
@@ -109,4 +109,21 @@ function str(value: unknown): string | undefined {
 export function jsonError(error: unknown): { code: string; detail?: string; message: string } {
   const wire = toWireError(error);
   return { code: wire.code, ...(wire.detail ? { detail: wire.detail } : {}), message: error instanceof FlotillaError ? error.message : String(error) };
+}
+
+/**
+ * Before the report of a command that lists things per host (ports, environment): one block per
+ * host with data, its name on a line and then its table. Prints nothing with --json (the data
+ * is in the report's results).
+ */
+export function printHostTables<D extends object>(ctx: CommandContext, report: Pick<TaskReport<D>, 'results' | 'names'>, header: string[], rows: (data: D) => string[][]): void {
+  if (ctx.flags.json) return;
+  for (const r of report.results) {
+    if (r.status !== 'ok' || !r.data) continue;
+    const lines = rows(r.data);
+    // The same heading as ps's per-host tables.
+    ctx.out(color(1, `== ${report.names.get(r.hostId) ?? r.hostId.slice(0, 8)} (${lines.length})`));
+    if (lines.length) ctx.out(table(header, lines));
+    ctx.out('');
+  }
 }

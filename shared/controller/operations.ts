@@ -3,9 +3,9 @@
 
 import { FlotillaError, toWireError, type WireError } from '../wire/errors.ts';
 import { createSha256 } from '../wire/sha256-stream.ts';
-import { call, newRequestId, type TypedResult } from './agent-connection.ts';
+import { call, newRequestId, type RequestOptions, type TypedResult } from './agent-connection.ts';
 import * as capabilities from '../../capabilities/registry.ts';
-import type { AnySpec, DataOf } from '../../capabilities/spec.ts';
+import type { AnySpec, DataOf, RequestOf } from '../../capabilities/spec.ts';
 import type { Controller } from './controller.ts';
 import type { ResultStatus } from '../wire/protocol.ts';
 import { statusOfError } from './task-pipeline.ts';
@@ -298,4 +298,9 @@ export function fetchFromHost(
     }
     return fromResult(hostId, result, started);
   });
+}
+
+/** Sends one capability request to a host and reduces the outcome to a HostResult (any capability). */
+export function callOnHost<S extends AnySpec>(controller: Controller, hostId: string, spec: S, body: RequestOf<S>, options?: RequestOptions): Promise<HostResult<DataOf<S>>> {
+  return guarded(hostId, controller, async (started) => fromResult(hostId, await call(await controller.connect(hostId), spec, body, options), started));
 }

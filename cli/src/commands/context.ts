@@ -44,3 +44,14 @@ export interface CommandContext {
   /** Raw text on stdout (streamed command output). */
   write(text: string): void;
 }
+
+/** A string option a capability declares in its spec (main.ts parses every declared option into flags). */
+export function stringFlag(ctx: CommandContext, name: string): string | undefined {
+  const value = ctx.flags[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A boolean option a capability declares in its spec. */
+export function booleanFlag(ctx: CommandContext, name: string): boolean {
+  return ctx.flags[name] === true;
+}
