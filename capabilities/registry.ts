@@ -17,3 +17,4 @@ export { spec as ports } from './ports/spec.ts';
 export { spec as environment } from './environment/spec.ts';
 export { spec as hostsFile } from './hosts-file/spec.ts';
 export { spec as services } from './services/spec.ts';
+export { spec as logs } from './logs/spec.ts';
