@@ -16,3 +16,5 @@ export { spec as processes } from './processes/spec.ts';
 export { spec as ports } from './ports/spec.ts';
 export { spec as environment } from './environment/spec.ts';
 export { spec as hostsFile } from './hosts-file/spec.ts';
+export { spec as services } from './services/spec.ts';
+export { spec as logs } from './logs/spec.ts';
