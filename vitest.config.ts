@@ -9,7 +9,15 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['capabilities/**/*.test.ts', 'node/**/*.test.ts', 'shared/**/*.test.ts', 'agent/**/*.test.ts', 'cli/**/*.test.ts', 'signaling/**/*.test.ts', 'web/src/lib/**/*.test.ts'],
+          include: [
+            'capabilities/**/*.test.ts',
+            'node/**/*.test.ts',
+            'shared/**/*.test.ts',
+            'agent/**/*.test.ts',
+            'cli/**/*.test.ts',
+            'signaling/**/*.test.ts',
+            'web/src/lib/**/*.test.ts',
+          ],
           testTimeout: 20_000,
         },
       },

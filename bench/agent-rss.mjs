@@ -10,10 +10,14 @@ import { parseArgs } from 'node:util';
 import { FlotillaFleet } from './flotilla-fleet.mjs';
 import { median, rssMiB, sleep } from './lib.mjs';
 
-const { values: opts } = parseArgs({ options: {
-  agents: { type: 'string', default: '3' }, 'push-mb': { type: 'string', default: '50' },
-  runs: { type: 'string', default: '0' }, port: { type: 'string', default: '9500' },
-} });
+const { values: opts } = parseArgs({
+  options: {
+    agents: { type: 'string', default: '3' },
+    'push-mb': { type: 'string', default: '50' },
+    runs: { type: 'string', default: '0' },
+    port: { type: 'string', default: '9500' },
+  },
+});
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-rss-'));
 const fleet = new FlotillaFleet({ dir, port: Number(opts.port) });
 const show = (label) => {
@@ -21,11 +25,14 @@ const show = (label) => {
   console.log(`${label}: median ${median(r).toFixed(1)} MiB [${r.map((x) => x.toFixed(1)).join(' ')}]`);
 };
 /** utime + stime of each agent, in seconds (/proc/<pid>/stat fields 14 and 15, 100 Hz). */
-const cpu = () => fleet.agents.map((a) => {
-  const f = readFileSync(`/proc/${a.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-});
-const must = (r, what) => { if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${r.stderr.slice(0, 300)}`); };
+const cpu = () =>
+  fleet.agents.map((a) => {
+    const f = readFileSync(`/proc/${a.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  });
+const must = (r, what) => {
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${r.stderr.slice(0, 300)}`);
+};
 process.on('SIGINT', () => void fleet.stop().then(() => process.exit(130)));
 try {
   await fleet.start();

@@ -9,14 +9,25 @@ import { join } from 'node:path';
 import { cpuBetween, log, treeCpu } from './lib.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 /**
  * One timed run: clicks Run and returns { seconds, ok, result } where ok counts hosts with status
  * ok whose output contains `expected`.
  */
 async function timedRun(page, n, expected) {
-  const before = await page.locator('[data-testid="run-result"]').getAttribute('data-task', { timeout: 500 }).catch(() => null);
+  const before = await page
+    .locator('[data-testid="run-result"]')
+    .getAttribute('data-task', { timeout: 500 })
+    .catch(() => null);
   await page.evaluate((previous) => {
     window.__bench = { t0: null, t1: null };
     const button = document.querySelector('[data-testid="run"]');
@@ -64,7 +75,10 @@ async function bulkRuns(page, { selector, file, fileName, destDir, fetchPath, ex
   await page.locator('[data-nav="run"]').click();
   await page.getByTestId('mode-push').click();
   await page.getByTestId('selector').fill(selector);
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid="match-count"]')?.getAttribute('data-count')) === 1, null, { timeout: 60_000, polling: 250 });
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="match-count"]')?.getAttribute('data-count')) === 1, null, {
+    timeout: 60_000,
+    polling: 250,
+  });
   await page.getByTestId('push-files').setInputFiles(file);
   await page.getByTestId('push-dest').fill(`${destDir}/`);
   const beforePush = cpuNow(agentPid);
@@ -79,7 +93,10 @@ async function bulkRuns(page, { selector, file, fileName, destDir, fetchPath, ex
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), pane.getByTestId('download').click()]);
   const { readFileSync } = await import('node:fs');
   const got = readFileSync(await download.path());
-  return { push: { seconds: push.seconds, ok: push.ok, cpu: pushCpu }, fetch: { seconds: fetched.seconds, ok: fetched.ok && got.equals(expectFetch) ? 1 : 0, bytes: got.length, cpu: fetchCpu } };
+  return {
+    push: { seconds: push.seconds, ok: push.ok, cpu: pushCpu },
+    fetch: { seconds: fetched.seconds, ok: fetched.ok && got.equals(expectFetch) ? 1 : 0, bytes: got.length, cpu: fetchCpu },
+  };
 }
 
 /**
@@ -103,7 +120,11 @@ export async function benchBrowser({ url, backup, passphrase, n, selector, comma
       await page.locator('[data-nav="run"]').click();
       await page.getByTestId('selector').fill(selector);
       await page.getByTestId('command').fill(command);
-      await page.waitForFunction(({ want }) => Number(document.querySelector('[data-testid="match-count"]')?.getAttribute('data-count')) >= want, { want: n }, { timeout: 120_000, polling: 250 });
+      await page.waitForFunction(
+        ({ want }) => Number(document.querySelector('[data-testid="match-count"]')?.getAttribute('data-count')) >= want,
+        { want: n },
+        { timeout: 120_000, polling: 250 },
+      );
     };
     // The first load meets every host (facts, certificates): untimed, like the SSH warm-up run.
     await page.locator('[data-nav="hosts"]').click();

@@ -37,7 +37,12 @@ export function chartSvg(rows, { title = 'Flotilla benchmark', subtitle = '' } =
     y += 10;
     const top = y;
     for (const scenario of scenarios) {
-      const group = present.map(([tool, mode, colour]) => ({ tool, mode, colour, row: measured.find((r) => r.n === n && r.scenario === scenario && r.tool === tool && r.mode === mode) }));
+      const group = present.map(([tool, mode, colour]) => ({
+        tool,
+        mode,
+        colour,
+        row: measured.find((r) => r.n === n && r.scenario === scenario && r.tool === tool && r.mode === mode),
+      }));
       if (!group.some((g) => g.row)) continue;
       const h = group.length * barH + 8;
       out.push(`<text x="${left - 6}" y="${y + h / 2 + 4}" text-anchor="end">${esc(scenario)}</text>`);
@@ -45,9 +50,13 @@ export function chartSvg(rows, { title = 'Flotilla benchmark', subtitle = '' } =
         const by = y + 4 + i * barH;
         if (!g.row) return;
         const w = Math.max(1, x(g.row.median) - left);
-        out.push(`<rect x="${left}" y="${by}" width="${w.toFixed(1)}" height="${barH - 1}" fill="${g.colour}"><title>${esc(`${g.tool} ${g.mode} ${scenario} N=${n}: ${g.row.median.toFixed(3)} s`)}</title></rect>`);
+        out.push(
+          `<rect x="${left}" y="${by}" width="${w.toFixed(1)}" height="${barH - 1}" fill="${g.colour}"><title>${esc(`${g.tool} ${g.mode} ${scenario} N=${n}: ${g.row.median.toFixed(3)} s`)}</title></rect>`,
+        );
         const failed = g.row.successes < g.row.attempts ? ` (${g.row.successes}/${g.row.attempts} ok)` : '';
-        out.push(`<text x="${(left + w + 3).toFixed(1)}" y="${by + barH - 2}" font-size="8"${failed ? ' fill="#b00"' : ''}>${g.row.median < 1 ? g.row.median.toFixed(3) : g.row.median.toFixed(2)}${failed}</text>`);
+        out.push(
+          `<text x="${(left + w + 3).toFixed(1)}" y="${by + barH - 2}" font-size="8"${failed ? ' fill="#b00"' : ''}>${g.row.median < 1 ? g.row.median.toFixed(3) : g.row.median.toFixed(2)}${failed}</text>`,
+        );
       });
       y += h;
     }

@@ -18,8 +18,16 @@ import { cpuBetween, median, treeCpu } from './lib.mjs';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // The bench's flags, plus real host addresses in candidates (no mDNS names, which a namespace
 // without multicast could not resolve): this measures the transport, not candidate privacy.
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-  '--disable-features=WebRtcHideLocalIpsWithMdns'];
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
 
 /** In the page: two peer connections, `bytes` sent over one ordered channel; resolves to seconds. */
 async function pageTransfer(bytes) {
@@ -33,7 +41,10 @@ async function pageTransfer(bytes) {
     const received = new Promise((resolve, reject) => {
       b.ondatachannel = ({ channel }) => {
         let got = 0;
-        channel.onmessage = ({ data }) => { got += data.byteLength; if (got >= bytes) resolve(performance.now()); };
+        channel.onmessage = ({ data }) => {
+          got += data.byteLength;
+          if (got >= bytes) resolve(performance.now());
+        };
         channel.onclose = () => reject(new Error(`channel closed after ${got} bytes`));
       };
     });
@@ -78,7 +89,12 @@ export async function chromiumChannel({ mb = 100, runs = 3 } = {}) {
       const seconds = await page.evaluate(pageTransfer, bytes);
       const cpu = cpuBetween(before, treeCpu(process.pid));
       const perMB = (s) => Math.round((s * 1000) / (bytes / 1e6));
-      out.push({ seconds, mbps: bytes / 1e6 / seconds, cpuMsPerMB: perMB(cpu.total), byType: Object.fromEntries(Object.entries(cpu.byType).map(([t, s]) => [t, perMB(s)])) });
+      out.push({
+        seconds,
+        mbps: bytes / 1e6 / seconds,
+        cpuMsPerMB: perMB(cpu.total),
+        byType: Object.fromEntries(Object.entries(cpu.byType).map(([t, s]) => [t, perMB(s)])),
+      });
     }
     return { runs: out, medianMBps: median(out.map((r) => r.mbps)), medianCpuMsPerMB: median(out.map((r) => r.cpuMsPerMB)) };
   } finally {
@@ -87,13 +103,23 @@ export async function chromiumChannel({ mb = 100, runs = 3 } = {}) {
 }
 
 /** The namespace --netns makes: loopback, a veth pair leading nowhere, a default route into it. */
-export const NETNS_SETUP = 'ip link set lo up && ip link add fl-cc0 type veth peer name fl-cc1 && ip addr add 10.213.9.1/24 dev fl-cc0 && ip link set fl-cc0 up && ip link set fl-cc1 up && ip route add default via 10.213.9.2 dev fl-cc0';
+export const NETNS_SETUP =
+  'ip link set lo up && ip link add fl-cc0 type veth peer name fl-cc1 && ip addr add 10.213.9.1/24 dev fl-cc0 && ip link set fl-cc0 up && ip link set fl-cc1 up && ip route add default via 10.213.9.2 dev fl-cc0';
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({ options: { mb: { type: 'string', default: '100' }, runs: { type: 'string', default: '3' }, netns: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: {
+      mb: { type: 'string', default: '100' },
+      runs: { type: 'string', default: '3' },
+      netns: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
   if (values.netns) {
     const args = process.argv.slice(2).filter((a) => a !== '--netns');
-    const child = spawnSync('unshare', ['-n', 'sh', '-c', `${NETNS_SETUP} && exec "$@"`, 'sh', process.execPath, fileURLToPath(import.meta.url), ...args], { stdio: 'inherit' });
+    const child = spawnSync('unshare', ['-n', 'sh', '-c', `${NETNS_SETUP} && exec "$@"`, 'sh', process.execPath, fileURLToPath(import.meta.url), ...args], {
+      stdio: 'inherit',
+    });
     process.exit(child.status ?? 1);
   }
   const result = await chromiumChannel({ mb: Number(values.mb), runs: Number(values.runs) });
@@ -102,7 +128,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     process.exit(0);
   }
   for (const r of result.runs) {
-    console.log(`${r.mbps.toFixed(1)} MB/s, Chromium CPU ${r.cpuMsPerMB} ms per MB (both ends): ${Object.entries(r.byType).map(([t, ms]) => `${t} ${ms}`).join(', ')}`);
+    console.log(
+      `${r.mbps.toFixed(1)} MB/s, Chromium CPU ${r.cpuMsPerMB} ms per MB (both ends): ${Object.entries(r.byType)
+        .map(([t, ms]) => `${t} ${ms}`)
+        .join(', ')}`,
+    );
   }
   console.log(`median: ${result.medianMBps.toFixed(1)} MB/s, ${result.medianCpuMsPerMB} ms CPU per MB`);
 }

@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { run, sleep, parseJson } from './lib.mjs';
 
-const { values: opts } = parseArgs({ options: { only: { type: 'string' }, port: { type: 'string', default: '9611' }, slow: { type: 'boolean' }, warm: { type: 'boolean' } } });
+const { values: opts } = parseArgs({
+  options: { only: { type: 'string' }, port: { type: 'string', default: '9611' }, slow: { type: 'boolean' }, warm: { type: 'boolean' } },
+});
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = (name) => join(REPO, 'bin', name);
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-output-'));
@@ -59,13 +61,28 @@ function measure(args, { keep = false } = {}) {
 }
 
 async function setup() {
-  const signal = spawn(process.execPath, [BIN('flotilla-signal.js'), '--host', '127.0.0.1', '--port', opts.port, '--stun-port', opts.port, '--data-dir', join(dir, 'signal'), '--log-level', 'warn'], { stdio: 'ignore' });
+  const signal = spawn(
+    process.execPath,
+    [BIN('flotilla-signal.js'), '--host', '127.0.0.1', '--port', opts.port, '--stun-port', opts.port, '--data-dir', join(dir, 'signal'), '--log-level', 'warn'],
+    { stdio: 'ignore' },
+  );
   children.push(signal);
-  for (let i = 0; i < 100 && !(await fetch(url).then(() => true, () => false)); i++) await sleep(100);
+  for (
+    let i = 0;
+    i < 100 &&
+    !(await fetch(url).then(
+      () => true,
+      () => false,
+    ));
+    i++
+  )
+    await sleep(100);
   const init = await run(process.execPath, [BIN('flotilla.js'), 'init', '--signal', url], { env });
   if (init.code !== 0) throw new Error(init.stderr);
   const token = parseJson((await run(process.execPath, [BIN('flotilla.js'), 'token', 'create', '--json'], { env })).stdout).token;
-  const agent = spawn(process.execPath, [join(REPO, 'dist', 'flotilla-agent.mjs'), 'join', token, '--state-dir', join(dir, 'agent'), '--log-level', 'warn'], { stdio: 'ignore' });
+  const agent = spawn(process.execPath, [join(REPO, 'dist', 'flotilla-agent.mjs'), 'join', token, '--state-dir', join(dir, 'agent'), '--log-level', 'warn'], {
+    stdio: 'ignore',
+  });
   children.push(agent);
   for (let i = 0; i < 300; i++) {
     const hosts = parseJson((await run(process.execPath, [BIN('flotilla.js'), 'hosts', '--json'], { env })).stdout);
@@ -76,8 +93,16 @@ async function setup() {
 }
 
 const CASES = [
-  { name: '1MiB-lines', cmd: 'seq -w 1 10000 | sed "s/$/ xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/"', expectBytes: 10000 * 105 },
-  { name: '200MB-lines', cmd: 'yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 | head -c 200000000', expectBytes: 200_000_000 },
+  {
+    name: '1MiB-lines',
+    cmd: 'seq -w 1 10000 | sed "s/$/ xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/"',
+    expectBytes: 10000 * 105,
+  },
+  {
+    name: '200MB-lines',
+    cmd: 'yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 | head -c 200000000',
+    expectBytes: 200_000_000,
+  },
   { name: '16MiB-line', cmd: 'head -c 16777216 /dev/zero | tr "\\0" x', expectBytes: 16 * 1024 * 1024 },
 ];
 
@@ -103,10 +128,14 @@ try {
       if (json) {
         const parsed = parseJson(r.stdout);
         const host = parsed?.results?.[0];
-        parses = parsed ? ` json parses, stdout ${host?.stdout?.length ?? '?'} chars, truncated ${JSON.stringify(host?.truncated ?? host?.stdoutTruncated ?? null)}` : ' json does NOT parse';
+        parses = parsed
+          ? ` json parses, stdout ${host?.stdout?.length ?? '?'} chars, truncated ${JSON.stringify(host?.truncated ?? host?.stdoutTruncated ?? null)}`
+          : ' json does NOT parse';
       }
       const tail = r.stderr.trim().split('\n').slice(-2).join(' / ');
-      console.log(`${c.name}${json ? ' --json' : ''}: exit ${r.code ?? r.signal}, ${r.bytes} bytes / ${r.lines} lines on stdout (command printed ${c.expectBytes}),${parses} CLI peak RSS ${r.peakMiB.toFixed(0)} MiB,${control ? ` control process peak ${hwmMiB(control)?.toFixed(0)} MiB,` : ''} agent peak ${hwmMiB(agent.pid)?.toFixed(0)} MiB; stderr: ${tail.slice(0, 300)}`);
+      console.log(
+        `${c.name}${json ? ' --json' : ''}: exit ${r.code ?? r.signal}, ${r.bytes} bytes / ${r.lines} lines on stdout (command printed ${c.expectBytes}),${parses} CLI peak RSS ${r.peakMiB.toFixed(0)} MiB,${control ? ` control process peak ${hwmMiB(control)?.toFixed(0)} MiB,` : ''} agent peak ${hwmMiB(agent.pid)?.toFixed(0)} MiB; stderr: ${tail.slice(0, 300)}`,
+      );
     }
   }
 } finally {

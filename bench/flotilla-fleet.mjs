@@ -31,7 +31,14 @@ export class FlotillaFleet {
 
   get env() {
     // FLOTILLA_BUNDLE=1: the CLI bundle the bench just built, even if a source changes meanwhile.
-    return { ...process.env, FLOTILLA_HOME: this.home, FLOTILLA_PERSIST: '', NO_COLOR: '1', FLOTILLA_BUNDLE: '1', FLOTILLA_COMPILE_CACHE: join(this.dir, 'compile-cache') };
+    return {
+      ...process.env,
+      FLOTILLA_HOME: this.home,
+      FLOTILLA_PERSIST: '',
+      NO_COLOR: '1',
+      FLOTILLA_BUNDLE: '1',
+      FLOTILLA_COMPILE_CACHE: join(this.dir, 'compile-cache'),
+    };
   }
 
   get url() {
@@ -50,15 +57,33 @@ export class FlotillaFleet {
     mkdirSync(this.remote, { recursive: true });
     mkdirSync(join(this.dir, 'logs'), { recursive: true });
     const out = openSync(join(this.dir, 'logs', 'signal.log'), 'a');
-    this.signal = spawn(process.execPath, [BIN('flotilla-signal.js'), '--host', '127.0.0.1', '--port', String(this.port),
-      '--stun-port', String(this.port), '--data-dir', join(this.dir, 'signal-data'), '--log-level', 'warn',
-      // Every simulated agent connects from 127.0.0.1: above the default 256 per address.
-      '--max-connections-per-ip', '4096'],
-    { stdio: ['ignore', out, out] });
+    this.signal = spawn(
+      process.execPath,
+      [
+        BIN('flotilla-signal.js'),
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(this.port),
+        '--stun-port',
+        String(this.port),
+        '--data-dir',
+        join(this.dir, 'signal-data'),
+        '--log-level',
+        'warn',
+        // Every simulated agent connects from 127.0.0.1: above the default 256 per address.
+        '--max-connections-per-ip',
+        '4096',
+      ],
+      { stdio: ['ignore', out, out] },
+    );
     closeSync(out);
     const url = `http://127.0.0.1:${this.port}/`;
     for (let i = 0; i < 100; i++) {
-      const up = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(() => true, () => false);
+      const up = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+        () => true,
+        () => false,
+      );
       if (up) break;
       await sleep(100);
     }
@@ -93,8 +118,18 @@ export class FlotillaFleet {
     mkdirSync(hostDir, { recursive: true });
     const stateDir = join(this.dir, 'agents', `a${index}`);
     mkdirSync(stateDir, { recursive: true });
-    const enrolled = await run(process.execPath, [AGENT_BUNDLE, 'join', this.token, '--state-dir', stateDir,
-      '--tag', 'role=bench', '--allow-root', this.remote, '--no-start']);
+    const enrolled = await run(process.execPath, [
+      AGENT_BUNDLE,
+      'join',
+      this.token,
+      '--state-dir',
+      stateDir,
+      '--tag',
+      'role=bench',
+      '--allow-root',
+      this.remote,
+      '--no-start',
+    ]);
     if (enrolled.code !== 0) throw new Error(`agent ${index}: join failed: ${enrolled.stderr}`);
     const unitPath = join(this.dir, 'units', `flotilla-agent-${index}.service`);
     mkdirSync(dirname(unitPath), { recursive: true });
@@ -103,9 +138,11 @@ export class FlotillaFleet {
     const unit = readUnit(unitPath);
     const out = openSync(join(this.dir, 'logs', `agent-${index}.log`), 'a');
     // unshare execs sh, which execs node: the pid we get is the agent's own.
-    const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-      'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', hostDir, this.remote, ...unit.argv],
-    { stdio: ['ignore', out, out], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...unit.env, FLOTILLA_LOG_LEVEL: 'warn' } });
+    const child = spawn(
+      'unshare',
+      ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', hostDir, this.remote, ...unit.argv],
+      { stdio: ['ignore', out, out], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...unit.env, FLOTILLA_LOG_LEVEL: 'warn' } },
+    );
     closeSync(out);
     return { pid: child.pid, child, hostDir, index };
   }
@@ -150,7 +187,10 @@ export class FlotillaFleet {
       const started = performance.now();
       const socket = connect(join(this.home, 'control.sock'));
       let buffer = Buffer.alloc(0);
-      const timer = setTimeout(() => { socket.destroy(); reject(new Error('control process: no exit frame in 120 s')); }, 120_000);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error('control process: no exit frame in 120 s'));
+      }, 120_000);
       socket.on('connect', () => {
         const body = Buffer.from(JSON.stringify({ type: 'invoke', v: 1, argv, cwd: this.dir, stdoutTty: false, stderrTty: false, color: false }));
         const head = Buffer.alloc(4);
@@ -169,7 +209,10 @@ export class FlotillaFleet {
           }
         }
       });
-      socket.on('error', (error) => { clearTimeout(timer); reject(error); });
+      socket.on('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
     });
   }
 
@@ -178,7 +221,11 @@ export class FlotillaFleet {
     await this.cli(['connect', '--stop'], { timeoutMs: 30_000 });
     await sleep(200);
     for (const pid of this.controlPids) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone, as it should be */ }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone, as it should be */
+      }
     }
     this.controlPids.clear();
   }
@@ -193,8 +240,25 @@ export class FlotillaFleet {
     const dir = join(this.dir, `sim-${count}`);
     mkdirSync(dir, { recursive: true });
     const out = openSync(join(this.dir, 'logs', `sim-${count}.log`), 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'bench', 'sim-agents.mjs'), '--dir', dir, '--count', String(count),
-      '--token', tok.token, '--stun', `stun:127.0.0.1:${this.port}`, '--tag', tag], { cwd: REPO, stdio: ['ignore', 'pipe', out] });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(REPO, 'bench', 'sim-agents.mjs'),
+        '--dir',
+        dir,
+        '--count',
+        String(count),
+        '--token',
+        tok.token,
+        '--stun',
+        `stun:127.0.0.1:${this.port}`,
+        '--tag',
+        tag,
+      ],
+      { cwd: REPO, stdio: ['ignore', 'pipe', out] },
+    );
     closeSync(out);
     this.sim = { child, count, pid: child.pid };
     const ready = await new Promise((resolve, reject) => {
@@ -203,9 +267,15 @@ export class FlotillaFleet {
       child.stdout.on('data', (d) => {
         text += d;
         const m = /sim-ready (\d+) (\S+)/.exec(text);
-        if (m) { clearTimeout(timer); resolve({ agents: Number(m[1]), startup: m[2] }); }
+        if (m) {
+          clearTimeout(timer);
+          resolve({ agents: Number(m[1]), startup: m[2] });
+        }
       });
-      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`simulator exited ${code} (see logs/sim-${count}.log)`)); });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`simulator exited ${code} (see logs/sim-${count}.log)`));
+      });
     });
     return ready;
   }
@@ -213,9 +283,23 @@ export class FlotillaFleet {
   async stopSim() {
     if (!this.sim) return;
     const { child } = this.sim;
-    try { process.kill(child.pid, 'SIGTERM'); } catch { /* gone */ }
-    await new Promise((r) => { const t = setTimeout(r, 8000); child.once('exit', () => { clearTimeout(t); r(); }); });
-    try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(child.pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+    await new Promise((r) => {
+      const t = setTimeout(r, 8000);
+      child.once('exit', () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
     this.sim = null;
   }
 
@@ -223,17 +307,33 @@ export class FlotillaFleet {
     await this.disconnect().catch(() => undefined);
     await this.stopSim();
     for (const a of this.agents) {
-      try { process.kill(a.pid, 'SIGTERM'); } catch { /* already gone */ }
+      try {
+        process.kill(a.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
     }
     if (this.signal?.pid) {
-      try { process.kill(this.signal.pid, 'SIGTERM'); } catch { /* already gone */ }
+      try {
+        process.kill(this.signal.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
     }
     await sleep(500);
     for (const a of this.agents) {
-      try { process.kill(a.pid, 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        process.kill(a.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
     if (this.signal?.pid) {
-      try { process.kill(this.signal.pid, 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        process.kill(this.signal.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
   }
 }

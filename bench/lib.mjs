@@ -13,16 +13,26 @@ export function run(cmd, args, { env, cwd, timeoutMs = 120_000, input } = {}) {
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('error', (error) => { stderr += String(error); });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (error) => {
+      stderr += String(error);
+    });
     child.on('close', (code) => {
       clearTimeout(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       resolve({ code: code ?? -1, stdout, stderr, seconds, timedOut });
     });
-    if (input !== undefined) child.stdin.end(input); else child.stdin.end();
+    if (input !== undefined) child.stdin.end(input);
+    else child.stdin.end();
   });
 }
 
@@ -85,13 +95,24 @@ export function treeCpu(root, name = /chrom/) {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.push({ pid: Number(entry), ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
-    } catch { /* gone meanwhile */ }
+      procs.push({
+        pid: Number(entry),
+        ppid: Number(fields[1]),
+        comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+        seconds: (Number(fields[11]) + Number(fields[12])) / 100,
+      });
+    } catch {
+      /* gone meanwhile */
+    }
   }
   const inTree = new Set([root]);
   for (let grew = true; grew;) {
     grew = false;
-    for (const p of procs) if (!inTree.has(p.pid) && inTree.has(p.ppid)) { inTree.add(p.pid); grew = true; }
+    for (const p of procs)
+      if (!inTree.has(p.pid) && inTree.has(p.ppid)) {
+        inTree.add(p.pid);
+        grew = true;
+      }
   }
   const out = new Map();
   for (const p of procs) {
@@ -100,7 +121,9 @@ export function treeCpu(root, name = /chrom/) {
     try {
       const cmdline = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
       type = cmdline.match(/--utility-sub-type=([\w.]+)/)?.[1]?.replace(/\.mojom\.\w+$/, '') ?? cmdline.match(/--type=([\w-]+)/)?.[1] ?? type;
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
     out.set(p.pid, { type, seconds: p.seconds });
   }
   return out;

@@ -12,9 +12,7 @@ const [key, value] = values.tag.split('=');
 const home = await openHome();
 const fleet = await openFleet(home);
 const presence = await fleet.presence();
-const ids = (await home.hosts.all())
-  .filter((h) => h.status === 'accepted' && h.facts?.tags?.[key] === value && presence.get(h.id)?.online)
-  .map((h) => h.id);
+const ids = (await home.hosts.all()).filter((h) => h.status === 'accepted' && h.facts?.tags?.[key] === value && presence.get(h.id)?.online).map((h) => h.id);
 const samplesMs = [];
 let failures = 0;
 for (let round = 0; round < Number(values.rounds); round++) {

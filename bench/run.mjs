@@ -47,14 +47,27 @@ const { values: opts } = parseArgs({
     merge: { type: 'boolean', default: false },
   },
 });
-const SIZES = opts.n.split(',').map(Number).filter((x) => x > 0).sort((a, b) => a - b);
+const SIZES = opts.n
+  .split(',')
+  .map(Number)
+  .filter((x) => x > 0)
+  .sort((a, b) => a - b);
 const RUNS = Math.max(1, Number(opts.runs));
 const TOOLS = new Set(opts.tools.split(','));
 const SCENARIOS = opts.scenarios.split(',');
 const LARGE_SCENARIOS = opts['large-scenarios'] ? opts['large-scenarios'].split(',') : SCENARIOS;
 const scenariosFor = (n) => (n > 15 ? SCENARIOS.filter((s) => LARGE_SCENARIOS.includes(s)) : SCENARIOS);
-const SIM = opts.sim.split(',').map(Number).filter((x) => x > 0).sort((a, b) => a - b);
-const BROWSER_N = new Set(opts['browser-n'].split(',').map(Number).filter((x) => x > 0));
+const SIM = opts.sim
+  .split(',')
+  .map(Number)
+  .filter((x) => x > 0)
+  .sort((a, b) => a - b);
+const BROWSER_N = new Set(
+  opts['browser-n']
+    .split(',')
+    .map(Number)
+    .filter((x) => x > 0),
+);
 /** How long agents stay quiet before their memory counts as idle. */
 const IDLE_SETTLE_MS = 25_000;
 const isRoot = process.getuid?.() === 0;
@@ -96,7 +109,10 @@ if (!process.env[INNER_ENV]) {
       if (w.status !== 0) process.exit(w.status ?? 1);
     }
   }
-  const args = process.argv.slice(2).map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const args = process.argv
+    .slice(2)
+    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+    .join(' ');
   const script = `ip link set lo up && exec '${process.execPath}' '${fileURLToPath(import.meta.url)}' ${args}`;
   const inner = spawn('unshare', ['-n', 'sh', '-c', script], { stdio: 'inherit', env: { ...process.env, [INNER_ENV]: '1' }, cwd: REPO });
   // Ctrl-C or a kill of this process stops the run inside (which cleans up and writes what it has).
@@ -131,7 +147,8 @@ function walk(dir) {
   if (!existsSync(dir)) return out;
   for (const e of readdirSync(dir)) {
     const p = join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...walk(p)); else out.push(p);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else out.push(p);
   }
   return out;
 }
@@ -143,7 +160,9 @@ function checkPushed(hostDirs, name, data) {
     const p = join(d, name);
     try {
       if (readFileSync(p).equals(data)) ok++;
-    } catch { /* missing */ }
+    } catch {
+      /* missing */
+    }
     rmSync(p, { force: true });
   }
   return ok;
@@ -190,9 +209,22 @@ async function measure({ scenario, n, tool, mode, once, warmup, runs = RUNS }) {
       notes.push(`${tool} ${mode} ${scenario} N=${n}, run ${k}: ${r.ok}/${n} ok (exit ${r.code})${r.detail ? `: ${r.detail.slice(0, 2000)}` : ''}`);
     }
   }
-  const row = { scenario, n, tool, mode, ...summarize(times), successes, attempts: runs * n, runs, times, load: Math.round(Math.max(loadBefore, loadavg()[0]) * 100) / 100 };
+  const row = {
+    scenario,
+    n,
+    tool,
+    mode,
+    ...summarize(times),
+    successes,
+    attempts: runs * n,
+    runs,
+    times,
+    load: Math.round(Math.max(loadBefore, loadavg()[0]) * 100) / 100,
+  };
   rows.push(row);
-  log(`  ${tool.padEnd(8)} ${mode.padEnd(4)} ${scenario.padEnd(8)} N=${n}: median ${row.median.toFixed(3)} s (${row.min.toFixed(3)}–${row.max.toFixed(3)}), ok ${successes}/${runs * n}`);
+  log(
+    `  ${tool.padEnd(8)} ${mode.padEnd(4)} ${scenario.padEnd(8)} N=${n}: median ${row.median.toFixed(3)} s (${row.min.toFixed(3)}–${row.max.toFixed(3)}), ok ${successes}/${runs * n}`,
+  );
   return row;
 }
 
@@ -209,7 +241,11 @@ function flotillaDetail(r) {
     const p = parseJson(line.slice('[rtc-phase] '.length));
     if (p?.remoteId) phases.set(p.remoteId.slice(0, 6), `${p.phase} at ${p.ms} ms`);
   }
-  return JSON.stringify(results.filter((x) => x.status !== 'ok').map((x) => ({ host: x.hostname, status: x.status, error: x.error, lastStep: phases.get(String(x.hostname).split('@').pop()) ?? 'none (no answer)' })));
+  return JSON.stringify(
+    results
+      .filter((x) => x.status !== 'ok')
+      .map((x) => ({ host: x.hostname, status: x.status, error: x.error, lastStep: phases.get(String(x.hostname).split('@').pop()) ?? 'none (no answer)' })),
+  );
 }
 
 /** The Troop scenarios through the CLI; `extra` is ['--no-persist'] for cold runs. */
@@ -257,13 +293,18 @@ async function warmInside(fleet, n) {
   }
   // The bench speaks the control protocol itself (cli/src/control/protocol.ts): say when it no longer does.
   if (failures.length) notes.push(`warm cmd inside the control process, N=${n}: ${failures.length} of ${RUNS} invocations failed (${failures[0]})`);
-  if (ms.length) metrics[`warm cmd, N=${n}, inside the control process (request to exit, no CLI start-up; median / min ms, ${ms.length} runs)`] = `${median(ms).toFixed(0)} / ${Math.min(...ms).toFixed(0)}`;
+  if (ms.length)
+    metrics[`warm cmd, N=${n}, inside the control process (request to exit, no CLI start-up; median / min ms, ${ms.length} runs)`] =
+      `${median(ms).toFixed(0)} / ${Math.min(...ms).toFixed(0)}`;
 }
 
 /** Connect time per host, dial to authenticated session, sequentially (bench/probe-connect.mjs). */
 async function connectTimes(fleet, n) {
-  const r = await run(process.execPath, ['--import', 'tsx', join(HERE, 'probe-connect.mjs'), '--tag', 'role=bench', '--rounds', String(RUNS)],
-    { env: fleet.env, cwd: REPO, timeoutMs: 600_000 });
+  const r = await run(process.execPath, ['--import', 'tsx', join(HERE, 'probe-connect.mjs'), '--tag', 'role=bench', '--rounds', String(RUNS)], {
+    env: fleet.env,
+    cwd: REPO,
+    timeoutMs: 600_000,
+  });
   const j = parseJson(r.stdout.trim().split('\n').pop() ?? '');
   if (!j?.samplesMs?.length) {
     notes.push(`connect-time probe failed for N=${n}: ${r.stderr.slice(0, 300)}`);
@@ -288,7 +329,11 @@ async function benchBulk(fleet, dirs) {
     const data = randomBytes(c.size);
     writeFileSync(join(srcDir, name), data);
     const row = await measure({
-      scenario: c.scenario, n: c.hosts, tool: 'flotilla', mode: 'warm', runs,
+      scenario: c.scenario,
+      n: c.hosts,
+      tool: 'flotilla',
+      mode: 'warm',
+      runs,
       once: async () => {
         const r = await fleet.cli(['push', c.sel, join(srcDir, name), join(fleet.remote, name), '--json', '--forks', '32'], { timeoutMs: 900_000 });
         const onDisk = checkPushed(dirs, name, data);
@@ -296,7 +341,8 @@ async function benchBulk(fleet, dirs) {
       },
     });
     const mbps = (s) => (c.size * c.hosts) / 1e6 / s;
-    metrics[`bulk push ${c.size / 1048576} MiB to ${c.hosts} host(s), warm (median / best MB/s, ${runs} runs)`] = `${mbps(row.median).toFixed(1)} / ${mbps(row.min).toFixed(1)}`;
+    metrics[`bulk push ${c.size / 1048576} MiB to ${c.hosts} host(s), warm (median / best MB/s, ${runs} runs)`] =
+      `${mbps(row.median).toFixed(1)} / ${mbps(row.min).toFixed(1)}`;
     rmSync(join(srcDir, name), { force: true });
   }
 }
@@ -331,7 +377,8 @@ async function benchBrowserRows(fleet, n) {
   // browser phase gets a veth pair that leads nowhere (as scripts/in-netns.mjs does). Only this
   // phase: with the extra candidates, werift-to-werift dials failed ICE now and then (1 in 120
   // on 15 agents under load, none without).
-  const veth = 'ip link add fl-lan0 type veth peer name fl-lan1 && ip addr add 10.213.0.1/24 dev fl-lan0 && ip addr add 10.213.0.2/24 dev fl-lan1 && ip link set fl-lan0 up && ip link set fl-lan1 up';
+  const veth =
+    'ip link add fl-lan0 type veth peer name fl-lan1 && ip addr add 10.213.0.1/24 dev fl-lan0 && ip addr add 10.213.0.2/24 dev fl-lan1 && ip link set fl-lan0 up && ip link set fl-lan1 up';
   if (spawnSync('sh', ['-c', veth], { stdio: 'inherit' }).status !== 0) return notes.push('could not add the veth pair: no browser rows.');
   try {
     await browserPhase(fleet, n);
@@ -352,25 +399,55 @@ async function browserPhase(fleet, n) {
   writeFileSync(join(srcDir, bulkName), bulkData);
   const oneHost = (parseJson((await fleet.cli(['hosts', '--json'])).stdout) ?? []).find((h) => h.status === 'online')?.id;
   // The agent's pid, for its CPU time during the bulk runs: the parent of the shell it runs.
-  const agentPid = oneHost ? Number(/agentpid=(\d+)/.exec((await fleet.cli(['run', oneHost, '--', 'echo agentpid=$PPID'])).stdout)?.[1]) || undefined : undefined;
-  const bulk = opts['no-bulk'] || !oneHost ? undefined : {
-    runs: Math.min(RUNS, 3), selector: oneHost, file: join(srcDir, bulkName), fileName: bulkName,
-    destDir: join(fleet.remote, 'bbulk'), fetchPath: join(fleet.remote, 'bbulk', bulkName), expectFetch: bulkData, agentPid,
-  };
+  const agentPid = oneHost
+    ? Number(/agentpid=(\d+)/.exec((await fleet.cli(['run', oneHost, '--', 'echo agentpid=$PPID'])).stdout)?.[1]) || undefined
+    : undefined;
+  const bulk =
+    opts['no-bulk'] || !oneHost
+      ? undefined
+      : {
+          runs: Math.min(RUNS, 3),
+          selector: oneHost,
+          file: join(srcDir, bulkName),
+          fileName: bulkName,
+          destDir: join(fleet.remote, 'bbulk'),
+          fetchPath: join(fleet.remote, 'bbulk', bulkName),
+          expectFetch: bulkData,
+          agentPid,
+        };
   try {
     const result = await benchBrowser({
-      url: fleet.url, backup: exported.stdout.trim(), passphrase: 'bench passphrase, loopback only', n,
-      selector: 'tag:role=bench', command: 'echo browser-ok', expected: 'browser-ok', runs: RUNS, bulk,
+      url: fleet.url,
+      backup: exported.stdout.trim(),
+      passphrase: 'bench passphrase, loopback only',
+      n,
+      selector: 'tag:role=bench',
+      command: 'echo browser-ok',
+      expected: 'browser-ok',
+      runs: RUNS,
+      bulk,
     });
     rmSync(join(srcDir, bulkName), { force: true });
     for (const dir of ['push', 'fetch']) {
       if (!result.bulk.length) break;
       const times = result.bulk.map((r) => r[dir].seconds);
       const successes = result.bulk.reduce((a, r) => a + r[dir].ok, 0);
-      const row = { scenario: `bulk50M-${dir}`, n: 1, tool: 'browser', mode: 'warm', ...summarize(times), successes, attempts: result.bulk.length, runs: result.bulk.length, times, load: Math.round(loadavg()[0] * 100) / 100 };
+      const row = {
+        scenario: `bulk50M-${dir}`,
+        n: 1,
+        tool: 'browser',
+        mode: 'warm',
+        ...summarize(times),
+        successes,
+        attempts: result.bulk.length,
+        runs: result.bulk.length,
+        times,
+        load: Math.round(loadavg()[0] * 100) / 100,
+      };
       rows.push(row);
       const mbps = (sec) => bulkData.length / 1e6 / sec;
-      metrics[`bulk ${dir} 50 MiB, browser <-> one agent (median / best MB/s, ${result.bulk.length} runs)`] = `${mbps(row.median).toFixed(1)} / ${mbps(row.min).toFixed(1)}`;
+      metrics[`bulk ${dir} 50 MiB, browser <-> one agent (median / best MB/s, ${result.bulk.length} runs)`] =
+        `${mbps(row.median).toFixed(1)} / ${mbps(row.min).toFixed(1)}`;
       log(`  browser  warm bulk50M-${dir}: median ${row.median.toFixed(3)} s (${mbps(row.median).toFixed(1)} MB/s), ok ${successes}/${result.bulk.length}`);
       // Where the CPU went, per MB moved: the agent, and Chromium by process (renderer: page and
       // WebRTC; network: its sockets; browser: file reads and IPC). Set against the floor below.
@@ -383,7 +460,18 @@ async function browserPhase(fleet, n) {
     for (const mode of ['cold', 'warm']) {
       const times = result[mode].map((r) => r.seconds);
       const successes = result[mode].reduce((a, r) => a + r.ok, 0);
-      const row = { scenario: 'cmd', n, tool: 'browser', mode, ...summarize(times), successes, attempts: RUNS * n, runs: RUNS, times, load: Math.round(loadavg()[0] * 100) / 100 };
+      const row = {
+        scenario: 'cmd',
+        n,
+        tool: 'browser',
+        mode,
+        ...summarize(times),
+        successes,
+        attempts: RUNS * n,
+        runs: RUNS,
+        times,
+        load: Math.round(loadavg()[0] * 100) / 100,
+      };
       rows.push(row);
       log(`  browser  ${mode} cmd      N=${n}: median ${row.median.toFixed(3)} s (${row.min.toFixed(3)}–${row.max.toFixed(3)}), ok ${successes}/${RUNS * n}`);
     }
@@ -401,7 +489,9 @@ async function chromiumFloor() {
   const r = await run(process.execPath, [join(HERE, 'chromium-channel.mjs'), '--netns', '--json', '--mb', '100', '--runs', '3'], { timeoutMs: 300_000 });
   const j = parseJson(r.stdout.trim().split('\n').pop() ?? '');
   if (r.code !== 0 || !j) return notes.push(`Chromium's own data channel not measured: ${`${r.stderr}${r.stdout}`.trim().split('\n').pop()}`);
-  const byType = Object.keys(j.runs[0].byType).map((t) => `${t} ${median(j.runs.map((x) => x.byType[t] ?? 0)).toFixed(0)}`).join(', ');
+  const byType = Object.keys(j.runs[0].byType)
+    .map((t) => `${t} ${median(j.runs.map((x) => x.byType[t] ?? 0)).toFixed(0)}`)
+    .join(', ');
   metrics[`Chromium's data channel alone, page to itself, 100 MiB (median MB/s; CPU ms per MB for both ends, ${j.runs.length} runs)`] =
     `${j.medianMBps.toFixed(1)} MB/s; ${j.medianCpuMsPerMB.toFixed(0)} (${byType})`;
   log(`  chromium data channel alone: ${j.medianMBps.toFixed(1)} MB/s, ${j.medianCpuMsPerMB.toFixed(0)} CPU ms per MB (both ends)`);
@@ -455,12 +545,17 @@ async function startupTimes(fleet) {
     if (have('hyperfine')) {
       const out = join(work, 'hyperfine.json');
       const env = { ...fleet.env, ...extra };
-      const r = await run('hyperfine', ['-N', '--warmup', '2', '--runs', '15', '--export-json', out, argv.map((a) => `'${a}'`).join(' ')], { env, timeoutMs: 300_000 });
+      const r = await run('hyperfine', ['-N', '--warmup', '2', '--runs', '15', '--export-json', out, argv.map((a) => `'${a}'`).join(' ')], {
+        env,
+        timeoutMs: 300_000,
+      });
       seconds = r.code === 0 ? (parseJson(readFileSync(out, 'utf8'))?.results?.[0]?.times ?? []) : [];
     } else {
       for (let k = 0; k < 10; k++) seconds.push((await run(argv[0], argv.slice(1), { env: { ...fleet.env, ...extra } })).seconds);
     }
-    if (seconds.length) metrics[`start-up: ${label} (median / min ms${have('hyperfine') ? ', hyperfine -N' : ''})`] = `${(median(seconds) * 1000).toFixed(0)} / ${(Math.min(...seconds) * 1000).toFixed(0)}`;
+    if (seconds.length)
+      metrics[`start-up: ${label} (median / min ms${have('hyperfine') ? ', hyperfine -N' : ''})`] =
+        `${(median(seconds) * 1000).toFixed(0)} / ${(Math.min(...seconds) * 1000).toFixed(0)}`;
   }
 }
 
@@ -545,8 +640,8 @@ async function benchAnsible(ssh, n) {
   const out = join(work, 'ansible-out');
   for (const mode of ['cold', 'warm']) {
     const env = ssh.ansibleEnv(mode);
-    const adhoc = (module, args) => run('ansible', ['bench', '-i', ssh.inventory, '-f', String(n), '-m', module, '-a', args],
-      { env, cwd: ssh.sshDir, timeoutMs: 300_000 });
+    const adhoc = (module, args) =>
+      run('ansible', ['bench', '-i', ssh.inventory, '-f', String(n), '-m', module, '-a', args], { env, cwd: ssh.sshDir, timeoutMs: 300_000 });
     const succ = (r) => countMatches(r.stdout, /^\S+ \| (CHANGED|SUCCESS)/gm);
     const scen = {
       cmd: async () => {
@@ -594,16 +689,37 @@ function fmt(x) {
 
 function table(rowsToShow) {
   const head = ['scenario', 'N', 'tool', 'mode', 'median s', 'min–max s', 'ok', 'load'];
-  const body = rowsToShow.map((r) => r.note
-    ? [r.scenario, String(r.n), r.tool, r.mode, r.note, '', '', '']
-    : [r.scenario, String(r.n), r.tool, r.mode, fmt(r.median), `${fmt(r.min)}–${fmt(r.max)}`, `${r.successes}/${r.attempts}`, r.load === undefined ? '' : r.load.toFixed(1)]);
+  const body = rowsToShow.map((r) =>
+    r.note
+      ? [r.scenario, String(r.n), r.tool, r.mode, r.note, '', '', '']
+      : [
+          r.scenario,
+          String(r.n),
+          r.tool,
+          r.mode,
+          fmt(r.median),
+          `${fmt(r.min)}–${fmt(r.max)}`,
+          `${r.successes}/${r.attempts}`,
+          r.load === undefined ? '' : r.load.toFixed(1),
+        ],
+  );
   return { head, body };
 }
 
 /** One line per scenario and N, one column per tool and mode (Markdown). */
 function pivot(all) {
-  const cols = [['flotilla', 'warm'], ['flotilla', 'cold'], ['browser', 'warm'], ['browser', 'cold'], ['ssh', 'warm'], ['ssh', 'cold'], ['pssh', 'warm'], ['pssh', 'cold'], ['ansible', 'warm'], ['ansible', 'cold']]
-    .filter(([t, m]) => all.some((r) => r.tool === t && r.mode === m && r.median !== null));
+  const cols = [
+    ['flotilla', 'warm'],
+    ['flotilla', 'cold'],
+    ['browser', 'warm'],
+    ['browser', 'cold'],
+    ['ssh', 'warm'],
+    ['ssh', 'cold'],
+    ['pssh', 'warm'],
+    ['pssh', 'cold'],
+    ['ansible', 'warm'],
+    ['ansible', 'cold'],
+  ].filter(([t, m]) => all.some((r) => r.tool === t && r.mode === m && r.median !== null));
   const keys = [];
   for (const r of all) if (!keys.some((k) => k.scenario === r.scenario && k.n === r.n)) keys.push({ scenario: r.scenario, n: r.n });
   const cell = (k, t, m) => {
@@ -643,12 +759,21 @@ function mergePrevious(date) {
   runLog.unshift(...(prev.runLog ?? [{ date: prev.date, args: '(not recorded)' }]));
   // Interruptions of earlier runs are history: their rows were completed or re-taken since.
   const keep = (n) => !/^(merged:|run interrupted|run aborted)/.test(n);
-  notes.unshift(...(prev.notes ?? []).filter(keep), `merged: ${retaken} row(s) re-taken at ${date}; the others are from earlier runs (each row's \`taken\` in latest.json).`);
+  notes.unshift(
+    ...(prev.notes ?? []).filter(keep),
+    `merged: ${retaken} row(s) re-taken at ${date}; the others are from earlier runs (each row's \`taken\` in latest.json).`,
+  );
 }
 
 function writeResults() {
   const date = new Date().toISOString();
-  runLog.push({ date, args: process.argv.slice(2).map((a) => (a === '' ? "''" : a)).join(' ') });
+  runLog.push({
+    date,
+    args: process.argv
+      .slice(2)
+      .map((a) => (a === '' ? "''" : a))
+      .join(' '),
+  });
   if (opts.merge) mergePrevious(date);
   const machine = {
     nproc: cpus().length,
@@ -659,24 +784,46 @@ function writeResults() {
   const versions = {
     node: process.version,
     flotilla: JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version,
-    werift: (() => { try { return JSON.parse(readFileSync(join(REPO, 'node_modules/werift/package.json'), 'utf8')).version; } catch { return null; } })(),
+    werift: (() => {
+      try {
+        return JSON.parse(readFileSync(join(REPO, 'node_modules/werift/package.json'), 'utf8')).version;
+      } catch {
+        return null;
+      }
+    })(),
     ansible: have('ansible') ? version('ansible', ['--version'], /core ([\d.]+)/) : null,
     pssh: have('parallel-ssh') ? version('dpkg-query', ['-W', '-f=${Version}', 'pssh'], /(\S+)/) : null,
     openssh: have('ssh') ? version('ssh', ['-V'], /OpenSSH_([^\s,]+)/) : null,
   };
   const durationS = Math.round((Date.now() - started) / 1000);
   const result = {
-    date, machine, versions, durationS, runs: RUNS, command: CMD,
-    method: 'Wall time of one CLI process per run, measured from outside (cold: --no-persist, it registers, dials and handshakes; warm: it forwards to the control process holding open connections); browser: in-page time from the click on Run to the result; every host on loopback in a private network namespace; each host has its own directory (a bind mount in its own mount namespace); success = exit status 0 and every host ok, pushed files byte-exact on disk, fetched files byte-exact, echoed output exact.',
-    results: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'times'))), times: rows.filter((r) => r.times).map((r) => ({ scenario: r.scenario, n: r.n, tool: r.tool, mode: r.mode, seconds: r.times })),
-    metrics, notes, connectSamplesMs: connectSamples, runLog,
+    date,
+    machine,
+    versions,
+    durationS,
+    runs: RUNS,
+    command: CMD,
+    method:
+      'Wall time of one CLI process per run, measured from outside (cold: --no-persist, it registers, dials and handshakes; warm: it forwards to the control process holding open connections); browser: in-page time from the click on Run to the result; every host on loopback in a private network namespace; each host has its own directory (a bind mount in its own mount namespace); success = exit status 0 and every host ok, pushed files byte-exact on disk, fetched files byte-exact, echoed output exact.',
+    results: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'times'))),
+    times: rows.filter((r) => r.times).map((r) => ({ scenario: r.scenario, n: r.n, tool: r.tool, mode: r.mode, seconds: r.times })),
+    metrics,
+    notes,
+    connectSamplesMs: connectSamples,
+    runLog,
   };
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
 
   const { head, body } = table(rows);
   const summary = pivot(rows);
-  writeFileSync(join(RESULTS, 'latest.svg'), chartSvg(rows, { title: 'Flotilla vs parallel-ssh vs Ansible, hosts on loopback', subtitle: `${date} · ${machine.nproc} cores · medians of ${RUNS} runs · every host checked` }));
+  writeFileSync(
+    join(RESULTS, 'latest.svg'),
+    chartSvg(rows, {
+      title: 'Flotilla vs parallel-ssh vs Ansible, hosts on loopback',
+      subtitle: `${date} · ${machine.nproc} cores · medians of ${RUNS} runs · every host checked`,
+    }),
+  );
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const md = [
     '# Flotilla benchmark',
@@ -706,7 +853,14 @@ function writeResults() {
     ...Object.entries(metrics).map(([k, v]) => `- ${k}: ${v}`),
     '',
     ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),
-    ...(runLog.length > 1 ? ['Runs whose rows are in this file (the first, then re-takes with `--merge`):', '', ...runLog.map((r) => `- ${r.date}: \`npm run bench -- ${r.args}\`${r.note ? ` (${r.note})` : ''}`), ''] : []),
+    ...(runLog.length > 1
+      ? [
+          'Runs whose rows are in this file (the first, then re-takes with `--merge`):',
+          '',
+          ...runLog.map((r) => `- ${r.date}: \`npm run bench -- ${r.args}\`${r.note ? ` (${r.note})` : ''}`),
+          '',
+        ]
+      : []),
     `Reproduce: \`npm run bench${runLog[0].args ? ` -- ${runLog[0].args}` : ''}\` (as root; installs ansible, pssh and openssh-server from Debian if missing). This run took ${durationS} s.`,
     '',
   ].join('\n');
@@ -757,7 +911,8 @@ try {
     await startupTimes(fleet);
   }
   const sshOk = TOOLS.has('ssh') || (TOOLS.has('pssh') && have('parallel-ssh')) || (TOOLS.has('ansible') && have('ansible'));
-  if ((TOOLS.has('pssh') || TOOLS.has('ansible')) && !(have('/usr/sbin/sshd') && sshOk)) notes.push('Ansible / parallel-ssh / sshd not installed: measured Flotilla only.');
+  if ((TOOLS.has('pssh') || TOOLS.has('ansible')) && !(have('/usr/sbin/sshd') && sshOk))
+    notes.push('Ansible / parallel-ssh / sshd not installed: measured Flotilla only.');
   for (const n of SIZES) {
     if (TOOLS.has('flotilla')) {
       const t0 = Date.now();

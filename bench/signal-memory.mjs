@@ -25,7 +25,11 @@ const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 const port = 20_000 + Math.floor(Math.random() * 20_000);
 
-const server = spawn(process.execPath, [join(values.root, 'bin/flotilla-signal.js'), '--port', String(port), '--stun-port', '0', '--host', '127.0.0.1', '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
+const server = spawn(
+  process.execPath,
+  [join(values.root, 'bin/flotilla-signal.js'), '--port', String(port), '--stun-port', '0', '--host', '127.0.0.1', '--log-level', 'error'],
+  { stdio: ['ignore', 'ignore', 'inherit'] },
+);
 const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 for (let i = 0; ; i++) {
@@ -41,14 +45,16 @@ const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
 const randomId = () => Array.from({ length: 52 }, () => alphabet[Math.floor(Math.random() * 32)]).join('');
 const sdp = `v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AB:CD\r\n${'a=x-pad:'.concat('y'.repeat(120), '\r\n').repeat(480)}`;
 const devices = await Promise.all(Array.from({ length: sockets }, () => createFleet('flood', true)));
-const clients = await Promise.all(devices.map(async (d) => {
-  const token = await createPeerCredential(d.keys, { ...d.pub, purpose: 'register', kind: 'device', fleet: d.fleetId });
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/peerjs?${new URLSearchParams({ key: 'peerjs', id: d.id, token, version: '1.5.5' })}`);
-  let expired = 0;
-  ws.on('message', (data) => void (String(data).includes('"EXPIRE"') && expired++));
-  await new Promise((ok, fail) => (ws.once('open', ok), ws.once('error', fail)));
-  return { ws, expired: () => expired };
-}));
+const clients = await Promise.all(
+  devices.map(async (d) => {
+    const token = await createPeerCredential(d.keys, { ...d.pub, purpose: 'register', kind: 'device', fleet: d.fleetId });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/peerjs?${new URLSearchParams({ key: 'peerjs', id: d.id, token, version: '1.5.5' })}`);
+    let expired = 0;
+    ws.on('message', (data) => void (String(data).includes('"EXPIRE"') && expired++));
+    await new Promise((ok, fail) => (ws.once('open', ok), ws.once('error', fail)));
+    return { ws, expired: () => expired };
+  }),
+);
 
 const before = rssMiB();
 let peak = before;
@@ -59,7 +65,13 @@ while (Date.now() < end) {
   for (const { ws } of clients) {
     for (let i = 0; i < rate / 10; i++) {
       if (ws.readyState !== WebSocket.OPEN) continue;
-      ws.send(JSON.stringify({ type: 'OFFER', dst: randomId(), payload: { sdp: { type: 'offer', sdp }, type: 'data', connectionId: `dc_${sent}`, label: 'x', reliable: true } }));
+      ws.send(
+        JSON.stringify({
+          type: 'OFFER',
+          dst: randomId(),
+          payload: { sdp: { type: 'offer', sdp }, type: 'data', connectionId: `dc_${sent}`, label: 'x', reliable: true },
+        }),
+      );
       sent++;
     }
   }
@@ -69,15 +81,17 @@ while (Date.now() < end) {
 await sleep(1000);
 peak = Math.max(peak, rssMiB());
 const open = clients.filter((c) => c.ws.readyState === WebSocket.OPEN).length;
-console.log(JSON.stringify({
-  root: values.root,
-  sockets,
-  seconds,
-  offersSent: sent,
-  sdpBytes: sdp.length,
-  expireReplies: clients.reduce((n, c) => n + c.expired(), 0),
-  socketsStillOpen: open,
-  rssMiB: { before: Math.round(before), peak: Math.round(peak), after: Math.round(rssMiB()) },
-}));
+console.log(
+  JSON.stringify({
+    root: values.root,
+    sockets,
+    seconds,
+    offersSent: sent,
+    sdpBytes: sdp.length,
+    expireReplies: clients.reduce((n, c) => n + c.expired(), 0),
+    socketsStillOpen: open,
+    rssMiB: { before: Math.round(before), peak: Math.round(peak), after: Math.round(rssMiB()) },
+  }),
+);
 for (const { ws } of clients) ws.terminate();
 server.kill('SIGTERM');

@@ -35,7 +35,10 @@ async function one(i) {
   const stateDir = join(values.dir, `s${i}`);
   await mkdir(stateDir, { recursive: true });
   // An empty environment: nothing from the bench's own FLOTILLA_* variables leaks in.
-  const config = loadConfig({ stateDir, tag: [values.tag, `sim=${i}`, `hundred=${Math.floor(i / 100)}`], allowRoot: [values.dir], logLevel: 'warn', iceServer: [values.stun] }, {});
+  const config = loadConfig(
+    { stateDir, tag: [values.tag, `sim=${i}`, `hundred=${Math.floor(i / 100)}`], allowRoot: [values.dir], logLevel: 'warn', iceServer: [values.stun] },
+    {},
+  );
   const state = await openState(stateDir);
   await state.saveEnrollment({ fleet: token.fleet, signal: token.signal, join: { tid: token.tid, secret: token.secret } });
   const agent = await startAgent(config, state, (level, event, fields) => log(level, event, { sim: i, ...fields }));

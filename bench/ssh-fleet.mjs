@@ -44,35 +44,53 @@ export class SshFleet {
       const hk = await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
       if (hk.code !== 0) throw new Error(`ssh-keygen: ${hk.stderr}`);
       const config = join(this.sshDir, `sshd_${i}.conf`);
-      writeFileSync(config, [
-        `ListenAddress ${addr}:22`,
-        `HostKey ${hostKey}`,
-        `PidFile ${join(this.sshDir, `sshd_${i}.pid`)}`,
-        `AuthorizedKeysFile ${join(this.sshDir, 'authorized_keys')}`,
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'UsePAM no',
-        'StrictModes no',
-        'UseDNS no',
-        'MaxStartups 200',
-        'MaxSessions 100',
-        'Subsystem sftp internal-sftp',
-        '',
-      ].join('\n'));
+      writeFileSync(
+        config,
+        [
+          `ListenAddress ${addr}:22`,
+          `HostKey ${hostKey}`,
+          `PidFile ${join(this.sshDir, `sshd_${i}.pid`)}`,
+          `AuthorizedKeysFile ${join(this.sshDir, 'authorized_keys')}`,
+          'PermitRootLogin prohibit-password',
+          'PasswordAuthentication no',
+          'KbdInteractiveAuthentication no',
+          'UsePAM no',
+          'StrictModes no',
+          'UseDNS no',
+          'MaxStartups 200',
+          'MaxSessions 100',
+          'Subsystem sftp internal-sftp',
+          '',
+        ].join('\n'),
+      );
       const out = openSync(join(this.sshDir, `sshd_${i}.log`), 'a');
-      const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-        'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', hostDir, this.remote,
-        '/usr/sbin/sshd', '-D', '-e', '-f', config],
-      { stdio: ['ignore', out, out] });
+      const child = spawn(
+        'unshare',
+        [
+          '-m',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+          'sh',
+          hostDir,
+          this.remote,
+          '/usr/sbin/sshd',
+          '-D',
+          '-e',
+          '-f',
+          config,
+        ],
+        { stdio: ['ignore', out, out] },
+      );
       closeSync(out);
       this.hosts.push({ addr, pid: child.pid, child, hostDir });
       lines.push(addr);
       inv.push(`h${i} ansible_host=${addr}`);
     }
     writeFileSync(this.hostsFile, `${lines.join('\n')}\n`);
-    inv.push('', '[bench:vars]', 'ansible_user=root', `ansible_ssh_private_key_file=${this.key}`,
-      'ansible_python_interpreter=/usr/bin/python3', '');
+    inv.push('', '[bench:vars]', 'ansible_user=root', `ansible_ssh_private_key_file=${this.key}`, 'ansible_python_interpreter=/usr/bin/python3', '');
     writeFileSync(this.inventory, inv.join('\n'));
     // Wait until every sshd answers.
     for (const h of this.hosts) {
@@ -89,11 +107,9 @@ export class SshFleet {
 
   /** ssh client options; warm keeps one master connection per host open (ControlPersist). */
   sshArgs(mode) {
-    const base = ['-i', this.key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-      '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes'];
+    const base = ['-i', this.key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes'];
     if (mode === 'warm') {
-      return [...base, '-o', 'ControlMaster=auto', '-o', `ControlPath=${join(this.sshDir, 'cm-%h')}`,
-        '-o', 'ControlPersist=600'];
+      return [...base, '-o', 'ControlMaster=auto', '-o', `ControlPath=${join(this.sshDir, 'cm-%h')}`, '-o', 'ControlPersist=600'];
     }
     return [...base, '-o', 'ControlMaster=no', '-o', 'ControlPath=none'];
   }
@@ -125,23 +141,40 @@ export class SshFleet {
     for (const d of [this.sshDir, join(this.sshDir, 'ansible-cp')]) {
       try {
         for (const f of readdirSync(d)) if (d !== this.sshDir || f.startsWith('cm-')) sockets.push(join(d, f));
-      } catch { /* no such directory */ }
+      } catch {
+        /* no such directory */
+      }
     }
     for (const s of sockets) {
       await run('ssh', ['-o', `ControlPath=${s}`, '-O', 'exit', 'bench-host'], { timeoutMs: 5000 });
     }
     // Any master that did not answer `-O exit`: kill it by pid (its argv names our socket dir).
     const left = await run('pgrep', ['-f', `^ssh: ${this.sshDir}/`]);
-    for (const pid of left.stdout.split('\n').map(Number).filter((p) => p > 0)) {
-      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+    for (const pid of left.stdout
+      .split('\n')
+      .map(Number)
+      .filter((p) => p > 0)) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
     }
     this.leftoverMasters = left.stdout.split('\n').filter(Boolean).length;
     for (const h of this.hosts) {
-      try { process.kill(h.pid, 'SIGTERM'); } catch { /* already gone */ }
+      try {
+        process.kill(h.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
     }
     await sleep(300);
     for (const h of this.hosts) {
-      try { process.kill(h.pid, 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        process.kill(h.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
   }
 }

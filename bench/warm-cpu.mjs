@@ -13,7 +13,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FlotillaFleet } from './flotilla-fleet.mjs';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '15' }, runs: { type: 'string', default: '12' }, cmds: { type: 'string', default: 'run * -- true|run * -- ifconfig' }, port: { type: 'string', default: '9500' } } });
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '15' },
+    runs: { type: 'string', default: '12' },
+    cmds: { type: 'string', default: 'run * -- true|run * -- ifconfig' },
+    port: { type: 'string', default: '9500' },
+  },
+});
 const n = Number(values.n);
 const runs = Number(values.runs);
 const TICK_MS = 1000 / 100; // USER_HZ
@@ -52,9 +59,11 @@ try {
     const controlMs = (cpuMs(control) - control0) / runs;
     const inside = [];
     for (let i = 0; i < runs; i++) inside.push((await fleet.invokeControl(argv)).ms);
-    console.log(`${command}: wall median ${median(walls).toFixed(3)} s (${Math.min(...walls).toFixed(3)}-${Math.max(...walls).toFixed(3)}), ` +
-      `agent CPU ${agentsMs.toFixed(2)} ms per exec, control process CPU ${controlMs.toFixed(1)} ms and request-to-exit ${median(inside).toFixed(0)} ms per invocation` +
-      (failed ? `, ${failed} failed` : ''));
+    console.log(
+      `${command}: wall median ${median(walls).toFixed(3)} s (${Math.min(...walls).toFixed(3)}-${Math.max(...walls).toFixed(3)}), ` +
+        `agent CPU ${agentsMs.toFixed(2)} ms per exec, control process CPU ${controlMs.toFixed(1)} ms and request-to-exit ${median(inside).toFixed(0)} ms per invocation` +
+        (failed ? `, ${failed} failed` : ''),
+    );
   }
 } finally {
   await fleet.disconnect();

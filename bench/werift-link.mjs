@@ -9,7 +9,15 @@
 import { parseArgs } from 'node:util';
 import { RTCPeerConnection } from 'werift';
 
-const { values } = parseArgs({ options: { mb: { type: 'string', default: '50' }, chunk: { type: 'string', default: '65536' }, rounds: { type: 'string', default: '3' }, connects: { type: 'string', default: '10' }, payload: { type: 'string', default: '0' } } });
+const { values } = parseArgs({
+  options: {
+    mb: { type: 'string', default: '50' },
+    chunk: { type: 'string', default: '65536' },
+    rounds: { type: 'string', default: '3' },
+    connects: { type: 'string', default: '10' },
+    payload: { type: 'string', default: '0' },
+  },
+});
 const MB = Number(values.mb);
 const CHUNK = Number(values.chunk);
 
@@ -45,12 +53,23 @@ async function bulk(dcA, dcB) {
   const total = MB * 1024 * 1024;
   const chunk = Buffer.alloc(CHUNK, 7);
   let received = 0;
-  const done = new Promise((resolve) => dcB.onMessage.subscribe((m) => { received += m.length; if (received >= total) resolve(); }));
+  const done = new Promise((resolve) =>
+    dcB.onMessage.subscribe((m) => {
+      received += m.length;
+      if (received >= total) resolve();
+    }),
+  );
   dcA.bufferedAmountLowThreshold = 1024 * 1024;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   for (let sent = 0; sent < total; sent += CHUNK) {
-    if (dcA.bufferedAmount > 4 * 1024 * 1024) await new Promise((r) => { const s = dcA.bufferedAmountLow.subscribe(() => { s.unSubscribe(); r(); }); });
+    if (dcA.bufferedAmount > 4 * 1024 * 1024)
+      await new Promise((r) => {
+        const s = dcA.bufferedAmountLow.subscribe(() => {
+          s.unSubscribe();
+          r();
+        });
+      });
     dcA.send(chunk);
   }
   await done;
@@ -73,5 +92,12 @@ for (let i = 0; i < Number(values.rounds); i++) {
 }
 const sorted = (xs) => [...xs].sort((x, y) => x - y);
 const median = (xs) => sorted(xs)[Math.floor(xs.length / 2)];
-console.log(JSON.stringify({ chunk: CHUNK, mb: MB, connectMs: { median: median(connects), all: connects.map((x) => Math.round(x)) }, bulk: rounds.map((r) => ({ s: +r.seconds.toFixed(2), cpuS: +r.cpuS.toFixed(2), MBps: +r.MBps.toFixed(1) })) }));
+console.log(
+  JSON.stringify({
+    chunk: CHUNK,
+    mb: MB,
+    connectMs: { median: median(connects), all: connects.map((x) => Math.round(x)) },
+    bulk: rounds.map((r) => ({ s: +r.seconds.toFixed(2), cpuS: +r.cpuS.toFixed(2), MBps: +r.MBps.toFixed(1) })),
+  }),
+);
 process.exit(0);

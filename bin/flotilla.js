@@ -16,13 +16,16 @@ const bundled = freshBundle();
 const ts = (entry) => require('./launch.js').importTs(entry);
 const loadClient = async () => (bundled ? require('../dist/flotilla-client.cjs') : ts('../cli/src/control/client.ts'));
 
-void runMain(async (argv) => {
-  const client = await loadClient();
-  const forwarded = await client.tryControl(argv, __filename);
-  if (forwarded !== undefined) return forwarded;
-  if (!bundled) return (await ts('../cli/src/main.ts')).main(argv);
-  const cli = require('./compile-cache.js').loadCached(join(__dirname, '..', 'dist', 'flotilla.cjs'), client.cacheKind(argv));
-  const status = await cli.exports.main(argv);
-  if (!status) cli.save(); // a command that failed early compiled too little to be worth keeping
-  return status;
-}, { exitWhenDone: true });
+void runMain(
+  async (argv) => {
+    const client = await loadClient();
+    const forwarded = await client.tryControl(argv, __filename);
+    if (forwarded !== undefined) return forwarded;
+    if (!bundled) return (await ts('../cli/src/main.ts')).main(argv);
+    const cli = require('./compile-cache.js').loadCached(join(__dirname, '..', 'dist', 'flotilla.cjs'), client.cacheKind(argv));
+    const status = await cli.exports.main(argv);
+    if (!status) cli.save(); // a command that failed early compiled too little to be worth keeping
+    return status;
+  },
+  { exitWhenDone: true },
+);

@@ -9,12 +9,22 @@ const REACHABILITY = new Set(['no-match', 'unreachable', 'signaling-failed', 'ti
 function describe(error) {
   if (error && error.name === 'FlotillaError') {
     const line = error.code === 'usage' && error.detail ? `usage error: ${error.detail}` : `error: ${error.message}`;
-    return { code: error.code, line, message: line.replace(/^(usage )?error: /, ''), status: REACHABILITY.has(error.code) ? 1 : error.code === 'cancelled' ? 130 : 2 };
+    return {
+      code: error.code,
+      line,
+      message: line.replace(/^(usage )?error: /, ''),
+      status: REACHABILITY.has(error.code) ? 1 : error.code === 'cancelled' ? 130 : 2,
+    };
   }
   if (error && typeof error.code === 'string' && error.code.startsWith('ERR_PARSE_ARGS_')) {
     return { code: 'usage', line: `usage error: ${error.message}; see --help`, message: `${error.message}; see --help`, status: 2 };
   }
-  return { code: 'internal', line: `internal error: ${error && error.stack ? error.stack : String(error)}`, message: error instanceof Error ? error.message : String(error), status: 70 };
+  return {
+    code: 'internal',
+    line: `internal error: ${error && error.stack ? error.stack : String(error)}`,
+    message: error instanceof Error ? error.message : String(error),
+    status: 70,
+  };
 }
 
 /** True when `--json` is among the options (before `--`). */

@@ -30,15 +30,25 @@ const graph = new Map(
 );
 
 describe('boundaries', () => {
-  it('the CLI (cli/ and each capability\'s cli.ts) imports nothing from agent/src', () => {
+  it("the CLI (cli/ and each capability's cli.ts) imports nothing from agent/src", () => {
     const cli = files.filter((f) => f.startsWith('cli/') || /^capabilities\/[^/]+\/cli\.ts$/.test(f));
-    const offending = cli.flatMap((f) => graph.get(f)!.filter((t) => t.startsWith('agent/')).map((t) => `${f} -> ${t}`));
+    const offending = cli.flatMap((f) =>
+      graph
+        .get(f)!
+        .filter((t) => t.startsWith('agent/'))
+        .map((t) => `${f} -> ${t}`),
+    );
     expect(offending).toEqual([]);
   });
 
   it('shared/ and the capability specs run in a browser: no node: modules, nothing from agent/, cli/, node/ or web/', () => {
     const iso = files.filter((f) => f.startsWith('shared/') || /^capabilities\/[^/]+\/spec\.ts$/.test(f) || /^capabilities\/[^/]+\.ts$/.test(f));
-    const offending = iso.flatMap((f) => graph.get(f)!.filter((t) => t.startsWith('node:') || /^(agent|cli|node|web)\//.test(t)).map((t) => `${f} -> ${t}`));
+    const offending = iso.flatMap((f) =>
+      graph
+        .get(f)!
+        .filter((t) => t.startsWith('node:') || /^(agent|cli|node|web)\//.test(t))
+        .map((t) => `${f} -> ${t}`),
+    );
     expect(offending).toEqual([]);
   });
 

@@ -15,7 +15,9 @@ import { spec as facts } from './facts/spec.ts';
 import { spec as processes } from './processes/spec.ts';
 
 const DIR = import.meta.dirname;
-const folders = readdirSync(DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+const folders = readdirSync(DIR, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name);
 
 describe('the capability registry', () => {
   it('lists every folder, under the folder name', () => {
@@ -68,7 +70,8 @@ describe('the capability registry', () => {
 
   it('is listed in docs/protocol.md, one row per capability', () => {
     const doc = readFileSync(join(DIR, '..', 'docs', 'protocol.md'), 'utf8');
-    for (const spec of CAPABILITIES) expect(doc, spec.name).toContain(`| \`${spec.name}\` | \`${spec.request.type}\` |`);
+    for (const spec of CAPABILITIES)
+      expect(doc, spec.name).toMatch(new RegExp(`^\\|\\s*\`${spec.name}\`\\s*\\|\\s*\`${spec.request.type.replace('.', '\\.')}\`\\s*\\|`, 'm'));
   });
 });
 
@@ -79,7 +82,20 @@ function answering(result: Record<string, unknown>): AgentConnection {
 
 describe('typed results', () => {
   it("validates an ok result's data by the capability's spec", async () => {
-    const good = { hostname: 'h', os: 'linux', release: 'r', arch: 'x64', cpus: 2, memoryBytes: 1, uptimeS: 1, ips: [], agentVersion: '1', tags: {}, region: null, load: [0.1, 0.2, 0.3] };
+    const good = {
+      hostname: 'h',
+      os: 'linux',
+      release: 'r',
+      arch: 'x64',
+      cpus: 2,
+      memoryBytes: 1,
+      uptimeS: 1,
+      ips: [],
+      agentVersion: '1',
+      tags: {},
+      region: null,
+      load: [0.1, 0.2, 0.3],
+    };
     const result = await call(answering({ status: 'ok', data: good }), facts, {});
     expect(result.data?.load).toEqual([0.1, 0.2, 0.3]);
   });

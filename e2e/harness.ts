@@ -83,10 +83,12 @@ export function startProc(name: string, args: string[], env: Record<string, stri
 export function procOf(child: ChildProcess, label: string): Proc {
   running.add(child);
   const watched = watchOutput(child, label);
-  const exited = new Promise<number | null>((res) => child.once('exit', (code, signal) => {
-    running.delete(child);
-    res(code ?? (signal ? -1 : null));
-  }));
+  const exited = new Promise<number | null>((res) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      res(code ?? (signal ? -1 : null));
+    }),
+  );
   return {
     child,
     output: watched.output,

@@ -42,4 +42,3 @@ export const nodeAesGcm: NativeAesGcm = {
     return out;
   },
 };
-

@@ -29,7 +29,8 @@ export function pathError(path: string, error: unknown, what: string, kind: 'fil
     const found = kind === 'file' ? 'a directory' : 'not a directory';
     return new FlotillaError('bad-config', `${path} is ${found}, where ${what} (a ${kind}) belongs: move it out of the way`);
   }
-  if (code === 'EACCES' || code === 'EPERM') return new FlotillaError('bad-config', `${path} (${what}) is not accessible to this user (${code}): fix its owner or mode`);
+  if (code === 'EACCES' || code === 'EPERM')
+    return new FlotillaError('bad-config', `${path} (${what}) is not accessible to this user (${code}): fix its owner or mode`);
   return new FlotillaError('bad-config', `cannot use ${path} (${what}): ${code ?? (error as Error).message}`);
 }
 
@@ -58,4 +59,3 @@ export async function readJson(path: string, what = 'a Flotilla state file'): Pr
     throw Object.assign(new FlotillaError('bad-config', `${path} is corrupt (not JSON)`), { notJson: true });
   }
 }
-

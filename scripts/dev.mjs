@@ -26,14 +26,24 @@ function node(args, options = {}) {
 }
 
 /** Starts `node args…` with its output prefixed by [name]; `onExit` is called unless stopping. */
-function start(name, args, onExit = (code, signal) => {
-  console.error(`${name} exited (${signal ?? code}); stopping.`);
-  stop(1);
-}) {
+function start(
+  name,
+  args,
+  onExit = (code, signal) => {
+    console.error(`${name} exited (${signal ?? code}); stopping.`);
+    stop(1);
+  },
+) {
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   console.log(`[dev] ${name} started (pid ${child.pid})`);
-  const prefix = (chunk) => chunk.toString().split('\n').filter(Boolean).map((l) => `[${name}] ${l}\n`).join('');
+  const prefix = (chunk) =>
+    chunk
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => `[${name}] ${l}\n`)
+      .join('');
   const quiet = process.env.FLOTILLA_DEV_VERBOSE ? null : /"level":"(debug|info)"/;
   child.stdout.on('data', (c) => (!quiet || !quiet.test(c.toString())) && process.stdout.write(prefix(c)));
   child.stderr.on('data', (c) => (!quiet || !quiet.test(c.toString())) && process.stderr.write(prefix(c)));
@@ -84,14 +94,27 @@ if (!existsSync(join(root, 'dist', 'flotilla-agent.mjs'))) {
 // The CLI bundle starts in ~0.1 s where the TypeScript through tsx takes ~0.45 s (bench/README.md).
 if (!createRequire(import.meta.url)('../bin/fresh-bundle.js').freshBundle({})) {
   console.log('Building the CLI bundle…');
-  if (node(['scripts/build-cli.mjs'], { stdio: 'inherit' }).status !== 0) console.log('(the CLI bundle did not build; `flotilla` runs the TypeScript through tsx)');
+  if (node(['scripts/build-cli.mjs'], { stdio: 'inherit' }).status !== 0)
+    console.log('(the CLI bundle did not build; `flotilla` runs the TypeScript through tsx)');
 }
 if (existsSync(join(root, 'vite.config.ts')) && !existsSync(join(root, 'dist', 'web', 'index.html'))) {
   console.log('Building the PWA…');
   if (spawnSync('npm', ['run', 'build:web'], { cwd: root, stdio: 'inherit' }).status !== 0) process.exit(1);
 }
 
-const signal = start('signal', ['bin/flotilla-signal.js', '--host', host, '--port', String(port), '--stun-port', String(port), '--data-dir', join(dev, 'signal'), '--web-root', join(root, 'dist', 'web')]);
+const signal = start('signal', [
+  'bin/flotilla-signal.js',
+  '--host',
+  host,
+  '--port',
+  String(port),
+  '--stun-port',
+  String(port),
+  '--data-dir',
+  join(dev, 'signal'),
+  '--web-root',
+  join(root, 'dist', 'web'),
+]);
 await new Promise((res, rej) => {
   const timer = setTimeout(() => rej(new Error('the signaling server did not start')), 15_000);
   signal.stdout.on('data', (c) => /listening/.test(c.toString()) && (clearTimeout(timer), res()));
@@ -122,7 +145,9 @@ if (existsSync(join(agentState, 'enrollment.json'))) {
 }
 // Enrolled once (join), then `run`: a restart after a crash does not need the token again.
 const agentArgs = () =>
-  existsSync(join(agentState, 'enrollment.json')) ? ['bin/flotilla-agent.js', 'run', ...agentFlags] : ['bin/flotilla-agent.js', 'join', joinToken, ...agentFlags];
+  existsSync(join(agentState, 'enrollment.json'))
+    ? ['bin/flotilla-agent.js', 'run', ...agentFlags]
+    : ['bin/flotilla-agent.js', 'join', joinToken, ...agentFlags];
 const firstAgent = supervise('agent', agentArgs);
 agentId ??= await new Promise((res) => {
   let text = '';

@@ -58,11 +58,13 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   // Configured servers are used as they are; otherwise the signaling server's, fetched again
   // before their TURN credentials expire.
   const identity = { keys: state.identity.keys, pub: state.identity.pub, kind: 'agent' as const, fleet: enrollment.fleet };
-  const iceServers = config.iceServers ?? iceServerSource(
-    () => fetchIceServers(signal, identity, nodeHttp),
-    () => defaultIceServers(signal),
-    (error) => log('warn', 'ice-config-unavailable', { error: error.message }),
-  );
+  const iceServers =
+    config.iceServers ??
+    iceServerSource(
+      () => fetchIceServers(signal, identity, nodeHttp),
+      () => defaultIceServers(signal),
+      (error) => log('warn', 'ice-config-unavailable', { error: error.message }),
+    );
   // Fetched once now, so a misconfiguration shows at start rather than at the first connection.
   if (typeof iceServers === 'function') await iceServers();
 
@@ -72,7 +74,12 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     token: () => createPeerCredential(state.identity.keys, { purpose: 'register', kind: 'agent', fleet: enrollment.fleet, ...state.identity.pub }),
     iceServers,
     trusted: (identity) => knownDevices.has(identity),
-    log: (event, fields) => log(event.includes('error') || event.includes('fail') ? 'warn' : event.startsWith('rtc-ice-restart') || event === 'rtc-packet-size' ? 'info' : 'debug', event, fields),
+    log: (event, fields) =>
+      log(
+        event.includes('error') || event.includes('fail') ? 'warn' : event.startsWith('rtc-ice-restart') || event === 'rtc-packet-size' ? 'info' : 'debug',
+        event,
+        fields,
+      ),
   });
 
   async function accept(link: RawLink): Promise<void> {
@@ -101,7 +108,13 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
       log('warn', 'handshake-rate-limited', { peer: link.remoteId.slice(0, 8), retryAfterS: retryS });
       audit.write({ device: link.remoteId, request: 'handshake', outcome: 'refused', code: 'rate-limited' });
       // Said on the channel, so the device shows why rather than a channel that closed.
-      refuse(link, new FlotillaError('rate-limited', `more than ${config.handshakesPerMinute} connections from this device in a minute; try again in ${retryS} s (agent setting handshakesPerMinute)`));
+      refuse(
+        link,
+        new FlotillaError(
+          'rate-limited',
+          `more than ${config.handshakesPerMinute} connections from this device in a minute; try again in ${retryS} s (agent setting handshakesPerMinute)`,
+        ),
+      );
       return;
     }
     const inbox = createLinkInbox(link);
@@ -129,12 +142,23 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
       knownDevices.add(cert.id);
       log('info', 'session-open', { device: cert.id.slice(0, 8), name: cert.name, role: cert.role });
       const session = createSecureSession(link, inbox, hs);
-      session.onClose((error) => log(error && error.code !== 'channel-closed' ? 'warn' : 'info', 'session-closed', { device: cert.id.slice(0, 8), ...(error ? { reason: error.detail ?? error.code } : {}) }));
+      session.onClose((error) =>
+        log(error && error.code !== 'channel-closed' ? 'warn' : 'info', 'session-closed', {
+          device: cert.id.slice(0, 8),
+          ...(error ? { reason: error.detail ?? error.code } : {}),
+        }),
+      );
       revocations.track(session, cert.id);
       dispatcher.serve(session, cert);
     } catch (error) {
       const failure = error instanceof FlotillaError ? error : new FlotillaError('handshake-failed', String(error));
-      audit.write({ device: link.remoteId, request: 'handshake', outcome: 'refused', code: failure.code, ...(failure.detail ? { detail: failure.detail } : {}) });
+      audit.write({
+        device: link.remoteId,
+        request: 'handshake',
+        outcome: 'refused',
+        code: failure.code,
+        ...(failure.detail ? { detail: failure.detail } : {}),
+      });
       log('warn', 'handshake-refused', { peer: link.remoteId.slice(0, 8), code: failure.code, detail: failure.detail });
     }
   }
@@ -166,7 +190,12 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
 
   log('info', 'agent-started', { id: state.identity.id, fleet: enrollment.fleet.slice(0, 8), signal });
   const caps = udpBufferCaps();
-  if (caps) log('info', 'udp-buffers-capped', { ...caps, wanted: WANTED_UDP_BUFFER, hint: 'bulk transfers may lose packets; see docs/operations.md, "Transfer speed"' });
+  if (caps)
+    log('info', 'udp-buffers-capped', {
+      ...caps,
+      wanted: WANTED_UDP_BUFFER,
+      hint: 'bulk transfers may lose packets; see docs/operations.md, "Transfer speed"',
+    });
   return {
     id: state.identity.id,
     endpoint,

@@ -50,7 +50,10 @@ export async function openAuditLog(stateDir: string, onError: (error: unknown) =
       } catch (error) {
         onError(error);
         const code = (error as NodeJS.ErrnoException).code ?? String(error);
-        throw new FlotillaError('file-error', `the agent cannot write its audit log (${path}: ${code === 'ENOSPC' ? 'no space left on the device' : code}), so it did not run this request; free space under its state directory`);
+        throw new FlotillaError(
+          'file-error',
+          `the agent cannot write its audit log (${path}: ${code === 'ENOSPC' ? 'no space left on the device' : code}), so it did not run this request; free space under its state directory`,
+        );
       }
     },
     async tail(limit) {

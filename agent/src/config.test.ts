@@ -5,7 +5,11 @@ describe('loadConfig', () => {
   it('keeps ICE URLs whole, splits roots like PATH, and lets flags win over the environment', () => {
     const config = loadConfig(
       { stateDir: '/tmp/flotilla-config-test', tag: ['role=db'] },
-      { FLOTILLA_ICE_SERVERS: 'stun:10.0.0.1:3478,turn:10.0.0.1:3478?transport=tcp', FLOTILLA_ALLOWED_ROOTS: '/srv:/var/www', FLOTILLA_TAGS: 'role=web,zone=a' },
+      {
+        FLOTILLA_ICE_SERVERS: 'stun:10.0.0.1:3478,turn:10.0.0.1:3478?transport=tcp',
+        FLOTILLA_ALLOWED_ROOTS: '/srv:/var/www',
+        FLOTILLA_TAGS: 'role=web,zone=a',
+      },
     );
     expect(config.iceServers).toEqual([{ urls: 'stun:10.0.0.1:3478' }, { urls: 'turn:10.0.0.1:3478?transport=tcp' }]);
     expect(config.allowedRoots).toEqual(['/srv', '/var/www']);

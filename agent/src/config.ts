@@ -102,7 +102,11 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
   const iceFromFlags = [...(flags.iceServer ?? []), ...envList('FLOTILLA_ICE_SERVERS', /,/)];
   const level = flags.logLevel ?? env['FLOTILLA_LOG_LEVEL'] ?? optString(file['logLevel'], 'logLevel') ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new FlotillaError('bad-config', `log level "${level}"`);
-  const roots = flags.allowRoot?.length ? flags.allowRoot : envList('FLOTILLA_ALLOWED_ROOTS').length ? envList('FLOTILLA_ALLOWED_ROOTS') : strings(file['allowedRoots'], 'allowedRoots');
+  const roots = flags.allowRoot?.length
+    ? flags.allowRoot
+    : envList('FLOTILLA_ALLOWED_ROOTS').length
+      ? envList('FLOTILLA_ALLOWED_ROOTS')
+      : strings(file['allowedRoots'], 'allowedRoots');
   const number = (value: unknown, fallback: number, what: string): number => {
     if (value === undefined) return fallback;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new FlotillaError('bad-config', `${what} must be a positive integer`);
@@ -111,7 +115,11 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
   return {
     stateDir,
     signal: flags.signal ?? env['FLOTILLA_SIGNAL'] ?? optString(file['signal'], 'signal'),
-    iceServers: iceFromFlags.length ? iceFromFlags.map((urls) => ({ urls })) : Array.isArray(file['iceServers']) ? (file['iceServers'] as AgentConfig['iceServers']) : undefined,
+    iceServers: iceFromFlags.length
+      ? iceFromFlags.map((urls) => ({ urls }))
+      : Array.isArray(file['iceServers'])
+        ? (file['iceServers'] as AgentConfig['iceServers'])
+        : undefined,
     tags: { ...parseTags(fileTags), ...parseTags(envList('FLOTILLA_TAGS', /,/)), ...parseTags(flags.tag ?? []) },
     region: flags.region ?? env['FLOTILLA_REGION'] ?? optString(file['region'], 'region'),
     allowedRoots: (roots.length ? roots : ['/']).map((r) => resolve(r)),

@@ -79,7 +79,15 @@ export function createDispatcher(shared: Shared): Dispatcher {
     const replay = (id: string, entry: JournalEntry, from?: Offsets) =>
       replayEntry(entry, (stream: Stream, bytes) => send({ type: 'output', id, stream }, bytes), from).then((fields) => reply(id, fields));
     const refuse = (request: Message & { id: string }, error: FlotillaError) => {
-      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: request.type, outcome: 'refused', code: error.code, ...(error.detail ? { detail: error.detail } : {}) });
+      shared.audit.write({
+        device: device.id,
+        deviceName: device.name,
+        role: device.role,
+        request: request.type,
+        outcome: 'refused',
+        code: error.code,
+        ...(error.detail ? { detail: error.detail } : {}),
+      });
       return reply(request.id, { status: 'failed', error: toWireError(error) });
     };
 
@@ -89,7 +97,9 @@ export function createDispatcher(shared: Shared): Dispatcher {
       const startedAt = Date.now();
       // A reattachable task is followed live: its requester now, and controllers that reattach later.
       const following = task && spec.traits?.reattach ? live.begin(task, abort) : undefined;
-      const toRequester = windows.sender(request.id, windowOf(request), (stream, bytes, window) => send({ type: 'output', id: request.id, stream, ...(window ? { window } : {}) }, bytes));
+      const toRequester = windows.sender(request.id, windowOf(request), (stream, bytes, window) =>
+        send({ type: 'output', id: request.id, stream, ...(window ? { window } : {}) }, bytes),
+      );
       following?.live.attach({ stdout: 0, stderr: 0 }, toRequester);
       const ctx: TaskContext = {
         ...shared,
@@ -202,8 +212,21 @@ export function createDispatcher(shared: Shared): Dispatcher {
     function reattach(message: CapabilityRequest, name: string, from: Offsets): boolean {
       const task = live.get(name);
       if (!task) return false;
-      shared.audit.write({ device: device.id, deviceName: device.name, role: device.role, request: message.type, task: name, outcome: 'accepted', code: 'reattached' });
-      const attachment = task.attach(from, windows.sender(message.id, windowOf(message), (stream, bytes, window) => send({ type: 'output', id: message.id, stream, ...(window ? { window } : {}) }, bytes)));
+      shared.audit.write({
+        device: device.id,
+        deviceName: device.name,
+        role: device.role,
+        request: message.type,
+        task: name,
+        outcome: 'accepted',
+        code: 'reattached',
+      });
+      const attachment = task.attach(
+        from,
+        windows.sender(message.id, windowOf(message), (stream, bytes, window) =>
+          send({ type: 'output', id: message.id, stream, ...(window ? { window } : {}) }, bytes),
+        ),
+      );
       attached.add(attachment.detach);
       inSession.set(message.id, task.abort); // a cancel on the new request stops the command
       void task.finished.then((fields) => {
@@ -238,4 +261,3 @@ export function createDispatcher(shared: Shared): Dispatcher {
     },
   };
 }
-

@@ -6,7 +6,9 @@ import { FlotillaError } from '../../shared/wire/errors.ts';
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(error instanceof FlotillaError ? `error: ${error.message}\n` : `internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.stderr.write(
+      error instanceof FlotillaError ? `error: ${error.message}\n` : `internal error: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
     process.exit(error instanceof FlotillaError ? 2 : 70);
   },
 );

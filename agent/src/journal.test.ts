@@ -15,7 +15,16 @@ afterEach(() => {
 });
 
 const entry = (task: string, more: Partial<JournalEntry> = {}): JournalEntry => ({
-  task, op: 'exec', status: 'running', device: 'dev', summary: 'true', startedAt: Date.now(), stdout: '', stderr: '', truncated: false, ...more,
+  task,
+  op: 'exec',
+  status: 'running',
+  device: 'dev',
+  summary: 'true',
+  startedAt: Date.now(),
+  stdout: '',
+  stderr: '',
+  truncated: false,
+  ...more,
 });
 
 describe('journal', () => {

@@ -74,7 +74,11 @@ export function entryProblem(raw: unknown): string | undefined {
     need('startedAt', num, 'a time') ??
     need('endedAt', opt(num), 'a time') ??
     need('exitCode', opt(num), 'an integer') ??
-    need('error', opt((v) => isObj(v) && isErrorCode(v['code']) && (v['detail'] === undefined || str(v['detail']))), 'an error') ??
+    need(
+      'error',
+      opt((v) => isObj(v) && isErrorCode(v['code']) && (v['detail'] === undefined || str(v['detail']))),
+      'an error',
+    ) ??
     need('stdout', str, 'a string') ??
     need('stderr', str, 'a string') ??
     need('truncated', (v) => typeof v === 'boolean', 'true or false') ??
@@ -87,7 +91,10 @@ export function entryProblem(raw: unknown): string | undefined {
 function journalWriteError(path: string, error: unknown): FlotillaError {
   const code = (error as NodeJS.ErrnoException).code ?? String(error);
   const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : code;
-  return new FlotillaError('file-error', `the agent cannot write its journal (${path}: ${why}), so it did not run this task; free space under its state directory`);
+  return new FlotillaError(
+    'file-error',
+    `the agent cannot write its journal (${path}: ${why}), so it did not run this task; free space under its state directory`,
+  );
 }
 
 /**
@@ -136,13 +143,35 @@ export async function openJournal(stateDir: string): Promise<Journal> {
       renameSync(join(dir, name), aside);
       setAside.push({ path: aside, reason });
       const startedAt = statSync(aside, { throwIfNoEntry: false })?.mtimeMs ?? Date.now();
-      entries.set(task, { task, op: 'exec', status: 'interrupted', device: '', summary: '', startedAt: Math.floor(startedAt), endedAt: Math.floor(startedAt), stdout: '', stderr: '', truncated: false, error: { code: 'file-error', detail: `this task's journal entry was damaged (${reason}); it was set aside as ${aside}` } });
+      entries.set(task, {
+        task,
+        op: 'exec',
+        status: 'interrupted',
+        device: '',
+        summary: '',
+        startedAt: Math.floor(startedAt),
+        endedAt: Math.floor(startedAt),
+        stdout: '',
+        stderr: '',
+        truncated: false,
+        error: { code: 'file-error', detail: `this task's journal entry was damaged (${reason}); it was set aside as ${aside}` },
+      });
       replace(entries.get(task)!);
     } catch {
       if (!isTaskId(task)) continue;
       // Unreadable (a power cut during a write): the id stays used, and the run is reported lost.
       const startedAt = statSync(join(dir, name), { throwIfNoEntry: false })?.mtimeMs ?? Date.now();
-      entries.set(task, { task, op: 'exec', status: 'running', device: '', summary: '', startedAt: Math.floor(startedAt), stdout: '', stderr: '', truncated: false });
+      entries.set(task, {
+        task,
+        op: 'exec',
+        status: 'running',
+        device: '',
+        summary: '',
+        startedAt: Math.floor(startedAt),
+        stdout: '',
+        stderr: '',
+        truncated: false,
+      });
     }
   }
   for (const entry of entries.values()) {

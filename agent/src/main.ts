@@ -101,7 +101,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   // A join token is checked before anything is written: a malformed one leaves no identity behind.
-  if (command === 'join' && !rest[0]) throw new FlotillaError('usage', 'flotilla-agent join needs a join token, as in: flotilla-agent join flt1.… (make one with flotilla token create)');
+  if (command === 'join' && !rest[0])
+    throw new FlotillaError('usage', 'flotilla-agent join needs a join token, as in: flotilla-agent join flt1.… (make one with flotilla token create)');
   const token = command === 'join' ? parseJoinToken(rest[0] ?? '') : undefined;
   const state = await openState(config.stateDir);
   if (command === 'id') {

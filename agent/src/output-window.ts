@@ -13,7 +13,11 @@ export interface OutputWindows {
    * a window (an older controller), sends at once. The output message's `window` field tells the
    * controller to acknowledge.
    */
-  sender(requestId: string, window: number | undefined, send: (stream: Stream, bytes: Uint8Array, window: number | undefined) => Promise<void>): (stream: Stream, bytes: Uint8Array) => Promise<void>;
+  sender(
+    requestId: string,
+    window: number | undefined,
+    send: (stream: Stream, bytes: Uint8Array, window: number | undefined) => Promise<void>,
+  ): (stream: Stream, bytes: Uint8Array) => Promise<void>;
   /** An `output.ack` arrived. */
   ack(requestId: string, bytes: number): void;
   /** The request ended: nothing more waits for its acknowledgements. */

@@ -20,7 +20,8 @@ const REPLAY_PIECE = 64 * 1024;
 export async function replayEntry(entry: JournalEntry, output: (stream: Stream, bytes: Uint8Array) => Promise<void>, from?: Offsets): Promise<ResultFields> {
   for (const stream of ['stdout', 'stderr'] as const) {
     const bytes = utf8(typeof entry[stream] === 'string' ? entry[stream] : '');
-    for (let at = Math.min(from?.[stream] ?? 0, bytes.length); at < bytes.length; at += REPLAY_PIECE) await output(stream, bytes.subarray(at, at + REPLAY_PIECE));
+    for (let at = Math.min(from?.[stream] ?? 0, bytes.length); at < bytes.length; at += REPLAY_PIECE)
+      await output(stream, bytes.subarray(at, at + REPLAY_PIECE));
   }
   const status = entry.status === 'running' ? 'failed' : entry.status;
   return {

@@ -3,11 +3,17 @@ import { describe, expect, it } from 'vitest';
 import { serviceUnit } from './service-unit.ts';
 
 const unit = serviceUnit({ execPath: '/usr/bin/node', script: '/usr/local/lib/flotilla-agent.mjs', stateDir: '/var/lib/flotilla-agent' });
-const line = (text: string, key: string): string[] => text.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+const line = (text: string, key: string): string[] =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith(`${key}=`))
+    .map((l) => l.slice(key.length + 1));
 
 describe('serviceUnit', () => {
   it('starts node with the memory flag before the script', () => {
-    expect(line(unit, 'ExecStart')).toEqual(['/usr/bin/node --max-semi-space-size=1 /usr/local/lib/flotilla-agent.mjs run --state-dir /var/lib/flotilla-agent']);
+    expect(line(unit, 'ExecStart')).toEqual([
+      '/usr/bin/node --max-semi-space-size=1 /usr/local/lib/flotilla-agent.mjs run --state-dir /var/lib/flotilla-agent',
+    ]);
     expect(line(unit, 'Environment')).toEqual(['NODE_ENV=production']);
     expect(line(unit, 'Restart')).toEqual(['always']);
     expect(line(unit, 'User')).toEqual([]);

@@ -25,7 +25,9 @@ export interface UnitOptions {
 
 /** The text of flotilla-agent.service. */
 export function serviceUnit(o: UnitOptions): string {
-  const environment = Object.entries(AGENT_ENVIRONMENT).map(([k, v]) => `Environment=${k}=${v}\n`).join('');
+  const environment = Object.entries(AGENT_ENVIRONMENT)
+    .map(([k, v]) => `Environment=${k}=${v}\n`)
+    .join('');
   return `[Unit]
 Description=Flotilla agent
 After=network-online.target

@@ -49,17 +49,20 @@ function parseEnrollment(raw: unknown): Enrollment {
 
 /** Opens (creating if needed) the state directory and the agent's identity. */
 export async function openState(dir: string): Promise<AgentState> {
-  await expectDirectory(dir, 'the agent\'s state directory');
+  await expectDirectory(dir, "the agent's state directory");
   await chmod(dir, 0o700);
   const identityPath = join(dir, 'identity.json');
   const enrollmentPath = join(dir, 'enrollment.json');
   let identity: Identity;
-  const stored = await readJson(identityPath, 'the agent\'s identity');
+  const stored = await readJson(identityPath, "the agent's identity");
   if (stored === undefined) {
     // Enrolled before, so it had an identity: a new one would be a new host to the fleet,
     // silently. Say what is missing instead.
     if (existsSync(enrollmentPath)) {
-      throw new FlotillaError('bad-config', `${identityPath} is missing, but this agent is enrolled (${enrollmentPath}): restore identity.json from a backup to keep its id, or remove enrollment.json and join again with a new token to enroll as a new host`);
+      throw new FlotillaError(
+        'bad-config',
+        `${identityPath} is missing, but this agent is enrolled (${enrollmentPath}): restore identity.json from a backup to keep its id, or remove enrollment.json and join again with a new token to enroll as a new host`,
+      );
     }
     identity = await createIdentity(true);
     await writeJsonAtomic(identityPath, await exportIdentity(identity.keys), 0o600);

@@ -34,9 +34,27 @@ export interface TaskStart {
 export async function recordStart(records: Records, device: DeviceCertBody, start: TaskStart, startedAt: number): Promise<void> {
   const { task, detail } = start;
   try {
-    await records.audit.record({ device: device.id, deviceName: device.name, role: device.role, request: start.type, outcome: 'accepted', ...(task ? { task } : {}), ...(detail === undefined ? {} : { detail }) });
+    await records.audit.record({
+      device: device.id,
+      deviceName: device.name,
+      role: device.role,
+      request: start.type,
+      outcome: 'accepted',
+      ...(task ? { task } : {}),
+      ...(detail === undefined ? {} : { detail }),
+    });
     if (task) {
-      await records.journal.begin({ task, op: start.op, status: 'running', device: device.id, summary: start.summary.slice(0, 1000), startedAt, stdout: '', stderr: '', truncated: false });
+      await records.journal.begin({
+        task,
+        op: start.op,
+        status: 'running',
+        device: device.id,
+        summary: start.summary.slice(0, 1000),
+        startedAt,
+        stdout: '',
+        stderr: '',
+        truncated: false,
+      });
     }
   } catch (error) {
     const failure = error instanceof FlotillaError ? error : new FlotillaError('file-error', String(error));
@@ -49,7 +67,13 @@ export async function recordStart(records: Records, device: DeviceCertBody, star
 export async function recordEnd(records: Records, task: string, fields: ResultFields): Promise<void> {
   const { data, exitCode, error } = fields;
   try {
-    await records.journal.update(task, { status: fields.status, endedAt: Date.now(), ...(data ? { data } : {}), ...(exitCode === undefined ? {} : { exitCode }), ...(error ? { error } : {}) });
+    await records.journal.update(task, {
+      status: fields.status,
+      endedAt: Date.now(),
+      ...(data ? { data } : {}),
+      ...(exitCode === undefined ? {} : { exitCode }),
+      ...(error ? { error } : {}),
+    });
   } catch (failure) {
     records.log('error', 'journal-write-failed', { task, error: failure instanceof FlotillaError ? failure.detail : String(failure) });
   }

@@ -28,7 +28,11 @@ export function commandText(words: string[]): string {
 async function runCommand(ctx: CommandContext): Promise<number> {
   const selector = ctx.args[0];
   const cmd = commandText(ctx.rest.length ? ctx.rest : ctx.args.slice(1));
-  if (!selector || !cmd) throw new FlotillaError('usage', `flotilla run needs a selector and a command, as in: flotilla run ${selector ? shellWord(selector) : "'web-*'"} -- uname -a`);
+  if (!selector || !cmd)
+    throw new FlotillaError(
+      'usage',
+      `flotilla run needs a selector and a command, as in: flotilla run ${selector ? shellWord(selector) : "'web-*'"} -- uname -a`,
+    );
   const env: Record<string, string> = {};
   for (const pair of ctx.flags.env ?? []) {
     const eq = pair.indexOf('=');
@@ -132,7 +136,16 @@ async function runCommand(ctx: CommandContext): Promise<number> {
     let results: HostResult[];
     let stopped: string | undefined;
     if (rolling) {
-      const outcome = await runPipeline(fleet.controller, targets.map((t) => ({ id: t.record.id, online: t.online })), runOn, { ...pipeline, signal: abort.signal, onBatch: (index, ids) => ctx.err(`batch ${index + 1}: ${ids.map((id) => names.get(id) ?? id.slice(0, 8)).join(', ')}`) });
+      const outcome = await runPipeline(
+        fleet.controller,
+        targets.map((t) => ({ id: t.record.id, online: t.online })),
+        runOn,
+        {
+          ...pipeline,
+          signal: abort.signal,
+          onBatch: (index, ids) => ctx.err(`batch ${index + 1}: ${ids.map((id) => names.get(id) ?? id.slice(0, 8)).join(', ')}`),
+        },
+      );
       results = outcome.results;
       stopped = outcome.stopped;
     } else {

@@ -38,7 +38,7 @@ export const spec = defineCapability({
       usage: [
         'run <selector> [--timeout 30s] [--cwd DIR] [--env K=V] [--user U] -- <command…>',
         "(one argument is a shell line: -- 'ls | wc -l'; several are exact words;",
-        '--timeout is the command\'s limit on each host, and the invocation',
+        "--timeout is the command's limit on each host, and the invocation",
         'ends 5s later, reporting hosts that did not answer)',
       ],
       options: { cwd: { type: 'string' }, env: { type: 'string', multiple: true }, user: { type: 'string' } },

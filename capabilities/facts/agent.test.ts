@@ -9,7 +9,7 @@ describe('parseOsRelease', () => {
   it('reads Debian, Ubuntu and unquoted forms', () => {
     const debian = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n';
     expect(parseOsRelease(debian)).toEqual({ prettyName: 'Debian GNU/Linux 12 (bookworm)', id: 'debian', versionId: '12' });
-    const ubuntu = "NAME=\"Ubuntu\"\nVERSION_ID='22.04'\nID=ubuntu\nID_LIKE=debian\nPRETTY_NAME=\"Ubuntu 22.04.4 LTS\"\n";
+    const ubuntu = 'NAME="Ubuntu"\nVERSION_ID=\'22.04\'\nID=ubuntu\nID_LIKE=debian\nPRETTY_NAME="Ubuntu 22.04.4 LTS"\n';
     expect(parseOsRelease(ubuntu)).toEqual({ prettyName: 'Ubuntu 22.04.4 LTS', id: 'ubuntu', versionId: '22.04' });
   });
 
@@ -34,7 +34,19 @@ describe('facts', () => {
   });
 
   it('parseFacts accepts facts from an agent that predates distro and distroVersion', () => {
-    const old = { hostname: 'h', os: 'linux', release: 'Debian GNU/Linux 12 (bookworm)', arch: 'x64', cpus: 2, memoryBytes: 1, uptimeS: 1, ips: [], agentVersion: '0.1.0', tags: {}, region: null };
+    const old = {
+      hostname: 'h',
+      os: 'linux',
+      release: 'Debian GNU/Linux 12 (bookworm)',
+      arch: 'x64',
+      cpus: 2,
+      memoryBytes: 1,
+      uptimeS: 1,
+      ips: [],
+      agentVersion: '0.1.0',
+      tags: {},
+      region: null,
+    };
     const facts = parseFacts(old);
     expect(facts.distro).toBeUndefined();
     expect(facts.distroVersion).toBeUndefined();

@@ -12,7 +12,17 @@ const CHUNK = 256 * 1024;
 
 /** The refusal of a path that is not a regular file, naming what it is. */
 function notRegular(path: string, info: Stats): FlotillaError {
-  const kind = info.isFIFO() ? 'a FIFO (named pipe)' : info.isDirectory() ? 'a directory' : info.isSocket() ? 'a socket' : info.isCharacterDevice() ? 'a character device' : info.isBlockDevice() ? 'a block device' : 'not a regular file';
+  const kind = info.isFIFO()
+    ? 'a FIFO (named pipe)'
+    : info.isDirectory()
+      ? 'a directory'
+      : info.isSocket()
+        ? 'a socket'
+        : info.isCharacterDevice()
+          ? 'a character device'
+          : info.isBlockDevice()
+            ? 'a block device'
+            : 'not a regular file';
   return new FlotillaError('file-error', `${path} is ${kind}; fetch reads regular files only`);
 }
 

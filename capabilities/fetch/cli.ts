@@ -13,7 +13,11 @@ import type { CommandContext } from '../../cli/src/commands/context.ts';
 
 async function fetchCommand(ctx: CommandContext): Promise<number> {
   const [selector, remote, localDir] = ctx.args;
-  if (!selector || !remote || !localDir) throw new FlotillaError('usage', "flotilla fetch needs a selector, a remote path and a local folder, as in: flotilla fetch 'web-*' /etc/hostname ./fetched");
+  if (!selector || !remote || !localDir)
+    throw new FlotillaError(
+      'usage',
+      "flotilla fetch needs a selector, a remote path and a local folder, as in: flotilla fetch 'web-*' /etc/hostname ./fetched",
+    );
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
   try {
@@ -21,30 +25,43 @@ async function fetchCommand(ctx: CommandContext): Promise<number> {
     const task = ctx.flags.task ?? newTaskId();
     const locals = new Map<string, string>();
     const folders = fetchFolders(resolve(ctx.cwd, localDir));
-    const { results, stopped } = await runPipeline(fleet.controller, targets, async (id) => {
-      const folder = await folders.hostFolder((names.get(id) ?? id).replace(/[^A-Za-z0-9._-]/g, '_'));
-      const path = join(folder.dir, basename(remote));
-      const handle = await open(path + '.part', 'w').catch(async (error: unknown) => {
-        await folder.release(false);
-        throw error;
-      });
-      try {
-        const result = await fetchFromHost(fleet.controller, id, task, remote, async (offset, bytes) => {
-          await handle.write(bytes, 0, bytes.length, offset);
-        }, undefined, ctx.signal);
-        await handle.close();
-        if (result.status === 'ok') {
-          await chmod(path + '.part', (result.data?.mode ?? 0o644) & 0o777);
-          await rename(path + '.part', path);
-          locals.set(id, path);
+    const { results, stopped } = await runPipeline(
+      fleet.controller,
+      targets,
+      async (id) => {
+        const folder = await folders.hostFolder((names.get(id) ?? id).replace(/[^A-Za-z0-9._-]/g, '_'));
+        const path = join(folder.dir, basename(remote));
+        const handle = await open(path + '.part', 'w').catch(async (error: unknown) => {
+          await folder.release(false);
+          throw error;
+        });
+        try {
+          const result = await fetchFromHost(
+            fleet.controller,
+            id,
+            task,
+            remote,
+            async (offset, bytes) => {
+              await handle.write(bytes, 0, bytes.length, offset);
+            },
+            undefined,
+            ctx.signal,
+          );
+          await handle.close();
+          if (result.status === 'ok') {
+            await chmod(path + '.part', (result.data?.mode ?? 0o644) & 0o777);
+            await rename(path + '.part', path);
+            locals.set(id, path);
+          }
+          return result;
+        } finally {
+          await handle.close().catch(() => undefined);
+          await rm(path + '.part', { force: true });
+          await folder.release(locals.has(id)); // a failed fetch leaves no empty folder behind
         }
-        return result;
-      } finally {
-        await handle.close().catch(() => undefined);
-        await rm(path + '.part', { force: true });
-        await folder.release(locals.has(id)); // a failed fetch leaves no empty folder behind
-      }
-    }, pipelineOptions(ctx, names));
+      },
+      pipelineOptions(ctx, names),
+    );
     await folders.finish();
     return printReport(ctx, {
       task,

@@ -16,7 +16,12 @@ async function pingCommand(ctx: CommandContext): Promise<number> {
   try {
     const { names, targets } = await selectTargets(fleet, selector);
     // Ping dials every selected host, even those presence reports offline: it is how to check.
-    const { results, stopped } = await runPipeline(fleet.controller, targets.map((t) => ({ ...t, online: true })), (id) => pingHost(fleet.controller, id), pipelineOptions(ctx, names));
+    const { results, stopped } = await runPipeline(
+      fleet.controller,
+      targets.map((t) => ({ ...t, online: true })),
+      (id) => pingHost(fleet.controller, id),
+      pipelineOptions(ctx, names),
+    );
     return printReport(ctx, {
       selector,
       results,

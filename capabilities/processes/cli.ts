@@ -15,18 +15,23 @@ import { SIGNALS, SORTS, spec, type ProcessesRequest, type ProcessesResult } fro
 async function onEachHost(ctx: CommandContext, fleet: Fleet, selector: string, request: ProcessesRequest) {
   const { signal } = ctx;
   const { names, targets } = await selectTargets(fleet, selector);
-  const outcome = await runPipeline(fleet.controller, targets, async (id): Promise<HostResult<ProcessesResult>> => {
-    const started = performance.now();
-    const connection = await fleet.controller.connect(id);
-    const result = await call(connection, spec, request, signal ? { signal } : {});
-    return {
-      hostId: id,
-      status: result.status,
-      durationMs: Math.round(performance.now() - started),
-      ...(result.error ? { error: result.error } : {}),
-      ...(result.data ? { data: result.data } : {}),
-    };
-  }, pipelineOptions(ctx, undefined));
+  const outcome = await runPipeline(
+    fleet.controller,
+    targets,
+    async (id): Promise<HostResult<ProcessesResult>> => {
+      const started = performance.now();
+      const connection = await fleet.controller.connect(id);
+      const result = await call(connection, spec, request, signal ? { signal } : {});
+      return {
+        hostId: id,
+        status: result.status,
+        durationMs: Math.round(performance.now() - started),
+        ...(result.error ? { error: result.error } : {}),
+        ...(result.data ? { data: result.data } : {}),
+      };
+    },
+    pipelineOptions(ctx, undefined),
+  );
   return { names, ...outcome };
 }
 
@@ -38,7 +43,8 @@ async function psCommand(ctx: CommandContext): Promise<number> {
   const [selector, extra] = ctx.args;
   if (!selector || extra !== undefined) throw new FlotillaError('usage', "flotilla ps needs one selector, as in: flotilla ps 'web-*' --sort mem");
   const sort = ctx.flags['sort'];
-  if (sort !== undefined && !(SORTS as readonly unknown[]).includes(sort)) throw new FlotillaError('usage', `--sort ${String(sort)}: use one of ${SORTS.join(', ')}`);
+  if (sort !== undefined && !(SORTS as readonly unknown[]).includes(sort))
+    throw new FlotillaError('usage', `--sort ${String(sort)}: use one of ${SORTS.join(', ')}`);
   const request: ProcessesRequest = {
     action: 'list',
     ...(sort ? { sort: sort as (typeof SORTS)[number] } : {}),
@@ -55,13 +61,30 @@ async function psCommand(ctx: CommandContext): Promise<number> {
         ctx.out(
           table(
             ['PID', 'PPID', 'USER', 'S', 'CPU%', 'RSS', 'STARTED', 'COMMAND'],
-            r.data.processes.map((p) => [String(p.pid), String(p.ppid), p.user, p.state, p.cpu.toFixed(1), mib(p.rssBytes), ago(p.startedAt), p.command.slice(0, 200)]),
+            r.data.processes.map((p) => [
+              String(p.pid),
+              String(p.ppid),
+              p.user,
+              p.state,
+              p.cpu.toFixed(1),
+              mib(p.rssBytes),
+              ago(p.startedAt),
+              p.command.slice(0, 200),
+            ]),
           ),
         );
         ctx.out('');
       }
     }
-    return printReport(ctx, { task: newTaskId(), selector, command: 'ps', results, names, ...(stopped ? { stopped } : {}), detail: (r) => (r.data?.kind === 'list' ? `${r.data.total} processes` : '') });
+    return printReport(ctx, {
+      task: newTaskId(),
+      selector,
+      command: 'ps',
+      results,
+      names,
+      ...(stopped ? { stopped } : {}),
+      detail: (r) => (r.data?.kind === 'list' ? `${r.data.total} processes` : ''),
+    });
   } finally {
     await fleet.close();
   }
@@ -78,7 +101,15 @@ async function killCommand(ctx: CommandContext): Promise<number> {
   const fleet = await openFleet(await openHome(), ctx.fleetOptions);
   try {
     const { names, results, stopped } = await onEachHost(ctx, fleet, selector, { action: 'signal', pid, signal: name as (typeof SIGNALS)[number] });
-    return printReport(ctx, { task: newTaskId(), selector, command: `kill -${name} ${pid}`, results, names, ...(stopped ? { stopped } : {}), detail: (r) => (r.data?.kind === 'signal' ? `SIG${r.data.signal} sent to ${r.data.pid}` : '') });
+    return printReport(ctx, {
+      task: newTaskId(),
+      selector,
+      command: `kill -${name} ${pid}`,
+      results,
+      names,
+      ...(stopped ? { stopped } : {}),
+      detail: (r) => (r.data?.kind === 'signal' ? `SIG${r.data.signal} sent to ${r.data.pid}` : ''),
+    });
   } finally {
     await fleet.close();
   }

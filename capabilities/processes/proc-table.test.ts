@@ -42,7 +42,9 @@ describe('processes spec', () => {
     const role = spec.role as (r: ReturnType<typeof spec.request.parse>) => string;
     expect(role({ action: 'list' })).toBe('viewer');
     expect(role({ action: 'signal', pid: 5, signal: 'TERM' })).toBe('operator');
-    expect(() => spec.result({ processes: [{ pid: 1, ppid: 0, user: 'root', command: 'init', state: 'S', cpu: 'lots', rssBytes: 1, startedAt: 1 }] })).toThrow(/cpu: expected a number/);
+    expect(() => spec.result({ processes: [{ pid: 1, ppid: 0, user: 'root', command: 'init', state: 'S', cpu: 'lots', rssBytes: 1, startedAt: 1 }] })).toThrow(
+      /cpu: expected a number/,
+    );
     expect(() => spec.result({ processes: 'none' })).toThrow(/expected a list/);
   });
 });

@@ -20,7 +20,10 @@ export interface StatFields {
 export function parseStat(text: string): StatFields | undefined {
   const close = text.lastIndexOf(')');
   if (close < 0) return undefined;
-  const f = text.slice(close + 2).trim().split(/\s+/);
+  const f = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // After "pid (comm) ": state(3) ppid(4) … utime(14) stime(15) … starttime(22) vsize(23) rss(24).
   const num = (n: number) => Number(f[n - 3]);
   const fields = { state: f[0] ?? '?', ppid: num(4), cpuTicks: num(14) + num(15), startTicks: num(22), rssPages: num(24) };
@@ -62,7 +65,11 @@ export async function readProcesses(): Promise<ProcessInfo[]> {
   const pids = entries.filter((e) => /^\d+$/.test(e));
   const rows = await Promise.all(
     pids.map(async (pid): Promise<ProcessInfo | undefined> => {
-      const [stat, status, cmdline] = await Promise.all([readOrEmpty(`/proc/${pid}/stat`), readOrEmpty(`/proc/${pid}/status`), readOrEmpty(`/proc/${pid}/cmdline`)]);
+      const [stat, status, cmdline] = await Promise.all([
+        readOrEmpty(`/proc/${pid}/stat`),
+        readOrEmpty(`/proc/${pid}/status`),
+        readOrEmpty(`/proc/${pid}/cmdline`),
+      ]);
       const fields = parseStat(stat);
       if (!fields) return undefined;
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? NaN);

@@ -45,8 +45,7 @@ function parseProcess(raw: unknown, i: number): ProcessInfo {
 }
 
 export type ProcessesRequest =
-  | { action: 'list'; sort?: (typeof SORTS)[number]; user?: string; grep?: string }
-  | { action: 'signal'; pid: number; signal: SignalName };
+  { action: 'list'; sort?: (typeof SORTS)[number]; user?: string; grep?: string } | { action: 'signal'; pid: number; signal: SignalName };
 
 export type ProcessesResult = { kind: 'list'; processes: ProcessInfo[]; total: number } | { kind: 'signal'; pid: number; signal: SignalName };
 
@@ -74,7 +73,12 @@ export const spec = defineCapability({
   role: (r) => (r.action === 'list' ? 'viewer' : 'operator'),
   traits: { audit: (r) => (r.action === 'signal' ? `SIG${r.signal} ${r.pid}` : 'list') },
   cli: [
-    { name: 'ps', usage: ['ps <selector> [--sort cpu|mem|pid] [--user U] [--grep TEXT]', 'processes per host, busiest first'], options: { sort: { type: 'string' }, grep: { type: 'string' } }, warm: true },
+    {
+      name: 'ps',
+      usage: ['ps <selector> [--sort cpu|mem|pid] [--user U] [--grep TEXT]', 'processes per host, busiest first'],
+      options: { sort: { type: 'string' }, grep: { type: 'string' } },
+      warm: true,
+    },
     { name: 'kill', usage: ['kill <selector> <pid> [--signal TERM]', 'send a signal to a process (refuses pid 1 and the agent)'], warm: true },
   ],
   web: { hostTab: { label: 'Processes', order: 10 } },

@@ -23,13 +23,18 @@ async function fileSource(path: string, modeText: string | undefined): Promise<P
     return buffer.subarray(0, bytesRead);
   };
   const mode = modeText === undefined ? info.mode & 0o777 : parseInt(modeText, 8);
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new FlotillaError('usage', `--mode ${modeText} is not an octal mode: write it like --mode 0644`);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+    throw new FlotillaError('usage', `--mode ${modeText} is not an octal mode: write it like --mode 0644`);
   return { size: info.size, mode, sha256: await hashSource(info.size, read), read, close: () => handle.close() };
 }
 
 async function pushCommand(ctx: CommandContext): Promise<number> {
   const [selector, local, remote] = ctx.args;
-  if (!selector || !local || !remote) throw new FlotillaError('usage', "flotilla push needs a selector, a local file and a remote path, as in: flotilla push 'web-*' ./app.conf /etc/app/ [--mode 0644]");
+  if (!selector || !local || !remote)
+    throw new FlotillaError(
+      'usage',
+      "flotilla push needs a selector, a local file and a remote path, as in: flotilla push 'web-*' ./app.conf /etc/app/ [--mode 0644]",
+    );
   const source = await fileSource(resolve(ctx.cwd, local), ctx.flags.mode);
   const target = remote.endsWith('/') ? remote + basename(local) : remote;
   const home = await openHome();
@@ -44,14 +49,30 @@ async function pushCommand(ctx: CommandContext): Promise<number> {
       fleet.controller,
       targets,
       (id) =>
-        pushToHost(fleet.controller, id, task, target, source, (bytes) => {
-          sent.set(id, bytes);
-          progress.update([...sent.values()].reduce((a, b) => a + b, 0));
-        }, ctx.signal),
+        pushToHost(
+          fleet.controller,
+          id,
+          task,
+          target,
+          source,
+          (bytes) => {
+            sent.set(id, bytes);
+            progress.update([...sent.values()].reduce((a, b) => a + b, 0));
+          },
+          ctx.signal,
+        ),
       pipelineOptions(ctx, names),
     );
     progress.done();
-    return printReport(ctx, { task, selector, command: `push ${local} ${target}`, results, names, ...(stopped ? { stopped } : {}), detail: (r) => `${r.data?.path ?? target} ${(r.data?.sha256 ?? '').slice(0, 12)}` });
+    return printReport(ctx, {
+      task,
+      selector,
+      command: `push ${local} ${target}`,
+      results,
+      names,
+      ...(stopped ? { stopped } : {}),
+      detail: (r) => `${r.data?.path ?? target} ${(r.data?.sha256 ?? '').slice(0, 12)}`,
+    });
   } finally {
     await source.close();
     await fleet.close();

@@ -16,7 +16,8 @@ async function tagCommand(ctx: CommandContext): Promise<number> {
     if (eq <= 0) throw new FlotillaError('usage', `tag "${pair}" must be key=value (key= removes it), as in: flotilla tag ${hostText ?? '<host>'} role=web`);
     tags[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  if (!Object.keys(tags).length) throw new FlotillaError('usage', `flotilla tag needs a host and key=value pairs, as in: flotilla tag ${hostText ?? '<host>'} role=web env=prod`);
+  if (!Object.keys(tags).length)
+    throw new FlotillaError('usage', `flotilla tag needs a host and key=value pairs, as in: flotilla tag ${hostText ?? '<host>'} role=web env=prod`);
   const home = await openHome();
   const id = await findHost(home, hostText);
   const fleet = await openFleet(home, ctx.fleetOptions);
@@ -24,7 +25,13 @@ async function tagCommand(ctx: CommandContext): Promise<number> {
     const connection = await fleet.controller.connect(id);
     const result = await callOk(connection, spec, { tags });
     await fleet.controller.refresh(id);
-    ctx.out(ctx.flags.json ? JSON.stringify(result) : `Tags of ${id.slice(0, 8)}: ${Object.entries(result.tags).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    ctx.out(
+      ctx.flags.json
+        ? JSON.stringify(result)
+        : `Tags of ${id.slice(0, 8)}: ${Object.entries(result.tags)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`,
+    );
     return 0;
   } finally {
     await fleet.close();

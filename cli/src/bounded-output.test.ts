@@ -6,7 +6,11 @@ const enc = (s: string) => new TextEncoder().encode(s);
 describe('createBoundedLinePrinter', () => {
   it('prints whole lines per host and keeps at most one piece of a long line', async () => {
     const out: string[] = [];
-    const printer = createBoundedLinePrinter((t) => void out.push(t), (h) => `${h} | `, 8);
+    const printer = createBoundedLinePrinter(
+      (t) => void out.push(t),
+      (h) => `${h} | `,
+      8,
+    );
     await printer.write('a', 'stdout', enc('one\ntw'));
     await printer.write('b', 'stdout', enc('x\n'));
     await printer.write('a', 'stdout', enc('o\n0123456789abcdefXY'));
@@ -17,7 +21,11 @@ describe('createBoundedLinePrinter', () => {
 
   it('keeps a multi-byte character whole across a cut', async () => {
     const out: string[] = [];
-    const printer = createBoundedLinePrinter((t) => void out.push(t), () => '', 4);
+    const printer = createBoundedLinePrinter(
+      (t) => void out.push(t),
+      () => '',
+      4,
+    );
     await printer.write('a', 'stdout', enc('abcé\n')); // é is two bytes: the cut falls inside it
     expect(out.join('')).toBe('abc\né\n');
   });

@@ -49,7 +49,11 @@ export function drainingWriter(write: (text: string) => void, out: NodeJS.WriteS
  * the rest of the line follows on the next. `write` resolves when the text was taken (see
  * drainingWriter); so does each call.
  */
-export function createBoundedLinePrinter(write: (text: string) => void | Promise<void>, prefix: (host: string, stream: Stream) => string, pieceBytes = LINE_PIECE_BYTES) {
+export function createBoundedLinePrinter(
+  write: (text: string) => void | Promise<void>,
+  prefix: (host: string, stream: Stream) => string,
+  pieceBytes = LINE_PIECE_BYTES,
+) {
   const partial = new Map<string, { chunks: Uint8Array[]; size: number; decoder: TextDecoder }>();
   /** The held line (or piece) as a printed line; the caller writes what one call printed at once. */
   const line = (host: string, stream: Stream, held: { chunks: Uint8Array[]; decoder: TextDecoder }): string => {
@@ -147,7 +151,13 @@ export function createOutputCollector(cap = JSON_OUTPUT_CAP) {
       const h = hosts.get(host);
       if (!h) return { stdout: '', stderr: '', stdoutBytes: 0, stderrBytes: 0, truncated: false };
       const tail = (s: { text: string; bytes: number; decoder: TextDecoder }) => (s.bytes <= cap ? (s.text += s.decoder.decode()) : s.text);
-      return { stdout: tail(h.stdout), stderr: tail(h.stderr), stdoutBytes: h.stdout.bytes, stderrBytes: h.stderr.bytes, truncated: h.stdout.bytes > cap || h.stderr.bytes > cap };
+      return {
+        stdout: tail(h.stdout),
+        stderr: tail(h.stderr),
+        stdoutBytes: h.stdout.bytes,
+        stderrBytes: h.stderr.bytes,
+        truncated: h.stdout.bytes > cap || h.stderr.bytes > cap,
+      };
     },
   };
 }

@@ -32,7 +32,9 @@ describe('usage errors from the command line', () => {
     const argv = ['ping', '*', '--bogus'];
     expect(errorLine(usageFromParseError(parseError(argv), argv))).toBe('usage error: unknown option "--bogus"; see flotilla --help');
     const missing = ['run', '*', '--timeout'];
-    expect(errorLine(usageFromParseError(parseError(missing), missing))).toBe('usage error: --timeout needs a value, as in --timeout VALUE; see flotilla --help');
+    expect(errorLine(usageFromParseError(parseError(missing), missing))).toBe(
+      'usage error: --timeout needs a value, as in --timeout VALUE; see flotilla --help',
+    );
     expect(usageFromParseError(new Error('other'), argv)).toBeUndefined();
   });
 });
@@ -49,7 +51,9 @@ describe('error output', () => {
 
   it('--json errors are one parseable object with code and message', () => {
     expect(JSON.parse(errorJson(new FlotillaError('usage', 'say "it"')))).toEqual({ error: { code: 'usage', message: 'say "it"' } });
-    expect(JSON.parse(errorJson(new FlotillaError('signaling-failed', 'http://x/')))).toEqual({ error: { code: 'signaling-failed', message: 'The signaling server could not be reached or refused the connection. (http://x/)' } });
+    expect(JSON.parse(errorJson(new FlotillaError('signaling-failed', 'http://x/')))).toEqual({
+      error: { code: 'signaling-failed', message: 'The signaling server could not be reached or refused the connection. (http://x/)' },
+    });
     expect(JSON.parse(errorJson(new Error('bug')))).toEqual({ error: { code: 'internal', message: 'bug' } });
     expect(wantsJson(['ping', '*', '--json'])).toBe(true);
     expect(wantsJson(['run', '*', '--', 'tool', '--json'])).toBe(false);

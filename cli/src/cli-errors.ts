@@ -66,7 +66,10 @@ export function usageFromParseError(error: unknown, argv: readonly string[]): Fl
   }
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     const name = /--[a-z-]+/.exec((error as Error).message)?.[0];
-    return new FlotillaError('usage', name ? `${name} needs a value, as in ${name} VALUE; see flotilla --help` : `${(error as Error).message}; see flotilla --help`);
+    return new FlotillaError(
+      'usage',
+      name ? `${name} needs a value, as in ${name} VALUE; see flotilla --help` : `${(error as Error).message}; see flotilla --help`,
+    );
   }
   return new FlotillaError('usage', `${(error as Error).message}; see flotilla --help`);
 }

@@ -72,7 +72,10 @@ function withForks(controller: Controller, forks: number): Controller {
 }
 
 /** Opens the fleet connection for one CLI invocation. */
-export async function openFleet(home: Home, options: { connectTimeoutMs?: number; forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void } = {}): Promise<Fleet> {
+export async function openFleet(
+  home: Home,
+  options: { connectTimeoutMs?: number; forks?: number; log?: (event: string, fields?: Record<string, unknown>) => void } = {},
+): Promise<Fleet> {
   // Inside the control process (warm mode) every invocation shares its fleet; close() leaves it open.
   const scope = currentScope();
   if (scope) {
@@ -139,9 +142,13 @@ export async function openFleet(home: Home, options: { connectTimeoutMs?: number
           const known = records.get(id);
           return known?.status !== 'rejected' && (refreshAll || !known?.facts || known.status === 'pending');
         });
-      await controller.fanOut(todo, (id) => controller.refresh(id), (s) => {
-        if (!s.ok) options.log?.('discover-failed', { host: s.hostId.slice(0, 8), error: s.error.message });
-      });
+      await controller.fanOut(
+        todo,
+        (id) => controller.refresh(id),
+        (s) => {
+          if (!s.ok) options.log?.('discover-failed', { host: s.hostId.slice(0, 8), error: s.error.message });
+        },
+      );
     },
     async resolve(selector) {
       const presence = pendingPresence

@@ -19,7 +19,8 @@ export function hostProblem(r: unknown): string | undefined {
   const facts = r['facts'];
   if (facts !== undefined && facts !== null) {
     if (!isObj(facts)) return 'facts is not an object';
-    for (const key of ['hostname', 'os', 'release', 'arch', 'region', 'agentVersion']) if (facts[key] !== undefined && facts[key] !== null && !isStr(facts[key])) return `facts.${key} is not a string`;
+    for (const key of ['hostname', 'os', 'release', 'arch', 'region', 'agentVersion'])
+      if (facts[key] !== undefined && facts[key] !== null && !isStr(facts[key])) return `facts.${key} is not a string`;
     const tags = facts['tags'];
     if (tags !== undefined && !(isObj(tags) && Object.values(tags).every(isStr))) return 'facts.tags is not a map of strings';
     if (facts['ips'] !== undefined && !(Array.isArray(facts['ips']) && facts['ips'].every(isStr))) return 'facts.ips is not a list of strings';

@@ -40,7 +40,11 @@ export interface Home {
   sync(): Promise<void>;
 }
 
-const mtimeOf = (path: string) => stat(path).then((s) => s.mtimeMs, () => 0);
+const mtimeOf = (path: string) =>
+  stat(path).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
 
 /** Saves a device identity into a home directory. */
 export async function saveDevice(dir: string, device: DeviceIdentity, signal: string): Promise<void> {
@@ -107,7 +111,7 @@ export async function openHome(dir = homeDir()): Promise<Home> {
   const scope = currentScope();
   if (scope && scope.home.dir === dir) return scope.home;
   const devicePath = join(dir, 'device.json');
-  const raw = await readJson(devicePath, 'this device\'s keys').catch((error: unknown) => {
+  const raw = await readJson(devicePath, "this device's keys").catch((error: unknown) => {
     throw (error as { notJson?: boolean }).notJson ? damaged(devicePath, 'device.json', 'not JSON') : error;
   });
   if (raw === undefined) throw new FlotillaError('bad-config', `no Flotilla device in ${dir}: run \`flotilla init --signal URL\` first (or set FLOTILLA_HOME)`);

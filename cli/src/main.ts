@@ -118,7 +118,9 @@ const CORE_OPTIONS = {
 
 /** Runs a capability's command: its module (capabilities/<name>/cli.ts) is loaded only now. */
 async function runCapabilityCommand(capability: string, command: string, ctx: CommandContext): Promise<number> {
-  const module = (await import(`../../capabilities/${capability}/cli.ts`)) as { commands?: Record<string, ((ctx: CommandContext) => Promise<number>) | undefined> };
+  const module = (await import(`../../capabilities/${capability}/cli.ts`)) as {
+    commands?: Record<string, ((ctx: CommandContext) => Promise<number>) | undefined>;
+  };
   const run = module.commands?.[command];
   if (!run) throw new FlotillaError('internal', `capabilities/${capability}/cli.ts does not provide the command "${command}"`);
   return run(ctx);
@@ -156,7 +158,8 @@ async function dispatch(argv: string[], write: Write): Promise<number> {
     return command || values.help ? 0 : 2;
   }
   const forks = values.forks === undefined ? undefined : Number(values.forks);
-  if (forks !== undefined && (!Number.isInteger(forks) || forks < 1)) throw new FlotillaError('usage', `--forks ${values.forks} must be a positive whole number, as in --forks 32`);
+  if (forks !== undefined && (!Number.isInteger(forks) || forks < 1))
+    throw new FlotillaError('usage', `--forks ${values.forks} must be a positive whole number, as in --forks 32`);
   const { verbose, forks: _forks, import: importFrom, 'passphrase-file': passphraseFile, ...flags } = values;
   const backupOptions = { importFrom, passphraseFile };
   if (!COMMANDS.has(command)) throw new FlotillaError('usage', `"${command}" is not a flotilla command; see flotilla --help`);
@@ -191,7 +194,11 @@ async function dispatch(argv: string[], write: Write): Promise<number> {
 }
 
 /** Runs one command. COMMANDS (control/argv.ts) is the one list of commands: the thin client and the code cache use it too. */
-async function runNamed(command: string, ctx: CommandContext, backupOptions: { importFrom: string | undefined; passphraseFile: string | undefined }): Promise<number> {
+async function runNamed(
+  command: string,
+  ctx: CommandContext,
+  backupOptions: { importFrom: string | undefined; passphraseFile: string | undefined },
+): Promise<number> {
   const importFrom = backupOptions.importFrom;
   switch (command) {
     case 'init':

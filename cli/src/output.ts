@@ -13,7 +13,8 @@ export function color(code: number, text: string): string {
 
 /** Colour for a result status. */
 export function statusColor(status: string): string {
-  const code = status === 'ok' || status === 'online' || status === 'accepted' ? 32 : status === 'pending' || status === 'cancelled' ? 33 : status === 'offline' ? 90 : 31;
+  const code =
+    status === 'ok' || status === 'online' || status === 'accepted' ? 32 : status === 'pending' || status === 'cancelled' ? 33 : status === 'offline' ? 90 : 31;
   return color(code, status);
 }
 

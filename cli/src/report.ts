@@ -93,7 +93,12 @@ function notStarted(result: HostResult<object>): boolean {
 
 /** How the pipeline runs for this invocation: the rolling flags, Ctrl-C, each batch said on stderr. */
 export function pipelineOptions<D extends object>(ctx: CommandContext, names?: ReadonlyMap<string, string>): PipelineOptions<D> {
-  const rolling = parseRollingOptions({ canary: str(ctx.flags['canary']), batch: str(ctx.flags['batch']), 'batch-wait': str(ctx.flags['batch-wait']), 'max-fail': str(ctx.flags['max-fail']) });
+  const rolling = parseRollingOptions({
+    canary: str(ctx.flags['canary']),
+    batch: str(ctx.flags['batch']),
+    'batch-wait': str(ctx.flags['batch-wait']),
+    'max-fail': str(ctx.flags['max-fail']),
+  });
   return {
     rolling,
     ...(ctx.signal ? { signal: ctx.signal } : {}),
@@ -116,7 +121,12 @@ export function jsonError(error: unknown): { code: string; detail?: string; mess
  * host with data, its name on a line and then its table. Prints nothing with --json (the data
  * is in the report's results).
  */
-export function printHostTables<D extends object>(ctx: CommandContext, report: Pick<TaskReport<D>, 'results' | 'names'>, header: string[], rows: (data: D) => string[][]): void {
+export function printHostTables<D extends object>(
+  ctx: CommandContext,
+  report: Pick<TaskReport<D>, 'results' | 'names'>,
+  header: string[],
+  rows: (data: D) => string[][],
+): void {
   if (ctx.flags.json) return;
   for (const r of report.results) {
     if (r.status !== 'ok' || !r.data) continue;

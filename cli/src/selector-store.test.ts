@@ -33,16 +33,24 @@ describe('selectorStore', () => {
     await s.save('web', 'tag:role=web');
     await s.save('@db', ' tag:role=db ');
     await s.save('web', 'web-*');
-    expect((await s.all()).map((x) => [x.name, x.selector])).toEqual([['db', 'tag:role=db'], ['web', 'web-*']]);
+    expect((await s.all()).map((x) => [x.name, x.selector])).toEqual([
+      ['db', 'tag:role=db'],
+      ['web', 'web-*'],
+    ]);
     expect((await stat(path)).mode & 0o777).toBe(0o600);
-    expect([...(await s.lookup())]).toEqual([['db', 'tag:role=db'], ['web', 'web-*']]);
+    expect([...(await s.lookup())]).toEqual([
+      ['db', 'tag:role=db'],
+      ['web', 'web-*'],
+    ]);
     await s.remove('@web');
     expect(JSON.parse(await readFile(path, 'utf8'))).toHaveLength(1);
   });
 
   it('refuses a bad name or an unknown one to remove', async () => {
     const { store: s } = await store();
-    expect(await detail(s.save('no spaces', 'web-1'))).toBe('"no spaces" cannot name a selector: use up to 64 letters, digits, "-", "_" or ".", such as web-prod');
+    expect(await detail(s.save('no spaces', 'web-1'))).toBe(
+      '"no spaces" cannot name a selector: use up to 64 letters, digits, "-", "_" or ".", such as web-prod',
+    );
     expect(await detail(s.remove('nope'))).toBe('no saved selector is named @nope; see flotilla selector list');
   });
 
@@ -53,7 +61,10 @@ describe('selectorStore', () => {
       ['{"web":"x"}', `${path} is damaged: expected a list of saved selectors; fix or delete it (flotilla selector save writes it again)`],
       ['[{"name":"a b","selector":"x"}]', `${path} is damaged: entry 1 has no valid name; fix or delete it (flotilla selector save writes it again)`],
       ['[{"name":"a","selector":7}]', `${path} is damaged: @a has no selector text; fix or delete it (flotilla selector save writes it again)`],
-      ['[{"name":"a","selector":"x"},{"name":"a","selector":"y"}]', `${path} is damaged: @a is saved twice; fix or delete it (flotilla selector save writes it again)`],
+      [
+        '[{"name":"a","selector":"x"},{"name":"a","selector":"y"}]',
+        `${path} is damaged: @a is saved twice; fix or delete it (flotilla selector save writes it again)`,
+      ],
       ['[null]', `${path} is damaged: entry 1 has no valid name; fix or delete it (flotilla selector save writes it again)`],
     ];
     for (const [text, expected] of cases) {

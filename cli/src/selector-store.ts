@@ -39,7 +39,8 @@ async function load(path: string): Promise<SavedSelector[]> {
     raw = await readJson(path, 'the saved selectors file');
   } catch (error) {
     // readJson names the path and what is wrong with it (a directory, no access); only "not JSON" gets our advice.
-    if (error instanceof FlotillaError && (error as { notJson?: boolean }).notJson) throw new FlotillaError('bad-config', `${path} is damaged: not JSON; fix or delete it`);
+    if (error instanceof FlotillaError && (error as { notJson?: boolean }).notJson)
+      throw new FlotillaError('bad-config', `${path} is damaged: not JSON; fix or delete it`);
     throw error;
   }
   if (raw === undefined) return [];

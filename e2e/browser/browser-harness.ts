@@ -12,7 +12,15 @@ import { ROOT, killAll, procOf, removeDir, startProc, startSignal, tempDir, type
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 export const SCREENS = join(ROOT, 'test-results', 'screens');
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 /** One test file's stack. */
 export interface Stack {
@@ -47,12 +55,30 @@ export interface Mount {
  * made first. Root only.
  */
 function startAgentIsolated(args: string[], env: Record<string, string>, name: string, mounts: Mount[]): Proc {
-  const script = [`hostname "$1"`, ...mounts.map((_, i) => `mount --bind "$${2 * i + 2}" "$${2 * i + 3}"`), `shift ${1 + 2 * mounts.length}`, 'exec "$@"'].join(' && ');
-  const child = spawn('unshare', [...(mounts.length ? ['-m'] : []), '-u', 'sh', '-c', script, 'sh', name, ...mounts.flatMap((m) => [m.source, m.target]), process.execPath, join(ROOT, 'bin/flotilla-agent.js'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const script = [`hostname "$1"`, ...mounts.map((_, i) => `mount --bind "$${2 * i + 2}" "$${2 * i + 3}"`), `shift ${1 + 2 * mounts.length}`, 'exec "$@"'].join(
+    ' && ',
+  );
+  const child = spawn(
+    'unshare',
+    [
+      ...(mounts.length ? ['-m'] : []),
+      '-u',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      name,
+      ...mounts.flatMap((m) => [m.source, m.target]),
+      process.execPath,
+      join(ROOT, 'bin/flotilla-agent.js'),
+      ...args,
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   return procOf(child, `output of flotilla-agent ${name}`);
 }
 
@@ -119,7 +145,11 @@ export async function startStack(options: { browserArgs?: string[] } = {}): Prom
     },
     logs() {
       const tail = (text: string) => text.split('\n').slice(-40).join('\n');
-      return [`--- browser\n${tail(browserLog.join('\n'))}`, `--- signal\n${tail(signal.output())}`, ...agents.map((a) => `--- agent ${a.id.slice(0, 8)}\n${tail(a.output())}`)].join('\n');
+      return [
+        `--- browser\n${tail(browserLog.join('\n'))}`,
+        `--- signal\n${tail(signal.output())}`,
+        ...agents.map((a) => `--- agent ${a.id.slice(0, 8)}\n${tail(a.output())}`),
+      ].join('\n');
     },
     async stop() {
       await Promise.all([context, ...others].map((c) => c.close().catch(() => undefined)));

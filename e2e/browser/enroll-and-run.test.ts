@@ -36,7 +36,9 @@ describe('enroll and run in the browser', () => {
       const { page } = stack;
       await createFleetInUi(page, stack.url);
       const { token, install } = await makeTokenInUi(page, 5);
-      expect(install).toMatch(new RegExp(`^curl -fsSL ${stack.url}agent/flotilla-agent\\.mjs -o flotilla-agent\\.mjs && node flotilla-agent\\.mjs join flt1\\.`));
+      expect(install).toMatch(
+        new RegExp(`^curl -fsSL ${stack.url}agent/flotilla-agent\\.mjs -o flotilla-agent\\.mjs && node flotilla-agent\\.mjs join flt1\\.`),
+      );
       // The three start together, as three people pasting the command on three hosts would.
       agents = await Promise.all([
         stack.startAgent(token, 'web-a', ['--tag', 'role=web']),
@@ -48,7 +50,11 @@ describe('enroll and run in the browser', () => {
       }
       const rows = page.locator('[data-testid="host-table"] tbody tr');
       await expect.poll(() => rows.count()).toBe(3);
-      for (const [agent, tag] of [[agents[0]!, 'role=web'], [agents[1]!, 'role=web'], [agents[2]!, 'role=db']] as const) {
+      for (const [agent, tag] of [
+        [agents[0]!, 'role=web'],
+        [agents[1]!, 'role=web'],
+        [agents[2]!, 'role=db'],
+      ] as const) {
         const row = page.locator(`tr[data-host="${agent.id}"]`);
         expect(await row.locator('td[data-label="Tags"]').textContent()).toContain(tag);
         expect(await row.locator('td[data-label="OS"]').textContent()).toBe('linux');
@@ -73,7 +79,10 @@ describe('enroll and run in the browser', () => {
       await result.waitFor({ timeout: 60_000 });
       taskId = (await result.getAttribute('data-task')) ?? '';
       expect(taskId).not.toBe('');
-      const names = new Map([[agents[0]!.id, 'web-a'], [agents[1]!.id, 'web-b']]);
+      const names = new Map([
+        [agents[0]!.id, 'web-a'],
+        [agents[1]!.id, 'web-b'],
+      ]);
       for (const [id, name] of names) {
         const pane = result.locator(`article[data-host="${id}"]`);
         expect(await pane.getAttribute('data-status')).toBe('ok');
@@ -119,8 +128,14 @@ describe('enroll and run in the browser', () => {
         for (const id of agents.slice(0, 2).map((a) => a.id)) {
           expect(await hosts.locator(`article[data-host="${id}"]`).getAttribute('data-status')).toBe('ok');
         }
-        expect(await hosts.getByTestId('output').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('hello-web-a'), expect.stringContaining('hello-web-b')]));
-        await page.getByTestId('signal-down').or(page.getByRole('heading', { name: /hello-\$HOSTNAME/ })).first().waitFor();
+        expect(await hosts.getByTestId('output').allTextContents()).toEqual(
+          expect.arrayContaining([expect.stringContaining('hello-web-a'), expect.stringContaining('hello-web-b')]),
+        );
+        await page
+          .getByTestId('signal-down')
+          .or(page.getByRole('heading', { name: /hello-\$HOSTNAME/ }))
+          .first()
+          .waitFor();
       } finally {
         await context.setOffline(false);
       }
@@ -138,7 +153,10 @@ describe('enroll and run in the browser', () => {
       await page.getByTestId('command').fill('uname -sm; echo "hello from $HOSTNAME"; echo warning >&2');
       await page.getByTestId('run').click();
       await page.locator(`[data-testid="run-result"][data-running="false"]`).waitFor({ timeout: 60_000 });
-      for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 360, height: 740 }]] as const) {
+      for (const [size, viewport] of [
+        ['desktop', { width: 1280, height: 800 }],
+        ['phone', { width: 360, height: 740 }],
+      ] as const) {
         await page.setViewportSize(viewport);
         for (const name of ['dashboard', 'hosts', 'run', 'history', 'settings']) {
           await go(`#/${name}`);

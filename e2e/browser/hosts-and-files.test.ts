@@ -43,7 +43,11 @@ describe('hosts, journal and files in the browser', () => {
   }
 
   /** The task on the Run page now, if any. */
-  const current = () => stack.page.locator('[data-testid="run-result"]').getAttribute('data-task', { timeout: 1000 }).catch(() => null);
+  const current = () =>
+    stack.page
+      .locator('[data-testid="run-result"]')
+      .getAttribute('data-task', { timeout: 1000 })
+      .catch(() => null);
 
   /** Runs `body`; on failure adds a screenshot and every process's log to the error. */
   async function step(body: () => Promise<void>): Promise<void> {
@@ -54,7 +58,6 @@ describe('hosts, journal and files in the browser', () => {
       throw new Error(`${(error as Error).message}\n${stack.logs()}`, { cause: error });
     }
   }
-
 
   test('two agents join and show online', () =>
     step(async () => {
@@ -158,7 +161,9 @@ describe('hosts, journal and files in the browser', () => {
         // Markup in output stays text.
         expect(await output.locator('b').count()).toBe(0);
       }
-      await page.getByTestId('script-file').setInputFiles({ name: 'greet.sh', mimeType: 'text/x-sh', buffer: Buffer.from('#!/bin/sh\necho "from a file: $1 ($0)" | sed "s|/tmp/[^)]*|tmp|"\n') });
+      await page
+        .getByTestId('script-file')
+        .setInputFiles({ name: 'greet.sh', mimeType: 'text/x-sh', buffer: Buffer.from('#!/bin/sh\necho "from a file: $1 ($0)" | sed "s|/tmp/[^)]*|tmp|"\n') });
       await expect.poll(() => page.getByTestId('script').inputValue()).toContain('from a file');
       await page.getByTestId('script-args').fill('x');
       before = await current();
@@ -225,7 +230,10 @@ describe('hosts, journal and files in the browser', () => {
   test('screenshots of the host page and the composer modes at phone and desktop sizes', () =>
     step(async () => {
       const { page } = stack;
-      const sizes = [['desktop', { width: 1280, height: 800 }], ['phone', { width: 360, height: 740 }]] as const;
+      const sizes = [
+        ['desktop', { width: 1280, height: 800 }],
+        ['phone', { width: 360, height: 740 }],
+      ] as const;
       /** Full-page screenshots `desktop-<name>` and `phone-<name>`, back at desktop size after. */
       const atEverySize = async (name: string) => {
         for (const [size, viewport] of sizes) {
@@ -242,7 +250,11 @@ describe('hosts, journal and files in the browser', () => {
       await go('#/run');
       await page.getByTestId('mode-script').click();
       await page.getByTestId('selector').fill('tag:role=files');
-      await page.getByTestId('script').fill(`for c in 31 32 33 34 35 36; do printf '\\033[%sm■ colour %s\\033[0m ' $c $c; done; echo\nprintf '\\033[1mbold\\033[0m \\033[2mdim\\033[0m \\033[4munderline\\033[0m \\033[38;5;208m256-colour\\033[0m \\033[48;2;40;80;160m true colour \\033[0m\\n'\necho "args: $*"; echo "warning: on stderr" >&2`);
+      await page
+        .getByTestId('script')
+        .fill(
+          `for c in 31 32 33 34 35 36; do printf '\\033[%sm■ colour %s\\033[0m ' $c $c; done; echo\nprintf '\\033[1mbold\\033[0m \\033[2mdim\\033[0m \\033[4munderline\\033[0m \\033[38;5;208m256-colour\\033[0m \\033[48;2;40;80;160m true colour \\033[0m\\n'\necho "args: $*"; echo "warning: on stderr" >&2`,
+        );
       await page.getByTestId('script-args').fill('--verbose "two words"');
       const before = await current();
       await page.getByTestId('run').click();

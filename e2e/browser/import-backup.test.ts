@@ -35,7 +35,10 @@ describe('import a CLI fleet backup in the browser', () => {
       await body();
     } catch (error) {
       await screenshot(stack.page, `import-failure-${++failures}`).catch(() => undefined);
-      throw new Error(`${(error as Error).message}\n${stack.logs()}${agent ? `\n--- cli-enrolled agent\n${agent.output().split('\n').slice(-40).join('\n')}` : ''}`, { cause: error });
+      throw new Error(
+        `${(error as Error).message}\n${stack.logs()}${agent ? `\n--- cli-enrolled agent\n${agent.output().split('\n').slice(-40).join('\n')}` : ''}`,
+        { cause: error },
+      );
     }
   }
 
@@ -69,7 +72,9 @@ describe('import a CLI fleet backup in the browser', () => {
       await page.getByLabel('Name this device').fill('e2e imported browser');
       await page.getByLabel('Backup passphrase', { exact: true }).fill('not the passphrase');
       await page.getByRole('button', { name: 'Import fleet' }).click();
-      await expect.poll(() => page.getByTestId('import-error').textContent(), { timeout: 30_000 }).toContain('the passphrase is wrong or the backup is damaged');
+      await expect
+        .poll(() => page.getByTestId('import-error').textContent(), { timeout: 30_000 })
+        .toContain('the passphrase is wrong or the backup is damaged');
       await screenshot(page, 'import-setup', true);
     }));
 

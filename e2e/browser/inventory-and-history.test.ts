@@ -123,7 +123,10 @@ describe('inventory, tasks and history in the browser', () => {
     await page().getByTestId('selector').fill(selector);
     await expect.poll(() => page().getByTestId('match-count').getAttribute('data-count')).toBe(String(count));
     await fill();
-    const before = await page().locator('[data-testid="run-result"]').getAttribute('data-task', { timeout: 500 }).catch(() => null);
+    const before = await page()
+      .locator('[data-testid="run-result"]')
+      .getAttribute('data-task', { timeout: 500 })
+      .catch(() => null);
     await page().getByTestId('run').click();
     const result = page().locator(`[data-testid="run-result"][data-running="false"]${before ? `:not([data-task="${before}"])` : ''}`);
     await result.waitFor({ timeout: 60_000 });
@@ -147,15 +150,31 @@ describe('inventory, tasks and history in the browser', () => {
         startAgent(tokenFive, 'bravo', ['--tag', 'role=web', '--region', 'us-east']),
         startAgent(tokenFive, 'charlie', ['--tag', 'role=db', '--region', 'eu-west']),
       ]);
-      for (const name of ['alpha', 'bravo', 'charlie']) await page().locator(`tr[data-host="${id(name)}"][data-state="online"]`).waitFor({ timeout: 60_000 });
+      for (const name of ['alpha', 'bravo', 'charlie'])
+        await page()
+          .locator(`tr[data-host="${id(name)}"][data-state="online"]`)
+          .waitFor({ timeout: 60_000 });
 
       // The one-host token is used up by alpha: two more agents with it wait for a decision.
       await Promise.all([startAgent(tokenOne, 'delta', ['--tag', 'role=web', '--region', 'ap-south']), startAgent(tokenOne, 'echo')]);
       const pending = page().getByTestId('pending-hosts');
       for (const name of ['delta', 'echo']) {
         // Listed by hostname once the app has read its facts.
-        await expect.poll(() => pending.locator(`li[data-host="${id(name)}"]`).textContent().catch(() => ''), { timeout: 60_000 }).toContain(name);
-        expect(await page().locator(`tr[data-host="${id(name)}"]`).getAttribute('data-state')).toBe('pending');
+        await expect
+          .poll(
+            () =>
+              pending
+                .locator(`li[data-host="${id(name)}"]`)
+                .textContent()
+                .catch(() => ''),
+            { timeout: 60_000 },
+          )
+          .toContain(name);
+        expect(
+          await page()
+            .locator(`tr[data-host="${id(name)}"]`)
+            .getAttribute('data-state'),
+        ).toBe('pending');
       }
       await page().getByTestId('tokens').locator('summary').click();
       const one = page().locator(`[data-testid="tokens"] li`).filter({ hasText: 'used by' });
@@ -167,15 +186,27 @@ describe('inventory, tasks and history in the browser', () => {
       await page().setViewportSize({ width: 1280, height: 800 });
       await screenshot(page(), 'desktop-hosts-pending');
 
-      await pending.locator(`li[data-host="${id('delta')}"]`).getByTestId('accept').click();
-      await page().locator(`tr[data-host="${id('delta')}"][data-state="online"]`).waitFor({ timeout: 30_000 });
-      await pending.locator(`li[data-host="${id('echo')}"]`).getByTestId('reject').click();
-      await page().locator(`tr[data-host="${id('echo')}"][data-state="rejected"]`).waitFor({ timeout: 30_000 });
+      await pending
+        .locator(`li[data-host="${id('delta')}"]`)
+        .getByTestId('accept')
+        .click();
+      await page()
+        .locator(`tr[data-host="${id('delta')}"][data-state="online"]`)
+        .waitFor({ timeout: 30_000 });
+      await pending
+        .locator(`li[data-host="${id('echo')}"]`)
+        .getByTestId('reject')
+        .click();
+      await page()
+        .locator(`tr[data-host="${id('echo')}"][data-state="rejected"]`)
+        .waitFor({ timeout: 30_000 });
       await pending.waitFor({ state: 'detached' });
 
       // Work goes to the four accepted hosts, never to the rejected one.
       await go('#/run');
-      await page().getByTestId('selector').fill(`id:${id('echo').slice(0, 12)}`);
+      await page()
+        .getByTestId('selector')
+        .fill(`id:${id('echo').slice(0, 12)}`);
       await expect.poll(() => page().getByTestId('match-count').textContent()).toContain('No host matches.');
       expect(await page().getByTestId('run').isDisabled()).toBe(true);
       const result = await runCommand('*', 4, 'echo hi-$HOSTNAME');
@@ -234,7 +265,9 @@ describe('inventory, tasks and history in the browser', () => {
       expect(await page().locator('[data-fact="hostname"]').textContent()).toBe('charlie');
       // A click anywhere on a row opens that host too.
       await go('#/hosts');
-      await page().locator(`tr[data-host="${id('bravo')}"] td[data-label="Region"]`).click();
+      await page()
+        .locator(`tr[data-host="${id('bravo')}"] td[data-label="Region"]`)
+        .click();
       await expect.poll(() => page().evaluate(() => location.hash)).toBe(`#/hosts/${id('bravo')}`);
       expect(await page().locator('[data-fact="hostname"]').textContent()).toBe('bravo');
     }));
@@ -244,7 +277,9 @@ describe('inventory, tasks and history in the browser', () => {
       const marker = `30.${randomInt(100_000, 999_999)}`;
       await go('#/run');
       await page().getByTestId('mode-command').click();
-      await page().getByTestId('selector').fill(`id:${id('alpha').slice(0, 12)}`);
+      await page()
+        .getByTestId('selector')
+        .fill(`id:${id('alpha').slice(0, 12)}`);
       await expect.poll(() => page().getByTestId('match-count').getAttribute('data-count')).toBe('1');
       await page().getByTestId('command').fill(`sleep ${marker}`);
       await page().getByTestId('run').click();
@@ -313,7 +348,9 @@ describe('inventory, tasks and history in the browser', () => {
       const today = await page().evaluate(() => Date.now());
       await page().getByTestId('history-day').fill(localDay(today));
       expect(await shownTasks()).toEqual(all);
-      await page().getByTestId('history-day').fill(localDay(today - DAY));
+      await page()
+        .getByTestId('history-day')
+        .fill(localDay(today - DAY));
       expect(await shownTasks()).toEqual([]);
       await page().getByText('No task matches these filters.').waitFor();
       expect(await page().getByTestId('history-count').textContent()).toBe('0 of 4 tasks match');
@@ -331,7 +368,14 @@ describe('inventory, tasks and history in the browser', () => {
       expect(await bravo.getAttribute('data-status')).toBe('failed');
       expect(await bravo.getByTestId('exit-code').textContent()).toBe('exit 4');
       expect((await bravo.getByTestId('output').textContent())?.trim()).toBe('broken');
-      expect((await detail.locator(`article[data-host="${id('alpha')}"]`).getByTestId('output').textContent())?.trim()).toBe('fine-alpha');
+      expect(
+        (
+          await detail
+            .locator(`article[data-host="${id('alpha')}"]`)
+            .getByTestId('output')
+            .textContent()
+        )?.trim(),
+      ).toBe('fine-alpha');
       expect(await page().locator('dl.facts').textContent()).toContain('tag:role=web → 3 hosts');
       await page().getByRole('link', { name: 'Run again on 1 failed' }).waitFor();
       await screenshot(page(), 'desktop-task-detail-mixed', true);
@@ -358,7 +402,9 @@ describe('inventory, tasks and history in the browser', () => {
 
       const [json] = await Promise.all([page().waitForEvent('download'), page().getByTestId('export-json').click()]);
       expect(json.suggestedFilename()).toMatch(/^flotilla-history-\d{4}-\d\d-\d\d\.json$/);
-      const exported = JSON.parse(await readFile((await json.path())!, 'utf8')) as { tasks: { id: string; selector: string; hosts: { hostId: string; status: string; exitCode: number; stdout: string; stderr: string }[] }[] };
+      const exported = JSON.parse(await readFile((await json.path())!, 'utf8')) as {
+        tasks: { id: string; selector: string; hosts: { hostId: string; status: string; exitCode: number; stdout: string; stderr: string }[] }[];
+      };
       expect(exported.tasks.map((t) => t.id)).toEqual(shown);
       const mixed = exported.tasks.find((t) => t.id === tasks['mixed'])!;
       expect(mixed.selector).toBe('tag:role=web');
@@ -368,13 +414,35 @@ describe('inventory, tasks and history in the browser', () => {
       const [csv] = await Promise.all([page().waitForEvent('download'), page().getByTestId('export-csv').click()]);
       expect(csv.suggestedFilename()).toMatch(/^flotilla-history-\d{4}-\d\d-\d\d\.csv$/);
       const [header, ...rows] = parseCsv(await readFile((await csv.path())!, 'utf8'));
-      expect(header).toEqual(['task', 'started', 'selector', 'command', 'device', 'host', 'host_id', 'status', 'exit_code', 'duration_ms', 'truncated', 'error', 'stdout', 'stderr']);
+      expect(header).toEqual([
+        'task',
+        'started',
+        'selector',
+        'command',
+        'device',
+        'host',
+        'host_id',
+        'status',
+        'exit_code',
+        'duration_ms',
+        'truncated',
+        'error',
+        'stdout',
+        'stderr',
+      ]);
       // One row per host of each task: 3 + 1 + 3.
       expect(rows).toHaveLength(7);
       const col = (name: string) => header!.indexOf(name);
       const bravoRow = rows.find((r) => r[col('task')] === tasks['mixed'] && r[col('host')] === 'bravo')!;
-      expect([bravoRow[col('status')], bravoRow[col('exit_code')], bravoRow[col('stderr')], bravoRow[col('device')]]).toEqual(['failed', '4', 'broken\n', 'e2e browser']);
-      expect(rows.filter((r) => r[col('task')] === tasks['rerun']).map((r) => [r[col('host')], r[col('status')], r[col('stdout')]])).toEqual([['bravo', 'ok', 'fine-bravo\n']]);
+      expect([bravoRow[col('status')], bravoRow[col('exit_code')], bravoRow[col('stderr')], bravoRow[col('device')]]).toEqual([
+        'failed',
+        '4',
+        'broken\n',
+        'e2e browser',
+      ]);
+      expect(rows.filter((r) => r[col('task')] === tasks['rerun']).map((r) => [r[col('host')], r[col('status')], r[col('stdout')]])).toEqual([
+        ['bravo', 'ok', 'fine-bravo\n'],
+      ]);
       await page().getByTestId('history-search').fill('');
     }));
 
@@ -397,14 +465,19 @@ describe('inventory, tasks and history in the browser', () => {
       expect(byStatus).toEqual({ ok: '3', mixed: '1', cancelled: '1' });
       // The failure is bravo's in the mixed task; the cancelled one is not a failure.
       const failed = page().getByTestId('recent-failures').locator('li');
-      expect(await failed.evaluateAll((items) => items.map((li) => [li.getAttribute('data-task'), li.getAttribute('data-host')]))).toEqual([[tasks['mixed'], id('bravo')]]);
+      expect(await failed.evaluateAll((items) => items.map((li) => [li.getAttribute('data-task'), li.getAttribute('data-host')]))).toEqual([
+        [tasks['mixed'], id('bravo')],
+      ]);
       await screenshot(page(), 'desktop-dashboard-counts');
       await page().setViewportSize({ width: 360, height: 740 });
       await screenshot(page(), 'phone-dashboard-counts', true);
       await page().setViewportSize({ width: 1280, height: 800 });
       await failed.first().locator('a').click();
       await expect.poll(() => page().evaluate(() => location.hash)).toBe(`#/history/${tasks['mixed']}`);
-      await page().getByTestId('task-hosts').locator(`article[data-host="${id('bravo')}"][data-status="failed"]`).waitFor();
+      await page()
+        .getByTestId('task-hosts')
+        .locator(`article[data-host="${id('bravo')}"][data-status="failed"]`)
+        .waitFor();
     }));
 
   /** Closes the page once `ready` holds, opens a new one on the task; returns it. */
@@ -418,7 +491,11 @@ describe('inventory, tasks and history in the browser', () => {
   }
 
   /** Bytes moved so far, from a running pane's progress bar. */
-  const progressOf = (pane: ReturnType<Page['locator']>) => pane.getByTestId('progress').evaluate((p) => (p as HTMLProgressElement).value).catch(() => 0);
+  const progressOf = (pane: ReturnType<Page['locator']>) =>
+    pane
+      .getByTestId('progress')
+      .evaluate((p) => (p as HTMLProgressElement).value)
+      .catch(() => 0);
 
   test('a push of two files left running when the page closed is collected from the journal: the first file arrived, the second did not', () =>
     step(async () => {
@@ -428,19 +505,30 @@ describe('inventory, tasks and history in the browser', () => {
       const dest = join(root, 'pushed');
       await go('#/run');
       await page().getByTestId('mode-push').click();
-      await page().getByTestId('selector').fill(`id:${id('alpha').slice(0, 12)}`);
+      await page()
+        .getByTestId('selector')
+        .fill(`id:${id('alpha').slice(0, 12)}`);
       await expect.poll(() => page().getByTestId('match-count').getAttribute('data-count')).toBe('1');
-      await page().getByTestId('push-files').setInputFiles([
-        { name: 'a.txt', mimeType: 'text/plain', buffer: small },
-        { name: 'big.bin', mimeType: 'application/octet-stream', buffer: big },
-      ]);
+      await page()
+        .getByTestId('push-files')
+        .setInputFiles([
+          { name: 'a.txt', mimeType: 'text/plain', buffer: small },
+          { name: 'big.bin', mimeType: 'application/octet-stream', buffer: big },
+        ]);
       await page().getByTestId('push-dest').fill(`${dest}/`);
       await page().getByTestId('run').click();
       const live = page().locator('[data-testid="run-result"][data-running="true"]');
       const task = (await live.getAttribute('data-task', { timeout: 30_000 }))!;
       const pane = live.locator(`article[data-host="${id('alpha')}"]`);
       // a.txt is on the host and big.bin is on its way: close the page now.
-      const next = await closeAndReopen(task, async () => (await pane.getByTestId('output').textContent().catch(() => ''))!.includes('pushed a.txt') && (await progressOf(pane)) > small.length + 1024 * 1024);
+      const next = await closeAndReopen(
+        task,
+        async () =>
+          (await pane
+            .getByTestId('output')
+            .textContent()
+            .catch(() => ''))!.includes('pushed a.txt') && (await progressOf(pane)) > small.length + 1024 * 1024,
+      );
       const collected = next.locator(`[data-testid="task-hosts"] article[data-host="${id('alpha')}"]`);
       await collected.waitFor();
       await expect.poll(() => collected.getAttribute('data-status'), { timeout: 90_000 }).not.toBe('running');
@@ -461,7 +549,9 @@ describe('inventory, tasks and history in the browser', () => {
       await writeFile(file, content);
       await go('#/run');
       await page().getByTestId('mode-fetch').click();
-      await page().getByTestId('selector').fill(`id:${id('alpha').slice(0, 12)}`);
+      await page()
+        .getByTestId('selector')
+        .fill(`id:${id('alpha').slice(0, 12)}`);
       await expect.poll(() => page().getByTestId('match-count').getAttribute('data-count')).toBe('1');
       await page().getByTestId('fetch-path').fill(file);
       await page().getByTestId('run').click();
@@ -503,7 +593,9 @@ describe('inventory, tasks and history in the browser', () => {
       const result = await runOnPage(`id:${id('alpha').slice(0, 12)}`, 1, () => page().getByTestId('fetch-path').fill(huge));
       const pane = result.locator(`article[data-host="${id('alpha')}"]`);
       expect(await pane.getAttribute('data-status')).toBe('failed');
-      expect(await pane.locator('.error').textContent()).toContain(`${huge} is 268 MB, over the 256 MiB a fetch in the browser may hold in memory; fetch it with the CLI`);
+      expect(await pane.locator('.error').textContent()).toContain(
+        `${huge} is 268 MB, over the 256 MiB a fetch in the browser may hold in memory; fetch it with the CLI`,
+      );
       expect(await pane.getByTestId('download').count()).toBe(0);
     }));
 
@@ -523,7 +615,9 @@ describe('inventory, tasks and history in the browser', () => {
       await page().getByTestId('history-since').selectOption({ label: 'last 7 days' });
       expect(await shownTasks()).toEqual(before);
       await page().getByTestId('history-since').selectOption({ label: 'any time' });
-      await page().getByTestId('history-day').fill(localDay(realNow + 3 * DAY));
+      await page()
+        .getByTestId('history-day')
+        .fill(localDay(realNow + 3 * DAY));
       expect(await shownTasks()).toEqual([]);
       await page().getByTestId('history-day').fill(localDay(realNow));
       expect(await shownTasks()).toEqual(before);

@@ -66,57 +66,69 @@ describe('refused devices in the browser', () => {
   }
 
   test('two browsers become devices of one fleet', () =>
-    step(() => stack.page, async () => {
-      await importAs(stack.page, 'first browser');
-      second = await stack.newBrowser();
-      await importAs(second, 'second browser');
-    }));
+    step(
+      () => stack.page,
+      async () => {
+        await importAs(stack.page, 'first browser');
+        second = await stack.newBrowser();
+        await importAs(second, 'second browser');
+      },
+    ));
 
   test('the first browser lists the devices the agent has seen and revokes the second', () =>
-    step(() => stack.page, async () => {
-      const { page } = stack;
-      await page.locator('[data-nav="settings"]').click();
-      await page.getByTestId('find-devices').click();
-      const row = page.locator('[data-testid="devices"] li[data-name="second browser"]');
-      await row.waitFor({ timeout: 30_000 });
-      expect(await page.locator('[data-testid="devices"] li[data-name="first browser"]').textContent()).toContain('(this device)');
-      expect(await page.locator('[data-testid="devices"] li[data-name="e2e-cli"]').count()).toBe(1);
-      await row.getByTestId('revoke').click();
-      await row.getByTestId('confirm-revoke').click();
-      await page.locator('[data-testid="devices"] li[data-name="second browser"][data-revoked="true"]').waitFor({ timeout: 30_000 });
-      await screenshot(page, 'desktop-settings-devices');
-    }));
+    step(
+      () => stack.page,
+      async () => {
+        const { page } = stack;
+        await page.locator('[data-nav="settings"]').click();
+        await page.getByTestId('find-devices').click();
+        const row = page.locator('[data-testid="devices"] li[data-name="second browser"]');
+        await row.waitFor({ timeout: 30_000 });
+        expect(await page.locator('[data-testid="devices"] li[data-name="first browser"]').textContent()).toContain('(this device)');
+        expect(await page.locator('[data-testid="devices"] li[data-name="e2e-cli"]').count()).toBe(1);
+        await row.getByTestId('revoke').click();
+        await row.getByTestId('confirm-revoke').click();
+        await page.locator('[data-testid="devices"] li[data-name="second browser"][data-revoked="true"]').waitFor({ timeout: 30_000 });
+        await screenshot(page, 'desktop-settings-devices');
+      },
+    ));
 
   test('the revoked browser says the fleet refuses it, and the agent refuses it too', () =>
-    step(() => second, async () => {
-      await second.reload();
-      const banner = second.getByTestId('device-refused');
-      await banner.waitFor({ timeout: 30_000 });
-      expect(await banner.getAttribute('data-code')).toBe('cert-revoked');
-      expect(await banner.textContent()).toContain('This device has been revoked from the fleet.');
-      await second.evaluate((id) => void (location.hash = `#/hosts/${id}`), agent.id);
-      await second.getByTestId('connect').click();
-      const failure = second.getByTestId('connection-failure');
-      await failure.waitFor({ timeout: 30_000 });
-      expect(await failure.getAttribute('data-code')).toBe('cert-revoked');
-      expect(await failure.textContent()).toMatch(/^handshake refused: This device has been revoked from the fleet\./);
-      await second.setViewportSize({ width: 360, height: 740 });
-      await screenshot(second, 'phone-host-refused', true);
-    }));
+    step(
+      () => second,
+      async () => {
+        await second.reload();
+        const banner = second.getByTestId('device-refused');
+        await banner.waitFor({ timeout: 30_000 });
+        expect(await banner.getAttribute('data-code')).toBe('cert-revoked');
+        expect(await banner.textContent()).toContain('This device has been revoked from the fleet.');
+        await second.evaluate((id) => void (location.hash = `#/hosts/${id}`), agent.id);
+        await second.getByTestId('connect').click();
+        const failure = second.getByTestId('connection-failure');
+        await failure.waitFor({ timeout: 30_000 });
+        expect(await failure.getAttribute('data-code')).toBe('cert-revoked');
+        expect(await failure.textContent()).toMatch(/^handshake refused: This device has been revoked from the fleet\./);
+        await second.setViewportSize({ width: 360, height: 740 });
+        await screenshot(second, 'phone-host-refused', true);
+      },
+    ));
 
   test('a browser of another fleet is refused by the agent as not in its fleet', () =>
-    step(() => second, async () => {
-      const stranger = await stack.newBrowser();
-      second = stranger;
-      await createFleetInUi(stranger, stack.url, 'stranger');
-      await stranger.evaluate((id) => void (location.hash = `#/hosts/${id}`), agent.id);
-      await stranger.getByTestId('host-unknown').waitFor();
-      await stranger.getByTestId('connect').click();
-      const failure = stranger.getByTestId('connection-failure');
-      await failure.waitFor({ timeout: 30_000 });
-      expect(await failure.getAttribute('data-code')).toBe('not-in-fleet');
-      expect(await failure.getAttribute('data-reason')).toBe('handshake refused');
-      expect(await failure.textContent()).toContain("This device is not a member of the agent's fleet.");
-      await screenshot(stranger, 'desktop-host-not-in-fleet');
-    }));
+    step(
+      () => second,
+      async () => {
+        const stranger = await stack.newBrowser();
+        second = stranger;
+        await createFleetInUi(stranger, stack.url, 'stranger');
+        await stranger.evaluate((id) => void (location.hash = `#/hosts/${id}`), agent.id);
+        await stranger.getByTestId('host-unknown').waitFor();
+        await stranger.getByTestId('connect').click();
+        const failure = stranger.getByTestId('connection-failure');
+        await failure.waitFor({ timeout: 30_000 });
+        expect(await failure.getAttribute('data-code')).toBe('not-in-fleet');
+        expect(await failure.getAttribute('data-reason')).toBe('handshake refused');
+        expect(await failure.textContent()).toContain("This device is not a member of the agent's fleet.");
+        await screenshot(stranger, 'desktop-host-not-in-fleet');
+      },
+    ));
 });

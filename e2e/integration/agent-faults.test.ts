@@ -36,7 +36,9 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 async function online(id: string): Promise<void> {
   await waitFor(`${id.slice(0, 8)} online`, async () => {
     const hosts = await cli(admin, ['hosts', '--json']);
-    return hosts.code === 0 && (JSON.parse(hosts.stdout) as { id: string; status: string }[]).some((h) => h.id === id && h.status === 'online') ? true : undefined;
+    return hosts.code === 0 && (JSON.parse(hosts.stdout) as { id: string; status: string }[]).some((h) => h.id === id && h.status === 'online')
+      ? true
+      : undefined;
   });
 }
 
@@ -92,7 +94,10 @@ describe('agent faults', () => {
     expect(existsSync(join(target, temp))).toBe(true);
 
     // A journal entry of the wrong shape: a start time that is not a number, output that is not text.
-    await writeFile(join(stateDir(), 'journal', 'odd-1.json'), JSON.stringify({ task: 'odd-1', op: 'exec', status: 'ok', device: 'x', summary: 'x', startedAt: 'yesterday', stdout: 5, stderr: '', truncated: false }));
+    await writeFile(
+      join(stateDir(), 'journal', 'odd-1.json'),
+      JSON.stringify({ task: 'odd-1', op: 'exec', status: 'ok', device: 'x', summary: 'x', startedAt: 'yesterday', stdout: 5, stderr: '', truncated: false }),
+    );
 
     const restarted = restartAgent(stateDir(), ['--allow-root', base]);
     agent = Object.assign(restarted, { id: agent.id });
@@ -114,10 +119,19 @@ describe('agent faults', () => {
     const dir = join(base, 'small-disk');
     await mkdir(dir);
     // A 1 MiB tmpfs in the agent's own mount namespace holds its whole state directory.
-    const child = spawn('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o size=1m,mode=0700 tmpfs '${dir}' && exec '${process.execPath}' '${join(ROOT, 'bin', 'flotilla-agent.js')}' join '${token}' --state-dir '${dir}' --allow-root '${dir}'`], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'unshare',
+      [
+        '-m',
+        'sh',
+        '-c',
+        `mount -t tmpfs -o size=1m,mode=0700 tmpfs '${dir}' && exec '${process.execPath}' '${join(ROOT, 'bin', 'flotilla-agent.js')}' join '${token}' --state-dir '${dir}' --allow-root '${dir}'`,
+      ],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const small = procOf(child, 'the small-disk agent');
     try {
       const id = (await small.waitFor(/Enrolled as ([a-z2-7]{52})/))[1]!;
@@ -149,7 +163,9 @@ describe('agent faults', () => {
     await mkdir(join(copy, 'audit.log'));
     const audit = await agentExit(copy);
     expect(audit.code).toBe(2);
-    expect(audit.output).toMatch(new RegExp(`^error: .*${join(copy, 'audit.log')} is a directory, where the audit log \\(a file\\) belongs: move it out of the way\\)$`, 'm'));
+    expect(audit.output).toMatch(
+      new RegExp(`^error: .*${join(copy, 'audit.log')} is a directory, where the audit log \\(a file\\) belongs: move it out of the way\\)$`, 'm'),
+    );
     expect(audit.output).not.toMatch(/\n\s+at /);
 
     await fresh();
@@ -167,7 +183,9 @@ describe('agent faults', () => {
     await rm(join(copy, 'identity.json'));
     const result = await agentExit(copy);
     expect(result.code).toBe(2);
-    expect(result.output).toMatch(/^error: .*identity\.json is missing, but this agent is enrolled \(.*enrollment\.json\): restore identity\.json from a backup to keep its id, or remove enrollment\.json and join again with a new token/);
+    expect(result.output).toMatch(
+      /^error: .*identity\.json is missing, but this agent is enrolled \(.*enrollment\.json\): restore identity\.json from a backup to keep its id, or remove enrollment\.json and join again with a new token/,
+    );
     expect(existsSync(join(copy, 'identity.json'))).toBe(false);
     expect((await stat(copy)).isDirectory()).toBe(true);
   }, 60_000);

@@ -60,12 +60,20 @@ describe('usage errors', () => {
   it('a remote command typed without -- gets a usage error with the corrected command, balanced quotes', async () => {
     const result = await cli(['run', 'web-1', 'ls', '-la']);
     expect(result.code).toBe(2);
-    expect(result.stderr.trim()).toBe('usage error: "-l" is not a flotilla option; the command for the hosts goes after --, as in: flotilla run web-1 -- ls -la');
+    expect(result.stderr.trim()).toBe(
+      'usage error: "-l" is not a flotilla option; the command for the hosts goes after --, as in: flotilla run web-1 -- ls -la',
+    );
     expect(result.stderr).not.toContain('configuration is invalid');
   });
 
   it('other command-line mistakes are usage errors, not "The configuration is invalid."', async () => {
-    for (const args of [['run', 'web-1'], ['frobnicate'], ['ping', '*', '--forks', '0'], ['hosts', '--bogus'], ['run', '*', '--timeout', 'soon', '--', 'true']]) {
+    for (const args of [
+      ['run', 'web-1'],
+      ['frobnicate'],
+      ['ping', '*', '--forks', '0'],
+      ['hosts', '--bogus'],
+      ['run', '*', '--timeout', 'soon', '--', 'true'],
+    ]) {
       const result = await cli(args);
       expect(result.code, args.join(' ')).toBe(2);
       expect(result.stderr, args.join(' ')).toMatch(/^usage error: /);
@@ -126,7 +134,13 @@ describe('an agent that stops answering', () => {
       const result = await cli(['run', agent.id, '--timeout', '1s', '--json', '--', 'echo', 'hi'], 20_000);
       expect(result.code).toBe(1);
       const body = JSON.parse(result.stdout) as { results: { id: string; status: string; error: { code: string; detail: string } }[] };
-      expect(body.results).toEqual([expect.objectContaining({ id: agent.id, status: 'timeout', error: expect.objectContaining({ code: 'timeout', detail: expect.stringContaining('no answer within --timeout 1s') }) })]);
+      expect(body.results).toEqual([
+        expect.objectContaining({
+          id: agent.id,
+          status: 'timeout',
+          error: expect.objectContaining({ code: 'timeout', detail: expect.stringContaining('no answer within --timeout 1s') }),
+        }),
+      ]);
     } finally {
       process.kill(pid, 'SIGCONT');
     }
@@ -139,7 +153,11 @@ describe('a stopped signaling server', () => {
   });
 
   // Each invocation is killed, and the test failed, if it runs 10 s.
-  for (const args of [['run', '*', '--', 'true'], ['ping', '*'], ['ping', '*', '--timeout', '5s']]) {
+  for (const args of [
+    ['run', '*', '--', 'true'],
+    ['ping', '*'],
+    ['ping', '*', '--timeout', '5s'],
+  ]) {
     it(`flotilla ${args.join(' ')} says so with the URL and exits 1`, async () => {
       const result = await cli(args, 10_000);
       expect(result.code).toBe(1);

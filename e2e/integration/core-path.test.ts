@@ -45,12 +45,16 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 /** Waits until the three agents are online again (after a restart of anything). */
 async function allOnline(): Promise<void> {
-  await waitFor('the agents to be online', async () => {
-    const hosts = await cli(admin, ['hosts', '--json']);
-    if (hosts.code !== 0) return undefined;
-    const list = JSON.parse(hosts.stdout) as { id: string; status: string }[];
-    return agents.every((a) => list.some((h) => h.id === a.id && h.status === 'online')) ? true : undefined;
-  }, 60_000);
+  await waitFor(
+    'the agents to be online',
+    async () => {
+      const hosts = await cli(admin, ['hosts', '--json']);
+      if (hosts.code !== 0) return undefined;
+      const list = JSON.parse(hosts.stdout) as { id: string; status: string }[];
+      return agents.every((a) => list.some((h) => h.id === a.id && h.status === 'online')) ? true : undefined;
+    },
+    60_000,
+  );
 }
 
 beforeAll(async () => {
@@ -81,7 +85,7 @@ afterAll(async () => {
 });
 
 describe('core path through the CLI', () => {
-  it('runs a command on a tag selector and streams every host\'s output with a summary', async () => {
+  it("runs a command on a tag selector and streams every host's output with a summary", async () => {
     const result = await cli(admin, ['run', 'tag:role=web', '--', 'echo out-$(cat /proc/sys/kernel/hostname); echo err >&2']);
     expect(result.code).toBe(0);
     expect(hostnames(result.stdout)).toHaveLength(3);
@@ -99,7 +103,10 @@ describe('core path through the CLI', () => {
   });
 
   it('pushes a 30 KB and a 5 MB file byte-exact with their mode', async () => {
-    for (const [size, mode] of [[30 * 1024, '0640'], [5 * 1024 * 1024, '0755']] as const) {
+    for (const [size, mode] of [
+      [30 * 1024, '0640'],
+      [5 * 1024 * 1024, '0755'],
+    ] as const) {
       const local = join(base, `payload-${size}`);
       const data = randomBytes(size);
       await writeFile(local, data);
@@ -131,9 +138,17 @@ describe('core path through the CLI', () => {
     };
     expectLarge(push.stderr.split('\n').find((l) => l.startsWith('[rtc-packet-size]')));
     // -v also shows how long each step of the dial took, in order.
-    const steps = push.stderr.split('\n').filter((l) => l.startsWith('[rtc-phase]')).map((l) => (JSON.parse(l.slice(l.indexOf('{'))) as { phase: string }).phase);
+    const steps = push.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('[rtc-phase]'))
+      .map((l) => (JSON.parse(l.slice(l.indexOf('{'))) as { phase: string }).phase);
     expect(steps).toEqual(['offer-sent', 'answer-received', 'ice-connected', 'dtls-connected', 'channel-open']);
-    const agentLine = await waitFor('the agent to log its packet size', async () => agent.output().split('\n').find((l) => l.includes('"event":"rtc-packet-size"')));
+    const agentLine = await waitFor('the agent to log its packet size', async () =>
+      agent
+        .output()
+        .split('\n')
+        .find((l) => l.includes('"event":"rtc-packet-size"')),
+    );
     expectLarge(agentLine);
     const out = join(base, 'fetched-bulk');
     const fetch = await cli(admin, ['fetch', 'tag:zone=a', remote, out]);
@@ -142,7 +157,7 @@ describe('core path through the CLI', () => {
     expect((await readFile(join(out, dir!, 'file.bin'))).equals(data)).toBe(true);
   });
 
-  it('refuses a push outside the agent\'s allowed root', async () => {
+  it("refuses a push outside the agent's allowed root", async () => {
     const local = join(base, 'payload-small');
     await writeFile(local, 'x');
     const result = await cli(admin, ['push', 'tag:zone=a', local, '/etc/flotilla-should-not-exist', '--json']);
@@ -300,10 +315,14 @@ describe('authorization with real agents', () => {
     await ok(stranger, ['init', '--signal', signal.url, '--name', 'stranger']);
     // Agent ids are not secret: the stranger dials one directly.
     await expect(dialAs(stranger, agents[2]!.id)).rejects.toMatchObject({ code: 'not-in-fleet' });
-    await waitFor('the refusal in the audit log', async () => {
-      const audit = await readFile(join(agents[2]!.stateDir, 'audit.log'), 'utf8');
-      return /"request":"handshake","outcome":"refused","code":"not-in-fleet"/.test(audit) ? true : undefined;
-    }, 10_000);
+    await waitFor(
+      'the refusal in the audit log',
+      async () => {
+        const audit = await readFile(join(agents[2]!.stateDir, 'audit.log'), 'utf8');
+        return /"request":"handshake","outcome":"refused","code":"not-in-fleet"/.test(audit) ? true : undefined;
+      },
+      10_000,
+    );
   });
 });
 

@@ -15,8 +15,11 @@ let watched: ReturnType<typeof watchOutput>;
 /** Runs the `flotilla` the banner puts on PATH, with the banner's FLOTILLA_HOME. */
 function flotilla(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(join(dev, 'bin', 'flotilla'), args, { env: { ...process.env, FLOTILLA_HOME: join(dev, 'home'), FLOTILLA_PERSIST: '', NO_COLOR: '1' }, timeout: 30_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      join(dev, 'bin', 'flotilla'),
+      args,
+      { env: { ...process.env, FLOTILLA_HOME: join(dev, 'home'), FLOTILLA_PERSIST: '', NO_COLOR: '1' }, timeout: 30_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }

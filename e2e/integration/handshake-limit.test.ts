@@ -50,7 +50,10 @@ describe('handshakes per device per minute (agent setting handshakesPerMinute)',
     const firstRefused = outcomes.findIndex((o) => o?.status !== 'ok');
     expect(firstRefused).toBe(LIMIT);
     for (const refused of outcomes.slice(firstRefused)) {
-      expect(refused?.error).toMatchObject({ code: 'rate-limited', detail: expect.stringMatching(new RegExp(`more than ${LIMIT} connections from this device in a minute; try again in \\d+ s`)) });
+      expect(refused?.error).toMatchObject({
+        code: 'rate-limited',
+        detail: expect.stringMatching(new RegExp(`more than ${LIMIT} connections from this device in a minute; try again in \\d+ s`)),
+      });
     }
     const audit = await readFile(join(stateDir, 'audit.log'), 'utf8');
     expect(audit).toMatch(/"request":"handshake","outcome":"refused","code":"rate-limited"/);

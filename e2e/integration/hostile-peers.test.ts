@@ -82,7 +82,11 @@ describe('a stranger flooding the agent with offers', () => {
     const hostile = await stranger();
     const sdp = await deadOffer();
     for (let i = 0; i < 64; i++) {
-      hostile.send({ type: 'OFFER', dst: agent.id, payload: { sdp: { type: 'offer', sdp }, type: 'data', connectionId: `dc_hostile${i}`, label: 'flotilla', reliable: true, serialization: 'raw' } });
+      hostile.send({
+        type: 'OFFER',
+        dst: agent.id,
+        payload: { sdp: { type: 'offer', sdp }, type: 'data', connectionId: `dc_hostile${i}`, label: 'flotilla', reliable: true, serialization: 'raw' },
+      });
     }
     // The agent took up the offers (all of them arrived before any later dial can).
     await until(() => hostile.answers() > 0, "the agent's first ANSWER to the stranger");

@@ -68,12 +68,16 @@ async function stallThenRead(label: string): Promise<void> {
     // Wait until the command stops making progress (blocked on a full pipe), or finishes.
     let last = -1;
     let still = 0;
-    await waitFor('the command to stall or finish', async () => {
-      const now = await size();
-      still = now === last ? still + 1 : 0;
-      last = now;
-      return still >= 8 || now >= 40_000_000 ? true : undefined;
-    }, 120_000);
+    await waitFor(
+      'the command to stall or finish',
+      async () => {
+        const now = await size();
+        still = now === last ? still + 1 : 0;
+        last = now;
+        return still >= 8 || now >= 40_000_000 ? true : undefined;
+      },
+      120_000,
+    );
     // Bounded: the pipes, the agent's pending output, the window in flight and the CLI's
     // stdout buffer hold a few MiB; without backpressure the command ran to the end.
     expect(last).toBeLessThan(16 * 1024 * 1024);
@@ -110,7 +114,10 @@ describe('output volume', () => {
 
   it('prints a 16 MiB line whole, in pieces, and flushes before exiting', async () => {
     const result = await ok(['run', '*', '--', `head -c 16777216 /dev/zero | tr '\\0' y`], 120_000);
-    const ys = result.stdout.split('\n').filter((l) => l.includes(' | ')).map((l) => l.slice(l.indexOf(' | ') + 3));
+    const ys = result.stdout
+      .split('\n')
+      .filter((l) => l.includes(' | '))
+      .map((l) => l.slice(l.indexOf(' | ') + 3));
     expect(ys.join('').length).toBe(16 * 1024 * 1024);
     expect(ys.every((l) => /^y+$/.test(l) && l.length <= 64 * 1024)).toBe(true);
   }, 180_000);

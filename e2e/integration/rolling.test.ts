@@ -47,7 +47,9 @@ afterAll(async () => {
 
 describe('rolling runs', () => {
   it('--canary 1 --batch 3 --max-fail 1 stops after the batch that crossed the limit and names the hosts never started', async () => {
-    const result = await cli(admin, ['run', '*', '--canary', '1', '--batch', '3', '--max-fail', '1', '--json', '--', 'test -z "$ROLLING_FAIL"'], { timeoutMs: 120_000 });
+    const result = await cli(admin, ['run', '*', '--canary', '1', '--batch', '3', '--max-fail', '1', '--json', '--', 'test -z "$ROLLING_FAIL"'], {
+      timeoutMs: 120_000,
+    });
     expect(result.code, result.stderr).toBe(1);
     const report = JSON.parse(result.stdout) as Report;
     expect(report.total).toBe(10);
@@ -58,7 +60,12 @@ describe('rolling runs', () => {
     const secondFailure = order.findIndex((id, i) => failing.has(id) && order.slice(0, i).some((x) => failing.has(x)));
     const lastStarted = Math.max(...order.map((_, i) => i).filter((i) => batchOf(i) === batchOf(secondFailure)));
     const neverStarted = order.slice(lastStarted + 1);
-    expect(report.results.filter((r) => r.status === 'failed').map((r) => r.id).sort()).toEqual([...failing].sort());
+    expect(
+      report.results
+        .filter((r) => r.status === 'failed')
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual([...failing].sort());
     for (const r of report.results.slice(0, lastStarted + 1)) expect(r.status).toBe(failing.has(r.id) ? 'failed' : 'ok');
     expect(report.notStarted ?? []).toEqual(neverStarted);
     for (const r of report.results.slice(lastStarted + 1)) expect(r.error?.detail).toMatch(/^not started: 2 of 10 hosts failed, more than --max-fail 1 allows/);

@@ -21,7 +21,12 @@ const controlPids = new Set<number>();
 /** `flotilla args…` with FLOTILLA_HOME=admin, run from `cwd` (relative paths are the client's). */
 function cli(args: string[], options: { cwd?: string; env?: Record<string, string>; onStart?: (pid: number) => void } = {}): Promise<CliResult> {
   const { onStart, ...rest } = options;
-  return harnessCli(admin, args, { cwd: work, ...rest, env: { FLOTILLA_PERSIST: '', ...options.env }, ...(onStart ? { onStart: (child) => child.pid && onStart(child.pid) } : {}) });
+  return harnessCli(admin, args, {
+    cwd: work,
+    ...rest,
+    env: { FLOTILLA_PERSIST: '', ...options.env },
+    ...(onStart ? { onStart: (child) => child.pid && onStart(child.pid) } : {}),
+  });
 }
 
 async function ok(args: string[], options: Parameters<typeof cli>[1] = {}): Promise<CliResult> {
@@ -104,11 +109,15 @@ beforeAll(async () => {
   await ok(['init', '--signal', signal.url, '--name', 'warm-admin']);
   const token = JSON.parse((await ok(['token', 'create', '--uses', '2', '--json'])).stdout).token as string;
   for (const name of ['echo', 'foxtrot']) agents.push(await startAgent(join(base, name), token, ['--tag', 'role=warm', '--allow-root', base]));
-  await waitFor('both agents online and accepted', async () => {
-    const hosts = await cli(['hosts', '--json']);
-    const list = hosts.code === 0 ? (JSON.parse(hosts.stdout) as { id: string; status: string }[]) : [];
-    return agents.every((a) => list.some((h) => h.id === a.id && h.status === 'online')) ? true : undefined;
-  }, 60_000);
+  await waitFor(
+    'both agents online and accepted',
+    async () => {
+      const hosts = await cli(['hosts', '--json']);
+      const list = hosts.code === 0 ? (JSON.parse(hosts.stdout) as { id: string; status: string }[]) : [];
+      return agents.every((a) => list.some((h) => h.id === a.id && h.status === 'online')) ? true : undefined;
+    },
+    60_000,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -171,7 +180,10 @@ describe('warm mode: a control process keeps connections open between CLI invoca
       const gone = await cli(['run', '*', '--json', '--', 'echo here']);
       expect(gone.code).toBe(1);
       const report = JSON.parse(gone.stdout) as Report;
-      expect(report.results.find((r) => r.id === golf.id)).toMatchObject({ status: 'unreachable', error: { detail: 'offline according to the signaling server' } });
+      expect(report.results.find((r) => r.id === golf.id)).toMatchObject({
+        status: 'unreachable',
+        error: { detail: 'offline according to the signaling server' },
+      });
       expect(report.results.filter((r) => r.id !== golf.id).every((r) => r.status === 'ok')).toBe(true);
       expect((await status())?.pid).toBe(before?.pid);
     } finally {
@@ -180,7 +192,7 @@ describe('warm mode: a control process keeps connections open between CLI invoca
     }
   });
 
-  it('push and fetch resolve relative paths against the client\'s directory', async () => {
+  it("push and fetch resolve relative paths against the client's directory", async () => {
     const data = randomBytes(40 * 1024);
     await writeFile(join(work, 'payload.bin'), data);
     const remote = join(base, 'pushed', 'payload.bin');
@@ -211,10 +223,14 @@ describe('warm mode: a control process keeps connections open between CLI invoca
     expect(await rawExchange(Buffer.from([0, 0, 0, 5, 110, 111, 112, 101, 33]))).toMatch(/"type":"refused".*not UTF-8 JSON/);
     expect(await rawExchange(Buffer.from([0x7f, 0xff, 0xff, 0xff]))).toMatch(/"type":"refused".*exceeds/);
     expect(await rawExchange(frame({ type: 'invoke', v: 1, argv: 'run' }))).toMatch(/"type":"refused".*malformed message/);
-    const init = await rawExchange(frame({ type: 'invoke', v: 1, argv: ['init', '--force', '--signal', 'http://x/'], cwd: '/', stdoutTty: false, stderrTty: false, color: false }));
+    const init = await rawExchange(
+      frame({ type: 'invoke', v: 1, argv: ['init', '--force', '--signal', 'http://x/'], cwd: '/', stdoutTty: false, stderrTty: false, color: false }),
+    );
     expect(init).toMatch(/"type":"refused".*serves .*, not init/);
     for (const served of ['run', 'push', 'fetch', 'ping']) expect(init).toMatch(new RegExp(`serves .*\\b${served}\\b.*, not init`));
-    const oldVersion = await rawExchange(frame({ type: 'invoke', v: 99, argv: ['run', '*', '--', 'true'], cwd: '/', stdoutTty: false, stderrTty: false, color: false }));
+    const oldVersion = await rawExchange(
+      frame({ type: 'invoke', v: 99, argv: ['run', '*', '--', 'true'], cwd: '/', stdoutTty: false, stderrTty: false, color: false }),
+    );
     expect(oldVersion).toMatch(/"type":"refused".*control protocol 99/);
     expect(await status()).toBeDefined();
   });
@@ -264,7 +280,9 @@ describe('warm mode: a control process keeps connections open between CLI invoca
     await ok(['connect', '--stop']);
     const pids: number[] = [];
     let settled = 0;
-    const started = [0, 1, 2, 3].map(() => cli(['control-process', '--persist', '60s'], { onStart: (pid) => (pids.push(pid), controlPids.add(pid)) }).then((r) => (settled++, r)));
+    const started = [0, 1, 2, 3].map(() =>
+      cli(['control-process', '--persist', '60s'], { onStart: (pid) => (pids.push(pid), controlPids.add(pid)) }).then((r) => (settled++, r)),
+    );
     await waitFor('three of them to give way', () => (settled >= 3 ? true : undefined), 30_000);
     const survivors = pids.filter(alive);
     expect(survivors).toHaveLength(1);

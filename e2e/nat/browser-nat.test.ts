@@ -36,7 +36,13 @@ async function launchInSite(stack: Stack): Promise<BrowserSite> {
   const context = await chromium.launchPersistentContext(join(stack.base, 'chromium-profile'), {
     executablePath: wrapper,
     args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
       // The public server has no TLS in the test; Web Crypto and service workers need a secure context.
       `--unsafely-treat-insecure-origin-as-secure=${origin}`,
     ],
@@ -114,7 +120,10 @@ describe.skipIf(unavailable !== undefined)(`the PWA behind NAT${unavailable ? ` 
           if (relayed) expect(turnLog(s)).toMatch(/incoming packet CHANNEL_BIND processed, success/);
         } catch (error) {
           const tail = (t: string) => t.split('\n').slice(-30).join('\n');
-          throw new Error(`${(error as Error).message}\n--- browser\n${tail(site!.log.join('\n'))}\n--- agent\n${tail(s.agent.output())}\n--- signal\n${tail(s.signal.output())}`, { cause: error });
+          throw new Error(
+            `${(error as Error).message}\n--- browser\n${tail(site!.log.join('\n'))}\n--- agent\n${tail(s.agent.output())}\n--- signal\n${tail(s.signal.output())}`,
+            { cause: error },
+          );
         }
       }, 240_000);
     });

@@ -47,7 +47,14 @@ async function sizesAndPush(s: Stack): Promise<{ cli: SizeLog; agent: SizeLog }>
   expect(run.code, run.output).toBe(0);
   const parse = (line: string | undefined) => JSON.parse(line?.slice(line.indexOf('{')) ?? 'null') as SizeLog;
   const cli = parse(run.output.split('\n').find((l) => l.startsWith('[rtc-packet-size]')));
-  const agent = parse(s.agent.output().slice(before).split('\n').filter((l) => l.includes('"event":"rtc-packet-size"')).at(-1));
+  const agent = parse(
+    s.agent
+      .output()
+      .slice(before)
+      .split('\n')
+      .filter((l) => l.includes('"event":"rtc-packet-size"'))
+      .at(-1),
+  );
   const payload = randomBytes(6_000_000);
   const local = join(s.base, 'sized.bin');
   const remote = join(s.base, 'pushed', `sized-${randomBytes(3).toString('hex')}.bin`);
@@ -86,13 +93,21 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
     it('hands TURN only with valid credentials: forged or expired ones are refused by coturn', async () => {
       const s = stack();
       const probe = async (username: string, password: string) => {
-        const result = await s.topo.run(s.topo.ns.s1, process.execPath, [join(import.meta.dirname, 'turn-probe.mjs'), s.topo.addr.pub, String(TURN_PORT), username, password], { timeoutMs: 30_000 });
+        const result = await s.topo.run(
+          s.topo.ns.s1,
+          process.execPath,
+          [join(import.meta.dirname, 'turn-probe.mjs'), s.topo.addr.pub, String(TURN_PORT), username, password],
+          { timeoutMs: 30_000 },
+        );
         return JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as { outcome: string; code?: number; relayed?: string };
       };
       const future = Math.floor(Date.now() / 1000) + 600;
       const valid = `${future}:${s.agentId}`;
       // Control: the scheme the signaling server uses is what coturn accepts.
-      expect(await probe(valid, await turnPassword(s.secret, valid))).toMatchObject({ outcome: 'allocated', relayed: expect.stringMatching(/^203\.0\.113\.1:\d+$/) });
+      expect(await probe(valid, await turnPassword(s.secret, valid))).toMatchObject({
+        outcome: 'allocated',
+        relayed: expect.stringMatching(/^203\.0\.113\.1:\d+$/),
+      });
       // Forged: the right shape, an HMAC under another secret.
       expect(await probe(valid, await turnPassword(randomBytes(24).toString('hex'), valid))).toMatchObject({ outcome: 'error', code: 401 });
       // Expired: a correct HMAC for an expiry in the past.
@@ -125,7 +140,7 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
       return JSON.parse(result.stdout) as { results: { status: string; exit: number; stdout: string }[] };
     }
 
-    it('restarts ICE when the agent\'s network changes mid-command: the same session goes on', async () => {
+    it("restarts ICE when the agent's network changes mid-command: the same session goes on", async () => {
       const s = stack();
       const nap = `22.${Date.now() % 100000}1`;
       const running = s.cli(['run', 'tag:site=one', '-v', '--json', '--', `echo before; sleep ${nap}; echo after`], 120_000);
@@ -167,7 +182,15 @@ describe.skipIf(unavailable !== undefined)(`NAT${unavailable ? ` (skipped: ${una
     it('loses the jumbo probe (no ICMP comes back), falls back to 1,380-byte packets, and the push is intact', async () => {
       const s = stack();
       const sizes = await sizesAndPush(s);
-      expect(sizes.cli).toMatchObject({ payload: 1380, mtu: 9000, probes: [{ payload: 8880, ok: false }, { payload: 1380, ok: true }], localAddress: s.topo.addr.s2 });
+      expect(sizes.cli).toMatchObject({
+        payload: 1380,
+        mtu: 9000,
+        probes: [
+          { payload: 8880, ok: false },
+          { payload: 1380, ok: true },
+        ],
+        localAddress: s.topo.addr.s2,
+      });
       // The agent's pair may be the one whose candidate says 127.0.0.1 (werift binds every
       // candidate's socket to the wildcard address); its packets still leave from eth0.
       expect(sizes.agent).toMatchObject({ payload: 1380, mtu: 1500, probes: [{ payload: 1380, ok: true }], localAddress: s.topo.addr.s1 });

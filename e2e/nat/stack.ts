@@ -19,8 +19,12 @@ export const TURN_PORT = 3478;
 export const TURNS_PORT = 5349;
 const REALM = 'flotilla.test';
 
-
-export interface PathInfo { local: string; remote: string; protocol: string; relayed: boolean }
+export interface PathInfo {
+  local: string;
+  remote: string;
+  protocol: string;
+  relayed: boolean;
+}
 
 /** One topology with coturn, the signaling server, an admin CLI home (site 2) and an enrolled agent (site 1). */
 export interface Stack {
@@ -50,10 +54,42 @@ async function makeTurnCertificate(dir: string, ip: string): Promise<{ ca: strin
     const result = spawnSync('openssl', args, { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`openssl ${args[0]} failed: ${result.stderr}`);
   };
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=Flotilla NAT test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')]);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Flotilla NAT test CA',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+  ]);
   openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${ip}`, '-keyout', f('turn.key'), '-out', f('turn.csr')]);
   await writeFile(f('turn.ext'), `subjectAltName=IP:${ip}\nextendedKeyUsage=serverAuth\n`);
-  openssl(['x509', '-req', '-in', f('turn.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('turn.ext'), '-out', f('turn.pem')]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    f('turn.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    f('turn.ext'),
+    '-out',
+    f('turn.pem'),
+  ]);
   return { ca: f('ca.pem'), cert: f('turn.pem'), key: f('turn.key') };
 }
 
@@ -73,23 +109,48 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // Peers trust the test CA the way an operator's private CA would be trusted.
     const peerEnv: Record<string, string> = tls ? { NODE_EXTRA_CA_CERTS: tls.ca } : {};
     const coturn = topo.start(topo.ns.pub, 'turnserver', [
-      '-n', '-v', '--use-auth-secret', `--static-auth-secret=${secret}`, `--realm=${REALM}`,
-      `--listening-ip=${pub}`, `--relay-ip=${pub}`, `--listening-port=${TURN_PORT}`, '--min-port=50000', '--max-port=50999',
-      '--no-cli', '--no-dtls', '--fingerprint', '--log-file=stdout', `--pidfile=${join(base, 'turnserver.pid')}`, `--userdb=${join(base, 'turndb')}`,
+      '-n',
+      '-v',
+      '--use-auth-secret',
+      `--static-auth-secret=${secret}`,
+      `--realm=${REALM}`,
+      `--listening-ip=${pub}`,
+      `--relay-ip=${pub}`,
+      `--listening-port=${TURN_PORT}`,
+      '--min-port=50000',
+      '--max-port=50999',
+      '--no-cli',
+      '--no-dtls',
+      '--fingerprint',
+      '--log-file=stdout',
+      `--pidfile=${join(base, 'turnserver.pid')}`,
+      `--userdb=${join(base, 'turndb')}`,
       ...(tls ? [`--tls-listening-port=${TURNS_PORT}`, `--cert=${tls.cert}`, `--pkey=${tls.key}`] : ['--no-tls']),
       // As docs/operations.md advises: never relay into private networks (coturn would otherwise
       // forward to a peer's private host candidate, which it cannot reach from here, and drop the
       // whole allocation on the send error). 203.0.113.0/24 is the test's "public" network.
-      '--denied-peer-ip=10.0.0.0-10.255.255.255', '--denied-peer-ip=172.16.0.0-172.31.255.255', '--denied-peer-ip=192.168.0.0-192.168.255.255',
+      '--denied-peer-ip=10.0.0.0-10.255.255.255',
+      '--denied-peer-ip=172.16.0.0-172.31.255.255',
+      '--denied-peer-ip=192.168.0.0-192.168.255.255',
       '--allowed-peer-ip=203.0.113.0-203.0.113.255',
     ]);
     const signalArgs = [
-      join(BIN, 'flotilla-signal.js'), '--host', pub, '--port', String(SIGNAL_PORT), '--stun-port', String(STUN_PORT),
-      '--data-dir', join(base, 'signal'), '--turn-secret-file', secretFile,
+      join(BIN, 'flotilla-signal.js'),
+      '--host',
+      pub,
+      '--port',
+      String(SIGNAL_PORT),
+      '--stun-port',
+      String(STUN_PORT),
+      '--data-dir',
+      join(base, 'signal'),
+      '--turn-secret-file',
+      secretFile,
       ...(tls
         ? ['--turn-url', `turns:${pub}:${TURNS_PORT}?transport=tcp`]
         : ['--turn-url', `turn:${pub}:${TURN_PORT}?transport=udp`, '--turn-url', `turn:${pub}:${TURN_PORT}?transport=tcp`]),
-      '--turn-ttl', '600',
+      '--turn-ttl',
+      '600',
     ];
     const signal = topo.start(topo.ns.pub, process.execPath, signalArgs);
     await Promise.all([
@@ -109,11 +170,25 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     };
     await ok(['init', '--signal', `http://${pub}:${SIGNAL_PORT}/`, '--name', 'nat-admin']);
     const token = (JSON.parse((await ok(['token', 'create', '--json'])).stdout) as { token: string }).token;
-    const agent = topo.start(topo.ns.s1, process.execPath, [join(BIN, 'flotilla-agent.js'), 'join', token, '--state-dir', join(base, 'agent'), '--allow-root', base, '--tag', 'site=one'], peerEnv);
+    const agent = topo.start(
+      topo.ns.s1,
+      process.execPath,
+      [join(BIN, 'flotilla-agent.js'), 'join', token, '--state-dir', join(base, 'agent'), '--allow-root', base, '--tag', 'site=one'],
+      peerEnv,
+    );
     const agentId = (await agent.waitFor(/Enrolled as ([a-z2-7]{52})/))[1]!;
     await agent.waitFor(/"event":"signaling-open"|"event":"agent-started"/);
     const stack: Stack = {
-      topo, base, admin, secret, coturn, signal, agent, agentId, cli, destroy,
+      topo,
+      base,
+      admin,
+      secret,
+      coturn,
+      signal,
+      agent,
+      agentId,
+      cli,
+      destroy,
       async restartSignal(downMs) {
         await stack.signal.stop();
         await new Promise((r) => setTimeout(r, downMs));
@@ -139,7 +214,10 @@ export async function waitOnline(stack: Stack): Promise<void> {
       const hosts = JSON.parse(result.stdout) as { id: string; status: string }[];
       if (hosts.some((h) => h.id === stack.agentId && h.status === 'online')) return;
     }
-    if (Date.now() > deadline) throw new Error(`agent never accepted and online:\n${last}\nagent:\n${stack.agent.output().slice(-3000)}\ncoturn:\n${stack.coturn.output().slice(-6000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `agent never accepted and online:\n${last}\nagent:\n${stack.agent.output().slice(-3000)}\ncoturn:\n${stack.coturn.output().slice(-6000)}`,
+      );
     await new Promise((r) => setTimeout(r, 1000));
   }
 }

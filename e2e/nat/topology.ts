@@ -52,14 +52,23 @@ export interface Topology {
   /** Starts `command args…` inside namespace `ns`. */
   start(ns: string, command: string, args: string[], env?: Record<string, string>): NsProc;
   /** Runs a command in `ns` to completion. */
-  run(ns: string, command: string, args: string[], options?: { env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number | null; stdout: string; output: string }>;
+  run(
+    ns: string,
+    command: string,
+    args: string[],
+    options?: { env?: Record<string, string>; timeoutMs?: number },
+  ): Promise<{ code: number | null; stdout: string; output: string }>;
   destroy(): Promise<void>;
 }
 
 /** Why namespaces cannot be made here, or undefined when they can (root with ip and iptables). */
 export function natUnavailableReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root to create network namespaces (CI runs as root)';
-  for (const [tool, args] of [['ip', ['-V']], ['iptables', ['--version']], ['turnserver', ['--version']]] as const) {
+  for (const [tool, args] of [
+    ['ip', ['-V']],
+    ['iptables', ['--version']],
+    ['turnserver', ['--version']],
+  ] as const) {
     const result = spawnSync(tool, [...args], { stdio: 'ignore' });
     if (result.error || result.status !== 0) return `needs ${tool} (apt-get install ${tool === 'ip' ? 'iproute2' : tool === 'turnserver' ? 'coturn' : tool})`;
   }
@@ -99,7 +108,10 @@ export function createTopology(options: TopologyOptions): Topology {
       // Whatever is still inside our namespaces was started by us (a browser's helpers, say).
       for (const name of made) {
         const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout ?? '';
-        for (const pid of pids.split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 1)) {
+        for (const pid of pids
+          .split('\n')
+          .map(Number)
+          .filter((n) => Number.isInteger(n) && n > 1)) {
           try {
             process.kill(pid, 'SIGKILL');
           } catch {

@@ -30,7 +30,9 @@ function message(type, attrs, key) {
   };
   if (key) {
     // MESSAGE-INTEGRITY covers the header with the length including the integrity attribute.
-    const mac = createHmac('sha1', key).update(Buffer.concat([header(24), body])).digest();
+    const mac = createHmac('sha1', key)
+      .update(Buffer.concat([header(24), body]))
+      .digest();
     body = Buffer.concat([body, attr(0x0008, mac)]);
   }
   return Buffer.concat([header(0), body]);

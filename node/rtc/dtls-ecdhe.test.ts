@@ -25,7 +25,7 @@ function offering(curves: number[]): void {
  * for X25519 an all-zero point, whose shared secret is zero too (RFC 7748 6.1).
  */
 function zeroKeyShare(datagram: Buffer): Buffer {
-  for (let at = 0; at + 13 <= datagram.length; ) {
+  for (let at = 0; at + 13 <= datagram.length;) {
     const length = datagram.readUInt16BE(at + 11);
     const body = at + 13;
     if (datagram[at] === 22 && datagram[body] === 16) {
@@ -38,12 +38,19 @@ function zeroKeyShare(datagram: Buffer): Buffer {
 }
 
 describe('werift DTLS key agreement (ECDHE)', () => {
-  for (const [name, curve] of [['X25519', NamedCurveAlgorithm.x25519_29], ['P-256', NamedCurveAlgorithm.secp256r1_23]] as const) {
+  for (const [name, curve] of [
+    ['X25519', NamedCurveAlgorithm.x25519_29],
+    ['P-256', NamedCurveAlgorithm.secp256r1_23],
+  ] as const) {
     it(`agrees a key over ${name} and carries data both ways`, async () => {
       offering([curve]);
       const net = network({});
       const { server, client, both, errors } = dtlsPair(net);
-      cleanup.push(() => net.close(), () => server.close(), () => client.close());
+      cleanup.push(
+        () => net.close(),
+        () => server.close(),
+        () => client.close(),
+      );
       await within(both, 8000, `handshake (errors: ${errors.join('; ')})`);
       expect(errors).toEqual([]);
       expect(curveOf(server)).toBe(curve);
@@ -64,7 +71,11 @@ describe('werift DTLS key agreement (ECDHE)', () => {
       },
     });
     const { server, client, both, errors } = dtlsPair(net);
-    cleanup.push(() => net.close(), () => server.close(), () => client.close());
+    cleanup.push(
+      () => net.close(),
+      () => server.close(),
+      () => client.close(),
+    );
     let connected = false;
     void both.then(() => (connected = true));
     const deadline = Date.now() + 5000;

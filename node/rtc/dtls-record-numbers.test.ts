@@ -16,7 +16,7 @@ interface RecordHeader {
 /** The DTLS 1.2 record headers in one datagram (several records may share it). */
 function records(datagram: Buffer): RecordHeader[] {
   const out: RecordHeader[] = [];
-  for (let at = 0; at + 13 <= datagram.length; ) {
+  for (let at = 0; at + 13 <= datagram.length;) {
     const length = datagram.readUInt16BE(at + 11);
     out.push({ type: datagram[at]!, epoch: datagram.readUInt16BE(at + 3), seq: datagram.readUIntBE(at + 5, 6) });
     at += 13 + length;

@@ -21,7 +21,11 @@ describe('werift DTLS with retransmitted ClientHellos', () => {
       },
     });
     const { server, client, both, errors } = dtlsPair(net);
-    cleanup.push(() => net.close(), () => server.close(), () => client.close());
+    cleanup.push(
+      () => net.close(),
+      () => server.close(),
+      () => client.close(),
+    );
     await within(both, 8000, `handshake (errors: ${errors.join('; ')})`);
     expect(errors).toEqual([]);
     expect(net.sent.client).toBeGreaterThanOrEqual(3); // the ClientHello did go out twice
@@ -36,7 +40,11 @@ describe('werift DTLS with retransmitted ClientHellos', () => {
       },
     });
     const { server, client, both, errors } = dtlsPair(net);
-    cleanup.push(() => net.close(), () => server.close(), () => client.close());
+    cleanup.push(
+      () => net.close(),
+      () => server.close(),
+      () => client.close(),
+    );
     await within(both, 8000, `handshake (errors: ${errors.join('; ')})`);
     expect(errors).toEqual([]);
     expect(await exchange(server, client)).toEqual(['at client:from server', 'at server:from client']);
@@ -45,7 +53,11 @@ describe('werift DTLS with retransmitted ClientHellos', () => {
   it('keeps the session when a ClientHello from before the handshake arrives after it', async () => {
     const net = network({ hold: (from, i) => from === 'client' && i === 0 });
     const { server, client, both, errors } = dtlsPair(net);
-    cleanup.push(() => net.close(), () => server.close(), () => client.close());
+    cleanup.push(
+      () => net.close(),
+      () => server.close(),
+      () => client.close(),
+    );
     await within(both, 8000, `handshake (errors: ${errors.join('; ')})`);
     net.release();
     await new Promise((r) => setTimeout(r, 100));

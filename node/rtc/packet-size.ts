@@ -120,7 +120,11 @@ export interface PacketSizeChoice {
  * Picks the packet size for one association: back to the base size first (the path may have
  * changed), then the largest candidate size the path echoes within `timeoutMs`.
  */
-export async function tunePacketSize(sctp: SizableSctp, path: PathForSize, o: { timeoutMs?: number; mtuOf?: (address: string) => number | undefined } = {}): Promise<PacketSizeChoice> {
+export async function tunePacketSize(
+  sctp: SizableSctp,
+  path: PathForSize,
+  o: { timeoutMs?: number; mtuOf?: (address: string) => number | undefined } = {},
+): Promise<PacketSizeChoice> {
   sctp.setMaxPayload(BASE_PAYLOAD);
   if (path.relayed || !path.localAddress) return { payload: BASE_PAYLOAD, probes: [] };
   const mtu = (o.mtuOf ?? interfaceMtu)(path.localAddress);
@@ -146,7 +150,9 @@ export const WANTED_UDP_BUFFER = 4 * 1024 * 1024;
  * net.core.rmem_max / wmem_max of this network namespace); undefined when they are not, or
  * elsewhere.
  */
-export function udpBufferCaps(read = (name: string) => Number(readFileSync(`/proc/sys/net/core/${name}`, 'utf8').trim())): { rmemMax: number; wmemMax: number } | undefined {
+export function udpBufferCaps(
+  read = (name: string) => Number(readFileSync(`/proc/sys/net/core/${name}`, 'utf8').trim()),
+): { rmemMax: number; wmemMax: number } | undefined {
   try {
     const caps = { rmemMax: read('rmem_max'), wmemMax: read('wmem_max') };
     return caps.rmemMax < WANTED_UDP_BUFFER || caps.wmemMax < WANTED_UDP_BUFFER ? caps : undefined;

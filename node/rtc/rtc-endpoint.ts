@@ -10,12 +10,7 @@ import { createRawLink, sdpProblem } from './raw-link.ts';
 import { selfSignedDtlsKeys } from './dtls-cert.ts';
 import { fingerprintFromSdp } from '../../shared/session/transport.ts';
 import { splitSignalingId } from '../../shared/identity/tokens.ts';
-import {
-  createSignalingClient,
-  type SignalingClient,
-  type SignalingLog,
-  type SignalingToken,
-} from './signaling-client.ts';
+import { createSignalingClient, type SignalingClient, type SignalingLog, type SignalingToken } from './signaling-client.ts';
 
 /** A STUN or TURN server, as in RTCConfiguration. */
 export interface IceServer {
@@ -148,7 +143,19 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   let closed = false;
 
   function newSession(connectionId: string, remoteId: string, role: Session['role'], settle: Session['settle']): Session {
-    const s: Session = { connectionId, remoteId, role, state: 'negotiating', sdpSent: false, localQueue: [], remoteApplied: false, remoteQueue: [], answered: false, settle, startedAt: performance.now() };
+    const s: Session = {
+      connectionId,
+      remoteId,
+      role,
+      state: 'negotiating',
+      sdpSent: false,
+      localQueue: [],
+      remoteApplied: false,
+      remoteQueue: [],
+      answered: false,
+      settle,
+      startedAt: performance.now(),
+    };
     sessions.set(keyOf(remoteId, connectionId), s);
     return s;
   }
@@ -184,8 +191,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
 
   /** Never awaited one after another: an unresolvable `.local` candidate blocks for 10 s. */
   function addRemoteCandidate(s: Session, c: PeerjsCandidate): void {
-    s.pc?.addIceCandidate(c).catch((error: unknown) =>
-      log('rtc-candidate-rejected', { connectionId: s.connectionId, error: describe(error) }));
+    s.pc?.addIceCandidate(c).catch((error: unknown) => log('rtc-candidate-rejected', { connectionId: s.connectionId, error: describe(error) }));
   }
 
   function remoteApplied(s: Session): void {
@@ -203,7 +209,12 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     s.pc = pc;
     pc.onIceCandidate.subscribe((c) => {
       if (!c?.candidate || s.state === 'closed') return;
-      const candidate = { candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null, usernameFragment: c.usernameFragment ?? null };
+      const candidate = {
+        candidate: c.candidate,
+        sdpMid: c.sdpMid ?? null,
+        sdpMLineIndex: c.sdpMLineIndex ?? null,
+        usernameFragment: c.usernameFragment ?? null,
+      };
       if (s.sdpSent) sendCandidate(s, candidate);
       else s.localQueue.push(candidate);
     });
@@ -237,7 +248,16 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       let wrapped: ReturnType<typeof createRawLink>;
       try {
         earlySubscription.unSubscribe();
-        wrapped = createRawLink({ remoteId: s.remoteId, pc, channel: dc, log, early, probePackets: s.role === 'dial' || s.probePackets === true, ...(s.role === 'dial' ? { stallMs: STALL_MS, restartIce: () => restartIce(s) } : {}), onDown: () => end(s, 'link closed') });
+        wrapped = createRawLink({
+          remoteId: s.remoteId,
+          pc,
+          channel: dc,
+          log,
+          early,
+          probePackets: s.role === 'dial' || s.probePackets === true,
+          ...(s.role === 'dial' ? { stallMs: STALL_MS, restartIce: () => restartIce(s) } : {}),
+          onDown: () => end(s, 'link closed'),
+        });
       } catch (error) {
         return end(s, `could not wrap the channel: ${describe(error)}`);
       }
@@ -268,7 +288,15 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
    * waits up to 5 s for an unanswered STUN server; both sides then gather in parallel.
    */
   async function sendOffer(s: Session, pc: RTCPeerConnection, offer: Description): Promise<void> {
-    const payload = { sdp: { type: 'offer', sdp: offer.sdp }, type: 'data', connectionId: s.connectionId, label, reliable: true, serialization: 'raw', metadata: { packetProbe: true } };
+    const payload = {
+      sdp: { type: 'offer', sdp: offer.sdp },
+      type: 'data',
+      connectionId: s.connectionId,
+      label,
+      reliable: true,
+      serialization: 'raw',
+      metadata: { packetProbe: true },
+    };
     signaling.send({ type: 'OFFER', dst: s.remoteId, payload });
     phase(s, 'offer-sent');
     sdpSent(s);
@@ -375,7 +403,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     const biggest = [...byHolder.values()].sort((a, b) => b.length - a.length)[0] ?? [];
     const victim = biggest[0];
     if (!victim || (!strangersToTrusted && biggest.length < held(identity) + 2)) return 'too many negotiations';
-    end(victim, 'made room for another peer\'s offer');
+    end(victim, "made room for another peer's offer");
     return undefined;
   }
 

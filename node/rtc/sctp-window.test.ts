@@ -26,7 +26,8 @@ async function connectedPair() {
   b.onIceCandidate.subscribe((c) => void (c && a.addIceCandidate(c).catch(() => undefined)));
   const sending = a.createDataChannel('window', { ordered: true });
   const receiving = new Promise<RTCDataChannel>((resolve) =>
-    b.onDataChannel.subscribe((dc) => dc.stateChanged.subscribe((s) => void (s === 'open' && resolve(dc)))));
+    b.onDataChannel.subscribe((dc) => dc.stateChanged.subscribe((s) => void (s === 'open' && resolve(dc)))),
+  );
   const sendingOpen = new Promise<void>((resolve) => sending.stateChanged.subscribe((s) => void (s === 'open' && resolve())));
   await a.setLocalDescription(await a.createOffer());
   await b.setRemoteDescription(a.localDescription!);

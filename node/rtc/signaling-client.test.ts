@@ -33,9 +33,7 @@ describe('signaling client against a hostile server', () => {
     expect(signalingSocketUrl('https://signal.example:8443/fleet', 'a b', 't', 'peerjs')).toBe(
       'wss://signal.example:8443/fleet/peerjs?key=peerjs&id=a+b&token=t&version=1.5.5',
     );
-    expect(signalingSocketUrl('http://127.0.0.1:9000/', 'a', 't', 'k')).toBe(
-      'ws://127.0.0.1:9000/peerjs?key=k&id=a&token=t&version=1.5.5',
-    );
+    expect(signalingSocketUrl('http://127.0.0.1:9000/', 'a', 't', 'k')).toBe('ws://127.0.0.1:9000/peerjs?key=k&id=a&token=t&version=1.5.5');
     expect(() => signalingSocketUrl('ftp://x/', 'a', 't', 'k')).toThrow(FlotillaError);
   });
 

@@ -3,11 +3,7 @@
 
 import WebSocket from 'ws';
 import { FlotillaError } from '../../shared/wire/errors.ts';
-import {
-  MAX_PEERJS_MESSAGE_LENGTH,
-  parsePeerjsServerMessage,
-  type PeerjsMessage,
-} from '../../shared/wire/peerjs-messages.ts';
+import { MAX_PEERJS_MESSAGE_LENGTH, parsePeerjsServerMessage, type PeerjsMessage } from '../../shared/wire/peerjs-messages.ts';
 
 /** Structured log sink: an event name plus fields. */
 export type SignalingLog = (event: string, fields?: Record<string, unknown>) => void;

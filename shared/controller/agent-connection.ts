@@ -148,7 +148,13 @@ function parseReplay(data: Obj): Replay | undefined {
  * Sends a capability's request and validates its answer like every request is validated on the
  * agent: an ok result's `data` must be what the spec says, or this rejects with bad-message.
  */
-export async function call<S extends AnySpec>(connection: AgentConnection, spec: S, body: RequestOf<S>, options?: RequestOptions, payload?: Uint8Array): Promise<TypedResult<S>> {
+export async function call<S extends AnySpec>(
+  connection: AgentConnection,
+  spec: S,
+  body: RequestOf<S>,
+  options?: RequestOptions,
+  payload?: Uint8Array,
+): Promise<TypedResult<S>> {
   const { data, ...result } = await connection.request({ type: spec.request.type, ...body } as RequestBody, options, payload);
   if (data === undefined) return result;
   let typed: DataOf<S> | undefined;

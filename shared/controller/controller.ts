@@ -84,13 +84,15 @@ export function createController(o: ControllerOptions): Controller {
     if (!(await verifyJoinProof(join, token.secret, hs.transcript))) return false;
     // Claim a use of the token before issuing the certificate, one claim at a time, so hosts
     // joining at once can neither exceed maxUses nor lose each other's usedBy entry.
-    const claim = tokenWrites.catch(() => undefined).then(async () => {
-      const fresh = (await tokens.get(token.tid)) ?? token;
-      if (fresh.usedBy.includes(hs.peer.id)) return true;
-      if (fresh.usedBy.length >= (fresh.maxUses ?? 1)) return false;
-      await tokens.put({ ...fresh, usedBy: [...fresh.usedBy, hs.peer.id] });
-      return true;
-    });
+    const claim = tokenWrites
+      .catch(() => undefined)
+      .then(async () => {
+        const fresh = (await tokens.get(token.tid)) ?? token;
+        if (fresh.usedBy.includes(hs.peer.id)) return true;
+        if (fresh.usedBy.length >= (fresh.maxUses ?? 1)) return false;
+        await tokens.put({ ...fresh, usedBy: [...fresh.usedBy, hs.peer.id] });
+        return true;
+      });
     tokenWrites = claim.then(() => undefined);
     if (!(await claim)) {
       o.log?.('token-used-up', { host: hs.peer.id.slice(0, 8), token: token.tid });
@@ -184,8 +186,15 @@ export function createController(o: ControllerOptions): Controller {
     async reject(hostId) {
       const record = await o.hosts.get(hostId);
       const now = Date.now();
-      await o.hosts.put(record ? { ...record, status: 'rejected' } : { id: hostId, status: 'rejected', signPub: '', encPub: '', facts: undefined, firstSeen: now, lastSeen: now });
-      void connections.get(hostId)?.then((c) => c.close(), () => undefined);
+      await o.hosts.put(
+        record
+          ? { ...record, status: 'rejected' }
+          : { id: hostId, status: 'rejected', signPub: '', encPub: '', facts: undefined, firstSeen: now, lastSeen: now },
+      );
+      void connections.get(hostId)?.then(
+        (c) => c.close(),
+        () => undefined,
+      );
     },
     async fanOut(hostIds, work, onSettled) {
       const results: Settled<Awaited<ReturnType<typeof work>>>[] = [];
@@ -207,7 +216,11 @@ export function createController(o: ControllerOptions): Controller {
       return results;
     },
     close() {
-      for (const opening of connections.values()) void opening.then((c) => c.close(), () => undefined);
+      for (const opening of connections.values())
+        void opening.then(
+          (c) => c.close(),
+          () => undefined,
+        );
       connections.clear();
     },
   };

@@ -5,8 +5,19 @@ import { toSelectable, type HostFacts, type HostRecord } from './hosts.ts';
 import { resolveSelector } from './selector.ts';
 
 const facts: HostFacts = {
-  hostname: 'web-1', os: 'linux', release: 'Debian GNU/Linux 12 (bookworm)', distro: 'debian', distroVersion: '12', arch: 'x64',
-  cpus: 2, memoryBytes: 1, uptimeS: 1, ips: ['10.0.0.11'], agentVersion: '0.1.0', tags: { role: 'web' }, region: 'eu-west',
+  hostname: 'web-1',
+  os: 'linux',
+  release: 'Debian GNU/Linux 12 (bookworm)',
+  distro: 'debian',
+  distroVersion: '12',
+  arch: 'x64',
+  cpus: 2,
+  memoryBytes: 1,
+  uptimeS: 1,
+  ips: ['10.0.0.11'],
+  agentVersion: '0.1.0',
+  tags: { role: 'web' },
+  region: 'eu-west',
 };
 
 async function record(name: string, withFacts: boolean): Promise<HostRecord> {
@@ -18,8 +29,16 @@ describe('toSelectable', () => {
   it('carries the facts selectors match on', async () => {
     const r = await record('web-1', true);
     expect(toSelectable(r, true)).toEqual({
-      id: r.id, hostname: 'web-1', os: 'linux', region: 'eu-west', tags: { role: 'web' }, online: true,
-      ips: ['10.0.0.11'], distro: 'debian', distroVersion: '12', arch: 'x64',
+      id: r.id,
+      hostname: 'web-1',
+      os: 'linux',
+      region: 'eu-west',
+      tags: { role: 'web' },
+      online: true,
+      ips: ['10.0.0.11'],
+      distro: 'debian',
+      distroVersion: '12',
+      arch: 'x64',
     });
   });
 

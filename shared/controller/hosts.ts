@@ -132,8 +132,10 @@ export function hostLabel(record: HostRecord | undefined, id: string): string {
 export function uniqueLabels(records: readonly HostRecord[]): Map<string, string> {
   const counts = new Map<string, number>();
   for (const r of records) counts.set(hostLabel(r, r.id), (counts.get(hostLabel(r, r.id)) ?? 0) + 1);
-  return new Map(records.map((r) => {
-    const label = hostLabel(r, r.id);
-    return [r.id, (counts.get(label) ?? 0) > 1 ? `${label}@${r.id.slice(0, 6)}` : label];
-  }));
+  return new Map(
+    records.map((r) => {
+      const label = hostLabel(r, r.id);
+      return [r.id, (counts.get(label) ?? 0) > 1 ? `${label}@${r.id.slice(0, 6)}` : label];
+    }),
+  );
 }

@@ -167,7 +167,10 @@ export function execOnHost(
         if (result.replay.stdout) await deliver('stdout', enc.encode(result.replay.stdout));
         if (result.replay.stderr) await deliver('stderr', enc.encode(result.replay.stderr));
       }
-      if (attach) options.onNote?.(`reconnected and collected the result${result.replay?.lostBytes ? ` (${result.replay.lostBytes} bytes of output were no longer kept)` : ''}`);
+      if (attach)
+        options.onNote?.(
+          `reconnected and collected the result${result.replay?.lostBytes ? ` (${result.replay.lostBytes} bytes of output were no longer kept)` : ''}`,
+        );
       return fromResult(hostId, result, started);
     }
   });
@@ -239,7 +242,12 @@ export function pushToHost(
     let markSent: (id: string) => void = () => undefined;
     const sent = new Promise<string>((resolve) => (markSent = resolve));
     let settled = false;
-    const outcome = call(connection, capabilities.push, { task, path, size: source.size, sha256: source.sha256, mode: source.mode }, { onSent: markSent, ...(signal ? { signal } : {}) });
+    const outcome = call(
+      connection,
+      capabilities.push,
+      { task, path, size: source.size, sha256: source.sha256, mode: source.mode },
+      { onSent: markSent, ...(signal ? { signal } : {}) },
+    );
     const ended = outcome.then(
       () => void (settled = true),
       () => void (settled = true),
@@ -301,6 +309,12 @@ export function fetchFromHost(
 }
 
 /** Sends one capability request to a host and reduces the outcome to a HostResult (any capability). */
-export function callOnHost<S extends AnySpec>(controller: Controller, hostId: string, spec: S, body: RequestOf<S>, options?: RequestOptions): Promise<HostResult<DataOf<S>>> {
+export function callOnHost<S extends AnySpec>(
+  controller: Controller,
+  hostId: string,
+  spec: S,
+  body: RequestOf<S>,
+  options?: RequestOptions,
+): Promise<HostResult<DataOf<S>>> {
   return guarded(hostId, controller, async (started) => fromResult(hostId, await call(await controller.connect(hostId), spec, body, options), started));
 }

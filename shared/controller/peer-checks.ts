@@ -2,14 +2,7 @@
 // role, expiry and revocation; the device checks the agent's key against the fleet's pin.
 
 import { FlotillaError } from '../wire/errors.ts';
-import {
-  verifyDeviceCert,
-  verifyHostCert,
-  verifyRevocationList,
-  type DeviceCertBody,
-  type HostCertBody,
-  type RevocationList,
-} from '../identity/certs.ts';
+import { verifyDeviceCert, verifyHostCert, verifyRevocationList, type DeviceCertBody, type HostCertBody, type RevocationList } from '../identity/certs.ts';
 import type { PublicKeys } from '../identity/crypto.ts';
 import type { Hello } from '../session/handshake.ts';
 

@@ -96,18 +96,28 @@ describe('runRolling', () => {
     const waits: number[] = [];
     const order: string[] = [];
     const sleep = async (ms: number) => void (waits.push(ms), order.push(`wait ${ms}`));
-    await runRolling(hosts.slice(0, 5), parseRollingOptions({ canary: '1', batch: '2', 'batch-wait': '1.5s' }), async (id) => (order.push(id), { status: 'ok' }), { sleep });
+    await runRolling(
+      hosts.slice(0, 5),
+      parseRollingOptions({ canary: '1', batch: '2', 'batch-wait': '1.5s' }),
+      async (id) => (order.push(id), { status: 'ok' }),
+      { sleep },
+    );
     expect(order).toEqual(['h0', 'wait 1500', 'h1', 'h2', 'wait 1500', 'h3', 'h4']);
   });
 
   it('stops starting batches when aborted, during the wait as well', async () => {
     const controller = new AbortController();
     const started: string[] = [];
-    const report = await runRolling(hosts, parseRollingOptions({ batch: '2', 'batch-wait': '1h' }), async (id) => {
-      started.push(id);
-      if (id === 'h1') setTimeout(() => controller.abort(), 5);
-      return { status: 'ok' };
-    }, { signal: controller.signal });
+    const report = await runRolling(
+      hosts,
+      parseRollingOptions({ batch: '2', 'batch-wait': '1h' }),
+      async (id) => {
+        started.push(id);
+        if (id === 'h1') setTimeout(() => controller.abort(), 5);
+        return { status: 'ok' };
+      },
+      { signal: controller.signal },
+    );
     // The real timer would wait an hour: the abort ends the wait.
     expect(started).toEqual(['h0', 'h1']);
     expect(report.notStarted).toEqual(hosts.slice(2));
@@ -123,10 +133,15 @@ describe('runRolling', () => {
 describe('parseRollingOptions', () => {
   it('reads counts, percentages and durations', () => {
     expect(parseRollingOptions({ canary: '2', batch: '5', 'batch-wait': '500ms', 'max-fail': '0' })).toEqual({
-      canary: 2, batch: { count: 5 }, batchWaitMs: 500, maxFail: { count: 0 },
+      canary: 2,
+      batch: { count: 5 },
+      batchWaitMs: 500,
+      maxFail: { count: 0 },
     });
     expect(parseRollingOptions({ batch: '12.5%', 'batch-wait': '2m', 'max-fail': '0%' })).toEqual({
-      batch: { percent: 12.5 }, batchWaitMs: 120_000, maxFail: { percent: 0 },
+      batch: { percent: 12.5 },
+      batchWaitMs: 120_000,
+      maxFail: { percent: 0 },
     });
     expect(parseRollingOptions({ batch: '1', 'batch-wait': '10' }).batchWaitMs).toBe(10_000);
   });

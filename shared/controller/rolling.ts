@@ -58,7 +58,8 @@ export function parseRollingOptions(flags: RollingFlags): RollingOptions {
   const options: RollingOptions = {};
   if (flags.canary !== undefined) {
     const text = flags.canary.trim();
-    if (!/^\d{1,9}$/.test(text) || Number(text) < 1) usage(`--canary takes a whole number of hosts (1 or more), as in --canary 1; "${flags.canary}" is not one`);
+    if (!/^\d{1,9}$/.test(text) || Number(text) < 1)
+      usage(`--canary takes a whole number of hosts (1 or more), as in --canary 1; "${flags.canary}" is not one`);
     options.canary = Number(text);
   }
   if (flags.batch !== undefined) options.batch = parseCount('batch', flags.batch, 1, '--batch 5 or --batch 25%');
@@ -186,11 +187,19 @@ export async function runRolling<R extends { status: string }>(
     const { maxFail } = options;
     if (maxFail !== undefined && limit !== undefined && failures > limit) {
       const allowed = 'count' in maxFail ? `${maxFail.count}` : `${maxFail.percent}% of ${hostIds.length}`;
-      stop(index + 1, 'max-fail', `${failures} of ${hostIds.length} hosts failed, more than --max-fail ${allowed} allows; stopped after batch ${index + 1} of ${plan.length}`);
+      stop(
+        index + 1,
+        'max-fail',
+        `${failures} of ${hostIds.length} hosts failed, more than --max-fail ${allowed} allows; stopped after batch ${index + 1} of ${plan.length}`,
+      );
       break;
     }
     if (limit === undefined && canaryBatch && index === 0 && failures > 0) {
-      stop(1, 'canary-failed', `the canary ${failures === 1 ? 'host' : 'hosts'} failed (${failures} of ${batch.length}); the other hosts were not started (give --max-fail to go on despite it)`);
+      stop(
+        1,
+        'canary-failed',
+        `the canary ${failures === 1 ? 'host' : 'hosts'} failed (${failures} of ${batch.length}); the other hosts were not started (give --max-fail to go on despite it)`,
+      );
       break;
     }
   }

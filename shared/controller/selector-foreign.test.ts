@@ -43,12 +43,21 @@ describe('Salt compound matchers', () => {
 describe('Ansible patterns', () => {
   const cases: Array<[string, string]> = [
     ['~web\\d+', `Ansible's regular expression "~web\\d+" at position 1 is not supported: write a glob or a bracket form, such as web* or web[1:9]`],
-    ['web\\d+', `"web\\d+" at position 1 looks like a regular expression, which selectors do not support: write a glob or a bracket form, such as web* or web[1:9]`],
+    [
+      'web\\d+',
+      `"web\\d+" at position 1 looks like a regular expression, which selectors do not support: write a glob or a bracket form, such as web* or web[1:9]`,
+    ],
     ['web:&prod', `Ansible's pattern "web:&prod" at position 1 is not Flotilla syntax: write web and prod`],
     ['web:!web3', `Ansible's pattern "web:!web3" at position 1 is not Flotilla syntax: write web and not web3`],
-    ['web:db:&staging:!phoenix', `Ansible's pattern "web:db:&staging:!phoenix" at position 1 is not Flotilla syntax: write (web or db) and staging and not phoenix`],
+    [
+      'web:db:&staging:!phoenix',
+      `Ansible's pattern "web:db:&staging:!phoenix" at position 1 is not Flotilla syntax: write (web or db) and staging and not phoenix`,
+    ],
     ['web,!web3', `Ansible's pattern "web,!web3" at position 1 is not Flotilla syntax: write web and not web3`],
-    ['web:db', `unknown prefix "web:" at position 1; the prefixes are os:, region:, tag:, id:, ip:, distro:, release: and arch:; to select the hosts web, db (Ansible's web:db) write web or db`],
+    [
+      'web:db',
+      `unknown prefix "web:" at position 1; the prefixes are os:, region:, tag:, id:, ip:, distro:, release: and arch:; to select the hosts web, db (Ansible's web:db) write web or db`,
+    ],
   ];
 
   it.each(cases)('refuses %j', (text, expected) => {

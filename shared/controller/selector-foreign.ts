@@ -59,11 +59,15 @@ function salt(letter: string, body: string, word: string, pos: number): never {
     case 'P': {
       const list = colon < 0 ? undefined : alternation(value);
       const instead = list ? grainEquivalent(key, list) : undefined;
-      fail(`Salt's grain regular expression ${at} is not supported: ${instead ? `write ${instead}` : 'write a glob or a comma list, such as distro:debian,ubuntu'}`);
+      fail(
+        `Salt's grain regular expression ${at} is not supported: ${instead ? `write ${instead}` : 'write a glob or a comma list, such as distro:debian,ubuntu'}`,
+      );
     }
     case 'I':
     case 'J':
-      fail(`Salt's pillar matcher ${at} is not supported (Flotilla has no pillar): tag the hosts and write ${colon < 0 ? 'tag:key=value' : `tag:${key}=${value}`}`);
+      fail(
+        `Salt's pillar matcher ${at} is not supported (Flotilla has no pillar): tag the hosts and write ${colon < 0 ? 'tag:key=value' : `tag:${key}=${value}`}`,
+      );
     case 'S':
       fail(`Salt's subnet matcher ${at} is not Flotilla syntax: write ip:${body || '10.0.0.0/24'}`);
     case 'N':

@@ -19,7 +19,8 @@ describe('parseIp', () => {
     expect([...parseIp('::ffff:10.0.0.1')!].slice(10)).toEqual([0xff, 0xff, 10, 0, 0, 1]);
     expect(parseIp('fe80::1%eth0')).toEqual(parseIp('fe80::1'));
     expect(parseIp('1:2:3:4:5:6:7:8')?.length).toBe(16);
-    for (const bad of ['1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', '1::2::3', 'fd00:::1', '12345::', 'g::1', '1:2:3:4:5:6:7::8']) expect(parseIp(bad), bad).toBeUndefined();
+    for (const bad of ['1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', '1::2::3', 'fd00:::1', '12345::', 'g::1', '1:2:3:4:5:6:7::8'])
+      expect(parseIp(bad), bad).toBeUndefined();
   });
 });
 

@@ -11,11 +11,7 @@ function fail(detail: string): never {
   throw new FlotillaError('bad-selector', detail);
 }
 
-type GlobPart =
-  | { t: 'star' }
-  | { t: 'one' }
-  | { t: 'lit'; c: string }
-  | { t: 'set'; negate: boolean; ranges: Array<[string, string]> };
+type GlobPart = { t: 'star' } | { t: 'one' } | { t: 'lit'; c: string } | { t: 'set'; negate: boolean; ranges: Array<[string, string]> };
 
 /** True when `text` holds a glob character (after bracket lists are expanded, `[` is a class). */
 export function hasGlob(text: string): boolean {
@@ -94,7 +90,7 @@ function expandGroup(body: string, pos: number, whole: string, wholePos: number)
     if (!/^[1-9]\d{0,5}$/.test(step)) fail(`range "${item}" at position ${at} has a step of "${step}"; a step is a whole number of 1 or more`);
     const by = Number(step);
     const numeric = /^\d{1,9}$/.test(from) && /^\d{1,9}$/.test(to);
-    const letters = /^[a-z]$/i.test(from) && /^[a-z]$/i.test(to) && (from <= 'Z') === (to <= 'Z');
+    const letters = /^[a-z]$/i.test(from) && /^[a-z]$/i.test(to) && from <= 'Z' === to <= 'Z';
     if (!numeric && !letters) {
       fail(`range "${item}" at position ${at} must run between two numbers or two letters, as in ${example} or [a:c]`);
     }
@@ -110,7 +106,9 @@ function expandGroup(body: string, pos: number, whole: string, wholePos: number)
 }
 
 function tooMany(whole: string, pos: number): never {
-  fail(`"${whole}" at position ${pos} expands to more than ${MAX_EXPANSION} names; narrow the range or use a glob such as ${whole.slice(0, whole.indexOf('['))}*`);
+  fail(
+    `"${whole}" at position ${pos} expands to more than ${MAX_EXPANSION} names; narrow the range or use a glob such as ${whole.slice(0, whole.indexOf('['))}*`,
+  );
 }
 
 /** The bracket lists and ranges of `text` expanded: one glob per combination, in order. Validates. */

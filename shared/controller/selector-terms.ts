@@ -23,7 +23,9 @@ export function quote(text: string): string {
   return `"${text.length > 40 ? `${text.slice(0, 37)}...` : text}"`;
 }
 
-const PREFIX_LIST = `${PREFIXES.slice(0, -1).map((p) => `${p}:`).join(', ')} and ${PREFIXES.at(-1)}:`;
+const PREFIX_LIST = `${PREFIXES.slice(0, -1)
+  .map((p) => `${p}:`)
+  .join(', ')} and ${PREFIXES.at(-1)}:`;
 
 // "10.0.0.*" as the subnet it means, for the hint.
 function subnetOf(value: string): string | undefined {
@@ -57,12 +59,16 @@ function parseValue(group: Group, value: string, at: number): Selector {
     case 'ip': {
       if (parseIpRange(value)) return { kind: 'ip', range: value };
       const subnet = subnetOf(value);
-      fail(`${quote(value)} at position ${at} is not an IP address or subnet; write ${subnet ? `ip:${subnet}` : 'one such as ip:192.0.2.7, ip:10.0.0.0/24 or ip:fd00::/64'}`);
+      fail(
+        `${quote(value)} at position ${at} is not an IP address or subnet; write ${subnet ? `ip:${subnet}` : 'one such as ip:192.0.2.7, ip:10.0.0.0/24 or ip:fd00::/64'}`,
+      );
     }
     case 'tag': {
       if (group.tagKey !== undefined) {
         if (value.includes('=')) {
-          fail(`${quote(value)} at position ${at} follows tag:${group.tagKey}=…, so it would be another value of ${group.tagKey}; to match another tag write tag:${value}`);
+          fail(
+            `${quote(value)} at position ${at} follows tag:${group.tagKey}=…, so it would be another value of ${group.tagKey}; to match another tag write tag:${value}`,
+          );
         }
         expandPattern(value, at);
         return { kind: 'tag', key: group.tagKey, value };
@@ -85,7 +91,9 @@ function parseBare(term: string, pos: number): Selector {
   if (term.startsWith('@')) {
     const name = term.slice(1);
     if (!SAVED_NAME.test(name)) {
-      fail(`${quote(term)} at position ${pos} is not a saved selector name; a name is up to 64 letters, digits, "-", "_" or "." after the @, such as @web-prod`);
+      fail(
+        `${quote(term)} at position ${pos} is not a saved selector name; a name is up to 64 letters, digits, "-", "_" or "." after the @, such as @web-prod`,
+      );
     }
     return { kind: 'named', name };
   }
@@ -95,9 +103,10 @@ function parseBare(term: string, pos: number): Selector {
   }
   if (colon >= 0) {
     const parts = term.split(':');
-    const ansible = parts.length > 1 && parts.every((p) => /^[\w.*?-]+$/.test(p))
-      ? `; to select the hosts ${parts.join(', ')} (Ansible's ${term}) write ${parts.join(' or ')}`
-      : '';
+    const ansible =
+      parts.length > 1 && parts.every((p) => /^[\w.*?-]+$/.test(p))
+        ? `; to select the hosts ${parts.join(', ')} (Ansible's ${term}) write ${parts.join(' or ')}`
+        : '';
     fail(`unknown prefix ${quote(term.slice(0, colon + 1))} at position ${pos}; the prefixes are ${PREFIX_LIST}${ansible}`);
   }
   expandPattern(term, pos);

@@ -30,10 +30,25 @@ function host(
 }
 
 const fleet: readonly SelectableHost[] = [
-  host(ids['web-1'], 'web-1', 'linux', 'eu-west', { role: 'web', env: 'prod' }, true, { ips: ['10.0.0.11', 'fd00::11'], distro: 'debian', distroVersion: '12', arch: 'x64' }),
-  host(ids['web-2'], 'web-2', 'linux', 'eu-central', { role: 'web', env: 'staging' }, true, { ips: ['10.0.0.12', '192.0.2.7'], distro: 'debian', distroVersion: '11', arch: 'arm64' }),
+  host(ids['web-1'], 'web-1', 'linux', 'eu-west', { role: 'web', env: 'prod' }, true, {
+    ips: ['10.0.0.11', 'fd00::11'],
+    distro: 'debian',
+    distroVersion: '12',
+    arch: 'x64',
+  }),
+  host(ids['web-2'], 'web-2', 'linux', 'eu-central', { role: 'web', env: 'staging' }, true, {
+    ips: ['10.0.0.12', '192.0.2.7'],
+    distro: 'debian',
+    distroVersion: '11',
+    arch: 'arm64',
+  }),
   host(ids['web-3'], 'web-3', 'linux', 'us-east', { role: 'web' }, false, { ips: ['10.0.1.13'], distro: 'ubuntu', distroVersion: '22.04', arch: 'x64' }),
-  host(ids.db01, 'db01', 'linux', 'eu-west', { role: 'db', env: 'prod' }, true, { ips: ['10.0.0.21', 'fe80::21%eth0'], distro: 'ubuntu', distroVersion: '24.04', arch: 'x64' }),
+  host(ids.db01, 'db01', 'linux', 'eu-west', { role: 'db', env: 'prod' }, true, {
+    ips: ['10.0.0.21', 'fe80::21%eth0'],
+    distro: 'ubuntu',
+    distroVersion: '24.04',
+    arch: 'x64',
+  }),
   host(ids.db02, 'db02', 'darwin', 'us-east', { role: 'db' }, true, { ips: ['2001:db8::22', '::ffff:10.0.0.22'], arch: 'arm64' }),
   // An agent from before issue 17: no distro or version in its facts.
   host(ids.Laptop, 'Laptop', 'Darwin', undefined, {}, true, { arch: 'x64' }),
@@ -80,7 +95,13 @@ describe('parse and match', () => {
     expect(names('db02,web-1,nothing-*')).toEqual(['web-1', 'db02']);
     // Issue 17 changed this: after tag:role=db, "web-3" is another value of role, not a host name.
     expect(names('web-3,tag:role=db')).toEqual(['web-3', 'db01', 'db02']);
-    expect(parseSelector('a,b')).toEqual({ kind: 'or', items: [{ kind: 'glob', pattern: 'a' }, { kind: 'glob', pattern: 'b' }] });
+    expect(parseSelector('a,b')).toEqual({
+      kind: 'or',
+      items: [
+        { kind: 'glob', pattern: 'a' },
+        { kind: 'glob', pattern: 'b' },
+      ],
+    });
   });
 
   it('matches os: and region: as case-insensitive globs', () => {
@@ -178,9 +199,7 @@ describe('syntax errors', () => {
 
   it('limits nesting of parentheses and not to 64 levels', () => {
     expect(() => parseSelector(`${'('.repeat(64)}a${')'.repeat(64)}`)).not.toThrow();
-    expect(thrown(() => parseSelector(`${'('.repeat(65)}a${')'.repeat(65)}`)).detail).toBe(
-      'nesting deeper than 64 levels at position 65',
-    );
+    expect(thrown(() => parseSelector(`${'('.repeat(65)}a${')'.repeat(65)}`)).detail).toBe('nesting deeper than 64 levels at position 65');
     expect(thrown(() => parseSelector(`${'!'.repeat(32)}${'('.repeat(33)}a`)).detail).toContain('position 65');
   });
 
@@ -274,12 +293,58 @@ describe('resolveSelector', () => {
 
 describe('random input', () => {
   const tokens = [
-    '*', 'all', 'web-*', 'db0[12]', 'a1b2c3', 'os:linux', 'os:', 'tag:role=web', 'tag:role', 'tag:=x', 'region:eu-*',
-    'id:abc', 'foo:bar', 'and', 'or', 'not', 'AND', '&&', '||', '!', '&', '(', ')', 'one-of(', 'one-of', ',', '[', ']',
-    '?', ':', '=', 'web-1,db02',
+    '*',
+    'all',
+    'web-*',
+    'db0[12]',
+    'a1b2c3',
+    'os:linux',
+    'os:',
+    'tag:role=web',
+    'tag:role',
+    'tag:=x',
+    'region:eu-*',
+    'id:abc',
+    'foo:bar',
+    'and',
+    'or',
+    'not',
+    'AND',
+    '&&',
+    '||',
+    '!',
+    '&',
+    '(',
+    ')',
+    'one-of(',
+    'one-of',
+    ',',
+    '[',
+    ']',
+    '?',
+    ':',
+    '=',
+    'web-1,db02',
     // Issue 17's forms.
-    'web-[1,3]', 'db[01:02]', 'web[1:', 'ip:10.0.0.0/8', 'ip:::1', 'ip:10.*', 'distro:debian,ubuntu', 'release:22.*', 'arch:amd64',
-    '@web', '@', 'G@os:x', 'L@a,b', '~x', 'web:&db', 'region:eu-west,us-east', 'tag:env=prod,staging', ',', ', ',
+    'web-[1,3]',
+    'db[01:02]',
+    'web[1:',
+    'ip:10.0.0.0/8',
+    'ip:::1',
+    'ip:10.*',
+    'distro:debian,ubuntu',
+    'release:22.*',
+    'arch:amd64',
+    '@web',
+    '@',
+    'G@os:x',
+    'L@a,b',
+    '~x',
+    'web:&db',
+    'region:eu-west,us-east',
+    'tag:env=prod,staging',
+    ',',
+    ', ',
   ];
 
   // A small deterministic PRNG (mulberry32) so a failure can be replayed.
@@ -334,7 +399,9 @@ describe('names, not ids (issue 17)', () => {
     const prefix = ids.db01.slice(0, 6);
     const error = thrown(() => names(prefix));
     expect(error.code).toBe('bad-selector');
-    expect(error.detail).toBe(`"${prefix}" is not a host name but the start of a host id; write id:${prefix} (a bare id must be written in full, all 52 characters)`);
+    expect(error.detail).toBe(
+      `"${prefix}" is not a host name but the start of a host id; write id:${prefix} (a bare id must be written in full, all 52 characters)`,
+    );
     const long = ids.db01.slice(0, 51);
     expect(thrown(() => names(`web-1 or ${long}`)).detail).toContain(`write id:${long}`);
     expect(names(`id:${prefix}`)).toEqual(['db01']);
@@ -357,7 +424,10 @@ describe('comma lists inside a prefixed item (issue 17)', () => {
     expect(names(`id:${ids['web-1'].slice(0, 8)},${ids.db02.slice(0, 8)}`)).toEqual(['web-1', 'db02']);
     expect(parseSelector('region:eu-west,us-east')).toEqual({
       kind: 'or',
-      items: [{ kind: 'region', pattern: 'eu-west' }, { kind: 'region', pattern: 'us-east' }],
+      items: [
+        { kind: 'region', pattern: 'eu-west' },
+        { kind: 'region', pattern: 'us-east' },
+      ],
     });
   });
 
@@ -365,7 +435,13 @@ describe('comma lists inside a prefixed item (issue 17)', () => {
     expect(names('region:us-east,os:linux')).toEqual(['web-1', 'web-2', 'web-3', 'db01', 'db02']);
     expect(names('web-1,region:us-east')).toEqual(['web-1', 'web-3', 'db02']);
     expect(parseSelector('os:linux,*')).toEqual({ kind: 'or', items: [{ kind: 'os', pattern: 'linux' }, { kind: 'all' }] });
-    expect(parseSelector('os:linux,@web')).toEqual({ kind: 'or', items: [{ kind: 'os', pattern: 'linux' }, { kind: 'named', name: 'web' }] });
+    expect(parseSelector('os:linux,@web')).toEqual({
+      kind: 'or',
+      items: [
+        { kind: 'os', pattern: 'linux' },
+        { kind: 'named', name: 'web' },
+      ],
+    });
   });
 
   it('refuses key=value after tag:key=value, showing how to write a second tag', () => {
@@ -397,9 +473,24 @@ describe('bracket lists and ranges (issue 17)', () => {
   });
 
   it('combines with globs and character classes', () => {
-    const more = [...nodes, host('x1', 'web1-a', 'linux', undefined, {}), host('x2', 'web2-b', 'linux', undefined, {}), host('x3', 'web4-c', 'linux', undefined, {})];
+    const more = [
+      ...nodes,
+      host('x1', 'web1-a', 'linux', undefined, {}),
+      host('x2', 'web2-b', 'linux', undefined, {}),
+      host('x3', 'web4-c', 'linux', undefined, {}),
+    ];
     expect(resolveSelector('web[1:3]-*', more).map((h) => h.hostname)).toEqual(['web1-a', 'web2-b']);
-    expect(resolveSelector('node[0,1][0-4]', more).map((h) => h.hostname)).toEqual(['node01', 'node02', 'node03', 'node04', 'node10', 'node11', 'node12', 'node13', 'node14']);
+    expect(resolveSelector('node[0,1][0-4]', more).map((h) => h.hostname)).toEqual([
+      'node01',
+      'node02',
+      'node03',
+      'node04',
+      'node10',
+      'node11',
+      'node12',
+      'node13',
+      'node14',
+    ]);
     expect(names('db0[12]')).toEqual(['db01', 'db02']);
   });
 
@@ -548,7 +639,10 @@ describe('saved selectors @name (issue 17)', () => {
 
   const refusals: Array<[string, string]> = [
     ['@nope', 'no saved selector is named @nope; saved: @web, @prod-web, @eu, @loop-a, @loop-b, @broken, @one, @dangling, @deep0, @deep1'],
-    ['@dangling', 'no saved selector is named @nowhere (used in @dangling); saved: @web, @prod-web, @eu, @loop-a, @loop-b, @broken, @one, @deep0, @deep1, @deep2'],
+    [
+      '@dangling',
+      'no saved selector is named @nowhere (used in @dangling); saved: @web, @prod-web, @eu, @loop-a, @loop-b, @broken, @one, @deep0, @deep1, @deep2',
+    ],
     ['@loop-a', 'saved selectors refer to each other in a loop: @loop-a → @loop-b → @loop-a'],
     ['@broken', 'in saved selector @broken ("os:linux and"): expected a selector after "and" at position 13 (end of input)'],
     ['@one and os:linux', '@one is a one-of(...) selector, which can only be the whole selector'],
@@ -562,12 +656,17 @@ describe('saved selectors @name (issue 17)', () => {
   });
 
   it('bounds saved selectors used many times, and their names together', () => {
-    const many = new Map([['r', 'n[1:4000]'], ['w', 'web-1']]);
+    const many = new Map([
+      ['r', 'n[1:4000]'],
+      ['w', 'web-1'],
+    ]);
     expect(thrown(() => resolveSelector('@r or @r or @r', fleet, { lookup: many })).detail).toBe(
       "the selector's patterns expand to 12000 names in all; the limit is 10000: narrow the ranges or use globs",
     );
     const often = Array.from({ length: 101 }, () => '@w').join(',');
-    expect(thrown(() => resolveSelector(often, fleet, { lookup: many })).detail).toBe('the selector uses saved selectors more than 100 times in all (@w among them)');
+    expect(thrown(() => resolveSelector(often, fleet, { lookup: many })).detail).toBe(
+      'the selector uses saved selectors more than 100 times in all (@w among them)',
+    );
     expect(resolveSelector(often.slice(3), fleet, { lookup: many }).map((h) => h.hostname)).toEqual(['web-1']);
   });
 
@@ -576,7 +675,9 @@ describe('saved selectors @name (issue 17)', () => {
   });
 
   it('refuses a malformed name', () => {
-    expect(thrown(() => parseSelector('@')).detail).toBe('"@" at position 1 is not a saved selector name; a name is up to 64 letters, digits, "-", "_" or "." after the @, such as @web-prod');
+    expect(thrown(() => parseSelector('@')).detail).toBe(
+      '"@" at position 1 is not a saved selector name; a name is up to 64 letters, digits, "-", "_" or "." after the @, such as @web-prod',
+    );
     expect(thrown(() => parseSelector('web-1 or @a:b')).detail).toContain('"@a:b" at position 10 is not a saved selector name');
   });
 });

@@ -57,10 +57,19 @@ const FULL_ID = /^[a-z2-7]{52}$/i;
 const ID_LIKE = /^[a-z2-7]{6,51}$/i;
 
 type TokenKind = 'word' | 'and' | 'or' | 'not' | 'oneOf' | '(' | ')' | 'end';
-interface Token { kind: TokenKind; text: string; pos: number } // pos is 1-based
+interface Token {
+  kind: TokenKind;
+  text: string;
+  pos: number;
+} // pos is 1-based
 
 // A Map, not an object literal, so that words like "constructor" are not mistaken for keywords.
-const KEYWORDS = new Map<string, TokenKind>([['and', 'and'], ['or', 'or'], ['not', 'not'], ['one-of', 'oneOf']]);
+const KEYWORDS = new Map<string, TokenKind>([
+  ['and', 'and'],
+  ['or', 'or'],
+  ['not', 'not'],
+  ['one-of', 'oneOf'],
+]);
 const STARTS_OPERAND = new Set<TokenKind>(['word', 'not', 'oneOf', '(']);
 
 function fail(detail: string): never {
@@ -110,11 +119,27 @@ function checkExpansion(selector: Selector): void {
   let total = 0;
   const visit = (node: Selector): void => {
     switch (node.kind) {
-      case 'and': case 'or': node.items.forEach(visit); break;
-      case 'not': case 'oneOf': visit(node.item); break;
-      case 'glob': case 'os': case 'region': case 'distro': case 'release': case 'arch': total += expansionSize(node.pattern); break;
-      case 'tag': total += node.value === undefined ? 0 : expansionSize(node.value); break;
-      default: total += 1;
+      case 'and':
+      case 'or':
+        node.items.forEach(visit);
+        break;
+      case 'not':
+      case 'oneOf':
+        visit(node.item);
+        break;
+      case 'glob':
+      case 'os':
+      case 'region':
+      case 'distro':
+      case 'release':
+      case 'arch':
+        total += expansionSize(node.pattern);
+        break;
+      case 'tag':
+        total += node.value === undefined ? 0 : expansionSize(node.value);
+        break;
+      default:
+        total += 1;
     }
   };
   visit(selector);
@@ -225,16 +250,20 @@ function releaseTester(pattern: string): (version: string) => boolean {
 // Compiling once per resolve keeps glob parsing out of the per-host loop.
 function compile(selector: Selector): Predicate {
   switch (selector.kind) {
-    case 'all': return () => true;
+    case 'all':
+      return () => true;
     case 'glob': {
       // Names only: an id is matched when written out whole, never by a glob (issue 17).
       const test = patternTester(selector.pattern, true);
       const id = FULL_ID.test(selector.pattern) ? selector.pattern.toLowerCase() : undefined;
       return (h) => (h.hostname !== '' && test(h.hostname)) || h.id === id;
     }
-    case 'os': return field(selector.pattern, (h) => h.os);
-    case 'region': return field(selector.pattern, (h) => h.region);
-    case 'distro': return field(selector.pattern, (h) => h.distro);
+    case 'os':
+      return field(selector.pattern, (h) => h.os);
+    case 'region':
+      return field(selector.pattern, (h) => h.region);
+    case 'distro':
+      return field(selector.pattern, (h) => h.distro);
     case 'release': {
       const test = releaseTester(selector.pattern);
       return (h) => h.distroVersion !== undefined && test(h.distroVersion);
@@ -266,7 +295,8 @@ function compile(selector: Selector): Predicate {
       const item = compile(selector.item);
       return (h) => !item(h);
     }
-    case 'oneOf': return compile(selector.item);
+    case 'oneOf':
+      return compile(selector.item);
     case 'named':
       throw new FlotillaError('bad-selector', `@${selector.name} is a saved selector, and none are available here`);
   }
@@ -275,10 +305,16 @@ function compile(selector: Selector): Predicate {
 /** The `@names` a selector refers to directly, in order (saved ones are not expanded). */
 export function savedNames(selector: Selector): string[] {
   switch (selector.kind) {
-    case 'named': return [selector.name];
-    case 'and': case 'or': return selector.items.flatMap(savedNames);
-    case 'not': case 'oneOf': return savedNames(selector.item);
-    default: return [];
+    case 'named':
+      return [selector.name];
+    case 'and':
+    case 'or':
+      return selector.items.flatMap(savedNames);
+    case 'not':
+    case 'oneOf':
+      return savedNames(selector.item);
+    default:
+      return [];
   }
 }
 
@@ -299,9 +335,12 @@ function expandIn(selector: Selector, lookup: SelectorLookup | undefined, chain:
   const walk = (node: Selector, whole: boolean): Selector => {
     switch (node.kind) {
       case 'and':
-      case 'or': return { kind: node.kind, items: node.items.map((i) => walk(i, false)) };
-      case 'not': return { kind: 'not', item: walk(node.item, false) };
-      case 'oneOf': return { kind: 'oneOf', item: walk(node.item, false) };
+      case 'or':
+        return { kind: node.kind, items: node.items.map((i) => walk(i, false)) };
+      case 'not':
+        return { kind: 'not', item: walk(node.item, false) };
+      case 'oneOf':
+        return { kind: 'oneOf', item: walk(node.item, false) };
       case 'named': {
         const { name } = node;
         if (chain.includes(name)) fail(`saved selectors refer to each other in a loop: ${path(name)}`);
@@ -310,7 +349,13 @@ function expandIn(selector: Selector, lookup: SelectorLookup | undefined, chain:
         const text = lookup?.get(name);
         if (text === undefined) {
           const others = [...(lookup?.keys() ?? [])].filter((n) => !chain.includes(n));
-          const known = others.length > 0 ? `; saved: ${others.slice(0, 10).map((n) => `@${n}`).join(', ')}` : '';
+          const known =
+            others.length > 0
+              ? `; saved: ${others
+                  .slice(0, 10)
+                  .map((n) => `@${n}`)
+                  .join(', ')}`
+              : '';
           const inside = chain.length > 0 ? ` (used in ${chain.map((n) => `@${n}`).join(' → ')})` : '';
           fail(`no saved selector is named @${name}${inside}${known}`);
         }
@@ -325,7 +370,8 @@ function expandIn(selector: Selector, lookup: SelectorLookup | undefined, chain:
         if (expanded.kind === 'oneOf' && !whole) fail(`@${name} is a one-of(...) selector, which can only be the whole selector`);
         return expanded;
       }
-      default: return node;
+      default:
+        return node;
     }
   };
   return walk(selector, true);
@@ -422,16 +468,30 @@ function formatChild(child: Selector, parent: 'and' | 'or' | 'not'): string {
 /** Canonical text for a selector; parsing it gives back an equal AST. */
 export function formatSelector(selector: Selector): string {
   switch (selector.kind) {
-    case 'all': return '*';
-    case 'glob': return selector.pattern;
-    case 'os': case 'region': case 'distro': case 'release': case 'arch': return `${selector.kind}:${selector.pattern}`;
-    case 'id': return `id:${selector.prefix}`;
-    case 'ip': return `ip:${selector.range}`;
-    case 'named': return `@${selector.name}`;
-    case 'tag': return `tag:${selector.key}${selector.value === undefined ? '' : `=${selector.value}`}`;
+    case 'all':
+      return '*';
+    case 'glob':
+      return selector.pattern;
+    case 'os':
+    case 'region':
+    case 'distro':
+    case 'release':
+    case 'arch':
+      return `${selector.kind}:${selector.pattern}`;
+    case 'id':
+      return `id:${selector.prefix}`;
+    case 'ip':
+      return `ip:${selector.range}`;
+    case 'named':
+      return `@${selector.name}`;
+    case 'tag':
+      return `tag:${selector.key}${selector.value === undefined ? '' : `=${selector.value}`}`;
     case 'and':
-    case 'or': return selector.items.map((i) => formatChild(i, selector.kind)).join(` ${selector.kind} `);
-    case 'not': return `not ${formatChild(selector.item, 'not')}`;
-    case 'oneOf': return `one-of(${formatSelector(selector.item)})`;
+    case 'or':
+      return selector.items.map((i) => formatChild(i, selector.kind)).join(` ${selector.kind} `);
+    case 'not':
+      return `not ${formatChild(selector.item, 'not')}`;
+    case 'oneOf':
+      return `one-of(${formatSelector(selector.item)})`;
   }
 }

@@ -11,7 +11,9 @@ const turn = (expirySeconds: number, n = 0): IceServerConfig[] => [
 describe('turnExpiry', () => {
   it('reads the earliest `<expiry>:` username and ignores entries without one', () => {
     expect(turnExpiry(STUN)).toBeUndefined();
-    expect(turnExpiry([...turn(2000), { urls: 'turn:x', username: '1500:other', credential: 'c' }, { urls: 'turn:y', username: 'static', credential: 'c' }])).toBe(1_500_000);
+    expect(
+      turnExpiry([...turn(2000), { urls: 'turn:x', username: '1500:other', credential: 'c' }, { urls: 'turn:y', username: 'static', credential: 'c' }]),
+    ).toBe(1_500_000);
   });
 });
 

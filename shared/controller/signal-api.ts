@@ -76,7 +76,14 @@ const presenceCredentials = new WeakMap<DeviceIdentity, { text: string; madeAt: 
 
 async function presenceCredential(device: DeviceIdentity, now: number, fresh: boolean): Promise<{ text: string; reused: boolean }> {
   const kept = presenceCredentials.get(device);
-  if (!fresh && kept && kept.cert === device.cert && kept.fleetPub === device.fleetPub && now - kept.madeAt >= 0 && now - kept.madeAt < PRESENCE_CREDENTIAL_REUSE_MS) {
+  if (
+    !fresh &&
+    kept &&
+    kept.cert === device.cert &&
+    kept.fleetPub === device.fleetPub &&
+    now - kept.madeAt >= 0 &&
+    now - kept.madeAt < PRESENCE_CREDENTIAL_REUSE_MS
+  ) {
     return { text: kept.text, reused: true };
   }
   const text = await createPeerCredential(device.keys, {
@@ -153,7 +160,8 @@ export async function fetchIceServers(signal: string, identity?: IceIdentity, ht
   return body['iceServers'].slice(0, 16).map((raw: unknown) => {
     const s = obj(raw, 'iceServer');
     const urls = s['urls'];
-    if (typeof urls !== 'string' && !(Array.isArray(urls) && urls.every((u) => typeof u === 'string'))) throw new FlotillaError('bad-message', 'iceServer.urls');
+    if (typeof urls !== 'string' && !(Array.isArray(urls) && urls.every((u) => typeof u === 'string')))
+      throw new FlotillaError('bad-message', 'iceServer.urls');
     return {
       urls: urls as string | string[],
       ...(typeof s['username'] === 'string' ? { username: s['username'] } : {}),

@@ -16,7 +16,10 @@ function encode(body: unknown): string {
   return BACKUP_PREFIX + toBase64Url(utf8(JSON.stringify(body)));
 }
 async function refusal(promise: Promise<unknown>): Promise<FlotillaError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(FlotillaError);
   expect((error as FlotillaError).code).toBe('bad-backup');
   return error as FlotillaError;
@@ -35,7 +38,13 @@ describe('fleet backup', () => {
     expect(backup.startsWith(BACKUP_PREFIX)).toBe(true);
     expect(backup).toMatch(/^flb1\.[A-Za-z0-9_-]+$/);
     const body = decode(backup);
-    expect(body).toMatchObject({ v: 1, kdf: { name: 'PBKDF2', hash: 'SHA-256', iterations: BACKUP_ITERATIONS }, fleetPub: admin.fleetPub, fleet: admin.fleetId, signal: SIGNAL });
+    expect(body).toMatchObject({
+      v: 1,
+      kdf: { name: 'PBKDF2', hash: 'SHA-256', iterations: BACKUP_ITERATIONS },
+      fleetPub: admin.fleetPub,
+      fleet: admin.fleetId,
+      signal: SIGNAL,
+    });
     expect(BACKUP_ITERATIONS).toBeGreaterThanOrEqual(310_000);
     expect(fromBase64(body['salt'] as string)).toHaveLength(16);
     expect(fromBase64(body['iv'] as string)).toHaveLength(12);

@@ -93,10 +93,7 @@ export interface PeerCredential extends PublicKeys {
 }
 
 /** Creates a credential proving ownership of `id` for `purpose`. */
-export async function createPeerCredential(
-  keys: IdentityKeys,
-  content: Omit<PeerCredential, 'v' | 'ts' | 'id'> & { now?: number },
-): Promise<string> {
+export async function createPeerCredential(keys: IdentityKeys, content: Omit<PeerCredential, 'v' | 'ts' | 'id'> & { now?: number }): Promise<string> {
   const { now, ...rest } = content;
   const body: PeerCredential = { v: 1, ...rest, id: await identityId(rest), ts: now ?? Date.now() };
   const sig = await signText(keys.sign.privateKey, canonicalJson(body));

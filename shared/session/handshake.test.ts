@@ -136,7 +136,12 @@ describe('handshake', () => {
   it('refuses an unsigned (self-made) device certificate', async () => {
     const forged = await addDevice(otherFleet, 'forger', 'admin');
     // Claim the right fleet but sign with a foreign key.
-    const device: DeviceIdentity = { ...forged, fleetId: admin.fleetId, fleetPub: admin.fleetPub, cert: { ...forged.cert, body: { ...forged.cert.body, fleet: admin.fleetId } } };
+    const device: DeviceIdentity = {
+      ...forged,
+      fleetId: admin.fleetId,
+      fleetPub: admin.fleetPub,
+      cert: { ...forged.cert, body: { ...forged.cert.body, fleet: admin.fleetId } },
+    };
     const { a } = await handshakePair({ device });
     expect(reason(a).code).toBe('not-in-fleet');
   });
@@ -161,11 +166,15 @@ describe('handshake', () => {
 
   it('accepts the pinned key and refuses a different one', async () => {
     const other = await createIdentity(true);
-    await expect(checkAgentHello({ ...agent.pub, id: agent.id } as never, admin.fleetId, admin.fleetPub, other.pub)).rejects.toMatchObject({ code: 'key-mismatch' });
+    await expect(checkAgentHello({ ...agent.pub, id: agent.id } as never, admin.fleetId, admin.fleetPub, other.pub)).rejects.toMatchObject({
+      code: 'key-mismatch',
+    });
     const hostCert = await issueHostCert(admin.fleetKeys!.privateKey, admin.fleetId, agent.pub, admin.id);
     const result = await checkAgentHello({ ...agent.pub, id: agent.id, hostCert } as never, admin.fleetId, admin.fleetPub, undefined);
     expect(result.accepted).toBe(true);
-    await expect(checkAgentHello({ ...other.pub, id: other.id, hostCert } as never, admin.fleetId, admin.fleetPub, undefined)).rejects.toMatchObject({ code: 'key-mismatch' });
+    await expect(checkAgentHello({ ...other.pub, id: other.id, hostCert } as never, admin.fleetId, admin.fleetPub, undefined)).rejects.toMatchObject({
+      code: 'key-mismatch',
+    });
   });
 });
 

@@ -89,7 +89,8 @@ export interface HandshakeResult {
 /** Parses and validates a hello. */
 export function parseHello(raw: unknown): Hello {
   const o = obj(raw, 'hello');
-  if (o['t'] !== 'hello' || o['app'] !== 'flotilla') throw new FlotillaError('bad-message', `expected a Flotilla hello, got ${JSON.stringify(o).slice(0, 120)}`);
+  if (o['t'] !== 'hello' || o['app'] !== 'flotilla')
+    throw new FlotillaError('bad-message', `expected a Flotilla hello, got ${JSON.stringify(o).slice(0, 120)}`);
   const v = int(o, 'v', 0, 1_000_000);
   if (v !== PROTOCOL_VERSION) {
     throw new FlotillaError(
@@ -175,8 +176,7 @@ export async function runHandshake(link: RawLink, inbox: LinkInbox, options: Han
     await options.checkPeer(peer);
 
     const [device, agent] = options.role === 'device' ? [mine, peer] : [peer, mine];
-    const [deviceFp, agentFp] =
-      options.role === 'device' ? [link.localFingerprint, link.remoteFingerprint] : [link.remoteFingerprint, link.localFingerprint];
+    const [deviceFp, agentFp] = options.role === 'device' ? [link.localFingerprint, link.remoteFingerprint] : [link.remoteFingerprint, link.localFingerprint];
     const transcript = await transcriptHash(device, agent, deviceFp, agentFp);
 
     const sending = await generateAesKey();
@@ -213,8 +213,7 @@ export async function runHandshake(link: RawLink, inbox: LinkInbox, options: Han
       ...(peerJoin ? { join: peerJoin } : {}),
     };
   } catch (error) {
-    const failure =
-      error instanceof FlotillaError ? error : new FlotillaError('handshake-failed', error instanceof Error ? error.message : String(error));
+    const failure = error instanceof FlotillaError ? error : new FlotillaError('handshake-failed', error instanceof Error ? error.message : String(error));
     if (failure.code !== 'channel-closed' && !failure.detail?.startsWith('refused by peer')) refuse(link, failure);
     else link.close();
     throw failure;

@@ -7,14 +7,16 @@ import type { PathInfo, RawLink } from './transport.ts';
 export type Tamper = (data: Uint8Array | string, from: 'a' | 'b') => (Uint8Array | string)[];
 
 /** Makes two connected links. `seen` sets the fingerprints each side believes in. */
-export function createMemoryLinkPair(options: {
-  aFingerprint?: string;
-  bFingerprint?: string;
-  /** What A sees as B's fingerprint (a MITM rewrites this); defaults to the truth. */
-  aSeesB?: string;
-  bSeesA?: string;
-  tamper?: Tamper;
-} = {}): [RawLink, RawLink] {
+export function createMemoryLinkPair(
+  options: {
+    aFingerprint?: string;
+    bFingerprint?: string;
+    /** What A sees as B's fingerprint (a MITM rewrites this); defaults to the truth. */
+    aSeesB?: string;
+    bSeesA?: string;
+    tamper?: Tamper;
+  } = {},
+): [RawLink, RawLink] {
   const aFp = options.aFingerprint ?? 'sha-256 AA:AA';
   const bFp = options.bFingerprint ?? 'sha-256 BB:BB';
   const sides = {

@@ -34,7 +34,11 @@ async function across(sealWith: typeof WEB | typeof NODE, openWith: typeof WEB |
 }
 
 describe('seal with node:crypto and Web Crypto', () => {
-  for (const [from, to] of [['web', 'node'], ['node', 'web'], ['node', 'node']] as const) {
+  for (const [from, to] of [
+    ['web', 'node'],
+    ['node', 'web'],
+    ['node', 'node'],
+  ] as const) {
     it(`records sealed by ${from} open with ${to}, across a rekey`, async () => {
       const { sent, got } = await across(from === 'web' ? WEB : NODE, to === 'web' ? WEB : NODE, 12, 5);
       expect(got).toEqual(sent);

@@ -11,8 +11,7 @@ export const ERROR_MESSAGES = {
   /** The application handshake failed (signature, binding, keys). */
   'handshake-failed': 'The secure handshake failed; the connection was refused.',
   /** The channel binding did not match: someone rewrote the DTLS fingerprints. */
-  'binding-mismatch':
-    'The DTLS fingerprints the two sides saw differ: the signaling server or the network is tampering with the connection.',
+  'binding-mismatch': 'The DTLS fingerprints the two sides saw differ: the signaling server or the network is tampering with the connection.',
   /** An agent's id does not match the key it presented. */
   'id-mismatch': 'The agent presented a key that does not match its id: it is an impostor.',
   /** An agent presented a different key than the one pinned for it. */
@@ -20,15 +19,15 @@ export const ERROR_MESSAGES = {
   /** A sealed message failed authentication, was replayed or reordered. */
   'bad-seal': 'A sealed message was tampered with, replayed or reordered; the channel was closed.',
   /** The device certificate is not signed by the agent's fleet. */
-  'not-in-fleet': 'This device is not a member of the agent\'s fleet.',
+  'not-in-fleet': "This device is not a member of the agent's fleet.",
   /** The device certificate has expired. */
-  'cert-expired': 'This device\'s certificate has expired; ask an admin to issue a new one.',
+  'cert-expired': "This device's certificate has expired; ask an admin to issue a new one.",
   /** The device certificate has been revoked. */
   'cert-revoked': 'This device has been revoked from the fleet.',
   /** The device's role does not allow the request. */
   forbidden: 'Your role does not allow this action.',
   /** Agent-local policy refused the request. */
-  'policy-refused': 'The agent\'s local policy refused this request.',
+  'policy-refused': "The agent's local policy refused this request.",
   /** A path is outside the agent's allowed roots. */
   'path-refused': 'That path is outside the directories this agent allows.',
   /** A file was not found or could not be read. */
@@ -66,8 +65,7 @@ export const ERROR_MESSAGES = {
   /** A command-line mistake: unknown option, missing argument, a value of the wrong form. */
   usage: 'The command line is not valid; see --help.',
   /** Web Crypto is missing: not a secure context. */
-  'insecure-context':
-    'Web Crypto is not available here: open Flotilla over HTTPS or on localhost.',
+  'insecure-context': 'Web Crypto is not available here: open Flotilla over HTTPS or on localhost.',
   /** Something unexpected inside Flotilla. */
   internal: 'Something went wrong inside Flotilla.',
 } as const;

@@ -60,7 +60,15 @@ describe('parsePeerjsServerMessage', () => {
     expect(parsePeerjsServerMessage(bare)).toEqual({
       type: 'OFFER',
       src: 'browser-1',
-      payload: { sdp: offer.payload.sdp, type: 'data', connectionId: 'c', label: undefined, reliable: undefined, serialization: undefined, metadata: undefined },
+      payload: {
+        sdp: offer.payload.sdp,
+        type: 'data',
+        connectionId: 'c',
+        label: undefined,
+        reliable: undefined,
+        serialization: undefined,
+        metadata: undefined,
+      },
     });
   });
 

@@ -35,7 +35,9 @@ describe('parseMessage', () => {
   });
 
   it('reads an exec reattach (byte counts per stream) and refuses bad counts', () => {
-    expect(parseMessage({ type: 'exec', id: 'r2', task: 't1', cmd: 'uptime', attach: { stdout: 12, stderr: 0 } })).toMatchObject({ attach: { stdout: 12, stderr: 0 } });
+    expect(parseMessage({ type: 'exec', id: 'r2', task: 't1', cmd: 'uptime', attach: { stdout: 12, stderr: 0 } })).toMatchObject({
+      attach: { stdout: 12, stderr: 0 },
+    });
     expect(() => parseMessage({ type: 'exec', id: 'r2', task: 't1', cmd: 'uptime', attach: { stdout: -1, stderr: 0 } })).toThrow(/stdout: out of range/);
     expect(() => parseMessage({ type: 'exec', id: 'r2', task: 't1', cmd: 'uptime', attach: { stdout: 1 } })).toThrow(/stderr: expected an integer/);
     expect(code(() => parseMessage({ type: 'exec', id: 'r2', task: 't1', cmd: 'uptime', attach: 'all' }))).toBe('bad-message');
@@ -61,10 +63,29 @@ describe('parseMessage', () => {
 describe('decoders under fuzzing', () => {
   // A seeded generator makes any failure replayable.
   let seed = 0x2f6b1a;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
   const values = [null, true, 0, -1, 1.5, 2 ** 53, '', 'x', 'a'.repeat(5000), [], {}, { code: 'bad-message' }, ['x']];
-  const keys = ['type', 'id', 'task', 'cmd', 'path', 'size', 'sha256', 'mode', 'status', 'error', 'data', 'offset', 'stream', 'tags', 'env', 'cert', '__proto__', 'constructor'];
+  const keys = [
+    'type',
+    'id',
+    'task',
+    'cmd',
+    'path',
+    'size',
+    'sha256',
+    'mode',
+    'status',
+    'error',
+    'data',
+    'offset',
+    'stream',
+    'tags',
+    'env',
+    'cert',
+    '__proto__',
+    'constructor',
+  ];
   const types = ['ping', 'exec', 'push.begin', 'push.chunk', 'fetch', 'result', 'output', 'journal', 'tags.set', 'host.cert', 'hello', 'x'];
 
   function randomObject(depth = 0): Record<string, unknown> {

@@ -70,7 +70,11 @@ function parseWireError(raw: unknown): WireError {
 
 const core: { [K in keyof CoreMessages]: (o: Obj) => CoreMessages[K] } = {
   cancel: (o) => ({ id: id(o), target: id(o, 'target') }),
-  output: (o) => ({ id: id(o), stream: oneOf(o, 'stream', ['stdout', 'stderr'] as const), ...optional('window', optInt(o, 'window', MIN_OUTPUT_WINDOW, MAX_OUTPUT_WINDOW)) }),
+  output: (o) => ({
+    id: id(o),
+    stream: oneOf(o, 'stream', ['stdout', 'stderr'] as const),
+    ...optional('window', optInt(o, 'window', MIN_OUTPUT_WINDOW, MAX_OUTPUT_WINDOW)),
+  }),
   'output.ack': (o) => ({ id: id(o), bytes: int(o, 'bytes', 0) }),
   progress: (o) => ({ id: id(o), bytes: int(o, 'bytes'), total: int(o, 'total') }),
   result: (o) => ({

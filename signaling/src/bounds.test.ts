@@ -30,7 +30,12 @@ async function crafted(who: Identity, keys: { signPub: string; encPub: string },
 }
 
 /** HTTP from a chosen loopback source address (the server counts per address). */
-function http(server: SignalingServer, path: string, from: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: Msg }> {
+function http(
+  server: SignalingServer,
+  path: string,
+  from: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: Msg }> {
   return new Promise((resolve, reject) => {
     const req = request(new URL(path, server.url), { method: init.method ?? 'GET', headers: init.headers ?? {}, localAddress: from }, (res) => {
       let text = '';
@@ -162,7 +167,11 @@ describe('HTTP API bounds', () => {
   it('answers a JSON body in another charset with 400 and a sentence, not 500', async () => {
     const { server } = await start();
     const { list, fleetPub } = await newFleetList();
-    const answer = await http(server, '/api/revocation', '127.0.0.1', { method: 'POST', headers: { 'Content-Type': 'application/json; charset=latin1' }, body: JSON.stringify({ list, fleetPub }) });
+    const answer = await http(server, '/api/revocation', '127.0.0.1', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json; charset=latin1' },
+      body: JSON.stringify({ list, fleetPub }),
+    });
     expect(answer).toEqual({ status: 400, body: { error: { code: 'bad-message', message: expect.stringMatching(/UTF-8/) } } });
   });
 });

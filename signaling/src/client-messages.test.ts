@@ -25,15 +25,33 @@ describe('parseClientMessage', () => {
       message: {
         type: 'OFFER',
         dst: DST,
-        payload: { sdp: { type: 'offer', sdp: 'v=0\r\n' }, type: 'data', connectionId: 'dc_1', label: 'dc_1', reliable: true, serialization: 'binary', metadata: { a: [1, 2] }, browser: 'chrome' },
+        payload: {
+          sdp: { type: 'offer', sdp: 'v=0\r\n' },
+          type: 'data',
+          connectionId: 'dc_1',
+          label: 'dc_1',
+          reliable: true,
+          serialization: 'binary',
+          metadata: { a: [1, 2] },
+          browser: 'chrome',
+        },
       },
     });
   });
 
   it('accepts ANSWER, CANDIDATE (with nulls), LEAVE and HEARTBEAT', () => {
-    const candidate = { candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0', sdpMLineIndex: 0, usernameFragment: null }, type: 'data', connectionId: 'dc_1' };
-    expect(parseClientMessage(text({ type: 'CANDIDATE', dst: DST, payload: candidate }))).toEqual({ ok: true, message: { type: 'CANDIDATE', dst: DST, payload: candidate } });
-    expect(parseClientMessage(text({ type: 'ANSWER', dst: DST, payload: { sdp: { type: 'answer', sdp: 'v=0' }, type: 'data', connectionId: 'c' } })).ok).toBe(true);
+    const candidate = {
+      candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0', sdpMLineIndex: 0, usernameFragment: null },
+      type: 'data',
+      connectionId: 'dc_1',
+    };
+    expect(parseClientMessage(text({ type: 'CANDIDATE', dst: DST, payload: candidate }))).toEqual({
+      ok: true,
+      message: { type: 'CANDIDATE', dst: DST, payload: candidate },
+    });
+    expect(parseClientMessage(text({ type: 'ANSWER', dst: DST, payload: { sdp: { type: 'answer', sdp: 'v=0' }, type: 'data', connectionId: 'c' } })).ok).toBe(
+      true,
+    );
     expect(parseClientMessage(text({ type: 'LEAVE', dst: DST, payload: { x: 1 } }))).toEqual({ ok: true, message: { type: 'LEAVE', dst: DST } });
     expect(parseClientMessage('{"type":"HEARTBEAT"}')).toEqual({ ok: true, message: { type: 'HEARTBEAT' } });
   });
@@ -46,9 +64,28 @@ describe('parseClientMessage', () => {
     ['LEAVE without dst', text({ type: 'LEAVE' }), false, /dst/],
     ['dst with odd characters', text({ type: 'LEAVE', dst: 'a\nb' }), false, /not a peer id/],
     ['OFFER without payload', text({ type: 'OFFER', dst: DST }), false, /payload/],
-    ['answer sdp in an OFFER', text({ type: 'OFFER', dst: DST, payload: { sdp: { type: 'answer', sdp: 'x' }, type: 'data', connectionId: 'c' } }), false, /sdp.type/],
-    ['bad sdpMLineIndex', text({ type: 'CANDIDATE', dst: DST, payload: { candidate: { candidate: '', sdpMLineIndex: -1 }, type: 'data', connectionId: 'c' } }), false, /sdpMLineIndex/],
-    ['deep metadata', text({ type: 'OFFER', dst: DST, payload: { sdp: { type: 'offer', sdp: 'x' }, type: 'data', connectionId: 'c', metadata: JSON.parse('['.repeat(40) + ']'.repeat(40)) as unknown } }), false, /nested/],
+    [
+      'answer sdp in an OFFER',
+      text({ type: 'OFFER', dst: DST, payload: { sdp: { type: 'answer', sdp: 'x' }, type: 'data', connectionId: 'c' } }),
+      false,
+      /sdp.type/,
+    ],
+    [
+      'bad sdpMLineIndex',
+      text({ type: 'CANDIDATE', dst: DST, payload: { candidate: { candidate: '', sdpMLineIndex: -1 }, type: 'data', connectionId: 'c' } }),
+      false,
+      /sdpMLineIndex/,
+    ],
+    [
+      'deep metadata',
+      text({
+        type: 'OFFER',
+        dst: DST,
+        payload: { sdp: { type: 'offer', sdp: 'x' }, type: 'data', connectionId: 'c', metadata: JSON.parse('['.repeat(40) + ']'.repeat(40)) as unknown },
+      }),
+      false,
+      /nested/,
+    ],
   ])('refuses %s', (_name, data, isBinary, reason) => {
     const result = parseClientMessage(data, isBinary);
     expect(result.ok).toBe(false);

@@ -20,10 +20,7 @@ const MAX_METADATA_DEPTH = 16;
 const PEER_ID = /^[A-Za-z0-9]+(?:[ _-][A-Za-z0-9]+)*$/;
 
 /** A validated client message, holding only fields PeerJS defines. */
-export type ClientMessage =
-  | { type: 'HEARTBEAT' }
-  | { type: 'LEAVE'; dst: string }
-  | { type: 'OFFER' | 'ANSWER' | 'CANDIDATE'; dst: string; payload: Obj };
+export type ClientMessage = { type: 'HEARTBEAT' } | { type: 'LEAVE'; dst: string } | { type: 'OFFER' | 'ANSWER' | 'CANDIDATE'; dst: string; payload: Obj };
 
 export type ParseResult = { ok: true; message: ClientMessage } | { ok: false; reason: string };
 

@@ -22,7 +22,9 @@ export function limitConnectionsPerAddress(server: Server, max: number, log: Log
       if (refused === 1) log.warn('connection.refused', { remote: key, open: count, max, reason: 'too many open connections from this address' });
       const text = `Flotilla refused the connection: your address already has ${max} open connections to this server, as many as it allows (flotilla-signal --max-connections-per-ip).\n`;
       socket.on('error', () => undefined);
-      socket.end(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+      socket.end(
+        `HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
       // A client that never reads must not keep the socket (and its descriptor) either.
       setTimeout(() => socket.destroy(), 2_000).unref();
       return;

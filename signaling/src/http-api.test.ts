@@ -9,7 +9,20 @@ import { issueDeviceCert, issueRevocationList } from '../../shared/identity/cert
 import { generateSigningKeys } from '../../shared/identity/crypto.ts';
 import { addDevice, type DeviceIdentity, type Identity } from '../../shared/identity/fleet.ts';
 import { iceHost } from './http-api.ts';
-import { api, cleanUp, eventually, makeCast, onCleanup, postRevocation, presenceCredential, readPresence, register, registered, start, type Msg } from './test-support.ts';
+import {
+  api,
+  cleanUp,
+  eventually,
+  makeCast,
+  onCleanup,
+  postRevocation,
+  presenceCredential,
+  readPresence,
+  register,
+  registered,
+  start,
+  type Msg,
+} from './test-support.ts';
 
 let fleet: DeviceIdentity;
 let agent: Identity;

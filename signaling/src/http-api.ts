@@ -43,7 +43,7 @@ const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
 export function iceHost(hostHeader: string | undefined, fallback: string): string {
   const header = (hostHeader ?? '').trim();
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(header);
-  let host = bracketed ? bracketed[1] ?? '' : header.replace(/:\d+$/, '');
+  let host = bracketed ? (bracketed[1] ?? '') : header.replace(/:\d+$/, '');
   if (!bracketed && isIPv6(header)) host = header; // a bare IPv6 Host header has no port to strip
   if (isIPv6(host)) return `[${host}]`;
   if (HOSTNAME.test(host)) return host;
@@ -88,52 +88,65 @@ export function createApiRouter(deps: ApiDeps): Router {
   // Verifying a credential costs an RSA check, so only those calls count against the API limit.
   const limitedIfAuthenticated = (req: Request, res: Response, next: NextFunction): void =>
     deps.turn && req.get('authorization') !== undefined ? limited(req, res, next) : next();
-  router.get('/api/ice', limitedIfAuthenticated, route(async (req, res) => {
-    const host = iceHost(req.headers.host, req.socket.localAddress ?? '127.0.0.1');
-    const iceServers: object[] = [{ urls: `stun:${host}:${deps.stunPort()}` }];
-    const { turn } = deps;
-    const header = req.get('authorization');
-    if (turn && header !== undefined) {
-      const match = /^Flotilla\s+(\S+)$/.exec(header);
-      try {
-        if (!match?.[1]) throw new FlotillaError('bad-token', 'send "Authorization: Flotilla <register credential>"');
-        const credential = await verifyPeerCredential(match[1], { purpose: 'register' });
-        const issued = await issueTurnCredential(turn, credential.id);
-        iceServers.push({ urls: issued.urls, username: issued.username, credential: issued.credential });
-        log.info('ice.turn-issued', { peer: short(credential.id), kind: credential.kind, remote: remoteOf(req), expiresAt: issued.expiresAt });
-      } catch (error) {
-        const code = error instanceof FlotillaError ? error.code : 'internal';
-        log.warn('ice.turn-refused', { remote: remoteOf(req), code, detail: error instanceof FlotillaError ? error.detail : errorText(error) });
+  router.get(
+    '/api/ice',
+    limitedIfAuthenticated,
+    route(async (req, res) => {
+      const host = iceHost(req.headers.host, req.socket.localAddress ?? '127.0.0.1');
+      const iceServers: object[] = [{ urls: `stun:${host}:${deps.stunPort()}` }];
+      const { turn } = deps;
+      const header = req.get('authorization');
+      if (turn && header !== undefined) {
+        const match = /^Flotilla\s+(\S+)$/.exec(header);
+        try {
+          if (!match?.[1]) throw new FlotillaError('bad-token', 'send "Authorization: Flotilla <register credential>"');
+          const credential = await verifyPeerCredential(match[1], { purpose: 'register' });
+          const issued = await issueTurnCredential(turn, credential.id);
+          iceServers.push({ urls: issued.urls, username: issued.username, credential: issued.credential });
+          log.info('ice.turn-issued', { peer: short(credential.id), kind: credential.kind, remote: remoteOf(req), expiresAt: issued.expiresAt });
+        } catch (error) {
+          const code = error instanceof FlotillaError ? error.code : 'internal';
+          log.warn('ice.turn-refused', { remote: remoteOf(req), code, detail: error instanceof FlotillaError ? error.detail : errorText(error) });
+        }
       }
-    }
-    res.json({ iceServers });
-  }));
+      res.json({ iceServers });
+    }),
+  );
 
-  router.get('/api/presence', limited, route(async (req, res) => {
-    const match = /^Flotilla\s+(\S+)$/.exec(req.get('authorization') ?? '');
-    if (!match?.[1]) throw new FlotillaError('bad-token', 'send "Authorization: Flotilla <presence credential>"');
-    const credential = await verifyPeerCredential(match[1], { purpose: 'presence' });
-    if (credential.kind !== 'device' || credential.cert === undefined || credential.fleetPub === undefined) {
-      throw new FlotillaError('bad-token', 'a presence credential must be a device credential carrying cert and fleetPub');
-    }
-    let cert: unknown;
-    try {
-      cert = JSON.parse(credential.cert);
-    } catch {
-      throw new FlotillaError('bad-token', 'cert is not JSON');
-    }
-    const revocation = revocations.get(credential.fleet);
-    await verifyDeviceCert(cert, credential.fleetPub, credential.fleet, { presented: credential, revocation });
-    const agents = presence.list(credential.fleet);
-    log.info('presence.read', { device: short(credential.id), fleet: short(credential.fleet), remote: remoteOf(req), agents: agents.length });
-    res.json({ fleet: credential.fleet, now: Date.now(), agents });
-  }));
+  router.get(
+    '/api/presence',
+    limited,
+    route(async (req, res) => {
+      const match = /^Flotilla\s+(\S+)$/.exec(req.get('authorization') ?? '');
+      if (!match?.[1]) throw new FlotillaError('bad-token', 'send "Authorization: Flotilla <presence credential>"');
+      const credential = await verifyPeerCredential(match[1], { purpose: 'presence' });
+      if (credential.kind !== 'device' || credential.cert === undefined || credential.fleetPub === undefined) {
+        throw new FlotillaError('bad-token', 'a presence credential must be a device credential carrying cert and fleetPub');
+      }
+      let cert: unknown;
+      try {
+        cert = JSON.parse(credential.cert);
+      } catch {
+        throw new FlotillaError('bad-token', 'cert is not JSON');
+      }
+      const revocation = revocations.get(credential.fleet);
+      await verifyDeviceCert(cert, credential.fleetPub, credential.fleet, { presented: credential, revocation });
+      const agents = presence.list(credential.fleet);
+      log.info('presence.read', { device: short(credential.id), fleet: short(credential.fleet), remote: remoteOf(req), agents: agents.length });
+      res.json({ fleet: credential.fleet, now: Date.now(), agents });
+    }),
+  );
 
-  router.post('/api/revocation', limited, express.json({ limit: deps.limits.maxJsonBody }), route(async (req, res) => {
-    const body = obj(req.body, 'body');
-    const result = await revocations.offer(body['list'], str(body, 'fleetPub', 1200, 1), remoteOf(req));
-    res.json(result);
-  }));
+  router.post(
+    '/api/revocation',
+    limited,
+    express.json({ limit: deps.limits.maxJsonBody }),
+    route(async (req, res) => {
+      const body = obj(req.body, 'body');
+      const result = await revocations.offer(body['list'], str(body, 'fleetPub', 1200, 1), remoteOf(req));
+      res.json(result);
+    }),
+  );
 
   router.get('/api/revocation/:fleet', (req, res) => {
     const fleet = req.params['fleet'] ?? '';
@@ -150,11 +163,15 @@ export function createApiRouter(deps: ApiDeps): Router {
     // body-parser errors carry `type` (entity.too.large, entity.parse.failed).
     const type = (error as { type?: unknown }).type;
     const mapped =
-      error instanceof FlotillaError ? error
-      : type === 'entity.too.large' ? new FlotillaError('too-large', `request body over ${deps.limits.maxJsonBody} bytes`)
-      : type === 'entity.parse.failed' ? new FlotillaError('bad-message', 'request body is not JSON')
-      : type === 'charset.unsupported' || type === 'encoding.unsupported' ? new FlotillaError('bad-message', 'request body must be JSON in UTF-8, without a content encoding')
-      : new FlotillaError('internal');
+      error instanceof FlotillaError
+        ? error
+        : type === 'entity.too.large'
+          ? new FlotillaError('too-large', `request body over ${deps.limits.maxJsonBody} bytes`)
+          : type === 'entity.parse.failed'
+            ? new FlotillaError('bad-message', 'request body is not JSON')
+            : type === 'charset.unsupported' || type === 'encoding.unsupported'
+              ? new FlotillaError('bad-message', 'request body must be JSON in UTF-8, without a content encoding')
+              : new FlotillaError('internal');
     if (mapped.code === 'internal') log.error('api.failed', { path: req.path, error: errorText(error) });
     else log.warn('api.refused', { path: req.path, remote: remoteOf(req), code: mapped.code, detail: mapped.detail });
     sendError(res, mapped);

@@ -73,7 +73,7 @@ function parseTurnArgs(
   const urls = Array.isArray(flagUrls) && flagUrls.length > 0 ? flagUrls : (get('turn-url') ?? '').split(/\s+/).filter(Boolean);
   const file = get('turn-secret-file');
   if (file === undefined && urls.length === 0) return undefined;
-  if (file === undefined) throw new FlotillaError('bad-config', '--turn-url needs --turn-secret-file (coturn\'s static-auth-secret)');
+  if (file === undefined) throw new FlotillaError('bad-config', "--turn-url needs --turn-secret-file (coturn's static-auth-secret)");
   if (urls.length === 0) throw new FlotillaError('bad-config', '--turn-secret-file needs at least one --turn-url');
   let text: string;
   try {

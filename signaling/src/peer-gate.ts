@@ -134,7 +134,10 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
     return undefined;
   }
 
-  const verifyClient: NonNullable<ServerOptions['verifyClient']> = (info: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => {
+  const verifyClient: NonNullable<ServerOptions['verifyClient']> = (
+    info: { req: IncomingMessage },
+    done: (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void,
+  ) => {
     verify(info.req)
       .catch((error: unknown) => {
         log.error('peer.verify-failed', { remote: remoteOf(info.req), error: errorText(error) });

@@ -55,8 +55,13 @@ const ID = /^[a-z2-7]{52}$/;
 export function readPresenceFile(raw: unknown): PresenceFile['agents'] {
   if (!isObj(raw) || raw['v'] !== 1 || !Array.isArray(raw['agents'])) return [];
   return raw['agents'].flatMap((a: unknown) =>
-    isObj(a) && typeof a['id'] === 'string' && ID.test(a['id']) && typeof a['fleet'] === 'string' && ID.test(a['fleet']) &&
-    typeof a['lastSeen'] === 'number' && Number.isFinite(a['lastSeen'])
+    isObj(a) &&
+    typeof a['id'] === 'string' &&
+    ID.test(a['id']) &&
+    typeof a['fleet'] === 'string' &&
+    ID.test(a['fleet']) &&
+    typeof a['lastSeen'] === 'number' &&
+    Number.isFinite(a['lastSeen'])
       ? [{ id: a['id'], fleet: a['fleet'], lastSeen: a['lastSeen'] }]
       : [],
   );
@@ -108,7 +113,11 @@ export function createPresence(options: PresenceOptions): Presence {
       const out: AgentPresence[] = [];
       for (const [id, e] of agents) {
         if (e.fleet !== fleet) continue;
-        out.push(e.online && e.connectedAt !== undefined ? { id, online: true, connectedAt: e.connectedAt, lastSeen: e.lastSeen } : { id, online: false, lastSeen: e.lastSeen });
+        out.push(
+          e.online && e.connectedAt !== undefined
+            ? { id, online: true, connectedAt: e.connectedAt, lastSeen: e.lastSeen }
+            : { id, online: false, lastSeen: e.lastSeen },
+        );
       }
       return out.sort((a, b) => Number(b.online) - Number(a.online) || b.lastSeen - a.lastSeen);
     },

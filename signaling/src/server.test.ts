@@ -4,7 +4,21 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKeys } from '../../shared/identity/crypto.ts';
 import type { DeviceIdentity, Identity } from '../../shared/identity/fleet.ts';
-import { cleanUp, connect, forge, makeCast, offer, presenceCredential, readPresence, refused, register, registered, socketUrl, start, type Msg } from './test-support.ts';
+import {
+  cleanUp,
+  connect,
+  forge,
+  makeCast,
+  offer,
+  presenceCredential,
+  readPresence,
+  refused,
+  register,
+  registered,
+  socketUrl,
+  start,
+  type Msg,
+} from './test-support.ts';
 
 let fleet: DeviceIdentity;
 let agent: Identity;
@@ -90,11 +104,15 @@ describe('device instances', () => {
     expect(await target.next('OFFER')).toMatchObject({ src: `${device.id}-aaaa`, payload: { connectionId: 'dc_one' } });
     expect(await target.next('OFFER')).toMatchObject({ src: `${device.id}-bbbb`, payload: { connectionId: 'dc_two' } });
     // Neither replaced the other.
-    const race = await Promise.race([one.closed.then(() => 'one closed'), two.closed.then(() => 'two closed'), new Promise((r) => setTimeout(() => r('both open'), 300))]);
+    const race = await Promise.race([
+      one.closed.then(() => 'one closed'),
+      two.closed.then(() => 'two closed'),
+      new Promise((r) => setTimeout(() => r('both open'), 300)),
+    ]);
     expect(race).toBe('both open');
   });
 
-  it('refuses an instance id for an agent, and an instance of someone else\'s id', async () => {
+  it("refuses an instance id for an agent, and an instance of someone else's id", async () => {
     const { server } = await start();
     const asAgent = await refused(socketUrl(server, { id: `${agent.id}-aaaa`, token: await register(agent, fleet.fleetId) }));
     expect(asAgent).toMatchObject({ status: 401, body: expect.stringMatching(/only a device may register an instance id/) });
@@ -163,4 +181,3 @@ describe('relaying', () => {
     expect(logs.some((l) => l.includes('"event":"peer.rate-limited"'))).toBe(true);
   });
 });
-

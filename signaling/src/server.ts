@@ -132,15 +132,17 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
   const gate = createPeerGate({ limits, log, presence });
   let stun: StunServer | undefined;
 
-  app.use(createApiRouter({
-    limits,
-    log,
-    presence,
-    revocations,
-    stunPort: () => stun?.port ?? 0,
-    ...(options.turn ? { turn: options.turn } : {}),
-    health: () => ({ version, uptimeS: Math.floor((Date.now() - startedAt) / 1000), peers: gate.peerCount(), agentsOnline: presence.onlineCount() }),
-  }));
+  app.use(
+    createApiRouter({
+      limits,
+      log,
+      presence,
+      revocations,
+      stunPort: () => stun?.port ?? 0,
+      ...(options.turn ? { turn: options.turn } : {}),
+      health: () => ({ version, uptimeS: Math.floor((Date.now() - startedAt) / 1000), peers: gate.peerCount(), agentsOnline: presence.onlineCount() }),
+    }),
+  );
   if (options.agentBundle !== undefined) {
     const bundle = resolve(options.agentBundle);
     app.get('/agent/flotilla-agent.mjs', (_req, res) => {

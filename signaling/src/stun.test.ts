@@ -63,7 +63,7 @@ async function settled(stun: StunServer): Promise<ReturnType<StunServer['stats']
 }
 
 describe('STUN server', () => {
-  it('answers a Binding request with the client\'s own address and port (IPv4)', async () => {
+  it("answers a Binding request with the client's own address and port (IPv4)", async () => {
     const stun = await server();
     expect(stun.port).toBeGreaterThan(0);
     expect(stun.address).toBe('127.0.0.1');

@@ -16,10 +16,17 @@ const SOFTWARE = new TextEncoder().encode('flotilla-signal');
 const MAX_TRACKED_SOURCES = 10_000;
 
 /** One attribute of a STUN message; `value` is a view into the parsed buffer, without padding. */
-export interface StunAttribute { type: number; value: Uint8Array }
+export interface StunAttribute {
+  type: number;
+  value: Uint8Array;
+}
 
 /** A STUN message whose framing has been checked (header, cookie, lengths, padding). */
-export interface StunMessage { type: number; transactionId: Uint8Array; attributes: StunAttribute[] }
+export interface StunMessage {
+  type: number;
+  transactionId: Uint8Array;
+  attributes: StunAttribute[];
+}
 
 /** A running STUN server; `stats()` counts datagrams received, answers sent and datagrams ignored. */
 export interface StunServer {
@@ -61,12 +68,7 @@ export function parseStunMessage(buf: Uint8Array): StunMessage | null {
 }
 
 /** Builds a Binding success response with XOR-MAPPED-ADDRESS and SOFTWARE (no FINGERPRINT). */
-export function buildBindingSuccess(
-  transactionId: Uint8Array,
-  address: string,
-  port: number,
-  family: 'IPv4' | 'IPv6',
-): Uint8Array {
+export function buildBindingSuccess(transactionId: Uint8Array, address: string, port: number, family: 'IPv4' | 'IPv6'): Uint8Array {
   if (transactionId.byteLength !== 12) throw new RangeError('A STUN transaction id is 12 bytes.');
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new RangeError(`Bad port ${port}.`);
   const header = new Uint8Array(HEADER_LENGTH);

@@ -11,7 +11,10 @@ import { createLogger } from './log.ts';
 import { startSignalingServer, type SignalingServer, type SignalingServerOptions } from './server.ts';
 
 export type Msg = Record<string, unknown>;
-export interface Started { server: SignalingServer; logs: string[] }
+export interface Started {
+  server: SignalingServer;
+  logs: string[];
+}
 export interface TestPeer {
   ws: WebSocket;
   send(message: unknown): void;
@@ -28,7 +31,12 @@ export function onCleanup(cleanup: () => Promise<void>): void {
 
 /** Runs every registered cleanup, newest first; call it from afterEach. */
 export async function cleanUp(): Promise<void> {
-  await Promise.all(cleanups.splice(0).reverse().map((cleanup) => cleanup()));
+  await Promise.all(
+    cleanups
+      .splice(0)
+      .reverse()
+      .map((cleanup) => cleanup()),
+  );
 }
 
 /** The identities every test uses: two fleets (each with its admin device), two agents, a device. */
@@ -65,7 +73,14 @@ export function register(who: Identity, fleetId: string, kind: 'agent' | 'device
 }
 
 export function presenceCredential(who: DeviceIdentity, fleetId = who.fleetId, cert: unknown = who.cert): Promise<string> {
-  return createPeerCredential(who.keys, { ...who.pub, purpose: 'presence', kind: 'device', fleet: fleetId, cert: JSON.stringify(cert), fleetPub: who.fleetPub });
+  return createPeerCredential(who.keys, {
+    ...who.pub,
+    purpose: 'presence',
+    kind: 'device',
+    fleet: fleetId,
+    cert: JSON.stringify(cert),
+    fleetPub: who.fleetPub,
+  });
 }
 
 /** Re-signs a credential's body with another key: a forgery the server must spot. */

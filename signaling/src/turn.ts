@@ -51,7 +51,10 @@ export async function issueTurnCredential(options: TurnOptions, peerId: string, 
 
 /** Reads a secret file: the first non-empty line, trimmed. Throws bad-config when there is none. */
 export function parseTurnSecret(text: string, file: string): string {
-  const secret = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l.length > 0);
+  const secret = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l.length > 0);
   if (!secret) throw new FlotillaError('bad-config', `the TURN secret file ${file} is empty`);
   if (secret.length < 16) throw new FlotillaError('bad-config', `the TURN secret in ${file} is shorter than 16 characters`);
   return secret;

@@ -18,15 +18,21 @@ export { parseDuration };
 
 export async function initCommand(ctx: CommandContext): Promise<number> {
   const signal = ctx.flags.signal;
-  if (!signal) throw new FlotillaError('usage', 'flotilla init needs the signaling server\'s URL, as in: flotilla init --signal http://127.0.0.1:9000/ [--name NAME]');
-  if (!/^https?:\/\//.test(signal)) throw new FlotillaError('usage', `the signaling URL must start with http:// or https://, as in --signal http://${signal.replace(/^[a-z]+:\/\//i, '')}`);
+  if (!signal)
+    throw new FlotillaError('usage', "flotilla init needs the signaling server's URL, as in: flotilla init --signal http://127.0.0.1:9000/ [--name NAME]");
+  if (!/^https?:\/\//.test(signal))
+    throw new FlotillaError('usage', `the signaling URL must start with http:// or https://, as in --signal http://${signal.replace(/^[a-z]+:\/\//i, '')}`);
   const dir = homeDir();
   if (existsSync(join(dir, 'device.json')) && !ctx.flags.force) {
     throw new FlotillaError('bad-config', `${dir} already holds a device; pass --force to replace it (this forgets the fleet key!)`);
   }
   const device = await createFleet(ctx.flags.name ?? `cli@${hostname()}`, true);
   await saveDevice(dir, device, signal.endsWith('/') ? signal : signal + '/');
-  ctx.out(ctx.flags.json ? JSON.stringify({ fleet: device.fleetId, device: device.id, home: dir }) : `Created fleet ${device.fleetId}\nThis device: ${device.id} (admin)\nStored in ${dir}\nNext: flotilla token create`);
+  ctx.out(
+    ctx.flags.json
+      ? JSON.stringify({ fleet: device.fleetId, device: device.id, home: dir })
+      : `Created fleet ${device.fleetId}\nThis device: ${device.id} (admin)\nStored in ${dir}\nNext: flotilla token create`,
+  );
   return 0;
 }
 
@@ -36,22 +42,43 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
   if (sub === 'create') {
     if (!home.device.fleetKeys) throw new FlotillaError('forbidden', 'only a device holding the fleet key can create join tokens');
     const ttl = parseDuration(ctx.flags.ttl ?? '24h');
-    if (ttl <= 0) throw new FlotillaError('usage', `--ttl ${ctx.flags.ttl ?? ''} would make a token that has already expired; give it a lifetime, as in: flotilla token create --ttl 24h`);
+    if (ttl <= 0)
+      throw new FlotillaError(
+        'usage',
+        `--ttl ${ctx.flags.ttl ?? ''} would make a token that has already expired; give it a lifetime, as in: flotilla token create --ttl 24h`,
+      );
     const maxUses = ctx.flags.uses === undefined ? 1 : Number(ctx.flags.uses);
-    if (!Number.isInteger(maxUses) || maxUses < 1) throw new FlotillaError('usage', `--uses ${ctx.flags.uses} must be a positive whole number of hosts, as in --uses 3`);
+    if (!Number.isInteger(maxUses) || maxUses < 1)
+      throw new FlotillaError('usage', `--uses ${ctx.flags.uses} must be a positive whole number of hosts, as in --uses 3`);
     const token = createJoinToken(home.signal, home.device.fleetId, ttl);
     await home.tokens.put({ tid: token.tid, secret: token.secret, exp: token.exp, createdAt: Date.now(), revoked: false, usedBy: [], maxUses });
     const text = encodeJoinToken(token);
     const install = `curl -fsSL ${home.signal}agent/flotilla-agent.mjs -o flotilla-agent.mjs && node flotilla-agent.mjs join ${text}`;
-    ctx.out(ctx.flags.json ? JSON.stringify({ tid: token.tid, token: text, expires: token.exp, install }) : `Token ${token.tid} for ${maxUses} host(s), expires ${new Date(token.exp).toISOString()}:\n${text}\n\nOn the new host:\n  ${install}`);
+    ctx.out(
+      ctx.flags.json
+        ? JSON.stringify({ tid: token.tid, token: text, expires: token.exp, install })
+        : `Token ${token.tid} for ${maxUses} host(s), expires ${new Date(token.exp).toISOString()}:\n${text}\n\nOn the new host:\n  ${install}`,
+    );
     return 0;
   }
   if (sub === 'list') {
     const tokens = await home.tokens.all();
     if (ctx.flags.json) ctx.out(JSON.stringify(tokens.map(({ secret: _s, ...t }) => t)));
     else {
-      const state = (t: (typeof tokens)[number]) => (t.revoked ? 'revoked' : t.exp < Date.now() ? 'expired' : t.usedBy.length >= (t.maxUses ?? 1) ? 'used up' : 'valid');
-      ctx.out(table(['TOKEN', 'EXPIRES', 'STATE', 'USES', 'USED BY'], tokens.map((t) => [t.tid, new Date(t.exp).toISOString(), state(t), `${t.usedBy.length}/${t.maxUses ?? 1}`, t.usedBy.map((u) => u.slice(0, 8)).join(',') || '-'])));
+      const state = (t: (typeof tokens)[number]) =>
+        t.revoked ? 'revoked' : t.exp < Date.now() ? 'expired' : t.usedBy.length >= (t.maxUses ?? 1) ? 'used up' : 'valid';
+      ctx.out(
+        table(
+          ['TOKEN', 'EXPIRES', 'STATE', 'USES', 'USED BY'],
+          tokens.map((t) => [
+            t.tid,
+            new Date(t.exp).toISOString(),
+            state(t),
+            `${t.usedBy.length}/${t.maxUses ?? 1}`,
+            t.usedBy.map((u) => u.slice(0, 8)).join(',') || '-',
+          ]),
+        ),
+      );
     }
     return 0;
   }
@@ -62,12 +89,15 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
     ctx.out(`Revoked token ${token.tid}`);
     return 0;
   }
-  throw new FlotillaError('usage', `"${sub}" is not a token command: use flotilla token create [--ttl 24h] [--uses 1], flotilla token list, or flotilla token revoke <token-id>`);
+  throw new FlotillaError(
+    'usage',
+    `"${sub}" is not a token command: use flotilla token create [--ttl 24h] [--uses 1], flotilla token list, or flotilla token revoke <token-id>`,
+  );
 }
 
 /** The id of the host a command names (a full id, an id prefix or a hostname), from the home's inventory. */
 export async function findHost(home: Home, text: string | undefined): Promise<string> {
-  if (!text) throw new FlotillaError('usage', 'name a host by its id (or the id\'s first characters) or its hostname, as `flotilla hosts` lists them');
+  if (!text) throw new FlotillaError('usage', "name a host by its id (or the id's first characters) or its hostname, as `flotilla hosts` lists them");
   const all = await home.hosts.all();
   const matches = all.filter((h) => h.id.startsWith(text) || h.facts?.hostname === text);
   if (matches.length === 1) return matches[0]!.id;
@@ -96,14 +126,17 @@ export async function acceptCommand(ctx: CommandContext, reject: boolean): Promi
   }
 }
 
-
 export async function deviceCommand(ctx: CommandContext): Promise<number> {
   const home = await openHome();
   const [sub, arg] = ctx.args;
   if (sub === 'add') {
     const role = (ctx.flags.role ?? 'operator') as Role;
     if (!ROLES.includes(role)) throw new FlotillaError('usage', `--role ${role} is not a role: use one of ${ROLES.join(', ')}`);
-    if (!arg || !ctx.flags.home) throw new FlotillaError('usage', 'flotilla device add needs a name and a home folder for the new device, as in: flotilla device add laptop --home ./laptop-home [--role operator] [--ttl 90d]');
+    if (!arg || !ctx.flags.home)
+      throw new FlotillaError(
+        'usage',
+        'flotilla device add needs a name and a home folder for the new device, as in: flotilla device add laptop --home ./laptop-home [--role operator] [--ttl 90d]',
+      );
     const device = await addDevice(home.device, arg, role, ctx.flags.ttl ? { ttlMs: parseDuration(ctx.flags.ttl) } : {});
     await saveDevice(ctx.flags.home, device, home.signal);
     ctx.out(`Issued ${role} device ${device.id} "${arg}" into ${ctx.flags.home} (use it with FLOTILLA_HOME=${ctx.flags.home})`);
@@ -111,7 +144,8 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
   }
   if (sub === 'revoke') {
     if (!home.device.fleetKeys) throw new FlotillaError('forbidden', 'only a device holding the fleet key can revoke devices');
-    if (!arg || arg.length !== 52) throw new FlotillaError('usage', 'flotilla device revoke needs the full 52-character device id, as in: flotilla device revoke <device-id>');
+    if (!arg || arg.length !== 52)
+      throw new FlotillaError('usage', 'flotilla device revoke needs the full 52-character device id, as in: flotilla device revoke <device-id>');
     const current = home.device.revocation;
     const revoked = [...new Set([...(current?.body.revoked ?? []), arg])];
     const list = await issueRevocationList(home.device.fleetKeys.privateKey, home.device.fleetId, (current?.body.version ?? 0) + 1, revoked);
@@ -122,10 +156,17 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
   }
   if (sub === 'show' || sub === undefined) {
     const d = home.device;
-    ctx.out(ctx.flags.json ? JSON.stringify({ id: d.id, fleet: d.fleetId, name: d.cert.body.name, role: d.cert.body.role, fleetKey: !!d.fleetKeys }) : `Device ${d.id}\nName   ${d.cert.body.name}\nRole   ${d.cert.body.role}\nFleet  ${d.fleetId}\nSignal ${home.signal}\nFleet key: ${d.fleetKeys ? 'held here' : 'not here'}\nRevoked devices: ${d.revocation?.body.revoked.length ?? 0} (${d.revocation ? ago(d.revocation.body.iat) : 'none'})`);
+    ctx.out(
+      ctx.flags.json
+        ? JSON.stringify({ id: d.id, fleet: d.fleetId, name: d.cert.body.name, role: d.cert.body.role, fleetKey: !!d.fleetKeys })
+        : `Device ${d.id}\nName   ${d.cert.body.name}\nRole   ${d.cert.body.role}\nFleet  ${d.fleetId}\nSignal ${home.signal}\nFleet key: ${d.fleetKeys ? 'held here' : 'not here'}\nRevoked devices: ${d.revocation?.body.revoked.length ?? 0} (${d.revocation ? ago(d.revocation.body.iat) : 'none'})`,
+    );
     return 0;
   }
-  throw new FlotillaError('usage', `"${sub}" is not a device command: use flotilla device show, flotilla device add <name> --home DIR [--role R], or flotilla device revoke <id>`);
+  throw new FlotillaError(
+    'usage',
+    `"${sub}" is not a device command: use flotilla device show, flotilla device add <name> --home DIR [--role R], or flotilla device revoke <id>`,
+  );
 }
 
 export { statusColor };

@@ -22,8 +22,16 @@ export async function connectCommand(ctx: CommandContext): Promise<number> {
     if (ctx.flags.json) ctx.out(JSON.stringify(s));
     else {
       const left = s.active ? 'busy' : `exits in ${duration(Math.max(0, s.expiresAt - Date.now()))} unless used`;
-      ctx.out(`Control process ${s.pid} for ${s.home}\nUp ${duration(Date.now() - s.startedAt)}, ${s.requests} request(s), ${s.active} running, ${left} (persist ${duration(s.persistMs)})\n${s.connections.length} open connection(s)`);
-      if (s.connections.length) ctx.out(table(['HOST', 'ID'], s.connections.map((c) => [c.name, c.id.slice(0, 8)])));
+      ctx.out(
+        `Control process ${s.pid} for ${s.home}\nUp ${duration(Date.now() - s.startedAt)}, ${s.requests} request(s), ${s.active} running, ${left} (persist ${duration(s.persistMs)})\n${s.connections.length} open connection(s)`,
+      );
+      if (s.connections.length)
+        ctx.out(
+          table(
+            ['HOST', 'ID'],
+            s.connections.map((c) => [c.name, c.id.slice(0, 8)]),
+          ),
+        );
     }
     return 0;
   }
@@ -41,9 +49,15 @@ export async function connectCommand(ctx: CommandContext): Promise<number> {
   if (persistMs <= 0) throw new FlotillaError('usage', '--persist must be longer than 0, as in: flotilla connect --persist 10m');
   const running = await askControl(home, 'status');
   if (running?.type !== 'status') await startControlProcess(home, persistMs, process.argv[1] ?? 'flotilla');
-  else if (ctx.flags.persist) ctx.err(`A control process (${running.status.pid}) already runs with persist ${duration(running.status.persistMs)}; stop it to change that.`);
+  else if (ctx.flags.persist)
+    ctx.err(`A control process (${running.status.pid}) already runs with persist ${duration(running.status.persistMs)}; stop it to change that.`);
   // Dial the hosts now, so the next command finds them connected.
-  const argv = ['ping', ctx.args[0] ?? '*', ...(ctx.flags.json ? ['--json'] : []), ...(ctx.fleetOptions.forks ? ['--forks', String(ctx.fleetOptions.forks)] : [])];
+  const argv = [
+    'ping',
+    ctx.args[0] ?? '*',
+    ...(ctx.flags.json ? ['--json'] : []),
+    ...(ctx.fleetOptions.forks ? ['--forks', String(ctx.fleetOptions.forks)] : []),
+  ];
   const code = await forwardInvocation(home, argv);
   if (code === undefined) throw new FlotillaError('bad-config', `the control process for ${home} stopped answering`);
   return code;

@@ -37,7 +37,11 @@ export async function readPassphrase(file: string | undefined, env: NodeJS.Proce
 /** `flotilla fleet export [--passphrase-file F]`: prints the passphrase-encrypted backup. */
 export async function fleetCommand(ctx: CommandContext, options: BackupOptions): Promise<number> {
   const [sub] = ctx.args;
-  if (sub !== 'export') throw new FlotillaError('usage', `${sub === undefined ? 'flotilla fleet needs a command' : `"${sub}" is not a fleet command`}: use flotilla fleet export [--passphrase-file FILE] (or the passphrase in $FLOTILLA_PASSPHRASE)`);
+  if (sub !== 'export')
+    throw new FlotillaError(
+      'usage',
+      `${sub === undefined ? 'flotilla fleet needs a command' : `"${sub}" is not a fleet command`}: use flotilla fleet export [--passphrase-file FILE] (or the passphrase in $FLOTILLA_PASSPHRASE)`,
+    );
   const home = await openHome();
   const { fleetKeys, fleetPub, fleetId } = home.device;
   if (!fleetKeys) throw new FlotillaError('forbidden', 'this device does not hold the fleet key, so it has nothing to back up');
@@ -48,7 +52,9 @@ export async function fleetCommand(ctx: CommandContext, options: BackupOptions):
     ctx.out(JSON.stringify({ fleet: fleetId, signal: home.signal, backup }));
   } else {
     ctx.out(backup);
-    ctx.err(`Backup of fleet ${fleetId}. Anyone with this text and its passphrase controls the fleet: keep them apart.\nRestore with: flotilla init --import <backup-or-file> --passphrase-file FILE`);
+    ctx.err(
+      `Backup of fleet ${fleetId}. Anyone with this text and its passphrase controls the fleet: keep them apart.\nRestore with: flotilla init --import <backup-or-file> --passphrase-file FILE`,
+    );
   }
   return 0;
 }
@@ -56,7 +62,11 @@ export async function fleetCommand(ctx: CommandContext, options: BackupOptions):
 /** `flotilla init --import <backup-or-file> --passphrase-file F`: a new admin device from a backup. */
 export async function importInitCommand(ctx: CommandContext, options: BackupOptions): Promise<number> {
   const source = options.importFrom?.trim();
-  if (!source) throw new FlotillaError('usage', 'flotilla init --import needs a backup (its text or a file), as in: flotilla init --import backup.txt --passphrase-file FILE [--name N] [--signal URL]');
+  if (!source)
+    throw new FlotillaError(
+      'usage',
+      'flotilla init --import needs a backup (its text or a file), as in: flotilla init --import backup.txt --passphrase-file FILE [--name N] [--signal URL]',
+    );
   const dir = homeDir();
   if (existsSync(join(dir, 'device.json')) && !ctx.flags.force) {
     throw new FlotillaError('bad-config', `${dir} already holds a device; pass --force to replace it (this forgets the fleet key held there!)`);
@@ -66,13 +76,17 @@ export async function importInitCommand(ctx: CommandContext, options: BackupOpti
     try {
       text = (await readFile(source, 'utf8')).trim();
     } catch (error) {
-      throw new FlotillaError('bad-config', `"${source.slice(0, 40)}" is neither a backup (${BACKUP_PREFIX}…) nor a readable file: ${(error as Error).message}`);
+      throw new FlotillaError(
+        'bad-config',
+        `"${source.slice(0, 40)}" is neither a backup (${BACKUP_PREFIX}…) nor a readable file: ${(error as Error).message}`,
+      );
     }
   }
   const passphrase = await readPassphrase(options.passphraseFile);
   const imported = await importFleetBackup(text, passphrase, true);
   const signal = ctx.flags.signal ?? imported.signal;
-  if (!/^https?:\/\//.test(signal)) throw new FlotillaError('usage', 'the signaling URL must start with http:// or https://, as in --signal http://127.0.0.1:9000/');
+  if (!/^https?:\/\//.test(signal))
+    throw new FlotillaError('usage', 'the signaling URL must start with http:// or https://, as in --signal http://127.0.0.1:9000/');
   const device = await deviceFromFleetKeys(imported.fleetKeys, imported.fleetPub, ctx.flags.name ?? `cli@${hostname()}`, true);
   await saveDevice(dir, device, signal.endsWith('/') ? signal : signal + '/');
   ctx.out(

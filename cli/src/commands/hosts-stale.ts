@@ -26,12 +26,21 @@ export async function staleInventory(ctx: CommandContext, home: Home, error: unk
   // A refusal (a revoked device) is an answer: only a server out of reach gives the cache.
   if (!(error instanceof FlotillaError) || !isOutOfReach(error)) throw error;
   const records = await home.hosts.all();
-  const refreshedAt = await stat(inventoryPath(home)).then((s) => Math.round(s.mtimeMs), () => undefined);
+  const refreshedAt = await stat(inventoryPath(home)).then(
+    (s) => Math.round(s.mtimeMs),
+    () => undefined,
+  );
   const when = refreshedAt === undefined ? 'never refreshed' : `last refreshed ${ago(refreshedAt)} (${new Date(refreshedAt).toISOString()})`;
   ctx.err(color(33, `warning: ${error.message} Showing the inventory cached in ${inventoryPath(home)}, ${when}; online status unknown.`));
   const state = (status: string) => (status === 'accepted' ? 'unknown' : status);
   if (ctx.flags.json) {
-    ctx.out(JSON.stringify(records.map((r) => ({ id: r.id, status: state(r.status), lastSeen: r.lastSeen, ...r.facts, stale: true, refreshedAt: refreshedAt ?? null })), null, 1));
+    ctx.out(
+      JSON.stringify(
+        records.map((r) => ({ id: r.id, status: state(r.status), lastSeen: r.lastSeen, ...r.facts, stale: true, refreshedAt: refreshedAt ?? null })),
+        null,
+        1,
+      ),
+    );
     return 1;
   }
   if (!records.length) {
@@ -51,7 +60,9 @@ export async function staleInventory(ctx: CommandContext, home: Home, error: unk
         (r.facts?.ips ?? []).slice(0, 2).join(',') || '-',
         r.facts?.agentVersion ?? '?',
         ago(r.lastSeen),
-        Object.entries(r.facts?.tags ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
+        Object.entries(r.facts?.tags ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ') || '-',
       ]),
     ),
   );

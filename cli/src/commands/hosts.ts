@@ -19,7 +19,8 @@ export async function hostsCommand(ctx: CommandContext): Promise<number> {
     await fleet.discover(presence, ctx.flags.refresh === true);
     const records = await home.hosts.all();
     for (const p of presence.values()) {
-      if (!records.some((r) => r.id === p.id)) records.push({ id: p.id, status: 'pending', signPub: '', encPub: '', facts: undefined, firstSeen: p.lastSeen, lastSeen: p.lastSeen });
+      if (!records.some((r) => r.id === p.id))
+        records.push({ id: p.id, status: 'pending', signPub: '', encPub: '', facts: undefined, firstSeen: p.lastSeen, lastSeen: p.lastSeen });
     }
     const rows = records.map((r) => {
       const p = presence.get(r.id);
@@ -32,13 +33,30 @@ export async function hostsCommand(ctx: CommandContext): Promise<number> {
     const paths = new Map<string, { path: PathInfo | null; rttMs: number | null; error?: string }>();
     for (const result of await fleet.controller.fanOut(probe, (id) => pingHost(fleet.controller, id))) {
       const v = result.ok ? result.value : undefined;
-      paths.set(result.hostId, v?.status === 'ok' && v.data
-        ? { path: (v.data['path'] as PathInfo | null) ?? null, rttMs: typeof v.data['rttMs'] === 'number' ? v.data['rttMs'] : null }
-        : { path: null, rttMs: null, error: v?.error?.code ?? (result.ok ? 'failed' : result.error.code) });
+      paths.set(
+        result.hostId,
+        v?.status === 'ok' && v.data
+          ? { path: (v.data['path'] as PathInfo | null) ?? null, rttMs: typeof v.data['rttMs'] === 'number' ? v.data['rttMs'] : null }
+          : { path: null, rttMs: null, error: v?.error?.code ?? (result.ok ? 'failed' : result.error.code) },
+      );
     }
     const showPaths = paths.size > 0;
     if (ctx.flags.json) {
-      ctx.out(JSON.stringify(rows.map(({ record, state, lastSeen }) => ({ id: record.id, status: state, lastSeen, ...record.facts, signPub: undefined, encPub: undefined, ...(paths.has(record.id) ? { connection: paths.get(record.id) } : {}) })), null, 1));
+      ctx.out(
+        JSON.stringify(
+          rows.map(({ record, state, lastSeen }) => ({
+            id: record.id,
+            status: state,
+            lastSeen,
+            ...record.facts,
+            signPub: undefined,
+            encPub: undefined,
+            ...(paths.has(record.id) ? { connection: paths.get(record.id) } : {}),
+          })),
+          null,
+          1,
+        ),
+      );
       return 0;
     }
     if (!rows.length) {
@@ -58,7 +76,9 @@ export async function hostsCommand(ctx: CommandContext): Promise<number> {
           (r.facts?.ips ?? []).slice(0, 2).join(',') || '-',
           r.facts?.agentVersion ?? '?',
           state === 'online' ? 'now' : ago(lastSeen),
-          Object.entries(r.facts?.tags ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
+          Object.entries(r.facts?.tags ?? {})
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ') || '-',
           ...(showPaths ? connectionCells(paths.get(r.id)) : []),
         ]),
       ),

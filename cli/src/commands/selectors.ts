@@ -15,7 +15,13 @@ export async function selectorCommand(ctx: CommandContext): Promise<number> {
     const all = await selectors.all();
     if (ctx.flags.json) ctx.out(JSON.stringify(all.map((s) => ({ name: s.name, selector: s.selector, savedAt: s.savedAt }))));
     else if (all.length === 0) ctx.out("No saved selectors. Save one with: flotilla selector save web-prod 'tag:role=web and tag:env=prod'");
-    else ctx.out(table(['NAME', 'SELECTOR'], all.map((s) => [`@${s.name}`, s.selector])));
+    else
+      ctx.out(
+        table(
+          ['NAME', 'SELECTOR'],
+          all.map((s) => [`@${s.name}`, s.selector]),
+        ),
+      );
     return 0;
   }
   if (sub === 'save') {

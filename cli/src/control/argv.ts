@@ -5,10 +5,38 @@ import { CAPABILITIES } from '../../../capabilities/index.ts';
 import type { CliCommandSpec } from '../../../capabilities/spec.ts';
 
 /** Commands of the CLI itself (fleet administration, warm mode); the rest are capabilities'. */
-export const CORE_COMMANDS: ReadonlySet<string> = new Set(['init', 'fleet', 'token', 'hosts', 'accept', 'reject', 'device', 'selector', 'connect', 'control-process']);
+export const CORE_COMMANDS: ReadonlySet<string> = new Set([
+  'init',
+  'fleet',
+  'token',
+  'hosts',
+  'accept',
+  'reject',
+  'device',
+  'selector',
+  'connect',
+  'control-process',
+]);
 
 /** Options of the CLI itself that take a value. */
-const CORE_VALUE_OPTIONS = ['signal', 'name', 'ttl', 'timeout', 'forks', 'role', 'home', 'task', 'uses', 'import', 'passphrase-file', 'persist', 'canary', 'batch', 'batch-wait', 'max-fail'];
+const CORE_VALUE_OPTIONS = [
+  'signal',
+  'name',
+  'ttl',
+  'timeout',
+  'forks',
+  'role',
+  'home',
+  'task',
+  'uses',
+  'import',
+  'passphrase-file',
+  'persist',
+  'canary',
+  'batch',
+  'batch-wait',
+  'max-fail',
+];
 
 /** Each capability's CLI commands, with the capability that provides them. */
 export const CAPABILITY_COMMANDS: ReadonlyMap<string, { capability: string; spec: CliCommandSpec }> = new Map(
@@ -24,7 +52,11 @@ export const COMMANDS: ReadonlySet<string> = new Set([...CORE_COMMANDS, ...CAPAB
 /** Options of main.ts that take a value (so their value is not mistaken for the command). */
 export const VALUE_OPTIONS: ReadonlySet<string> = new Set([
   ...CORE_VALUE_OPTIONS,
-  ...[...CAPABILITY_COMMANDS.values()].flatMap((c) => Object.entries(c.spec.options ?? {}).filter(([, o]) => o.type === 'string').map(([name]) => name)),
+  ...[...CAPABILITY_COMMANDS.values()].flatMap((c) =>
+    Object.entries(c.spec.options ?? {})
+      .filter(([, o]) => o.type === 'string')
+      .map(([name]) => name),
+  ),
 ]);
 
 /** What the thin client needs to know about an argv. */

@@ -41,7 +41,11 @@ export async function askControl(home: string, type: 'status' | 'stop'): Promise
   if (!socket) return undefined;
   return new Promise((resolve) => {
     let answer: ServerMessage | undefined;
-    listen(socket, (m) => (answer ??= m), () => socket.destroy());
+    listen(
+      socket,
+      (m) => (answer ??= m),
+      () => socket.destroy(),
+    );
     socket.on('close', () => resolve(answer));
     socket.on('error', () => socket.destroy());
     socket.end(encodeFrame(type === 'status' ? { type, v: CONTROL_VERSION } : { type, v: CONTROL_VERSION }));
@@ -78,8 +82,7 @@ export async function forwardInvocation(home: string, argv: string[]): Promise<n
         if (m.type === 'write' && !process[m.stream].write(m.text) && !socket.isPaused()) {
           socket.pause();
           process[m.stream].once('drain', () => socket.resume());
-        }
-        else if (m.type === 'progress' && process.stderr.isTTY) {
+        } else if (m.type === 'progress' && process.stderr.isTTY) {
           drawProgress(m.label, m.done, m.total);
           drawing = !m.end;
           if (m.end) process.stderr.write('\n');
@@ -122,7 +125,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * logging to <home>/control.log, and waits until it answers on its socket.
  */
 export async function startControlProcess(home: string, persistMs: number, script: string): Promise<void> {
-  if (!existsSync(`${home}/device.json`)) throw new FlotillaError('bad-config', `no Flotilla device in ${home}: run \`flotilla init --signal URL\` first (or set FLOTILLA_HOME)`);
+  if (!existsSync(`${home}/device.json`))
+    throw new FlotillaError('bad-config', `no Flotilla device in ${home}: run \`flotilla init --signal URL\` first (or set FLOTILLA_HOME)`);
   const logPath = `${home}/control.log`;
   const fd = openSync(logPath, 'a', 0o600);
   const child = spawn(process.execPath, [script, 'control-process', '--persist', `${persistMs}ms`], {
@@ -172,7 +176,8 @@ export async function tryControl(argv: string[], script: string, env: NodeJS.Pro
   try {
     await startControlProcess(home, persistMs, script);
   } catch (error) {
-    if (error instanceof FlotillaError && error.code === 'signaling-failed') return reportError(error, wantsJson(argv), (stream, text) => process[stream].write(text));
+    if (error instanceof FlotillaError && error.code === 'signaling-failed')
+      return reportError(error, wantsJson(argv), (stream, text) => process[stream].write(text));
     process.stderr.write(`warning: ${(error as Error).message}\nwarning: dialling directly instead\n`);
     return undefined;
   }

@@ -15,10 +15,24 @@ import { parseDuration } from '../duration.ts';
 import { scanArgv, WARM_COMMANDS } from './argv.ts';
 import { openControlSocket } from './client.ts';
 import { runInScope, type ControlScope } from './scope.ts';
-import { CONTROL_VERSION, WRITE_PIECE, createFrameReader, encodeFrame, parseClientMessage, socketPath, type ClientMessage, type ControlStatus, type ServerMessage } from './protocol.ts';
+import {
+  CONTROL_VERSION,
+  WRITE_PIECE,
+  createFrameReader,
+  encodeFrame,
+  parseClientMessage,
+  socketPath,
+  type ClientMessage,
+  type ControlStatus,
+  type ServerMessage,
+} from './protocol.ts';
 import type { CommandContext } from '../commands/context.ts';
 
-const mtimeOf = (path: string) => stat(path).then((s) => s.mtimeMs, () => 0);
+const mtimeOf = (path: string) =>
+  stat(path).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
 
 /**
  * Linux: binds an abstract unix socket named after the home (no file; the kernel frees it when
@@ -28,7 +42,10 @@ const mtimeOf = (path: string) => stat(path).then((s) => s.mtimeMs, () => 0);
  */
 export async function holdHomeLock(homeDir: string): Promise<{ close(): void } | undefined> {
   if (process.platform !== 'linux') return { close: () => undefined };
-  const name = `\0flotilla-control-${createHash('sha256').update(await realpath(homeDir)).digest('hex').slice(0, 40)}`;
+  const name = `\0flotilla-control-${createHash('sha256')
+    .update(await realpath(homeDir))
+    .digest('hex')
+    .slice(0, 40)}`;
   const holder = createServer();
   return new Promise((resolve, reject) => {
     holder.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(undefined) : reject(error)));
@@ -52,7 +69,8 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
   if (persistMs <= 0) throw new FlotillaError('usage', '--persist must be longer than 0, as in --persist 10m');
   const home = await openHome();
   const path = socketPath(home.dir);
-  if (Buffer.byteLength(path) > 100) throw new FlotillaError('bad-config', `the control socket path ${path} is too long for a unix socket; use a shorter FLOTILLA_HOME`);
+  if (Buffer.byteLength(path) > 100)
+    throw new FlotillaError('bad-config', `the control socket path ${path} is too long for a unix socket; use a shorter FLOTILLA_HOME`);
   // One control process per home, even when several start at once (two invocations with
   // --persist, say): the lock is held for the process's life and released by the kernel.
   // Without the lock (Linux) another process holds it; with it, a live socket still means one is
@@ -118,7 +136,13 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
     };
   }
 
-  async function invoke(message: Extract<ClientMessage, { type: 'invoke' }>, socket: Socket, send: (m: ServerMessage) => void, abort: AbortController, refuse: (reason: string) => void): Promise<void> {
+  async function invoke(
+    message: Extract<ClientMessage, { type: 'invoke' }>,
+    socket: Socket,
+    send: (m: ServerMessage) => void,
+    abort: AbortController,
+    refuse: (reason: string) => void,
+  ): Promise<void> {
     // A refusal makes the client dial directly: only before anything ran.
     if (message.v !== CONTROL_VERSION) return refuse(`control protocol ${message.v}, this control process speaks ${CONTROL_VERSION}`);
     const command = scanArgv(message.argv).command;

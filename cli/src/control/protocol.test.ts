@@ -4,7 +4,10 @@ import { createFrameReader, encodeFrame, MAX_FRAME, parseClientMessage, parseSer
 describe('control frames', () => {
   it('reassembles frames split anywhere and several in one chunk', () => {
     const values: unknown[] = [];
-    const reader = createFrameReader((v) => values.push(v), (reason) => values.push(`error ${reason}`));
+    const reader = createFrameReader(
+      (v) => values.push(v),
+      (reason) => values.push(`error ${reason}`),
+    );
     const bytes = new Uint8Array([...encodeFrame({ type: 'cancel' }), ...encodeFrame({ type: 'exit', code: 3 })]);
     for (const b of bytes) reader.push(new Uint8Array([b]));
     reader.push(new Uint8Array([...encodeFrame({ type: 'bye' }), ...encodeFrame({ type: 'bye' })]));
@@ -13,12 +16,18 @@ describe('control frames', () => {
 
   it('stops at an oversized length or a body that is not JSON', () => {
     const errors: string[] = [];
-    const big = createFrameReader(() => errors.push('value'), (r) => errors.push(r));
+    const big = createFrameReader(
+      () => errors.push('value'),
+      (r) => errors.push(r),
+    );
     const head = new Uint8Array(4);
     new DataView(head.buffer).setUint32(0, MAX_FRAME + 1);
     big.push(head);
     big.push(encodeFrame({ type: 'cancel' }));
-    const bad = createFrameReader(() => errors.push('value'), (r) => errors.push(r));
+    const bad = createFrameReader(
+      () => errors.push('value'),
+      (r) => errors.push(r),
+    );
     bad.push(new Uint8Array([0, 0, 0, 2, 0xff, 0xfe]));
     expect(errors).toEqual([`frame of ${MAX_FRAME + 1} bytes exceeds ${MAX_FRAME}`, 'frame is not UTF-8 JSON']);
   });

@@ -56,8 +56,7 @@ function applySgr(style: Style, params: number[]): void {
     else if (p === 22) {
       delete style.bold;
       delete style.dim;
-    }
-    else if (p === 23) delete style.italic;
+    } else if (p === 23) delete style.italic;
     else if (p === 24) delete style.underline;
     else if (p >= 30 && p <= 37) style.fg = { index: p - 30 };
     else if (p >= 90 && p <= 97) style.fg = { index: p - 90 + 8 };
@@ -94,7 +93,13 @@ export function parseAnsi(input: string): AnsiSegment[] {
     at = match.index + match[0].length;
     // Only ESC [ … m with plain numeric parameters is a style change.
     if (match[3] === 'm' && match[2] === '' && /^[\d;]*$/.test(match[1] ?? '')) {
-      applySgr(style, (match[1] ?? '').split(';').filter((p, i, all) => p !== '' || all.length > 1).map((p) => (p === '' ? 0 : Number(p))));
+      applySgr(
+        style,
+        (match[1] ?? '')
+          .split(';')
+          .filter((p, i, all) => p !== '' || all.length > 1)
+          .map((p) => (p === '' ? 0 : Number(p))),
+      );
     }
   }
   push(input.slice(at));

@@ -24,12 +24,44 @@ function cell(value: unknown): string {
 }
 
 export function tasksToCsv(tasks: readonly TaskRecord[]): string {
-  const header = ['task', 'started', 'selector', 'command', 'device', 'host', 'host_id', 'status', 'exit_code', 'duration_ms', 'truncated', 'error', 'stdout', 'stderr'];
+  const header = [
+    'task',
+    'started',
+    'selector',
+    'command',
+    'device',
+    'host',
+    'host_id',
+    'status',
+    'exit_code',
+    'duration_ms',
+    'truncated',
+    'error',
+    'stdout',
+    'stderr',
+  ];
   const lines = [header.join(',')];
   for (const t of tasks) {
     for (const h of t.hosts) {
       lines.push(
-        [t.id, new Date(t.startedAt).toISOString(), t.selector, t.command, t.device, h.label, h.hostId, h.status, h.exitCode, h.durationMs, h.truncated, h.error, h.stdout, h.stderr].map(cell).join(','),
+        [
+          t.id,
+          new Date(t.startedAt).toISOString(),
+          t.selector,
+          t.command,
+          t.device,
+          h.label,
+          h.hostId,
+          h.status,
+          h.exitCode,
+          h.durationMs,
+          h.truncated,
+          h.error,
+          h.stdout,
+          h.stderr,
+        ]
+          .map(cell)
+          .join(','),
       );
     }
   }

@@ -19,6 +19,8 @@ describe('scriptCommand', () => {
   });
 
   it('runs #! scripts from a private temporary file', () => {
-    expect(scriptCommand('#!/usr/bin/env python3\nprint(1)', ['x'])).toMatch(/^f=\$\(mktemp\) && cat > "\$f" && chmod 700 "\$f" && \{ "\$f" x; s=\$\?; rm -f "\$f"; exit \$s; \}$/);
+    expect(scriptCommand('#!/usr/bin/env python3\nprint(1)', ['x'])).toMatch(
+      /^f=\$\(mktemp\) && cat > "\$f" && chmod 700 "\$f" && \{ "\$f" x; s=\$\?; rm -f "\$f"; exit \$s; \}$/,
+    );
   });
 });

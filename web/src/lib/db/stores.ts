@@ -60,7 +60,13 @@ function isHostRecord(value: unknown): value is HostRecord {
 }
 
 function isTokenRecord(value: unknown): value is TokenRecord {
-  return isObject(value) && typeof value['tid'] === 'string' && typeof value['secret'] === 'string' && typeof value['exp'] === 'number' && Array.isArray(value['usedBy']);
+  return (
+    isObject(value) &&
+    typeof value['tid'] === 'string' &&
+    typeof value['secret'] === 'string' &&
+    typeof value['exp'] === 'number' &&
+    Array.isArray(value['usedBy'])
+  );
 }
 
 /** Hosts in IndexedDB; `onPut` lets the UI follow every change the controller makes. */

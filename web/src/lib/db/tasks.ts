@@ -66,7 +66,9 @@ export async function settleOrphans(db: Db, runningNow: ReadonlySet<string>, bef
   let count = 0;
   for (const task of await listTasks(db)) {
     if (runningNow.has(task.id) || task.startedAt >= before || !task.hosts.some((h) => h.status === 'running')) continue;
-    const hosts = task.hosts.map((h) => (h.status === 'running' ? { ...h, status: 'interrupted' as const, error: 'the page closed before this host answered, and its journal never said' } : h));
+    const hosts = task.hosts.map((h) =>
+      h.status === 'running' ? { ...h, status: 'interrupted' as const, error: 'the page closed before this host answered, and its journal never said' } : h,
+    );
     await saveTask(db, { ...task, hosts, endedAt: task.endedAt ?? Date.now() });
     count++;
   }

@@ -112,19 +112,25 @@ class AppState {
     return {
       awaiting: () => awaitingByHost(this.tasks, new Set(this.run?.running ? [this.run.id] : [])),
       collected: (hostId, asked, entries) => {
-        const next = writes.catch(() => undefined).then(async () => {
-          const askedSet = new Set(asked);
-          for (const listed of this.tasks) {
-            if (!listed.hosts.some((h) => h.hostId === hostId && h.status === 'running')) continue;
-            // A push of several files is one result from all its parts: only with all of them asked.
-            const ids = journalIds(listed);
-            if (!ids.every((j) => askedSet.has(j))) continue;
-            const task = await getTask(this.db, listed.id);
-            if (!task) continue;
-            const updated = applyJournal(task, hostId, ids.map((j) => entries.find((e) => e.task === j) ?? 'missing'));
-            if (updated.hosts.some((h, i) => h !== task.hosts[i])) await this.saveTask(updated);
-          }
-        });
+        const next = writes
+          .catch(() => undefined)
+          .then(async () => {
+            const askedSet = new Set(asked);
+            for (const listed of this.tasks) {
+              if (!listed.hosts.some((h) => h.hostId === hostId && h.status === 'running')) continue;
+              // A push of several files is one result from all its parts: only with all of them asked.
+              const ids = journalIds(listed);
+              if (!ids.every((j) => askedSet.has(j))) continue;
+              const task = await getTask(this.db, listed.id);
+              if (!task) continue;
+              const updated = applyJournal(
+                task,
+                hostId,
+                ids.map((j) => entries.find((e) => e.task === j) ?? 'missing'),
+              );
+              if (updated.hosts.some((h, i) => h !== task.hosts[i])) await this.saveTask(updated);
+            }
+          });
         writes = next;
         return next;
       },

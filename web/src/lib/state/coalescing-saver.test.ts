@@ -54,13 +54,16 @@ describe('coalescingSaver', () => {
     const errors: unknown[] = [];
     const writes: number[] = [];
     let fail = true;
-    const saver = coalescingSaver(async (v: number) => {
-      writes.push(v);
-      if (fail) {
-        fail = false;
-        throw new Error('quota exceeded');
-      }
-    }, (e) => errors.push(e));
+    const saver = coalescingSaver(
+      async (v: number) => {
+        writes.push(v);
+        if (fail) {
+          fail = false;
+          throw new Error('quota exceeded');
+        }
+      },
+      (e) => errors.push(e),
+    );
     saver.soon(() => 1);
     saver.soon(() => 2);
     await saver.flush();
@@ -69,7 +72,10 @@ describe('coalescingSaver', () => {
   });
 
   it('flush with nothing to write resolves at once', async () => {
-    const saver = coalescingSaver(async () => undefined, () => undefined);
+    const saver = coalescingSaver(
+      async () => undefined,
+      () => undefined,
+    );
     await saver.flush();
   });
 });

@@ -13,7 +13,17 @@ export type ConnectionState =
   | { state: 'failed'; since: number; reason: FailReason; code: ErrorCode; detail: string | undefined }
   | { state: 'closed'; since: number };
 
-const REFUSALS: readonly ErrorCode[] = ['handshake-failed', 'binding-mismatch', 'id-mismatch', 'key-mismatch', 'not-in-fleet', 'cert-expired', 'cert-revoked', 'forbidden', 'bad-token'];
+const REFUSALS: readonly ErrorCode[] = [
+  'handshake-failed',
+  'binding-mismatch',
+  'id-mismatch',
+  'key-mismatch',
+  'not-in-fleet',
+  'cert-expired',
+  'cert-revoked',
+  'forbidden',
+  'bad-token',
+];
 const UNREACHABLE: readonly ErrorCode[] = ['unreachable', 'signaling-failed', 'timeout', 'channel-closed', 'id-taken'];
 
 /** The one-word reason for an error code. */

@@ -54,14 +54,24 @@ export async function lookupDevices(fleet: FleetState): Promise<KnownDevice[]> {
     const connection = await fleet.controller.connect(hostId);
     const seen = new Set<string>();
     for (const entry of devicesFromAudit(await callOk(connection, capabilities.audit, { limit: 2000 }))) {
-      const known = byId.get(entry.id) ?? { id: entry.id, name: entry.name, role: entry.role, lastSeen: entry.at, hosts: 0, revoked: revoked.has(entry.id), self: false };
+      const known = byId.get(entry.id) ?? {
+        id: entry.id,
+        name: entry.name,
+        role: entry.role,
+        lastSeen: entry.at,
+        hosts: 0,
+        revoked: revoked.has(entry.id),
+        self: false,
+      };
       if (!seen.has(entry.id)) known.hosts++;
       seen.add(entry.id);
-      if (!known.self && entry.at >= (known.lastSeen ?? 0)) Object.assign(known, { lastSeen: entry.at, name: entry.name ?? known.name, role: entry.role ?? known.role });
+      if (!known.self && entry.at >= (known.lastSeen ?? 0))
+        Object.assign(known, { lastSeen: entry.at, name: entry.name ?? known.name, role: entry.role ?? known.role });
       byId.set(entry.id, known);
     }
   });
-  for (const id of revoked) if (!byId.has(id)) byId.set(id, { id, name: undefined, role: undefined, lastSeen: undefined, hosts: 0, revoked: true, self: false });
+  for (const id of revoked)
+    if (!byId.has(id)) byId.set(id, { id, name: undefined, role: undefined, lastSeen: undefined, hosts: 0, revoked: true, self: false });
   return [...byId.values()].sort((a, b) => Number(b.self) - Number(a.self) || Number(a.revoked) - Number(b.revoked) || (b.lastSeen ?? 0) - (a.lastSeen ?? 0));
 }
 
@@ -89,7 +99,9 @@ export async function revokeDevice(fleet: FleetState, id: string): Promise<{ lis
   if (!DEVICE_ID.test(id)) throw new FlotillaError('bad-config', 'a device id is 52 characters of a-z and 2-7');
   if (id === device.id) throw new FlotillaError('bad-config', 'this device cannot revoke itself');
   const current = await newestList(fleet);
-  const list = await issueRevocationList(device.fleetKeys.privateKey, device.fleetId, (current?.body.version ?? 0) + 1, [...new Set([...(current?.body.revoked ?? []), id])]);
+  const list = await issueRevocationList(device.fleetKeys.privateKey, device.fleetId, (current?.body.version ?? 0) + 1, [
+    ...new Set([...(current?.body.revoked ?? []), id]),
+  ]);
   // The controller reads the device's list at every handshake: from here on, it carries this one.
   device.revocation = list;
   await saveRevocation(fleet.db, fleet.stored, list);

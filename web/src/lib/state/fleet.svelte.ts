@@ -164,7 +164,11 @@ export class FleetState {
       const result = await callOk(connection, capabilities.journal, { tasks: asked });
       // Entries the agent left out to keep its answer within a message are asked for next time.
       const omitted = new Set(result.omitted ?? []);
-      await this.#journal.collected(id, asked.filter((task) => !omitted.has(task)), parseJournal(result));
+      await this.#journal.collected(
+        id,
+        asked.filter((task) => !omitted.has(task)),
+        parseJournal(result),
+      );
     } catch (error) {
       console.warn(`[flotilla] could not read the journal of ${id.slice(0, 8)}`, error);
     } finally {

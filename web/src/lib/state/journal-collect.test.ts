@@ -2,8 +2,29 @@ import { describe, expect, test } from 'vitest';
 import type { TaskRecord } from '../db/schema.ts';
 import { FETCH_LOST, applyJournal, awaitingByHost, combineParts, journalIds, parseJournal, type JournalResult } from './journal-collect.ts';
 
-const host = { hostId: 'h1', label: 'alpha', status: 'running' as const, exitCode: undefined, stdout: '', stderr: '', truncated: false, error: undefined, startedAt: 1000, durationMs: undefined };
-const task = (o: Partial<TaskRecord>): TaskRecord => ({ id: 't1', selector: '*', kind: 'push', command: 'push', device: 'd', startedAt: 1000, endedAt: undefined, hosts: [host], ...o });
+const host = {
+  hostId: 'h1',
+  label: 'alpha',
+  status: 'running' as const,
+  exitCode: undefined,
+  stdout: '',
+  stderr: '',
+  truncated: false,
+  error: undefined,
+  startedAt: 1000,
+  durationMs: undefined,
+};
+const task = (o: Partial<TaskRecord>): TaskRecord => ({
+  id: 't1',
+  selector: '*',
+  kind: 'push',
+  command: 'push',
+  device: 'd',
+  startedAt: 1000,
+  endedAt: undefined,
+  hosts: [host],
+  ...o,
+});
 const entry = (o: Partial<JournalResult>): JournalResult => ({
   task: 't1',
   status: 'ok',
@@ -33,10 +54,20 @@ describe('journal collection', () => {
   });
 
   test('the first part that failed says what happened; one never started after a closed page is interrupted', () => {
-    const broken = combineParts([entry({}), entry({ status: 'failed', summary: '/srv/b.bin', error: 'The connection closed.', errorCode: 'channel-closed' }), 'missing']);
+    const broken = combineParts([
+      entry({}),
+      entry({ status: 'failed', summary: '/srv/b.bin', error: 'The connection closed.', errorCode: 'channel-closed' }),
+      'missing',
+    ]);
     expect(broken).toMatchObject({ status: 'failed', error: 'file 2 of 3 (/srv/b.bin): The connection closed.', stdout: 'pushed a.txt (23 B) → /srv/a.txt\n' });
-    expect(combineParts([entry({}), entry({ status: 'cancelled', summary: '/srv/b.bin' })])).toMatchObject({ status: 'interrupted', error: 'the page closed while file 2 of 2 (/srv/b.bin) was on its way: it was not written' });
-    expect(combineParts([entry({}), 'missing'])).toMatchObject({ status: 'interrupted', error: 'the page closed after 1 of 2 files: file 2 of 2 never reached the host' });
+    expect(combineParts([entry({}), entry({ status: 'cancelled', summary: '/srv/b.bin' })])).toMatchObject({
+      status: 'interrupted',
+      error: 'the page closed while file 2 of 2 (/srv/b.bin) was on its way: it was not written',
+    });
+    expect(combineParts([entry({}), 'missing'])).toMatchObject({
+      status: 'interrupted',
+      error: 'the page closed after 1 of 2 files: file 2 of 2 never reached the host',
+    });
     expect(combineParts(['missing', 'missing'])).toBe('missing');
     expect(combineParts([entry({}), entry({ status: 'running' })])).toMatchObject({ status: 'running' });
   });
@@ -51,7 +82,9 @@ describe('journal collection', () => {
   });
 
   test('entries from the host are validated', () => {
-    const parsed = parseJournal({ entries: [{ task: 't1', status: 'ok', startedAt: 1, stdout: '', stderr: '', summary: '/x', data: { size: 5 } }, { task: 't2', status: 'bogus' }, 7] });
+    const parsed = parseJournal({
+      entries: [{ task: 't1', status: 'ok', startedAt: 1, stdout: '', stderr: '', summary: '/x', data: { size: 5 } }, { task: 't2', status: 'bogus' }, 7],
+    });
     expect(parsed).toHaveLength(1);
     expect(parsed[0]).toMatchObject({ summary: '/x', size: 5 });
   });

@@ -73,7 +73,10 @@ function parseEntry(raw: unknown): JournalResult | undefined {
       stderr: appendCapped('', str(o, 'stderr', 1024 * 1024)).text,
       truncated: o['truncated'] === true,
       summary: optStr(o, 'summary', 4096),
-      size: isObj(o['data']) && typeof o['data']['size'] === 'number' && Number.isSafeInteger(o['data']['size']) && o['data']['size'] >= 0 ? o['data']['size'] : undefined,
+      size:
+        isObj(o['data']) && typeof o['data']['size'] === 'number' && Number.isSafeInteger(o['data']['size']) && o['data']['size'] >= 0
+          ? o['data']['size']
+          : undefined,
     };
   } catch {
     return undefined;
@@ -115,9 +118,11 @@ export function combineParts(parts: readonly (JournalResult | 'missing')[]): Jou
       endedAt: at.endedAt ?? at.startedAt,
       truncated: known.some((p) => p.truncated),
     });
-    if (part === 'missing') return end('interrupted', `the page closed after ${i} of ${parts.length} files: ${which} never reached the host`, known[known.length - 1]!);
+    if (part === 'missing')
+      return end('interrupted', `the page closed after ${i} of ${parts.length} files: ${which} never reached the host`, known[known.length - 1]!);
     // The agent stops a transfer whose controller went away as cancelled: here, the page closed.
-    if (part.status === 'cancelled') return end('interrupted', `the page closed while ${which} (${part.summary ?? '?'}) was on its way: it was not written`, part);
+    if (part.status === 'cancelled')
+      return end('interrupted', `the page closed while ${which} (${part.summary ?? '?'}) was on its way: it was not written`, part);
     if (part.status !== 'ok') return end(part.status, `${which} (${part.summary ?? '?'}): ${part.error ?? part.status}`, part);
     stdout += pushedLine(part);
   }

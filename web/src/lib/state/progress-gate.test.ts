@@ -19,7 +19,10 @@ describe('ProgressGate', () => {
     vi.advanceTimersByTime(99);
     expect(shown).toHaveLength(1);
     vi.advanceTimersByTime(1);
-    expect(shown).toEqual([{ bytes: 0, total: 1000 }, { bytes: 500, total: 1000 }]);
+    expect(shown).toEqual([
+      { bytes: 0, total: 1000 },
+      { bytes: 500, total: 1000 },
+    ]);
     gate.moved(600, 1000);
     vi.advanceTimersByTime(100);
     expect(shown.at(-1)).toEqual({ bytes: 600, total: 1000 });

@@ -17,7 +17,10 @@ export function resolveTargets(selector: string, hosts: readonly HostRecord[], p
   // Hostnames repeat (clones, containers): the short id is added where they do.
   const labels = uniqueLabels(accepted);
   try {
-    const matched = resolveSelector(selector, accepted.map((h) => toSelectable(h, presence.get(h.id)?.online ?? false)));
+    const matched = resolveSelector(
+      selector,
+      accepted.map((h) => toSelectable(h, presence.get(h.id)?.online ?? false)),
+    );
     return { ok: true, targets: matched.map((m) => ({ id: m.id, label: labels.get(m.id) ?? m.id.slice(0, 8), online: m.online })) };
   } catch (error) {
     if (error instanceof FlotillaError && error.code === 'no-match') return { ok: false, empty: false, message: 'No host matches.' };

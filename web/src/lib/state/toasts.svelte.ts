@@ -46,7 +46,8 @@ export function describeError(error: unknown): string {
     const step = NEXT_STEP[error.code];
     return step ? `${error.message} ${step}` : error.message;
   }
-  if (error instanceof DOMException && error.name === 'QuotaExceededError') return 'The browser has no storage left for Flotilla: free some space or delete old history in Settings.';
+  if (error instanceof DOMException && error.name === 'QuotaExceededError')
+    return 'The browser has no storage left for Flotilla: free some space or delete old history in Settings.';
   return error instanceof Error ? error.message : String(error);
 }
 

@@ -29,7 +29,13 @@ export function scriptSpec(script: string, args: readonly string[], name: string
     kind: 'script',
     command: `script ${name}${args.length ? ` ${args.map(shellQuote).join(' ')}` : ''}`,
     work: (host, { controller, task, signal }) =>
-      execOnHost(controller, host.hostId, { task, cmd, stdin: script, ...(timeoutMs ? { timeoutMs } : {}) }, (stream, chunk) => host.append(stream, chunk), signal),
+      execOnHost(
+        controller,
+        host.hostId,
+        { task, cmd, stdin: script, ...(timeoutMs ? { timeoutMs } : {}) },
+        (stream, chunk) => host.append(stream, chunk),
+        signal,
+      ),
   };
 }
 
@@ -140,7 +146,10 @@ export function fetchSpec(path: string, maxBytes = MAX_FETCH_BYTES): TaskSpec {
           hostId: host.hostId,
           status: 'failed',
           durationMs: result.durationMs,
-          error: { code: 'too-large', detail: `${path} is ${bytes(tooBig)}, over the ${mib(maxBytes)} a fetch in the browser may hold in memory; fetch it with the CLI (flotilla fetch)` },
+          error: {
+            code: 'too-large',
+            detail: `${path} is ${bytes(tooBig)}, over the ${mib(maxBytes)} a fetch in the browser may hold in memory; fetch it with the CLI (flotilla fetch)`,
+          },
         };
       }
       if (result.status === 'ok') {

@@ -31,7 +31,12 @@ export interface PeerjsDialer extends Dialer {
 function socketOptions(signal: string): { host: string; port: number; path: string; secure: boolean } {
   const url = new URL(signal);
   const secure = url.protocol === 'https:' || url.protocol === 'wss:';
-  return { host: url.hostname, port: url.port ? Number(url.port) : secure ? 443 : 80, path: url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`, secure };
+  return {
+    host: url.hostname,
+    port: url.port ? Number(url.port) : secure ? 443 : 80,
+    path: url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`,
+    secure,
+  };
 }
 
 /** PeerJS logging (0-3), from localStorage `flotilla-debug`, for diagnosing connections. */
@@ -66,13 +71,20 @@ export function createPeerjsDialer(o: PeerjsDialerOptions): PeerjsDialer {
     // The credential is timestamped (±5 min at the server): a new one for every registration.
     const token = await createPeerCredential(o.device.keys, { purpose: 'register', kind: 'device', fleet: o.device.fleetId, ...o.device.pub });
     // Each tab its own instance id: two tabs of one device must not take each other's registration.
-    const peer = new Peer(`${o.device.id}-${newSignalingInstance()}`, { ...socketOptions(o.signal), key: 'peerjs', token, config: { iceServers }, debug: peerjsDebugLevel() });
+    const peer = new Peer(`${o.device.id}-${newSignalingInstance()}`, {
+      ...socketOptions(o.signal),
+      key: 'peerjs',
+      token,
+      config: { iceServers },
+      debug: peerjsDebugLevel(),
+    });
     peers.add(peer);
     peer.on('connection', (incoming) => incoming.close()); // devices dial; agents never dial a browser
     peer.on('error', (error: PeerError<string>) => {
       log('peer-error', { type: error.type, message: error.message });
       if (error.type !== 'peer-unavailable') return;
-      for (const [remoteId, fails] of waiting) if (error.message.includes(remoteId)) for (const fail of fails) fail('the host is not connected to the signaling server');
+      for (const [remoteId, fails] of waiting)
+        if (error.message.includes(remoteId)) for (const fail of fails) fail('the host is not connected to the signaling server');
     });
     peer.on('disconnected', () => log('peer-disconnected'));
     peer.on('close', () => peers.delete(peer));
