@@ -2,11 +2,8 @@
 // that set it; a table per host, then the report.
 
 import { FlotillaError } from '../../shared/wire/errors.ts';
-import { callOnHost } from '../../shared/controller/operations.ts';
-import { runPipeline } from '../../shared/controller/task-pipeline.ts';
-import { openHome } from '../../cli/src/home.ts';
-import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
-import { pipelineOptions, printHostTables, printReport } from '../../cli/src/report.ts';
+import { printHostTables, printReport } from '../../cli/src/report.ts';
+import { callOnSelector } from '../../cli/src/on-selector.ts';
 import { booleanFlag, stringFlag, type CommandContext } from '../../cli/src/commands/context.ts';
 import { spec } from './spec.ts';
 
@@ -23,33 +20,20 @@ async function envCommand(ctx: CommandContext): Promise<number> {
     throw new FlotillaError('usage', `--pid "${pidText}" must be a process id (a positive integer)`);
   const showSecrets = booleanFlag(ctx, 'show-secrets');
   const body = { ...(pid === undefined ? {} : { pid }), ...(showSecrets ? { showSecrets } : {}) };
-  const home = await openHome();
-  const fleet = await openFleet(home, ctx.fleetOptions);
-  try {
-    const { names, targets } = await selectTargets(fleet, selector);
-    const signal = ctx.signal ? { signal: ctx.signal } : {};
-    const { results, stopped } = await runPipeline(
-      fleet.controller,
-      targets,
-      (id) => callOnHost(fleet.controller, id, spec, body, signal),
-      pipelineOptions(ctx, names),
-    );
-    printHostTables(ctx, { results, names }, ['SOURCE', 'NAME', 'VALUE'], (d) => [
-      ...d.variables.map((v) => [`pid ${d.pid} (${d.program})`, v.name, oneLine(v.value) + (v.truncated ? ' …' : '')]),
-      ...(d.etcEnvironment ?? []).map((v) => ['/etc/environment', v.name, oneLine(v.value)]),
-      ...d.profileD.map((n) => ['/etc/profile.d', n, '']),
-    ]);
-    return printReport(ctx, {
-      selector,
-      command: `env${pid === undefined ? '' : ` --pid ${pid}`}${showSecrets ? ' --show-secrets' : ''}`,
-      results,
-      names,
-      ...(stopped ? { stopped } : {}),
-      detail: (r) => (r.data ? `${r.data.variables.length} variables of pid ${r.data.pid}${r.data.secretsShown ? ', secrets shown' : ''}` : ''),
-    });
-  } finally {
-    await fleet.close();
-  }
+  const { names, results, stopped } = await callOnSelector(ctx, selector, spec, body);
+  printHostTables(ctx, { results, names }, ['SOURCE', 'NAME', 'VALUE'], (d) => [
+    ...d.variables.map((v) => [`pid ${d.pid} (${d.program})`, v.name, oneLine(v.value) + (v.truncated ? ' …' : '')]),
+    ...(d.etcEnvironment ?? []).map((v) => ['/etc/environment', v.name, oneLine(v.value)]),
+    ...d.profileD.map((n) => ['/etc/profile.d', n, '']),
+  ]);
+  return printReport(ctx, {
+    selector,
+    command: `env${pid === undefined ? '' : ` --pid ${pid}`}${showSecrets ? ' --show-secrets' : ''}`,
+    results,
+    names,
+    ...(stopped ? { stopped } : {}),
+    detail: (r) => (r.data ? `${r.data.variables.length} variables of pid ${r.data.pid}${r.data.secretsShown ? ', secrets shown' : ''}` : ''),
+  });
 }
 
 /** The CLI commands of this capability (capabilities/environment/spec.ts declares their usage and options). */

@@ -2,12 +2,9 @@
 // an entry, remove a name, undo the last change); then the table of each host's file and the report.
 
 import { FlotillaError } from '../../shared/wire/errors.ts';
-import { callOnHost } from '../../shared/controller/operations.ts';
-import { runPipeline } from '../../shared/controller/task-pipeline.ts';
 import { isHostName, entryProblem, splitEntry } from './hosts.ts';
-import { openHome } from '../../cli/src/home.ts';
-import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
-import { pipelineOptions, printHostTables, printReport } from '../../cli/src/report.ts';
+import { printHostTables, printReport } from '../../cli/src/report.ts';
+import { callOnSelector } from '../../cli/src/on-selector.ts';
 import { booleanFlag, stringFlag, type CommandContext } from '../../cli/src/commands/context.ts';
 import { describeRequest, spec, type HostsFileRequest } from './spec.ts';
 
@@ -34,35 +31,22 @@ async function hostsFileCommand(ctx: CommandContext): Promise<number> {
   const selector = ctx.args[0];
   if (!selector || ctx.args.length > 1) throw new FlotillaError('usage', USAGE);
   const request = requestFromOptions(stringFlag(ctx, 'add'), stringFlag(ctx, 'remove'), booleanFlag(ctx, 'undo'));
-  const home = await openHome();
-  const fleet = await openFleet(home, ctx.fleetOptions);
-  try {
-    const { names, targets } = await selectTargets(fleet, selector);
-    const signal = ctx.signal ? { signal: ctx.signal } : {};
-    const { results, stopped } = await runPipeline(
-      fleet.controller,
-      targets,
-      (id) => callOnHost(fleet.controller, id, spec, request, signal),
-      pipelineOptions(ctx, names),
-    );
-    printHostTables(ctx, { results, names }, ['LINE', 'ADDRESS', 'NAMES', 'COMMENT'], (d) =>
-      d.lines.flatMap((l) => (l.address && l.names ? [[String(l.line), l.address, l.names.join(' '), l.comment ?? '']] : [])),
-    );
-    return printReport(ctx, {
-      selector,
-      command: `hosts-file ${describeRequest(request)}`,
-      results,
-      names,
-      ...(stopped ? { stopped } : {}),
-      detail: (r) => {
-        if (!r.data) return '';
-        if (r.data.change) return `${r.data.change}${r.data.written === 'in-place' ? ' (written in place: the file is a mount point)' : ''}`;
-        return `${r.data.lines.filter((l) => l.address).length} entries${r.data.undo ? ', undo available' : ''}`;
-      },
-    });
-  } finally {
-    await fleet.close();
-  }
+  const { names, results, stopped } = await callOnSelector(ctx, selector, spec, request);
+  printHostTables(ctx, { results, names }, ['LINE', 'ADDRESS', 'NAMES', 'COMMENT'], (d) =>
+    d.lines.flatMap((l) => (l.address && l.names ? [[String(l.line), l.address, l.names.join(' '), l.comment ?? '']] : [])),
+  );
+  return printReport(ctx, {
+    selector,
+    command: `hosts-file ${describeRequest(request)}`,
+    results,
+    names,
+    ...(stopped ? { stopped } : {}),
+    detail: (r) => {
+      if (!r.data) return '';
+      if (r.data.change) return `${r.data.change}${r.data.written === 'in-place' ? ' (written in place: the file is a mount point)' : ''}`;
+      return `${r.data.lines.filter((l) => l.address).length} entries${r.data.undo ? ', undo available' : ''}`;
+    },
+  });
 }
 
 /** The CLI commands of this capability (capabilities/hosts-file/spec.ts declares their usage and options). */

@@ -1,39 +1,12 @@
 // flotilla ps and flotilla kill: the process table of each selected host, and a signal to a pid.
 
 import { FlotillaError } from '../../shared/wire/errors.ts';
-import { call } from '../../shared/controller/agent-connection.ts';
-import { runPipeline } from '../../shared/controller/task-pipeline.ts';
-import { newTaskId, type HostResult } from '../../shared/controller/operations.ts';
-import { openHome } from '../../cli/src/home.ts';
-import { openFleet, selectTargets, type Fleet } from '../../cli/src/fleet.ts';
+import { newTaskId } from '../../shared/controller/operations.ts';
 import { ago, color, table } from '../../cli/src/output.ts';
-import { pipelineOptions, printReport } from '../../cli/src/report.ts';
+import { printReport } from '../../cli/src/report.ts';
+import { callOnSelector } from '../../cli/src/on-selector.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
-import { SIGNALS, SORTS, spec, type ProcessesRequest, type ProcessesResult } from './spec.ts';
-
-/** Runs one processes request on every selected host. */
-async function onEachHost(ctx: CommandContext, fleet: Fleet, selector: string, request: ProcessesRequest) {
-  const { signal } = ctx;
-  const { names, targets } = await selectTargets(fleet, selector);
-  const outcome = await runPipeline(
-    fleet.controller,
-    targets,
-    async (id): Promise<HostResult<ProcessesResult>> => {
-      const started = performance.now();
-      const connection = await fleet.controller.connect(id);
-      const result = await call(connection, spec, request, signal ? { signal } : {});
-      return {
-        hostId: id,
-        status: result.status,
-        durationMs: Math.round(performance.now() - started),
-        ...(result.error ? { error: result.error } : {}),
-        ...(result.data ? { data: result.data } : {}),
-      };
-    },
-    pipelineOptions(ctx, undefined),
-  );
-  return { names, ...outcome };
-}
+import { SIGNALS, SORTS, spec, type ProcessesRequest } from './spec.ts';
 
 function mib(bytes: number): string {
   return `${(bytes / 1048576).toFixed(1)}M`;
@@ -51,43 +24,38 @@ async function psCommand(ctx: CommandContext): Promise<number> {
     ...(ctx.flags.user ? { user: ctx.flags.user } : {}),
     ...(typeof ctx.flags['grep'] === 'string' ? { grep: ctx.flags['grep'] } : {}),
   };
-  const fleet = await openFleet(await openHome(), ctx.fleetOptions);
-  try {
-    const { names, results, stopped } = await onEachHost(ctx, fleet, selector, request);
-    if (!ctx.flags.json) {
-      for (const r of results) {
-        if (r.data?.kind !== 'list') continue;
-        ctx.out(color(1, `== ${names.get(r.hostId) ?? r.hostId.slice(0, 8)} (${r.data.processes.length} of ${r.data.total} processes)`));
-        ctx.out(
-          table(
-            ['PID', 'PPID', 'USER', 'S', 'CPU%', 'RSS', 'STARTED', 'COMMAND'],
-            r.data.processes.map((p) => [
-              String(p.pid),
-              String(p.ppid),
-              p.user,
-              p.state,
-              p.cpu.toFixed(1),
-              mib(p.rssBytes),
-              ago(p.startedAt),
-              p.command.slice(0, 200),
-            ]),
-          ),
-        );
-        ctx.out('');
-      }
+  const { names, results, stopped } = await callOnSelector(ctx, selector, spec, request);
+  if (!ctx.flags.json) {
+    for (const r of results) {
+      if (r.data?.kind !== 'list') continue;
+      ctx.out(color(1, `== ${names.get(r.hostId) ?? r.hostId.slice(0, 8)} (${r.data.processes.length} of ${r.data.total} processes)`));
+      ctx.out(
+        table(
+          ['PID', 'PPID', 'USER', 'S', 'CPU%', 'RSS', 'STARTED', 'COMMAND'],
+          r.data.processes.map((p) => [
+            String(p.pid),
+            String(p.ppid),
+            p.user,
+            p.state,
+            p.cpu.toFixed(1),
+            mib(p.rssBytes),
+            ago(p.startedAt),
+            p.command.slice(0, 200),
+          ]),
+        ),
+      );
+      ctx.out('');
     }
-    return printReport(ctx, {
-      task: newTaskId(),
-      selector,
-      command: 'ps',
-      results,
-      names,
-      ...(stopped ? { stopped } : {}),
-      detail: (r) => (r.data?.kind === 'list' ? `${r.data.total} processes` : ''),
-    });
-  } finally {
-    await fleet.close();
   }
+  return printReport(ctx, {
+    task: newTaskId(),
+    selector,
+    command: 'ps',
+    results,
+    names,
+    ...(stopped ? { stopped } : {}),
+    detail: (r) => (r.data?.kind === 'list' ? `${r.data.total} processes` : ''),
+  });
 }
 
 async function killCommand(ctx: CommandContext): Promise<number> {
@@ -98,21 +66,16 @@ async function killCommand(ctx: CommandContext): Promise<number> {
   }
   const name = (ctx.flags.signal ?? 'TERM').toUpperCase().replace(/^SIG/, '');
   if (!(SIGNALS as readonly string[]).includes(name)) throw new FlotillaError('usage', `--signal ${ctx.flags.signal}: use one of ${SIGNALS.join(', ')}`);
-  const fleet = await openFleet(await openHome(), ctx.fleetOptions);
-  try {
-    const { names, results, stopped } = await onEachHost(ctx, fleet, selector, { action: 'signal', pid, signal: name as (typeof SIGNALS)[number] });
-    return printReport(ctx, {
-      task: newTaskId(),
-      selector,
-      command: `kill -${name} ${pid}`,
-      results,
-      names,
-      ...(stopped ? { stopped } : {}),
-      detail: (r) => (r.data?.kind === 'signal' ? `SIG${r.data.signal} sent to ${r.data.pid}` : ''),
-    });
-  } finally {
-    await fleet.close();
-  }
+  const { names, results, stopped } = await callOnSelector(ctx, selector, spec, { action: 'signal', pid, signal: name as (typeof SIGNALS)[number] });
+  return printReport(ctx, {
+    task: newTaskId(),
+    selector,
+    command: `kill -${name} ${pid}`,
+    results,
+    names,
+    ...(stopped ? { stopped } : {}),
+    detail: (r) => (r.data?.kind === 'signal' ? `SIG${r.data.signal} sent to ${r.data.pid}` : ''),
+  });
 }
 
 /** The CLI commands of this capability (capabilities/processes/spec.ts declares their usage and options). */

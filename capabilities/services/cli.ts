@@ -2,14 +2,10 @@
 // one action on a unit (start, stop, restart, enable, disable, status), then the report.
 
 import { FlotillaError } from '../../shared/wire/errors.ts';
-import { call } from '../../shared/controller/agent-connection.ts';
-import { runPipeline } from '../../shared/controller/task-pipeline.ts';
-import type { HostResult } from '../../shared/controller/operations.ts';
 import type { DataOf } from '../spec.ts';
-import { openHome } from '../../cli/src/home.ts';
-import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import { color, createLinePrinter, table } from '../../cli/src/output.ts';
-import { pipelineOptions, printReport } from '../../cli/src/report.ts';
+import { printReport } from '../../cli/src/report.ts';
+import { callOnSelector } from '../../cli/src/on-selector.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 import { unitNameProblem, type ServiceUnit } from './parse.ts';
 import { ACTIONS, spec, type ServiceAction } from './spec.ts';
@@ -63,54 +59,28 @@ function summary(data: Data | undefined): string {
 async function servicesCommand(ctx: CommandContext): Promise<number> {
   // A unit after `--` is still one (`start -- -x` reaches the check and is refused there).
   const { selector, action, unit } = parseServicesArgs([...ctx.args, ...ctx.rest]);
-  // Checked before connecting: a mistyped --batch is a usage error, not a half-started change.
-  pipelineOptions<Data>(ctx);
-  const home = await openHome();
-  const fleet = await openFleet(home, ctx.fleetOptions);
-  try {
-    const { names, targets } = await selectTargets(fleet, selector);
-    const body = { action, ...(unit ? { unit } : {}) };
-    // Rolling options apply: `services 'web-*' restart nginx --batch 2 --max-fail 1`.
-    const { results, stopped } = await runPipeline<Data>(
-      fleet.controller,
-      targets,
-      async (id): Promise<HostResult<Data>> => {
-        const t0 = performance.now();
-        const connection = await fleet.controller.connect(id);
-        const result = await call(connection, spec, body, ctx.signal ? { signal: ctx.signal } : {});
-        return {
-          hostId: id,
-          status: result.status,
-          ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
-          ...(result.error ? { error: result.error } : {}),
-          ...(result.data ? { data: result.data } : {}),
-          durationMs: result.durationMs ?? Math.round(performance.now() - t0),
-        };
-      },
-      pipelineOptions<Data>(ctx, names),
-    );
-    if (!ctx.flags.json) {
-      const printer = createLinePrinter((t) => ctx.write(t));
-      for (const r of results) {
-        const name = names.get(r.hostId) ?? r.hostId.slice(0, 8);
-        if (r.data?.units) ctx.out(`${color(1, `── ${name}`)}\n${servicesTable(r.data.units)}\n`);
-        else if (r.data?.text) {
-          await printer.write(name, 'stdout', new TextEncoder().encode(r.data.text + '\n'));
-          await printer.flush(name);
-        }
+  const body = { action, ...(unit ? { unit } : {}) };
+  // Rolling options apply: `services 'web-*' restart nginx --batch 2 --max-fail 1`.
+  const { names, results, stopped } = await callOnSelector(ctx, selector, spec, body);
+  if (!ctx.flags.json) {
+    const printer = createLinePrinter((t) => ctx.write(t));
+    for (const r of results) {
+      const name = names.get(r.hostId) ?? r.hostId.slice(0, 8);
+      if (r.data?.units) ctx.out(`${color(1, `── ${name}`)}\n${servicesTable(r.data.units)}\n`);
+      else if (r.data?.text) {
+        await printer.write(name, 'stdout', new TextEncoder().encode(r.data.text + '\n'));
+        await printer.flush(name);
       }
     }
-    return printReport(ctx, {
-      selector,
-      command: unit ? `${action} ${unit}` : action,
-      results,
-      names,
-      ...(stopped ? { stopped } : {}),
-      detail: (r) => summary(r.data),
-    });
-  } finally {
-    await fleet.close();
   }
+  return printReport(ctx, {
+    selector,
+    command: unit ? `${action} ${unit}` : action,
+    results,
+    names,
+    ...(stopped ? { stopped } : {}),
+    detail: (r) => summary(r.data),
+  });
 }
 
 /** The CLI commands of this capability (capabilities/services/spec.ts declares their usage). */
