@@ -40,6 +40,12 @@ function wantsJson(argv) {
  */
 async function runMain(main, { exitWhenDone = false } = {}) {
   const argv = process.argv.slice(2);
+  // A reader that went away (`flotilla ps '*' | head`) ends the CLI quietly, as it ends other
+  // tools, instead of an unhandled EPIPE with a stack trace.
+  process.stdout.on('error', (error) => {
+    if (error && error.code === 'EPIPE') process.exit(process.exitCode || 0);
+    throw error;
+  });
   try {
     const status = await main(argv);
     process.exitCode = typeof status === 'number' ? status : 0;

@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cli, killAll, removeDir, startAgent, startSignal, tempDir, type Proc } from '../harness.ts';
+import { cli, killAll, removeDir, ROOT, startAgent, startSignal, tempDir, type Proc } from '../harness.ts';
 
 let base: string;
 let admin: string;
@@ -103,5 +103,20 @@ describe('processes', () => {
     expect(await exited).toBe('SIGTERM');
     const again = await run(admin, ['kill', 'tag:name=one', String(sleeper.pid)]);
     expect(again.report.results[0]?.error?.code).toBe('not-found');
+  });
+
+  it('ends quietly when its reader goes away (a pipe to head), without a stack trace', async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'flotilla.js'), 'run', 'tag:name=one', '--', 'seq 1 300000'], {
+      env: { ...process.env, FLOTILLA_HOME: admin, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    // Like `| head -1`: read the first chunk, then close the pipe.
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    expect(stderr).not.toMatch(/EPIPE|node:events|at /);
+    expect(code).toBe(0);
   });
 });
