@@ -171,7 +171,7 @@ export class FlotillaFleet {
     const status = await this.cli(['connect', '--status', '--json']);
     const pid = parseJson(status.stdout)?.pid;
     if (pid) this.controlPids.add(pid);
-    const hosts = parseJson(r.stdout);
+    const hosts = parseJson(r.stdout)?.results;
     // Exit 1 = some host did not answer (it is dialled again by the next command).
     if (!pid || !Array.isArray(hosts)) throw new Error(`flotilla connect failed (exit ${r.code}): ${r.stderr}${r.stdout.slice(0, 2000)}`);
     return hosts;
