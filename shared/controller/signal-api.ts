@@ -37,7 +37,8 @@ function apiUrl(signal: string, path: string): string {
   return new URL(path.replace(/^\//, ''), signal.endsWith('/') ? signal : signal + '/').toString();
 }
 
-async function call(
+/** One call to the signaling server's API: its JSON body, or undefined on 404; errors as FlotillaError with the server's code. */
+export async function call(
   signal: string,
   path: string,
   init: { method?: string; headers?: Record<string, string>; body?: string } = {},

@@ -18,6 +18,8 @@ export const ERROR_MESSAGES = {
   'key-mismatch': 'The agent presented a different key than the one this fleet accepted for it.',
   /** A sealed message failed authentication, was replayed or reordered. */
   'bad-seal': 'A sealed message was tampered with, replayed or reordered; the channel was closed.',
+  /** A record from the store failed verification: signature, certificate chain, moved or replayed. */
+  'bad-record': 'A stored record failed verification (tampered, moved, replayed or signed by someone not allowed); it was ignored.',
   /** The device certificate is not signed by the agent's fleet. */
   'not-in-fleet': "This device is not a member of the agent's fleet.",
   /** The device certificate has expired. */
@@ -52,6 +54,10 @@ export const ERROR_MESSAGES = {
   'signaling-failed': 'The signaling server could not be reached or refused the connection.',
   /** The peer id is already registered by someone else. */
   'id-taken': 'Another peer is already registered with this id.',
+  /** A stored record already has this version or a newer one (the store keeps versions monotonic per record). */
+  conflict: 'The store already holds this version of the record or a newer one; read it again and write on top.',
+  /** A fleet's store quota (records, bytes or record lifetime) would be exceeded. */
+  quota: "The fleet's store is full or the record asks for more than the server allows; remove old records or ask the operator to raise the limit.",
   /** A rate limit or concurrency limit was hit. */
   'rate-limited': 'Too many requests; slow down and try again.',
   /** The request timed out. */
