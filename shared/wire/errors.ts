@@ -52,6 +52,10 @@ export const ERROR_MESSAGES = {
   'signaling-failed': 'The signaling server could not be reached or refused the connection.',
   /** The peer id is already registered by someone else. */
   'id-taken': 'Another peer is already registered with this id.',
+  /** A stored record already has this version or a newer one (the store keeps versions monotonic per record). */
+  conflict: 'The store already holds this version of the record or a newer one; read it again and write on top.',
+  /** A fleet's store quota (records, bytes or record lifetime) would be exceeded. */
+  quota: "The fleet's store is full or the record asks for more than the server allows; remove old records or ask the operator to raise the limit.",
   /** A rate limit or concurrency limit was hit. */
   'rate-limited': 'Too many requests; slow down and try again.',
   /** The request timed out. */
