@@ -155,6 +155,7 @@ export function createMailbox(options: MailboxOptions): Mailbox {
   let current: Promise<void> | undefined;
   let again = false;
   let loading: Promise<void> | undefined;
+  let stopped = false;
 
   function member(): StoreMember | undefined {
     const e = state.enrollment;
@@ -195,6 +196,10 @@ export function createMailbox(options: MailboxOptions): Mailbox {
 
   /** Verifies and applies one record; false when it may open later (a keyring epoch not held yet). */
   async function take(m: StoreMember, record: StoredRecord, writer: { id?: string }): Promise<boolean> {
+    // Results and device announcements are for the devices: sealed to them, opened and acted on by
+    // nothing here. Checking their signatures would cost every agent one check per result of
+    // every other host (to `*`): 500 hosts back at once, 250,000 checks for nothing.
+    if (record.kind === 'result' || record.kind === 'announce') return true;
     const { envelope, signer } = await verifyRecord(record, trust(m));
     writer.id = signer.id; // verified: refusals from here on name the signer, not what the server says
     checkWriterRole(record.kind, signer);
@@ -209,11 +214,6 @@ export function createMailbox(options: MailboxOptions): Mailbox {
       const scope = envelope.pub?.scope;
       if (!scope || record.rid !== keyringRid(scope)) throw new FlotillaError('bad-record', 'a keyring under another record id');
       await takeKeyring(m, scope, record);
-      remember(record.rid, record.version, envelope.sig);
-      return true;
-    }
-    // Results and device announcements are for the devices: verified and versioned, not opened.
-    if (record.kind !== 'task' && record.kind !== 'doc') {
       remember(record.rid, record.version, envelope.sig);
       return true;
     }
@@ -481,7 +481,10 @@ export function createMailbox(options: MailboxOptions): Mailbox {
         log('info', 'store-result-stored', { task, status: out.result.status });
       } catch (error) {
         log('warn', 'store-result-not-stored', { task, error: error instanceof FlotillaError ? `${error.code}: ${error.detail ?? ''}` : String(error) });
-        break; // the server is down or full: the rest waits for the next sync
+        // Many agents back at once meet the fleet's write rate: try again in a few seconds, spread
+        // out; a server that is down or full, in a minute or so. The rest waits with it.
+        retrySoon(error instanceof FlotillaError && error.code === 'rate-limited' ? 1000 + Math.random() * 4000 : 30_000 + Math.random() * 30_000);
+        break;
       }
     }
     const kept = Object.keys(file.outbox);
@@ -507,16 +510,27 @@ export function createMailbox(options: MailboxOptions): Mailbox {
     }
   }
 
+  let retry: NodeJS.Timeout | undefined;
+  function retrySoon(ms: number): void {
+    if (retry || stopped) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      void mailbox.sync('retry');
+    }, ms);
+    retry.unref();
+  }
+
   async function once(reason: string): Promise<void> {
     await mailbox.load();
     const m = member();
-    if (!m) return;
+    if (!m || stopped) return;
     log('debug', 'store-sync', { reason, since: file.since });
     try {
       await options.refreshRevocation?.();
       if (await pull(m)) again = true;
     } catch (error) {
       log('warn', 'store-sync-failed', { reason, error: error instanceof FlotillaError ? `${error.code}: ${error.detail ?? ''}` : String(error) });
+      retrySoon(error instanceof FlotillaError && error.code === 'rate-limited' ? 1000 + Math.random() * 4000 : 30_000 + Math.random() * 30_000);
     }
     // Tasks already read run, and results wait no longer, even when the store could not be read.
     await dispatch(m);
@@ -551,6 +565,8 @@ export function createMailbox(options: MailboxOptions): Mailbox {
       while (running.size > 0 || current) await Promise.allSettled([...running.values(), current]);
     },
     async stop(timeoutMs) {
+      clearTimeout(retry);
+      stopped = true;
       for (const abort of aborts.values()) abort.abort();
       await Promise.race([Promise.allSettled([...running.values()]), new Promise((r) => setTimeout(r, timeoutMs))]);
     },
