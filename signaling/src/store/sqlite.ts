@@ -1,7 +1,10 @@
 // The SQLite store backend (`--store sqlite`, `<data-dir>/store.sqlite`): one file, WAL with
-// synchronous=FULL, one transaction per put, so a put that was answered survives SIGKILL or a
-// power cut. better-sqlite3 is synchronous: a put holds the event loop for its fsync (about a
-// millisecond on an SSD), which keeps a check and its write one atomic step without locks.
+// synchronous=FULL, and a put is answered only after the transaction holding it committed, so
+// an answered put survives SIGKILL or a power cut. better-sqlite3 is synchronous: a commit holds
+// the event loop for its fsync (about 6 ms on this machine's disk), which keeps each check and
+// its write one atomic step without locks. Group commit: the puts that arrive in one turn of the
+// event loop share one transaction (each in its own savepoint, so one refused put does not undo
+// the others) and one fsync; one transaction per put measured 156 puts/s here, bound by fsync.
 
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,6 +45,8 @@ CREATE TABLE IF NOT EXISTS high_water (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fleets (fleet TEXT PRIMARY KEY, records INTEGER NOT NULL, bytes INTEGER NOT NULL) WITHOUT ROWID;
 `;
+
+type PutResult = { seq: number; version: number; at: number };
 
 interface Row {
   rid: string;
@@ -125,7 +130,7 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     if (q.anyExpired.get(now)) purge.immediate(now);
   };
 
-  const put = db.transaction((input: RecordInput, quota: StoreQuota, now: number) => {
+  const putOne = db.transaction((input: RecordInput, quota: StoreQuota, now: number) => {
     const high = q.high.get(input.fleet, input.rid)?.version;
     if (high !== undefined && input.version <= high) throw conflict(input.rid, high);
     const fits = (): FlotillaError | undefined => {
@@ -161,6 +166,30 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     return { seq, version: input.version, at: now };
   });
 
+  type Put = { input: RecordInput; quota: StoreQuota; now: number; done: (error: Error | undefined, result?: PutResult) => void };
+  let pending: Put[] = [];
+  /** Runs every queued put in one transaction, then answers each (after the commit). */
+  const flush = (): void => {
+    const batch = pending;
+    pending = [];
+    const outcomes: { error?: Error; result?: PutResult }[] = [];
+    try {
+      db.transaction(() => {
+        for (const p of batch) {
+          try {
+            outcomes.push({ result: putOne(p.input, p.quota, p.now) }); // nested: a savepoint
+          } catch (error) {
+            outcomes.push({ error: error as Error });
+          }
+        }
+      }).immediate();
+    } catch (error) {
+      for (const p of batch) p.done(error as Error);
+      return;
+    }
+    batch.forEach((p, i) => p.done(outcomes[i]?.error, outcomes[i]?.result));
+  };
+
   const toRecord = (row: Row): StoredRecord => ({
     rid: row.rid,
     kind: row.kind,
@@ -176,13 +205,11 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
 
   return {
     where: file,
-    put: (input, quota, now) => {
-      try {
-        return Promise.resolve(put.immediate(input, quota, now));
-      } catch (error) {
-        return Promise.reject(error as Error);
-      }
-    },
+    put: (input, quota, now) =>
+      new Promise((resolve, reject) => {
+        pending.push({ input, quota, now, done: (error, result) => (error || !result ? reject(error ?? new Error('no result')) : resolve(result)) });
+        if (pending.length === 1) setImmediate(flush);
+      }),
     list(query: ListQuery): Promise<ListResult> {
       purgeIfDue(query.now);
       const records: StoredRecord[] = [];
@@ -205,6 +232,7 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     },
     purgeExpired: (now) => Promise.resolve(purge.immediate(now)),
     close() {
+      if (pending.length > 0) flush();
       if (db.open) db.close();
       return Promise.resolve();
     },

@@ -81,6 +81,26 @@ describe.each(STORE_BACKENDS)('records and versions (%s)', (backend) => {
     expect(nothing.body).toEqual({ records: [], next: latest.body['next'], more: false });
   });
 
+  it('settles concurrent puts one by one: one of two equal versions wins, the others are unaffected', async () => {
+    const { server } = await startOn(backend);
+    const admin = await deviceCredential(fleet);
+    const answers = await Promise.all([
+      ...['c1', 'c2', 'c3', 'c4'].map((rid) => putRecord(server, admin, fleet.fleetId, rid, record())),
+      putRecord(server, admin, fleet.fleetId, 'same', record({ version: 5 })),
+      putRecord(server, admin, fleet.fleetId, 'same', record({ version: 5 })),
+    ]);
+    expect(answers.slice(0, 4).map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    expect(
+      answers
+        .slice(4)
+        .map((a) => a.status)
+        .sort(),
+    ).toEqual([200, 409]);
+    const seqs = answers.filter((a) => a.status === 200).map((a) => Number(a.body['seq']));
+    expect(new Set(seqs).size).toBe(5);
+    expect(ridsOf(await listRecords(server, admin, fleet.fleetId)).sort()).toEqual(['c1', 'c2', 'c3', 'c4', 'same']);
+  });
+
   it('shows each reader only records addressed to it, to everyone, or written by it', async () => {
     const { server } = await startOn(backend);
     const admin = await deviceCredential(fleet);
