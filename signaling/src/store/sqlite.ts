@@ -10,7 +10,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlotillaError } from '../../../shared/wire/errors.ts';
-import { firstSeq } from './memory.ts';
+import { nextSeq } from './memory.ts';
 import { bytesQuota, conflict, recordsQuota } from './refusals.ts';
 import type { FleetStats, ListQuery, ListResult, RecordInput, RecordKind, RecordStore, StoredRecord, StoreQuota } from './types.ts';
 
@@ -62,7 +62,7 @@ interface Row {
 }
 
 /** Opens (creating if needed) `<dir>/store.sqlite`; better-sqlite3 is loaded only here. */
-export async function openSqliteStore(dir: string, now = Date.now()): Promise<RecordStore> {
+export async function openSqliteStore(dir: string): Promise<RecordStore> {
   const { default: Database } = await import('better-sqlite3');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, STORE_FILE);
@@ -77,7 +77,7 @@ export async function openSqliteStore(dir: string, now = Date.now()): Promise<Re
     throw new FlotillaError('bad-config', `cannot open the store ${file}: ${(error as Error).message}`);
   }
   db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
-  db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('seq', firstSeq(now));
+  db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('seq', 0);
   const schema = (db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: number }).value;
   if (schema !== SCHEMA_VERSION) {
     db.close();
@@ -91,7 +91,8 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     high: db.prepare<[string, string], { version: number }>('SELECT version FROM high_water WHERE fleet = ? AND rid = ?'),
     old: db.prepare<[string, string], { size: number }>('SELECT size FROM records WHERE fleet = ? AND rid = ?'),
     counts: db.prepare<[string], FleetStats>('SELECT records, bytes FROM fleets WHERE fleet = ?'),
-    nextSeq: db.prepare<[], { value: number }>("UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value"),
+    lastSeq: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'seq'"),
+    setSeq: db.prepare<[number]>("UPDATE meta SET value = ? WHERE key = 'seq'"),
     upsert: db.prepare(
       `INSERT INTO records (fleet, rid, kind, version, recipients, to_all, exp, by_id, seq, size, at, body)
        VALUES (@fleet, @rid, @kind, @version, @recipients, @toAll, @exp, @by, @seq, @size, @at, @body)
@@ -145,8 +146,10 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     if (refusal && subtract(q.purgeFleet.all(input.fleet, now)) > 0) refusal = fits();
     if (refusal) throw refusal;
     const old = q.old.get(input.fleet, input.rid);
-    const seq = q.nextSeq.get()?.value;
-    if (seq === undefined) throw new Error('the store has no seq counter');
+    const last = q.lastSeq.get()?.value;
+    if (last === undefined) throw new Error('the store has no seq counter');
+    const seq = nextSeq(last, now);
+    q.setSeq.run(seq);
     q.upsert.run({
       fleet: input.fleet,
       rid: input.rid,
