@@ -3,15 +3,18 @@
 // sampled in it, and the number of samples. Bounded: at most MAX_SERIES series, so the three
 // files stay under 10 MiB.
 //
-// On disk, one binary file per tier laid out like memory: a 16-byte header, then one fixed-width
-// record per slot ([u32 bucket][u32 samples][f32 avg, f32 max per series column]). A bucket
-// maps to a fixed slot (bucket mod slots), so saving what changed since the last save is a few
-// positional writes (about 4 KiB a minute for 40 series) rather than rewriting the file, and
-// loading is one read. JSON lines would need compaction and parsing 10 MiB at start; float32
-// keeps 7 significant digits, plenty for a chart. The series names (column order, append-only)
-// are in series.json beside the tiers.
+// On disk, one binary file per tier: a 16-byte header, then one fixed-width record per slot
+// ([u32 bucket][u32 samples][f32 avg, f32 max per series column]); a bucket has a fixed slot
+// (bucket mod slots). Only the buckets touched since the last save are in memory, and a save
+// writes just those records in place (about 5 KiB a minute for 40 series), so the agent's memory
+// does not grow with the history; a query reads the records of its range from the file. JSON
+// lines would need compaction and parsing up to 10 MiB at every start; float32 keeps 7
+// significant digits, plenty for a chart. Zero bytes mean "nothing sampled" (a value of 0 is
+// stored as -0), so a new file is a sparse one of zeros. The series names (column order,
+// append-only) are in series.json beside the tiers.
 
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { mkdir, open, readFile, rename, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_CELLS, MAX_POINTS, MAX_SERIES, seriesMatch, type SeriesPoints } from './spec.ts';
 
@@ -30,7 +33,7 @@ export const TIERS: readonly Tier[] = [
 
 const MAGIC = 0x314d4c46; // 'FLM1' read as a little-endian u32
 const HEADER_BYTES = 16;
-/** Columns are allocated this many at a time (a new one rewrites the files once). */
+/** Columns are allocated this many at a time (more rewrites the files once). */
 const COLUMN_CHUNK = 16;
 
 /** What a history query returns. */
@@ -40,7 +43,7 @@ export interface HistoryAnswer {
   series: Record<string, SeriesPoints>;
 }
 
-/** A query: a range (ms since the epoch), the coarsest step wanted, and which series. */
+/** A query: a range (ms since the epoch), the step wanted, and which series. */
 export interface HistoryQuery {
   since: number;
   until: number;
@@ -48,46 +51,34 @@ export interface HistoryQuery {
   series?: readonly string[];
 }
 
-interface TierData {
-  tier: Tier;
-  words: number;
-  u32: Uint32Array;
-  f32: Float32Array;
-  dirty: Set<number>;
-  /** The whole file must be written again (new, or columns grown). */
-  rewrite: boolean;
-}
-
 /** The history store: add samples, query, save to and load from `dir`. */
 export interface History {
   add(t: number, values: Readonly<Record<string, number>>): void;
   query(q: HistoryQuery): HistoryAnswer;
-  /** Writes what changed since the last save (no-op without a directory). */
+  /** Writes what changed since the last save. */
   save(): Promise<void>;
   /** Series names in column order. */
   names(): readonly string[];
-  /** Bytes the tiers take in memory (and on disk). */
+  /** Bytes the tier files take (their fixed size). */
   bytes(): number;
+  /** Closes the files. */
+  close(): void;
 }
 
-function allocate(tier: Tier, columns: number): TierData {
-  const words = 2 + 2 * columns;
-  const buffer = new ArrayBuffer(tier.slots * words * 4);
-  const f32 = new Float32Array(buffer);
-  f32.fill(NaN);
-  const u32 = new Uint32Array(buffer);
-  for (let s = 0; s < tier.slots; s++) u32[s * words] = u32[s * words + 1] = 0;
-  return { tier, words, u32, f32, dirty: new Set(), rewrite: true };
+/** One record's views: u32 for the header and zero tests, f32 for values. */
+interface Rec {
+  u32: Uint32Array;
+  f32: Float32Array;
 }
 
-/** Copies a tier's records into a wider layout. */
-function widen(old: TierData, columns: number): TierData {
-  const next = allocate(old.tier, columns);
-  // Byte copies: the u32 header words must not pass through float conversion.
-  const from = new Uint8Array(old.u32.buffer);
-  const to = new Uint8Array(next.u32.buffer);
-  for (let s = 0; s < old.tier.slots; s++) to.set(from.subarray(s * old.words * 4, (s + 1) * old.words * 4), s * next.words * 4);
-  return next;
+function record(columns: number): Rec {
+  const buffer = new ArrayBuffer(4 * (2 + 2 * columns));
+  return { u32: new Uint32Array(buffer), f32: new Float32Array(buffer) };
+}
+
+/** Stores a value so that it is never all-zero bits (which mean "absent"). */
+function put(f32: Float32Array, i: number, v: number): void {
+  f32[i] = v === 0 ? -0 : v;
 }
 
 function roundUp(n: number): number {
@@ -99,18 +90,117 @@ function wire(v: number): number {
   return Math.abs(v) >= 1000 ? Math.round(v) : Math.round(v * 1000) / 1000;
 }
 
+/** Where one tier's records live: a file, or (without a directory) memory. */
+interface Backing {
+  /** Columns of the records as stored. */
+  columns: number;
+  /** Reads `count` records from `slot` (no wrap) into `into`. */
+  read(slot: number, count: number, into: Uint8Array): void;
+  /** Writes records in place. */
+  write(runs: { slot: number; bytes: Uint8Array }[]): Promise<void>;
+  /** Stores every record again with `columns` columns (their values kept). */
+  widen(columns: number): Promise<void>;
+  close(): void;
+}
+
+function header(tier: Tier, columns: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([MAGIC, tier.step, tier.slots, columns]).buffer);
+}
+
+/** Copies records of `from` columns into records of `to` columns. */
+function widenRecords(old: Uint8Array, slots: number, from: number, to: number): Uint8Array {
+  const [a, b] = [4 * (2 + 2 * from), 4 * (2 + 2 * to)];
+  const out = new Uint8Array(slots * b);
+  for (let s = 0; s < slots; s++) out.set(old.subarray(s * a, (s + 1) * a), s * b);
+  return out;
+}
+
+function memoryBacking(tier: Tier, columns: number): Backing {
+  let data: Uint8Array = new Uint8Array(tier.slots * 4 * (2 + 2 * columns));
+  const backing: Backing = {
+    columns,
+    read: (slot, count, into) => {
+      const size = 4 * (2 + 2 * backing.columns);
+      into.set(data.subarray(slot * size, (slot + count) * size));
+    },
+    write: async (runs) => {
+      const size = 4 * (2 + 2 * backing.columns);
+      for (const run of runs) data.set(run.bytes, run.slot * size);
+    },
+    widen: async (to) => {
+      data = widenRecords(data, tier.slots, backing.columns, to);
+      backing.columns = to;
+    },
+    close: () => undefined,
+  };
+  return backing;
+}
+
+async function fileBacking(path: string, tier: Tier, wanted: number, discard: boolean, onProblem: (what: string) => void): Promise<Backing> {
+  const size = (columns: number) => HEADER_BYTES + tier.slots * 4 * (2 + 2 * columns);
+  let columns = 0;
+  // Without the names of its columns a file's values cannot be told apart: it starts afresh too.
+  const raw = discard ? undefined : await readFile(path).catch(() => undefined);
+  if (raw) {
+    const head = new Uint32Array(new Uint8Array(raw.subarray(0, HEADER_BYTES)).buffer);
+    const stored = head[3] ?? 0;
+    if (raw.length < HEADER_BYTES || head[0] !== MAGIC || head[1] !== tier.step || head[2] !== tier.slots || stored > MAX_SERIES)
+      onProblem(`${path}: not a history file of this layout; started afresh`);
+    else if (raw.length !== size(stored)) onProblem(`${path}: truncated; started afresh`);
+    else columns = stored;
+  }
+  /** A new file: the header, then zeros (a sparse file: nothing sampled yet). */
+  const create = async (to: number, body?: Uint8Array) => {
+    await writeFile(`${path}.tmp`, header(tier, to), { mode: 0o600 });
+    if (body) {
+      const handle = await open(`${path}.tmp`, 'r+');
+      await handle.write(body, 0, body.length, HEADER_BYTES).finally(() => handle.close());
+    }
+    await truncate(`${path}.tmp`, size(to));
+    await rename(`${path}.tmp`, path);
+  };
+  if (!columns) {
+    await create(wanted);
+    columns = wanted;
+  }
+  let fd = openSync(path, 'r+');
+  const backing: Backing = {
+    columns,
+    read: (slot, count, into) => {
+      const bytes = 4 * (2 + 2 * backing.columns);
+      readSync(fd, into, 0, count * bytes, HEADER_BYTES + slot * bytes);
+    },
+    write: async (runs) => {
+      const handle = await open(path, 'r+');
+      try {
+        const bytes = 4 * (2 + 2 * backing.columns);
+        for (const run of runs) await handle.write(run.bytes, 0, run.bytes.length, HEADER_BYTES + run.slot * bytes);
+      } finally {
+        await handle.close();
+      }
+    },
+    widen: async (to) => {
+      const old = new Uint8Array(tier.slots * 4 * (2 + 2 * backing.columns));
+      backing.read(0, tier.slots, old);
+      await create(to, widenRecords(old, tier.slots, backing.columns, to));
+      closeSync(fd);
+      fd = openSync(path, 'r+');
+      backing.columns = to;
+    },
+    close: () => closeSync(fd),
+  };
+  return backing;
+}
+
 /**
  * Opens the history kept in `dir` (created if missing; unreadable or mismatched files are
- * started afresh and reported to `onProblem`), or an in-memory one without a directory.
+ * started afresh and reported to `onProblem`), or one in memory without a directory.
  */
 export async function openHistory(dir: string | undefined, options: { tiers?: readonly Tier[]; onProblem?: (what: string) => void } = {}): Promise<History> {
   const tiers = options.tiers ?? TIERS;
+  const onProblem = options.onProblem ?? (() => undefined);
   let names: string[] = [];
-  let namesSaved = 0;
-  let data: TierData[] = [];
-  const columnOf = new Map<string, number>();
-
-  const fileOf = (tier: Tier) => join(dir ?? '', `tier-${tier.step / 1000}s.bin`);
+  let namesLost = false;
   if (dir) {
     await mkdir(dir, { recursive: true });
     const text = await readFile(join(dir, 'series.json'), 'utf8').catch(() => undefined);
@@ -119,33 +209,38 @@ export async function openHistory(dir: string | undefined, options: { tiers?: re
       if (!Array.isArray(parsed) || !parsed.every((n) => typeof n === 'string') || parsed.length > MAX_SERIES) throw new Error('not a list of names');
       names = parsed as string[];
     } catch (error) {
-      options.onProblem?.(`series.json: ${(error as Error).message}; history started afresh`);
+      onProblem(`series.json: ${(error as Error).message}; history started afresh`);
+      namesLost = true;
     }
-    namesSaved = names.length;
   }
-  names.forEach((n, i) => columnOf.set(n, i));
-  const columns = roundUp(names.length);
-  data = tiers.map((tier) => allocate(tier, columns));
-  if (dir && names.length) {
-    for (const [i, tier] of tiers.entries()) {
-      const raw = await readFile(fileOf(tier)).catch(() => undefined);
-      if (!raw) continue;
-      const head = new Uint32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + HEADER_BYTES));
-      const fileColumns = head[3] ?? 0;
-      const words = 2 + 2 * fileColumns;
-      if (raw.length < HEADER_BYTES || head[0] !== MAGIC || head[1] !== tier.step || head[2] !== tier.slots || fileColumns > MAX_SERIES) {
-        options.onProblem?.(`${fileOf(tier)}: not a history file of this layout; started afresh`);
-        continue;
-      }
-      if (raw.length !== HEADER_BYTES + tier.slots * words * 4) {
-        options.onProblem?.(`${fileOf(tier)}: truncated; started afresh`);
-        continue;
-      }
-      const body = raw.buffer.slice(raw.byteOffset + HEADER_BYTES, raw.byteOffset + raw.length);
-      const loaded: TierData = { tier, words, u32: new Uint32Array(body), f32: new Float32Array(body), dirty: new Set(), rewrite: false };
-      data[i] = fileColumns === columns ? loaded : widen(loaded, Math.max(columns, roundUp(fileColumns)));
-      data[i]!.rewrite = fileColumns !== data[i]!.words / 2 - 1;
-    }
+  let namesSaved = names.length;
+  const columnOf = new Map(names.map((n, i) => [n, i]));
+  /** Columns of the records in memory (files catch up at the next save). */
+  let columns = roundUp(names.length);
+  const backings: Backing[] = [];
+  for (const tier of tiers) {
+    const backing = dir
+      ? await fileBacking(join(dir, `tier-${tier.step / 1000}s.bin`), tier, columns, namesLost || !names.length, onProblem)
+      : memoryBacking(tier, columns);
+    // A file from before the names grew (a crash between the two writes) is widened now.
+    if (backing.columns < columns) await backing.widen(columns);
+    backings.push(backing);
+  }
+  /** Records touched since the last save, by tier and slot. */
+  const pending = tiers.map(() => new Map<number, Rec>());
+  // A restart within a bucket goes on filling it.
+  for (const [i, tier] of tiers.entries()) {
+    const bucket = Math.floor(Date.now() / tier.step);
+    const rec = record(backings[i]!.columns);
+    backings[i]!.read(bucket % tier.slots, 1, new Uint8Array(rec.u32.buffer));
+    if (rec.u32[0] === bucket) pending[i]!.set(bucket % tier.slots, widenRec(rec, columns));
+  }
+
+  function widenRec(rec: Rec, to: number): Rec {
+    if (rec.u32.length === 2 + 2 * to) return rec;
+    const next = record(to);
+    next.u32.set(rec.u32);
+    return next;
   }
 
   function column(name: string): number | undefined {
@@ -154,8 +249,10 @@ export async function openHistory(dir: string | undefined, options: { tiers?: re
     const index = names.length;
     names.push(name);
     columnOf.set(name, index);
-    const needed = roundUp(names.length);
-    if (needed > data[0]!.words / 2 - 1) data = data.map((d) => widen(d, needed));
+    if (roundUp(names.length) > columns) {
+      columns = roundUp(names.length);
+      for (const map of pending) for (const [slot, rec] of map) map.set(slot, widenRec(rec, columns));
+    }
     return index;
   }
 
@@ -165,25 +262,22 @@ export async function openHistory(dir: string | undefined, options: { tiers?: re
       const c = column(name);
       if (c !== undefined && Number.isFinite(v)) cols.push([c, v]);
     }
-    for (const d of data) {
-      const bucket = Math.floor(t / d.tier.step);
-      const slot = bucket % d.tier.slots;
-      const base = slot * d.words;
-      if (d.u32[base] !== bucket) {
-        d.f32.fill(NaN, base + 2, base + d.words);
-        d.u32[base] = bucket;
-        d.u32[base + 1] = 0;
+    for (const [i, tier] of tiers.entries()) {
+      const bucket = Math.floor(t / tier.step);
+      const slot = bucket % tier.slots;
+      let rec = pending[i]!.get(slot);
+      if (!rec || rec.u32[0] !== bucket) {
+        rec = record(columns);
+        rec.u32[0] = bucket;
+        pending[i]!.set(slot, rec);
       }
-      const n = d.u32[base + 1]!;
+      const n = rec.u32[1]!;
       for (const [c, v] of cols) {
-        const a = base + 2 + 2 * c;
-        const avg = d.f32[a]!;
-        d.f32[a] = Number.isNaN(avg) ? v : avg + (v - avg) / (n + 1);
-        const max = d.f32[a + 1]!;
-        d.f32[a + 1] = Number.isNaN(max) || v > max ? v : max;
+        const a = 2 + 2 * c;
+        put(rec.f32, a, rec.u32[a] === 0 ? v : rec.f32[a]! + (v - rec.f32[a]!) / (n + 1));
+        if (rec.u32[a + 1] === 0 || v > rec.f32[a + 1]!) put(rec.f32, a + 1, v);
       }
-      d.u32[base + 1] = n + 1;
-      d.dirty.add(slot);
+      rec.u32[1] = n + 1;
     }
   }
 
@@ -194,16 +288,18 @@ export async function openHistory(dir: string | undefined, options: { tiers?: re
     const wanted = q.resolution ?? 0;
     // Of the tiers that reach back to `since` (the coarsest if none does), the coarsest whose
     // step is not longer than asked, else the finest: buckets then merge up to the resolution.
-    const reaching = data.filter((x) => Math.floor(now / x.tier.step) - x.tier.slots < Math.floor(since / x.tier.step));
-    const usable = reaching.length ? reaching : [data[data.length - 1]!];
-    const d = usable.filter((x) => x.tier.step <= wanted).pop() ?? usable[0]!;
-    const { step, slots } = d.tier;
+    const indexes = tiers.map((_, i) => i);
+    const reaching = indexes.filter((i) => Math.floor(now / tiers[i]!.step) - tiers[i]!.slots < Math.floor(since / tiers[i]!.step));
+    const usable = reaching.length ? reaching : [tiers.length - 1];
+    const ti = usable.filter((i) => tiers[i]!.step <= wanted).pop() ?? usable[0]!;
+    const { step, slots } = tiers[ti]!;
     const chosen = names.map((name, c) => [name, c] as const).filter(([name]) => seriesMatch(name, q.series));
     let first = Math.max(Math.floor(since / step), Math.floor(now / step) - slots + 1);
     const last = Math.floor(until / step);
     const buckets = Math.max(0, last - first + 1);
     // Buckets merged k at a time: for the resolution asked, and to keep the answer one message.
     const k = Math.max(1, Math.ceil(wanted / step), Math.ceil((buckets * chosen.length) / MAX_CELLS), Math.ceil(buckets / (MAX_POINTS - 1)));
+    const records = readRange(ti, first, last);
     first = Math.floor(first / k) * k;
     const count = Math.ceil((last - first + 1) / k);
     const series: Record<string, SeriesPoints> = {};
@@ -216,14 +312,13 @@ export async function openHistory(dir: string | undefined, options: { tiers?: re
         let weight = 0;
         let top = -Infinity;
         for (let b = first + j * k; b < first + (j + 1) * k && b <= last; b++) {
-          const base = (b % slots) * d.words;
-          if (d.u32[base] !== b) continue;
-          const a = d.f32[base + 2 + 2 * c]!;
-          if (Number.isNaN(a)) continue;
-          const n = d.u32[base + 1]!;
-          sum += a * n;
+          const rec = records.get(b);
+          const a = 2 + 2 * c;
+          if (!rec || a >= rec.u32.length || rec.u32[a] === 0) continue;
+          const n = rec.u32[1]!;
+          sum += rec.f32[a]! * n;
           weight += n;
-          top = Math.max(top, d.f32[base + 3 + 2 * c]!);
+          top = Math.max(top, rec.f32[a + 1]!);
         }
         avg.push(weight ? wire(sum / weight) : null);
         max.push(weight ? wire(top) : null);
@@ -234,39 +329,48 @@ export async function openHistory(dir: string | undefined, options: { tiers?: re
     return { start: first * step, step: step * k, series };
   }
 
+  /** The records of buckets first..last of tier `ti`: the file's, and the unsaved ones over them. */
+  function readRange(ti: number, first: number, last: number): Map<number, Rec> {
+    const out = new Map<number, Rec>();
+    if (last < first) return out;
+    const { slots } = tiers[ti]!;
+    const backing = backings[ti]!;
+    const size = 4 * (2 + 2 * backing.columns);
+    const all = new Uint8Array((last - first + 1) * size);
+    // The range's slots, wrapping at most once (it spans at most `slots` buckets).
+    const from = first % slots;
+    const head = Math.min(last - first + 1, slots - from);
+    backing.read(from, head, all.subarray(0, head * size));
+    if (head < last - first + 1) backing.read(0, last - first + 1 - head, all.subarray(head * size));
+    const u32 = new Uint32Array(all.buffer);
+    const f32 = new Float32Array(all.buffer);
+    const words = size / 4;
+    for (let b = first; b <= last; b++) {
+      const unsaved = pending[ti]!.get(b % slots);
+      if (unsaved?.u32[0] === b) out.set(b, unsaved);
+      else if (u32[(b - first) * words] === b)
+        out.set(b, { u32: u32.subarray((b - first) * words, (b - first + 1) * words), f32: f32.subarray((b - first) * words, (b - first + 1) * words) });
+    }
+    return out;
+  }
+
   async function save(): Promise<void> {
-    if (!dir) return;
-    if (names.length !== namesSaved) {
-      // Names first: a tier file never names a column series.json does not.
-      await atomicWrite(join(dir, 'series.json'), JSON.stringify(names));
+    if (dir && names.length !== namesSaved) {
+      // Names first: a tier file never has a column series.json does not name.
+      await writeFile(join(dir, 'series.json.tmp'), JSON.stringify(names), { mode: 0o600 });
+      await rename(join(dir, 'series.json.tmp'), join(dir, 'series.json'));
       namesSaved = names.length;
     }
-    for (const d of data) {
-      const bytes = new Uint8Array(d.u32.buffer);
-      if (d.rewrite) {
-        const head = new Uint32Array([MAGIC, d.tier.step, d.tier.slots, d.words / 2 - 1]);
-        await atomicWrite(fileOf(d.tier), Buffer.concat([new Uint8Array(head.buffer), bytes]));
-        d.rewrite = false;
-        d.dirty.clear();
-        continue;
-      }
-      if (!d.dirty.size) continue;
-      const slots = [...d.dirty].sort((a, b) => a - b);
-      d.dirty.clear();
-      const record = d.words * 4;
-      const handle = await open(fileOf(d.tier), 'r+');
-      try {
-        // Contiguous slots in one write.
-        for (let i = 0; i < slots.length;) {
-          let j = i;
-          while (j + 1 < slots.length && slots[j + 1] === slots[j]! + 1) j++;
-          const from = slots[i]! * record;
-          await handle.write(bytes, from, (slots[j]! - slots[i]! + 1) * record, HEADER_BYTES + from);
-          i = j + 1;
-        }
-      } finally {
-        await handle.close();
-      }
+    for (const [i, tier] of tiers.entries()) {
+      const backing = backings[i]!;
+      if (backing.columns < columns) await backing.widen(columns);
+      const map = pending[i]!;
+      if (!map.size) continue;
+      const runs = [...map].sort(([a], [b]) => a - b).map(([slot, rec]) => ({ slot, bytes: new Uint8Array(rec.u32.buffer) }));
+      await backing.write(runs);
+      // The newest bucket may still take samples: it stays; the others are on disk now.
+      const newest = Math.floor(Date.now() / tier.step);
+      for (const [slot, rec] of map) if (rec.u32[0] !== newest) map.delete(slot);
     }
   }
 
@@ -275,11 +379,7 @@ export async function openHistory(dir: string | undefined, options: { tiers?: re
     query,
     save,
     names: () => names,
-    bytes: () => data.reduce((n, d) => n + d.u32.byteLength + HEADER_BYTES, 0),
+    bytes: () => tiers.reduce((n, t, i) => n + HEADER_BYTES + t.slots * 4 * (2 + 2 * backings[i]!.columns), 0),
+    close: () => backings.forEach((b) => b.close()),
   };
-}
-
-async function atomicWrite(path: string, content: string | Uint8Array): Promise<void> {
-  await writeFile(`${path}.tmp`, content, { mode: 0o600 });
-  await rename(`${path}.tmp`, path);
 }

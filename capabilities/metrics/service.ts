@@ -88,6 +88,7 @@ export async function startMetrics(options: {
       clearInterval(saving);
       listeners.clear();
       await save();
+      history.close();
       if (current === service) current = undefined;
     },
   };
