@@ -104,6 +104,20 @@ describe('the metrics history', () => {
     expect(q.series['net:eth29:rx_Bps']!.avg).toEqual([null, null, 29]);
   });
 
+  it('goes on filling the current bucket after a restart', async () => {
+    const dir = await tempDir();
+    // Not across a 10-minute boundary between the two samples.
+    if (Date.now() % 600_000 > 590_000) await new Promise((r) => setTimeout(r, 600_000 - (Date.now() % 600_000) + 100));
+    const first = await openHistory(dir);
+    first.add(Date.now(), { cpu: 10 });
+    await first.save();
+    first.close();
+    const second = await openHistory(dir);
+    second.add(Date.now(), { cpu: 30 });
+    const bucket = Math.floor(Date.now() / 600_000) * 600_000;
+    expect(second.query({ since: bucket, until: Date.now(), resolution: 600_000 }).series['cpu']).toEqual({ avg: [20], max: [30] });
+  });
+
   it('starts afresh, saying so, when a file is damaged', async () => {
     const dir = await tempDir();
     const h = await openHistory(dir);

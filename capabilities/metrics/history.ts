@@ -140,27 +140,32 @@ async function fileBacking(path: string, tier: Tier, wanted: number, discard: bo
   const size = (columns: number) => HEADER_BYTES + tier.slots * 4 * (2 + 2 * columns);
   let columns = 0;
   // Without the names of its columns a file's values cannot be told apart: it starts afresh too.
-  const raw = discard ? undefined : await readFile(path).catch(() => undefined);
-  if (raw) {
-    const head = new Uint32Array(new Uint8Array(raw.subarray(0, HEADER_BYTES)).buffer);
-    const stored = head[3] ?? 0;
-    if (raw.length < HEADER_BYTES || head[0] !== MAGIC || head[1] !== tier.step || head[2] !== tier.slots || stored > MAX_SERIES)
-      onProblem(`${path}: not a history file of this layout; started afresh`);
-    else if (raw.length !== size(stored)) onProblem(`${path}: truncated; started afresh`);
-    else columns = stored;
-  }
-  /** A new file: the header, then zeros (a sparse file: nothing sampled yet). */
-  const create = async (to: number, body?: Uint8Array) => {
-    await writeFile(`${path}.tmp`, header(tier, to), { mode: 0o600 });
-    if (body) {
-      const handle = await open(`${path}.tmp`, 'r+');
-      await handle.write(body, 0, body.length, HEADER_BYTES).finally(() => handle.close());
+  if (!discard) {
+    // The header and the size only: the records are read when a query needs them.
+    const handle = await open(path, 'r').catch(() => undefined);
+    if (handle) {
+      try {
+        const head = new Uint32Array(4);
+        const { bytesRead } = await handle.read(new Uint8Array(head.buffer), 0, HEADER_BYTES, 0);
+        const stored = head[3]!;
+        const { size: length } = await handle.stat();
+        if (bytesRead < HEADER_BYTES || head[0] !== MAGIC || head[1] !== tier.step || head[2] !== tier.slots || stored > MAX_SERIES)
+          onProblem(`${path}: not a history file of this layout; started afresh`);
+        else if (length !== size(stored)) onProblem(`${path}: truncated; started afresh`);
+        else columns = stored;
+      } finally {
+        await handle.close();
+      }
     }
+  }
+  /** A file of `to` columns: the header, then zeros (sparse: nothing sampled yet). */
+  const create = async (to: number) => {
+    await writeFile(`${path}.tmp`, header(tier, to), { mode: 0o600 });
     await truncate(`${path}.tmp`, size(to));
-    await rename(`${path}.tmp`, path);
   };
   if (!columns) {
     await create(wanted);
+    await rename(`${path}.tmp`, path);
     columns = wanted;
   }
   let fd = openSync(path, 'r+');
@@ -180,9 +185,27 @@ async function fileBacking(path: string, tier: Tier, wanted: number, discard: bo
       }
     },
     widen: async (to) => {
-      const old = new Uint8Array(tier.slots * 4 * (2 + 2 * backing.columns));
-      backing.read(0, tier.slots, old);
-      await create(to, widenRecords(old, tier.slots, backing.columns, to));
+      // A chunk of records at a time, and only the records that hold something: the new file
+      // stays sparse, and memory stays small whatever the file's size.
+      await create(to);
+      const handle = await open(`${path}.tmp`, 'r+');
+      try {
+        const [from, next] = [4 * (2 + 2 * backing.columns), 4 * (2 + 2 * to)];
+        const CHUNK = 128;
+        const old = new Uint8Array(CHUNK * from);
+        const u32 = new Uint32Array(old.buffer);
+        for (let slot = 0; slot < tier.slots; slot += CHUNK) {
+          const count = Math.min(CHUNK, tier.slots - slot);
+          backing.read(slot, count, old);
+          for (let r = 0; r < count; r++) {
+            if (u32[(r * from) / 4] === 0) continue;
+            await handle.write(old, r * from, from, HEADER_BYTES + (slot + r) * next);
+          }
+        }
+      } finally {
+        await handle.close();
+      }
+      await rename(`${path}.tmp`, path);
       closeSync(fd);
       fd = openSync(path, 'r+');
       backing.columns = to;
