@@ -9,6 +9,10 @@ import { metricsService } from './service.ts';
 const HOUR = 3_600_000;
 /** Live points not yet taken by a slow controller: more are dropped rather than queued. */
 const MAX_UNSENT = 8;
+/** A history answer's JSON stays under this (a message's header is at most 256 KiB). */
+const MAX_ANSWER_CHARS = 200_000;
+/** The coarsest step an answer may have (the spec allows 31 days). */
+const MAX_STEP = 30 * 86_400_000;
 
 function filtered(sample: Sample, series: readonly string[] | undefined): Sample {
   if (!series?.length) return sample;
@@ -23,17 +27,16 @@ export const handler: Handler<typeof spec> = async (request, ctx) => {
     const until = request.until ?? Date.now();
     const since = request.since ?? until - HOUR;
     if (since > until) throw new FlotillaError('bad-message', 'since is later than until');
-    const answer = service.history.query({
-      since,
-      until,
-      ...(request.resolution ? { resolution: request.resolution } : {}),
-      ...(request.series ? { series: request.series } : {}),
-    });
     const latest = service.latest();
-    return {
-      status: 'ok',
-      data: { kind: 'history', interval: service.interval, ...answer, ...(latest ? { latest: filtered(latest, request.series) } : {}) },
-    };
+    const extra = latest ? { latest: filtered(latest, request.series) } : {};
+    // Long series names can make even MAX_CELLS points too large for one message: coarser then.
+    let resolution = request.resolution;
+    for (;;) {
+      const answer = service.history.query({ since, until, ...(resolution ? { resolution } : {}), ...(request.series ? { series: request.series } : {}) });
+      const data = { kind: 'history' as const, interval: service.interval, ...answer, ...extra };
+      if (JSON.stringify(data).length <= MAX_ANSWER_CHARS || answer.step >= until - since || answer.step * 2 > MAX_STEP) return { status: 'ok', data };
+      resolution = answer.step * 2;
+    }
   }
   let points = 0;
   let unsent = 0;

@@ -5,7 +5,7 @@
 import { readFile, readdir, statfs } from 'node:fs/promises';
 import { busyPercent, parseDiskstats, parseLoadavg, parseMeminfo, parseMountinfo, parseNetDev, parseStat, parseUptime } from './proc-parse.ts';
 import type { CpuTimes, DiskCounters, Mount, NetCounters } from './proc-parse.ts';
-import { MAX_DEVICES, type Sample } from './spec.ts';
+import { MAX_DEVICES, MAX_SERIES_NAME, type Sample } from './spec.ts';
 
 /** Where the sampler reads (a test points it elsewhere). */
 export interface SamplerPaths {
@@ -136,6 +136,8 @@ export function createSampler(paths: SamplerPaths = { proc: '/proc', sys: '/sys'
       if (Number.isFinite(milli) && milli !== 0) values[`temp:${sensor.name}`] = round(milli / 1000, 1);
     }
     previous = { at: now, cpu: cpu.total, cores: cpu.cores, disks, nets };
+    // A name too long for the wire (a deep mount point) would make the whole sample malformed.
+    for (const map of [values, totals]) for (const name of Object.keys(map)) if (name.length > MAX_SERIES_NAME) delete map[name];
     return { t: now, values, totals };
   }
 
