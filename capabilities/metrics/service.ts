@@ -35,8 +35,12 @@ export async function startMetrics(options: {
   intervalSeconds: number;
   log: (level: 'warn' | 'debug', event: string, fields: Record<string, unknown>) => void;
 }): Promise<MetricsService> {
-  const history = await openHistory(options.stateDir ? join(options.stateDir, 'metrics') : undefined, {
-    onProblem: (what) => options.log('warn', 'metrics-history-reset', { what }),
+  const onProblem = (what: string) => options.log('warn', 'metrics-history-reset', { what });
+  // A history that cannot be kept on disk (a read-only or full state directory) is kept in
+  // memory: metrics are not worth an agent that does not start.
+  const history = await openHistory(options.stateDir ? join(options.stateDir, 'metrics') : undefined, { onProblem }).catch((error: unknown) => {
+    options.log('warn', 'metrics-history-in-memory', { error: (error as Error).message });
+    return openHistory(undefined);
   });
   const sampler = createSampler();
   const listeners = new Set<(sample: Sample) => void>();
