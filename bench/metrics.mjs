@@ -66,7 +66,10 @@ try {
   for (const [i, a] of AGENTS.entries()) {
     const stateDir = join(dir, 'agents', `a${i}`);
     mkdirSync(stateDir, { recursive: true });
-    writeFileSync(join(stateDir, 'config.json'), JSON.stringify({ tags: { role: 'bench' }, allowedRoots: [fleet.remote], metrics: { intervalSeconds: a.interval } }));
+    writeFileSync(
+      join(stateDir, 'config.json'),
+      JSON.stringify({ tags: { role: 'bench' }, allowedRoots: [fleet.remote], metrics: { intervalSeconds: a.interval } }),
+    );
     if (a.series) await synthesise(join(stateDir, 'metrics'), a.series);
   }
   const startedAt = Date.now();
