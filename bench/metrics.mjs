@@ -60,6 +60,8 @@ try {
   for (let i = 0; i < N; i++) await sampler.sample();
   const used = process.cpuUsage(before);
   const perSampleMs = (used.user + used.system) / 1000 / N;
+  // Counted a second later: rates need time between two readings.
+  await sleep(1000);
   const series = Object.keys((await sampler.sample()).values).length;
 
   await fleet.start();

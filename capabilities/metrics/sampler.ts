@@ -2,7 +2,8 @@
 // disk and network bytes per second) come from the difference with the previous reading, so the
 // first call of a sampler gives levels only. Costs a few hundred microseconds (bench/metrics.mjs).
 
-import { readFile, readdir, statfs } from 'node:fs/promises';
+import { closeSync, openSync, readSync, readdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { busyPercent, parseDiskstats, parseLoadavg, parseMeminfo, parseMountinfo, parseNetDev, parseStat, parseUptime } from './proc-parse.ts';
 import type { CpuTimes, DiskCounters, Mount, NetCounters } from './proc-parse.ts';
 import { MAX_DEVICES, MAX_SERIES_NAME, type Sample } from './spec.ts';
@@ -24,7 +25,50 @@ interface Previous {
 /** Device lists are read again this often: disks, sensors and mounts come and go rarely. */
 const RESCAN_MS = 60_000;
 
-const read = (path: string): Promise<string | undefined> => readFile(path, 'utf8').catch(() => undefined);
+/** Largest file the sampler reads (a /proc/net/dev of thousands of interfaces is cut there). */
+const MAX_FILE = 4 * 1024 * 1024;
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * A file of /proc or /sys as text, or undefined. Synchronous, into one reused buffer: these files
+ * live in memory and read in microseconds, and readFile allocated a fresh 64 KiB buffer for each
+ * of them (their size is unknown), half a megabyte of garbage per sample.
+ */
+function read(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    let length = 0;
+    for (;;) {
+      if (length === scratch.length) {
+        if (scratch.length >= MAX_FILE) break;
+        const bigger = Buffer.allocUnsafe(scratch.length * 2);
+        scratch.copy(bigger);
+        scratch = bigger;
+      }
+      const n = readSync(fd, scratch, length, scratch.length - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    return scratch.toString('utf8', 0, length);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function list(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
 
 /** A sampler keeps the previous counters; `sample()` returns the next point. */
 export function createSampler(paths: SamplerPaths = { proc: '/proc', sys: '/sys' }): { sample(): Promise<Sample> } {
@@ -37,29 +81,24 @@ export function createSampler(paths: SamplerPaths = { proc: '/proc', sys: '/sys'
   const pendingStatfs = new Set<string>();
   const lastFs = new Map<string, { used: number; size: number; inodesUsed: number; inodes: number }>();
 
-  async function rescan(now: number): Promise<void> {
+  function rescan(now: number): void {
     if (now - scannedAt < RESCAN_MS) return;
     scannedAt = now;
     // Whole disks only (partitions would count their I/O twice); loop and RAM disks are not disks.
-    const block = await readdir(`${paths.sys}/block`).catch(() => [] as string[]);
+    const block = list(`${paths.sys}/block`);
     blockDevices = new Set(block.filter((n) => !/^(loop|ram|zram|fd)\d*$/.test(n)).slice(0, MAX_DEVICES));
-    sensors = await findSensors(paths.sys);
-    mounts = parseMountinfo((await read(`${paths.proc}/self/mountinfo`)) ?? '').slice(0, MAX_DEVICES);
+    sensors = findSensors(paths.sys);
+    mounts = parseMountinfo(read(`${paths.proc}/self/mountinfo`) ?? '').slice(0, MAX_DEVICES);
     for (const key of lastFs.keys()) if (!mounts.some((m) => m.mountPoint === key)) lastFs.delete(key);
   }
 
   async function sample(): Promise<Sample> {
     const now = Date.now();
-    await rescan(now);
-    const [stat, meminfo, loadavg, uptime, diskstats, netdev, pids] = await Promise.all([
-      read(`${paths.proc}/stat`),
-      read(`${paths.proc}/meminfo`),
-      read(`${paths.proc}/loadavg`),
-      read(`${paths.proc}/uptime`),
-      read(`${paths.proc}/diskstats`),
-      read(`${paths.proc}/net/dev`),
-      readdir(paths.proc).catch(() => [] as string[]),
-    ]);
+    rescan(now);
+    const [stat, meminfo, loadavg, uptime, diskstats, netdev] = ['stat', 'meminfo', 'loadavg', 'uptime', 'diskstats', 'net/dev'].map((f) =>
+      read(`${paths.proc}/${f}`),
+    );
+    const pids = list(paths.proc);
     const values: Record<string, number> = {};
     const totals: Record<string, number> = {};
     const cpu = parseStat(stat ?? '');
@@ -132,7 +171,7 @@ export function createSampler(paths: SamplerPaths = { proc: '/proc', sys: '/sys'
       values[`fs:${m.mountPoint}:inodes`] = fs.inodes;
     }
     for (const sensor of sensors) {
-      const milli = Number((await read(sensor.path))?.trim());
+      const milli = Number(read(sensor.path)?.trim());
       if (Number.isFinite(milli) && milli !== 0) values[`temp:${sensor.name}`] = round(milli / 1000, 1);
     }
     previous = { at: now, cpu: cpu.total, cores: cpu.cores, disks, nets };
@@ -168,20 +207,17 @@ function round(n: number, digits: number): number {
 }
 
 /** Temperature inputs: thermal zones (`type` names them) and hwmon chips (`name` plus the input's label). */
-async function findSensors(sys: string): Promise<{ name: string; path: string }[]> {
+function findSensors(sys: string): { name: string; path: string }[] {
   const found: { name: string; path: string }[] = [];
-  const zones = await readdir(`${sys}/class/thermal`).catch(() => [] as string[]);
-  for (const zone of zones.filter((z) => z.startsWith('thermal_zone'))) {
-    const type = (await read(`${sys}/class/thermal/${zone}/type`))?.trim() || zone;
+  for (const zone of list(`${sys}/class/thermal`).filter((z) => z.startsWith('thermal_zone'))) {
+    const type = read(`${sys}/class/thermal/${zone}/type`)?.trim() || zone;
     found.push({ name: `${type}.${zone.slice('thermal_zone'.length)}`, path: `${sys}/class/thermal/${zone}/temp` });
   }
-  const chips = await readdir(`${sys}/class/hwmon`).catch(() => [] as string[]);
-  for (const chip of chips) {
+  for (const chip of list(`${sys}/class/hwmon`)) {
     const dir = `${sys}/class/hwmon/${chip}`;
-    const name = (await read(`${dir}/name`))?.trim() || chip;
-    const inputs = (await readdir(dir).catch(() => [] as string[])).filter((f) => /^temp\d+_input$/.test(f));
-    for (const input of inputs) {
-      const label = (await read(`${dir}/${input.replace('_input', '_label')}`))?.trim() || input.replace('_input', '');
+    const name = read(`${dir}/name`)?.trim() || chip;
+    for (const input of list(dir).filter((f) => /^temp\d+_input$/.test(f))) {
+      const label = read(`${dir}/${input.replace('_input', '_label')}`)?.trim() || input.replace('_input', '');
       found.push({ name: `${name}.${label}`.replace(/\s+/g, '_'), path: `${dir}/${input}` });
     }
   }
