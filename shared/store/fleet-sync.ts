@@ -251,7 +251,8 @@ export class FleetSync {
       o.http,
     );
     this.snap.since = since;
-    const pending = this.snap.pending;
+    // A pending record that a newer version of the same rid has overtaken is simply dropped.
+    const pending = this.snap.pending.filter((r) => (this.snap.docs[r.rid]?.version ?? 0) < r.version);
     this.snap.pending = [];
     for (const record of pending) await this.takeOrPend(record);
     await o.cache.save(this.snap);
