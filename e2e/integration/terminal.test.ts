@@ -237,6 +237,29 @@ describe('flotilla shell', () => {
     expect(audit.some((r) => r.device === adminId && r.code === 'session-ended' && /exit 7/.test(r.detail ?? ''))).toBe(true);
   });
 
+  it('refuses a user without a login shell, as login and sshd do', async () => {
+    const result = await pipedShell(admin, [HOST, '--user', 'nobody', '--', 'id -un'], '');
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(/nobody has no login shell \(\/usr\/sbin\/nologin\)/);
+    expect(result.stdout.length).toBe(0);
+  });
+
+  it('answers mistakes in one sentence', async () => {
+    const gone = await cli(admin, ['shell', HOST, '--attach', 'nosuchsession']);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr.trim()).toMatch(/^error: .*no terminal session nosuchsession on this host/);
+    expect(gone.stderr.trim().split('\n')).toHaveLength(1);
+    const none = await cli(admin, ['shell']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^usage error: flotilla shell takes one host/);
+    const user = await pipedShell(admin, [HOST, '--user', 'no-such-user-x', '--', 'true'], '');
+    expect(user.code).toBe(2);
+    expect(user.stderr.trim()).toMatch(/no such user "no-such-user-x"/);
+    const recording = await cli(admin, ['recordings', HOST, '--play', '20990101T000000Z-nothing']);
+    expect(recording.code).toBe(2);
+    expect(recording.stderr.trim()).toMatch(/no recording 20990101T000000Z-nothing on this host/);
+  });
+
   it('cats 50 MB to the terminal with the agent memory bounded', async () => {
     const big = join(base, 'big.txt');
     await new Promise<void>((resolve, reject) => {
