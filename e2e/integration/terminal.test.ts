@@ -109,6 +109,7 @@ beforeAll(async () => {
   expect((await cli(admin, ['device', 'add', 'ops-viewer', '--home', viewer, '--role', 'viewer'])).code).toBe(0);
   const added = await cli(admin, ['device', 'add', 'kiosk', '--home', noShell, '--role', 'operator', '--no-shell']);
   expect(added.stdout).toMatch(/without shell access/);
+  expect(JSON.parse((await cli(noShell, ['device', 'show', '--json'])).stdout)).toMatchObject({ role: 'operator', deny: ['shell'] });
   for (const home of [viewer, noShell]) await writeFile(join(home, 'hosts.json'), await readFile(join(admin, 'hosts.json')));
   execFileSync('tmux', ['-L', SOCKET, '-f', '/dev/null', 'new-session', '-d', '-s', 'main', '-x', '100', '-y', '30']);
 }, 120_000);
@@ -227,12 +228,14 @@ describe('flotilla shell', () => {
     expect(kiosk.stderr).toMatch(/certificate denies shell/);
     // The same kiosk may still do what its role allows.
     expect((await cli(noShell, ['run', HOST, '--', 'true'])).code).toBe(0);
-    const audit = await auditLines();
+    let audit = await auditLines();
     const [viewerId, kioskId] = [await deviceId(viewer), await deviceId(noShell)];
     expect(audit.find((r) => r.device === viewerId && r.request === 'terminal.open')).toMatchObject({ outcome: 'refused', code: 'forbidden' });
     expect(audit.find((r) => r.device === kioskId && r.request === 'terminal.open')).toMatchObject({ outcome: 'refused', code: 'forbidden' });
     // Accepted sessions are audited with their start and end.
+    expect((await pipedShell(admin, [HOST, '--', 'exit 7'], '')).code).toBe(7);
     const adminId = await deviceId(admin);
+    audit = await auditLines();
     expect(audit.some((r) => r.device === adminId && r.code === 'session-started' && /user root/.test(r.detail ?? ''))).toBe(true);
     expect(audit.some((r) => r.device === adminId && r.code === 'session-ended' && /exit 7/.test(r.detail ?? ''))).toBe(true);
   });
