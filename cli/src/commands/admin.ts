@@ -137,9 +137,15 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
         'usage',
         'flotilla device add needs a name and a home folder for the new device, as in: flotilla device add laptop --home ./laptop-home [--role operator] [--ttl 90d]',
       );
-    const device = await addDevice(home.device, arg, role, ctx.flags.ttl ? { ttlMs: parseDuration(ctx.flags.ttl) } : {});
+    const noShell = ctx.flags['no-shell'] === true;
+    const device = await addDevice(home.device, arg, role, {
+      ...(ctx.flags.ttl ? { ttlMs: parseDuration(ctx.flags.ttl) } : {}),
+      ...(noShell ? { deny: ['shell' as const] } : {}),
+    });
     await saveDevice(ctx.flags.home, device, home.signal);
-    ctx.out(`Issued ${role} device ${device.id} "${arg}" into ${ctx.flags.home} (use it with FLOTILLA_HOME=${ctx.flags.home})`);
+    ctx.out(
+      `Issued ${role} device ${device.id} "${arg}"${noShell ? ' without shell access' : ''} into ${ctx.flags.home} (use it with FLOTILLA_HOME=${ctx.flags.home})`,
+    );
     return 0;
   }
   if (sub === 'revoke') {
@@ -158,8 +164,15 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
     const d = home.device;
     ctx.out(
       ctx.flags.json
-        ? JSON.stringify({ id: d.id, fleet: d.fleetId, name: d.cert.body.name, role: d.cert.body.role, fleetKey: !!d.fleetKeys })
-        : `Device ${d.id}\nName   ${d.cert.body.name}\nRole   ${d.cert.body.role}\nFleet  ${d.fleetId}\nSignal ${home.signal}\nFleet key: ${d.fleetKeys ? 'held here' : 'not here'}\nRevoked devices: ${d.revocation?.body.revoked.length ?? 0} (${d.revocation ? ago(d.revocation.body.iat) : 'none'})`,
+        ? JSON.stringify({
+            id: d.id,
+            fleet: d.fleetId,
+            name: d.cert.body.name,
+            role: d.cert.body.role,
+            ...(d.cert.body.deny ? { deny: d.cert.body.deny } : {}),
+            fleetKey: !!d.fleetKeys,
+          })
+        : `Device ${d.id}\nName   ${d.cert.body.name}\nRole   ${d.cert.body.role}${d.cert.body.deny ? ` (denied: ${d.cert.body.deny.join(', ')})` : ''}\nFleet  ${d.fleetId}\nSignal ${home.signal}\nFleet key: ${d.fleetKeys ? 'held here' : 'not here'}\nRevoked devices: ${d.revocation?.body.revoked.length ?? 0} (${d.revocation ? ago(d.revocation.body.iat) : 'none'})`,
     );
     return 0;
   }
