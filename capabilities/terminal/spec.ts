@@ -253,4 +253,5 @@ export const spec = defineCapability({
       options: { user: { type: 'string' }, attach: { type: 'string' }, list: { type: 'boolean' } },
     },
   ],
+  web: { hostTab: { label: 'Terminal', order: 5 } },
 });
