@@ -1,0 +1,219 @@
+// The PWA's terminal against the real stack (signaling server, an agent with a real pty, Chromium):
+// a command's output read from xterm's buffer, a full-screen program and its exit, a resize the
+// shell sees, Ctrl-C, a 100 KB paste checked on the host, a reload during output after which
+// every line is there exactly once, and the host page's tab sharing the session.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createFleetInUi, makeTokenInUi, screenshot, startStack, type Stack } from './browser-harness.ts';
+
+/** The screen and scrollback as text, one string per line (wrapped lines joined). */
+async function screenLines(page: Page): Promise<string[]> {
+  return page.getByTestId('terminal').evaluate((el) => {
+    const term = (el as unknown as { xterm: import('@xterm/xterm').Terminal }).xterm;
+    const buffer = term.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < buffer.length; i++) {
+      const line = buffer.getLine(i);
+      if (!line) continue;
+      const text = line.translateToString(true);
+      if (line.isWrapped && lines.length) lines[lines.length - 1] += text;
+      else lines.push(text);
+    }
+    return lines;
+  });
+}
+
+async function bufferType(page: Page): Promise<string> {
+  return page.getByTestId('terminal').evaluate((el) => (el as unknown as { xterm: import('@xterm/xterm').Terminal }).xterm.buffer.active.type);
+}
+
+async function termSize(page: Page): Promise<{ cols: number; rows: number }> {
+  return page.getByTestId('terminal').evaluate((el) => {
+    const term = (el as unknown as { xterm: import('@xterm/xterm').Terminal }).xterm;
+    return { cols: term.cols, rows: term.rows };
+  });
+}
+
+/** Types a line into the terminal (xterm's hidden textarea has the focus) and presses Enter. */
+async function typeLine(page: Page, text: string): Promise<void> {
+  await page.locator('[data-testid="terminal"] textarea').focus();
+  await page.keyboard.type(text);
+  await page.keyboard.press('Enter');
+}
+
+/** Waits until some line of the terminal matches `pattern`; returns every match's first group (or the line). */
+async function waitForLine(page: Page, pattern: RegExp, timeout = 30_000): Promise<string[]> {
+  let found: string[] = [];
+  await expect
+    .poll(
+      async () => {
+        found = (await screenLines(page)).flatMap((l) => {
+          const m = pattern.exec(l);
+          return m ? [m[1] ?? m[0]] : [];
+        });
+        return found.length;
+      },
+      { timeout, interval: 100 },
+    )
+    .toBeGreaterThan(0);
+  return found;
+}
+
+/** Pids of processes whose command line is exactly `argv`, from /proc (the agent runs on this machine). */
+function pidsOf(argv: string[]): number[] {
+  const wanted = `${argv.join('\0')}\0`;
+  return readdirSync('/proc').flatMap((name) => {
+    if (!/^\d+$/.test(name)) return [];
+    try {
+      return readFileSync(`/proc/${name}/cmdline`, 'latin1') === wanted ? [Number(name)] : [];
+    } catch {
+      return []; // the process ended while the list was read
+    }
+  });
+}
+
+describe('the terminal in the browser', () => {
+  let stack: Stack;
+  let hostId = '';
+  let failures = 0;
+  const MARK = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const pasteFile = join(tmpdir(), `flotilla-paste-${MARK}`);
+
+  beforeAll(async () => {
+    stack = await startStack();
+    await stack.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.url });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await rm(pasteFile, { force: true });
+  });
+
+  async function step(body: () => Promise<void>): Promise<void> {
+    try {
+      await body();
+    } catch (error) {
+      await screenshot(stack.page, `terminal-failure-${++failures}`).catch(() => undefined);
+      const screen = await screenLines(stack.page).catch(() => ['(no terminal)']);
+      throw new Error(`${(error as Error).message}\n--- terminal\n${screen.join('\n').trimEnd().split('\n').slice(-30).join('\n')}\n${stack.logs()}`, {
+        cause: error,
+      });
+    }
+  }
+
+  test('the host page has a Terminal tab; `echo $((6*7))` prints 42 in it', () =>
+    step(async () => {
+      const { page } = stack;
+      await createFleetInUi(page, stack.url);
+      const { token } = await makeTokenInUi(page, 1);
+      hostId = (await stack.startAgent(token, 'term-host')).id;
+      await page.locator(`tr[data-host="${hostId}"][data-state="online"]`).waitFor({ timeout: 60_000 });
+      await page.evaluate((id) => void (location.hash = `#/hosts/${id}`), hostId);
+      await page.locator('[data-testid="host-tabs"] [data-tab="terminal"]').click();
+      await page.locator('[data-testid="terminal-view"][data-status="open"]').waitFor({ timeout: 60_000 });
+      await typeLine(page, 'echo $((6*7))');
+      expect(await waitForLine(page, /^(42)$/)).toEqual(['42']);
+    }));
+
+  test('the full-screen view reattaches to the same session: what it printed is there once', () =>
+    step(async () => {
+      const { page } = stack;
+      await page.getByTestId('terminal-full-screen').click();
+      await page.getByTestId('terminal-page').waitFor();
+      await page.locator('[data-testid="terminal-view"][data-status="open"]').waitFor({ timeout: 30_000 });
+      // The same shell: its earlier output is replayed, once, and a variable set now stays set.
+      expect(await waitForLine(page, /^(42)$/)).toEqual(['42']);
+      await typeLine(page, `X=${MARK}; echo "x=$X"`);
+      expect(await waitForLine(page, /^x=(\S+)$/)).toEqual([MARK]);
+    }));
+
+  test('top runs on the alternate screen and q quits it', () =>
+    step(async () => {
+      const { page } = stack;
+      await typeLine(page, 'top -d 1');
+      await expect.poll(() => bufferType(page), { timeout: 30_000 }).toBe('alternate');
+      await waitForLine(page, /(load average)/);
+      await page.keyboard.press('q');
+      await expect.poll(() => bufferType(page), { timeout: 30_000 }).toBe('normal');
+      await typeLine(page, 'echo "top-done=$?"');
+      expect(await waitForLine(page, /^top-done=(\d+)$/)).toEqual(['0']);
+    }));
+
+  test('a smaller window gives the shell fewer columns (tput cols)', () =>
+    step(async () => {
+      const { page } = stack;
+      await typeLine(page, 'echo "cols=$(tput cols) first"');
+      const [before] = await waitForLine(page, /^cols=(\d+) first$/);
+      expect(Number(before)).toBe((await termSize(page)).cols);
+      await page.setViewportSize({ width: 640, height: 700 });
+      await expect.poll(async () => (await termSize(page)).cols).toBeLessThan(Number(before));
+      const { cols } = await termSize(page);
+      await typeLine(page, 'echo "cols=$(tput cols) second"');
+      expect(await waitForLine(page, /^cols=(\d+) second$/)).toEqual([String(cols)]);
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }));
+
+  test('Ctrl-C stops `sleep 100`', () =>
+    step(async () => {
+      const { page } = stack;
+      const before = new Set(pidsOf(['sleep', '100']));
+      await typeLine(page, 'sleep 100');
+      let sleeper = 0;
+      await expect.poll(() => (sleeper = pidsOf(['sleep', '100']).find((p) => !before.has(p)) ?? 0), { timeout: 30_000 }).toBeGreaterThan(0);
+      await page.keyboard.press('Control+C');
+      await expect.poll(() => pidsOf(['sleep', '100']).includes(sleeper), { timeout: 30_000 }).toBe(false);
+      await typeLine(page, 'echo "sleep-status=$?"');
+      expect(await waitForLine(page, /^sleep-status=(\d+)$/)).toEqual(['130']);
+    }));
+
+  test('a 100 KB paste arrives intact (sha256 on the host)', () =>
+    step(async () => {
+      const { page } = stack;
+      // Lines of 76 characters: the pty's line discipline keeps at most 4095 bytes of one line.
+      const text = `${(
+        randomBytes(75_000)
+          .toString('base64')
+          .match(/.{1,76}/g) ?? []
+      ).join('\n')}\n`;
+      expect(text.length).toBeGreaterThan(100_000);
+      const expected = createHash('sha256').update(text).digest('hex');
+      await page.evaluate((t) => navigator.clipboard.writeText(t), text);
+      await typeLine(page, `cat > ${pasteFile}`);
+      await page.getByTestId('terminal-paste').click();
+      // When every line reached cat, Ctrl-D on the empty last line ends it.
+      await expect
+        .poll(
+          async () =>
+            createHash('sha256')
+              .update(await readFile(pasteFile, 'utf8').catch(() => ''))
+              .digest('hex'),
+          { timeout: 60_000 },
+        )
+        .toBe(expected);
+      await page.locator('[data-testid="terminal"] textarea').focus();
+      await page.keyboard.press('Control+D');
+      await typeLine(page, `sha256sum ${pasteFile} | cut -c1-64`);
+      expect(await waitForLine(page, /^([0-9a-f]{64})$/)).toEqual([expected]);
+    }));
+
+  test('a reload while output runs reattaches, and every line is there exactly once', () =>
+    step(async () => {
+      const { page } = stack;
+      await typeLine(page, 'for i in $(seq 1 20); do echo "n$i"; sleep 0.5; done; echo loop-done');
+      await waitForLine(page, /^(n3)$/);
+      await page.reload();
+      await page.locator('[data-testid="terminal-view"][data-status="open"]').waitFor({ timeout: 60_000 });
+      await waitForLine(page, /^(loop-done)$/, 60_000);
+      const numbers = (await screenLines(page)).flatMap((l) => /^n(\d+)$/.exec(l)?.[1] ?? []).map(Number);
+      expect(numbers).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      // The shell's state survived the reload too.
+      await typeLine(page, 'echo "still=$X"');
+      expect(await waitForLine(page, /^still=(\S+)$/)).toEqual([MARK]);
+    }));
+});
