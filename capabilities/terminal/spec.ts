@@ -240,6 +240,7 @@ export const spec = defineCapability({
     offset: int(d, 'offset', 0),
   }),
   role: 'operator',
+  permission: 'shell',
   traits: { audit: (r) => (r.session ? `reattach ${r.session}` : (r.command ?? 'login shell')).slice(0, 500) },
   cli: [
     {

@@ -34,8 +34,9 @@ Fleet
                                      path (direct/relayed, candidate types, udp/tcp) and RTT
   accept <host…> | reject <host…>    decide on pending hosts
   device show                        this device
-  device add <name> --home DIR [--role operator|viewer|admin] [--ttl 90d]
-                                     issue a certificate for another device
+  device add <name> --home DIR [--role operator|viewer|admin] [--ttl 90d] [--no-shell]
+                                     issue a certificate for another device (--no-shell:
+                                     it may not open a terminal, whatever its role)
   device revoke <device-id>          revoke a device fleet-wide
   selector save <name> '<selector>' | selector list | selector rm <name>
                                      saved selectors, used as @name (docs/selectors.md)
@@ -97,6 +98,7 @@ const CORE_OPTIONS = {
   timeout: { type: 'string' },
   forks: { type: 'string' },
   role: { type: 'string' },
+  'no-shell': { type: 'boolean' },
   home: { type: 'string' },
   task: { type: 'string' },
   refresh: { type: 'boolean' },

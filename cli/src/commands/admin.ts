@@ -137,9 +137,15 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
         'usage',
         'flotilla device add needs a name and a home folder for the new device, as in: flotilla device add laptop --home ./laptop-home [--role operator] [--ttl 90d]',
       );
-    const device = await addDevice(home.device, arg, role, ctx.flags.ttl ? { ttlMs: parseDuration(ctx.flags.ttl) } : {});
+    const noShell = ctx.flags['no-shell'] === true;
+    const device = await addDevice(home.device, arg, role, {
+      ...(ctx.flags.ttl ? { ttlMs: parseDuration(ctx.flags.ttl) } : {}),
+      ...(noShell ? { deny: ['shell' as const] } : {}),
+    });
     await saveDevice(ctx.flags.home, device, home.signal);
-    ctx.out(`Issued ${role} device ${device.id} "${arg}" into ${ctx.flags.home} (use it with FLOTILLA_HOME=${ctx.flags.home})`);
+    ctx.out(
+      `Issued ${role} device ${device.id} "${arg}"${noShell ? ' without shell access' : ''} into ${ctx.flags.home} (use it with FLOTILLA_HOME=${ctx.flags.home})`,
+    );
     return 0;
   }
   if (sub === 'revoke') {
