@@ -12,6 +12,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { exportIdentity, importSigningKeys } from '../../shared/identity/crypto.ts';
 import { addDevice, type DeviceIdentity } from '../../shared/identity/fleet.ts';
+import type { Permission, Role } from '../../shared/identity/certs.ts';
 import { createFleetInUi, makeTokenInUi, screenshot, startStack, type Stack } from './browser-harness.ts';
 
 /** The screen and scrollback as text, one string per line (wrapped lines joined). */
@@ -220,70 +221,81 @@ describe('the terminal in the browser', () => {
       expect(await waitForLine(page, /^still=(\S+)$/)).toEqual([MARK]);
     }));
 
-  test('a viewer device gets a refusal that says why, and no terminal', () =>
-    step(async () => {
-      // The fleet key from the admin browser's storage (it is extractable, for backups) signs a
-      // viewer certificate for a new device; a second browser is given that identity.
-      const fleet = await stack.page.evaluate(async () => {
+  /**
+   * Another browser whose device has a certificate with `role` and `deny`, signed with the fleet
+   * key taken from the admin browser's storage (extractable there, for backups).
+   */
+  async function browserAs(name: string, role: Role, deny?: Permission[]): Promise<Page> {
+    const fleet = await stack.page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const open = indexedDB.open('flotilla');
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+      });
+      const stored = await new Promise<{ device: { fleetId: string; fleetPub: string; fleetKeys: CryptoKeyPair } }>((resolve, reject) => {
+        const get = db.transaction('identity').objectStore('identity').get('device');
+        get.onsuccess = () => resolve(get.result);
+        get.onerror = () => reject(get.error);
+      });
+      const { fleetId, fleetPub, fleetKeys } = stored.device;
+      return { fleetId, fleetPub, priv: await crypto.subtle.exportKey('jwk', fleetKeys.privateKey) };
+    });
+    const fleetKeys = await importSigningKeys({ priv: fleet.priv, pub: fleet.fleetPub });
+    const admin = { fleetId: fleet.fleetId, fleetPub: fleet.fleetPub, fleetKeys } as DeviceIdentity;
+    const device = await addDevice(admin, name, role, deny ? { deny } : {});
+    const keys = await exportIdentity(device.keys);
+    const other = await stack.newBrowser();
+    await other.goto(stack.url);
+    await other.getByLabel('Name this device').waitFor();
+    await other.evaluate(
+      async ({ keys, device, signal }) => {
+        const hashed = { hash: 'SHA-256' };
+        const spki = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const [signPriv, signPub, encPriv, encPub] = await Promise.all([
+          crypto.subtle.importKey('jwk', keys.signPriv, { name: 'RSA-PSS', ...hashed }, false, ['sign']),
+          crypto.subtle.importKey('spki', spki(keys.signPub), { name: 'RSA-PSS', ...hashed }, true, ['verify']),
+          crypto.subtle.importKey('jwk', keys.encPriv, { name: 'RSA-OAEP', ...hashed }, false, ['decrypt']),
+          crypto.subtle.importKey('spki', spki(keys.encPub), { name: 'RSA-OAEP', ...hashed }, true, ['encrypt']),
+        ]);
         const db = await new Promise<IDBDatabase>((resolve, reject) => {
           const open = indexedDB.open('flotilla');
           open.onsuccess = () => resolve(open.result);
           open.onerror = () => reject(open.error);
         });
-        const stored = await new Promise<{ device: { fleetId: string; fleetPub: string; fleetKeys: CryptoKeyPair } }>((resolve, reject) => {
-          const get = db.transaction('identity').objectStore('identity').get('device');
-          get.onsuccess = () => resolve(get.result);
-          get.onerror = () => reject(get.error);
+        const record = {
+          device: { ...device, keys: { sign: { privateKey: signPriv, publicKey: signPub }, enc: { privateKey: encPriv, publicKey: encPub } } },
+          signal,
+          createdAt: Date.now(),
+        };
+        await new Promise<void>((resolve, reject) => {
+          const tx = db.transaction('identity', 'readwrite');
+          tx.objectStore('identity').put(record, 'device');
+          tx.oncomplete = () => resolve();
+          tx.onerror = () => reject(tx.error);
         });
-        const { fleetId, fleetPub, fleetKeys } = stored.device;
-        return { fleetId, fleetPub, priv: await crypto.subtle.exportKey('jwk', fleetKeys.privateKey) };
-      });
-      const fleetKeys = await importSigningKeys({ priv: fleet.priv, pub: fleet.fleetPub });
-      const admin = { fleetId: fleet.fleetId, fleetPub: fleet.fleetPub, fleetKeys } as DeviceIdentity;
-      const viewer = await addDevice(admin, 'viewer phone', 'viewer');
-      const keys = await exportIdentity(viewer.keys);
-      const other = await stack.newBrowser();
-      await other.goto(stack.url);
-      await other.getByLabel('Name this device').waitFor();
-      await other.evaluate(
-        async ({ keys, device, signal }) => {
-          const hashed = { hash: 'SHA-256' };
-          const spki = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-          const [signPriv, signPub, encPriv, encPub] = await Promise.all([
-            crypto.subtle.importKey('jwk', keys.signPriv, { name: 'RSA-PSS', ...hashed }, false, ['sign']),
-            crypto.subtle.importKey('spki', spki(keys.signPub), { name: 'RSA-PSS', ...hashed }, true, ['verify']),
-            crypto.subtle.importKey('jwk', keys.encPriv, { name: 'RSA-OAEP', ...hashed }, false, ['decrypt']),
-            crypto.subtle.importKey('spki', spki(keys.encPub), { name: 'RSA-OAEP', ...hashed }, true, ['encrypt']),
-          ]);
-          const db = await new Promise<IDBDatabase>((resolve, reject) => {
-            const open = indexedDB.open('flotilla');
-            open.onsuccess = () => resolve(open.result);
-            open.onerror = () => reject(open.error);
-          });
-          const record = {
-            device: { ...device, keys: { sign: { privateKey: signPriv, publicKey: signPub }, enc: { privateKey: encPriv, publicKey: encPub } } },
-            signal,
-            createdAt: Date.now(),
-          };
-          await new Promise<void>((resolve, reject) => {
-            const tx = db.transaction('identity', 'readwrite');
-            tx.objectStore('identity').put(record, 'device');
-            tx.oncomplete = () => resolve();
-            tx.onerror = () => reject(tx.error);
-          });
-        },
-        {
-          keys,
-          device: { id: viewer.id, pub: viewer.pub, fleetId: viewer.fleetId, fleetPub: viewer.fleetPub, cert: viewer.cert },
-          signal: stack.url.endsWith('/') ? stack.url : `${stack.url}/`,
-        },
-      );
+      },
+      {
+        keys,
+        device: { id: device.id, pub: device.pub, fleetId: device.fleetId, fleetPub: device.fleetPub, cert: device.cert },
+        signal: stack.url.endsWith('/') ? stack.url : `${stack.url}/`,
+      },
+    );
+    return other;
+  }
+
+  test.each([
+    { name: 'viewer phone', role: 'viewer' as const, deny: undefined, says: 'viewer' },
+    { name: 'no-shell laptop', role: 'operator' as const, deny: ['shell' as const], says: 'does not allow a shell' },
+  ])('a device that may not open a shell ($name) gets a refusal that says why, and no terminal', ({ name, role, deny, says }) =>
+    step(async () => {
+      const other = await browserAs(name, role, deny);
       await other.goto(`${stack.url}#/terminal/${hostId}`);
       await other.reload(); // the app reads its identity when it starts
       await other.getByTestId('terminal-page').waitFor({ timeout: 30_000 });
       const refusal = other.getByTestId('terminal-refused');
       await refusal.waitFor();
-      expect(await refusal.textContent()).toContain('viewer');
+      expect(await refusal.textContent()).toContain(says);
       expect(await other.getByTestId('terminal').count()).toBe(0);
-    }));
+    }),
+  );
 });
