@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { FlotillaError } from '../../shared/wire/errors.ts';
 import { isObj } from '../../shared/wire/validate.ts';
 import { DEFAULT_HANDSHAKES_PER_MINUTE } from './handshake-limit.ts';
+import { parseTerminalConfig, type TerminalConfig } from './terminal-config.ts';
 
 /** Everything the agent can be told. */
 export interface AgentConfig {
@@ -26,6 +27,8 @@ export interface AgentConfig {
   /** Handshakes one device may start in a minute (handshake-limit.ts). */
   handshakesPerMinute: number;
   maxPushBytes: number;
+  /** Terminal sessions (capabilities/terminal): limits, detach and idle times, recordings. */
+  terminal: TerminalConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -128,6 +131,7 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
     maxConcurrentTasks: number(file['maxConcurrentTasks'], 64, 'maxConcurrentTasks'),
     handshakesPerMinute: number(file['handshakesPerMinute'], DEFAULT_HANDSHAKES_PER_MINUTE, 'handshakesPerMinute'),
     maxPushBytes: number(file['maxPushBytes'], 4 * 1024 ** 3, 'maxPushBytes'),
+    terminal: parseTerminalConfig(file['terminal']),
     logLevel: level as AgentConfig['logLevel'],
   };
 }
