@@ -18,8 +18,8 @@ export type TerminalStatus =
 
 /** Where output goes: the xterm wrapper (web/src/components/Terminal.svelte). */
 export interface TerminalScreen {
-  /** Draws bytes; `done` once they are parsed. */
-  write(data: Uint8Array, done?: () => void): void;
+  /** Draws bytes; `done` once they are parsed; `quiet`: a replay, whose query answers are dropped. */
+  write(data: Uint8Array, done?: () => void, quiet?: boolean): void;
   /** Clears everything (before the session's output is shown again from its start). */
   reset(): void;
   size(): { cols: number; rows: number };
@@ -58,6 +58,11 @@ const MAX_QUEUED_INPUT = 64 * 1024;
 /** Waits between reattach attempts, in ms; the last one repeats. */
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
 const STORAGE_PREFIX = 'flotilla.terminal.';
+/**
+ * After an attach, output is taken as a replay (printed before this page saw it) until it pauses
+ * this long: the agent sends what its ring holds in one burst.
+ */
+const REPLAY_QUIET_MS = 250;
 
 /** The session of `hostId` in `fleetId` for this tab, in sessionStorage. */
 export function sessionMemory(fleetId: string, hostId: string): SessionMemory {
@@ -89,6 +94,15 @@ export function startTerminalClient(options: TerminalClientOptions): TerminalCli
   let queuedBytes = 0;
   let note: string | undefined;
   let session = memory.get();
+  /** Output before this offset was printed before the current attach (when the agent says). */
+  let replayEnd: number | undefined;
+  /** Without the agent's word, the burst right after an attach is taken as the replay. */
+  let replaying = false;
+  let replayTimer: ReturnType<typeof setTimeout> | undefined;
+  const replayBurst = () => {
+    clearTimeout(replayTimer);
+    replayTimer = setTimeout(() => (replaying = false), REPLAY_QUIET_MS);
+  };
 
   /** The view detached: it shows nothing more. */
   let detached = false;
@@ -118,12 +132,21 @@ export function startTerminalClient(options: TerminalClientOptions): TerminalCli
     // Every byte once: skip what the screen already has (a reattach overlapping what arrived).
     const end = offset + bytes.length;
     if (end <= received) return;
-    const fresh = offset < received ? bytes.subarray(received - offset) : bytes;
+    const start = Math.max(offset, received);
+    const fresh = bytes.subarray(start - offset);
     received = end;
-    screen.write(fresh, () => {
+    const done = () => {
       drawn = Math.max(drawn, end);
       ack();
-    });
+    };
+    if (replayEnd !== undefined && start < replayEnd && end > replayEnd) {
+      // The replay ends inside this chunk: its answers are dropped only before the boundary.
+      screen.write(fresh.subarray(0, replayEnd - start), undefined, true);
+      screen.write(fresh.subarray(replayEnd - start), done);
+    } else {
+      if (replaying) replayBurst();
+      screen.write(fresh, done, replayEnd === undefined ? replaying : start < replayEnd);
+    }
   }
 
   function sendInput(bytes: Uint8Array): void {
@@ -161,6 +184,11 @@ export function startTerminalClient(options: TerminalClientOptions): TerminalCli
               if (blank) screen.reset();
               blank = false;
               received = drawn = acked = event.offset;
+              // An agent that says where its replay ends (`end`) is followed exactly; else the burst.
+              const end = (event as { end?: unknown }).end;
+              replayEnd = typeof end === 'number' ? end : undefined;
+              replaying = replayEnd === undefined;
+              if (replaying) replayBurst();
               open = true;
               attempt = 0;
               note = event.lost ? `${event.lost} bytes of output were printed while detached and are no longer kept.` : undefined;
@@ -252,6 +280,7 @@ export function startTerminalClient(options: TerminalClientOptions): TerminalCli
       if (stopped) return;
       if (current && open) sendFollowUp({ type: 'terminal.detach', id: current.id });
       stopped = detached = true;
+      clearTimeout(replayTimer);
       current = undefined;
       open = false;
     },
