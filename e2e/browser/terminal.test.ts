@@ -91,6 +91,18 @@ describe('the terminal in the browser', () => {
   beforeAll(async () => {
     stack = await startStack();
     await stack.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.url });
+    // Keeps the page's peer connections reachable, so that a test can cut one as a network would.
+    await stack.context.addInitScript(() => {
+      const Native = window.RTCPeerConnection;
+      const all: RTCPeerConnection[] = [];
+      Object.assign(window, { peerConnectionsForTests: all });
+      window.RTCPeerConnection = class extends Native {
+        constructor(...args: ConstructorParameters<typeof RTCPeerConnection>) {
+          super(...args);
+          all.push(this);
+        }
+      };
+    });
     const { page } = stack;
     await createFleetInUi(page, stack.url);
     const { token } = await makeTokenInUi(page, 1);
@@ -144,6 +156,8 @@ describe('the terminal in the browser', () => {
       await waitForLine(page, /(load average)/);
       await waitForLine(page, /^\s*(PID)\s+USER/);
       await page.keyboard.press('q');
+      // top discards typed-ahead input when it restores the terminal: type once it is gone.
+      await expect.poll(() => pidsOf(['top', '-d', '1']).length, { timeout: 30_000 }).toBe(0);
       await typeLine(page, 'echo "top-done=$?"');
       expect(await waitForLine(page, /^top-done=(\d+)$/)).toEqual(['0']);
       await typeLine(page, 'vi');
@@ -151,6 +165,7 @@ describe('the terminal in the browser', () => {
       await page.keyboard.type(':q');
       await page.keyboard.press('Enter');
       await expect.poll(() => bufferType(page), { timeout: 30_000 }).toBe('normal');
+      await expect.poll(() => pidsOf(['vi']).length, { timeout: 30_000 }).toBe(0);
     }));
 
   test('a smaller window gives the shell fewer columns (tput cols)', () =>
@@ -192,18 +207,33 @@ describe('the terminal in the browser', () => {
       expect(text.length).toBeGreaterThan(100_000);
       const expected = createHash('sha256').update(text).digest('hex');
       await page.evaluate((t) => navigator.clipboard.writeText(t), text);
+      const cats = new Set(pidsOf(['cat']));
       await typeLine(page, `cat > ${pasteFile}`);
+      // Pasted before cat runs, the text would go to the shell's line editor instead.
+      await expect.poll(() => pidsOf(['cat']).filter((p) => !cats.has(p)).length, { timeout: 30_000 }).toBeGreaterThan(0);
       await page.getByTestId('terminal-paste').click();
       // When every line reached cat, Ctrl-D on the empty last line ends it.
-      await expect
-        .poll(
-          async () =>
-            createHash('sha256')
-              .update(await readFile(pasteFile, 'utf8').catch(() => ''))
-              .digest('hex'),
-          { timeout: 60_000 },
-        )
-        .toBe(expected);
+      const arrived = () => readFile(pasteFile, 'utf8').catch(() => '');
+      try {
+        await expect
+          .poll(
+            async () =>
+              createHash('sha256')
+                .update(await arrived())
+                .digest('hex'),
+            { timeout: 60_000 },
+          )
+          .toBe(expected);
+      } catch (error) {
+        const got = await arrived();
+        let same = 0;
+        while (same < got.length && got[same] === text[same]) same++;
+        throw new Error(
+          `the host has ${got.length} of ${text.length} characters, the same up to ${same}: ` +
+            `sent ${JSON.stringify(text.slice(same, same + 40))}, got ${JSON.stringify(got.slice(same, same + 40))}`,
+          { cause: error },
+        );
+      }
       await page.locator('[data-testid="terminal"] textarea').focus();
       await page.keyboard.press('Control+D');
       await typeLine(page, `sha256sum ${pasteFile} | cut -c1-64`);
@@ -227,6 +257,58 @@ describe('the terminal in the browser', () => {
       // The shell's state survived the reload too.
       await typeLine(page, 'echo "still=$X"');
       expect(await waitForLine(page, /^still=(\S+)$/)).toEqual([MARK]);
+    }));
+
+  test('a dropped connection reattaches by itself from the first byte it lacks: every line once', () =>
+    step(async () => {
+      const { page } = stack;
+      // Every status the view goes through from here on.
+      await page.getByTestId('terminal-view').evaluate((el) => {
+        const seen = [el.getAttribute('data-status')];
+        Object.assign(window, { terminalStatusesForTests: seen });
+        new MutationObserver(() => seen.push(el.getAttribute('data-status'))).observe(el, { attributes: true, attributeFilter: ['data-status'] });
+      });
+      await typeLine(page, 'for i in $(seq 1 12); do echo "d$i"; sleep 0.3; done; echo drop-done');
+      await waitForLine(page, /^(d2)$/);
+      const cut = await page.evaluate(() => {
+        const open = (window as unknown as { peerConnectionsForTests: RTCPeerConnection[] }).peerConnectionsForTests.filter(
+          (pc) => pc.connectionState !== 'closed',
+        );
+        for (const pc of open) pc.close();
+        return open.length;
+      });
+      expect(cut).toBeGreaterThan(0);
+      await waitForLine(page, /^(drop-done)$/, 60_000);
+      const numbers = (await screenLines(page)).flatMap((l) => /^d(\d+)$/.exec(l)?.[1] ?? []).map(Number);
+      expect(numbers).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      const statuses = await page.evaluate(() => (window as unknown as { terminalStatusesForTests: string[] }).terminalStatusesForTests);
+      expect(statuses).toContain('reconnecting');
+      expect(statuses.at(-1)).toBe('open');
+      await typeLine(page, 'echo "after-drop=$X"');
+      expect(await waitForLine(page, /^after-drop=(\S+)$/)).toEqual([MARK]);
+    }));
+
+  test('on a phone-sized screen the key row sends Ctrl-C and recalls history with ↑', () =>
+    step(async () => {
+      const { page } = stack;
+      await page.setViewportSize({ width: 390, height: 740 });
+      const keys = page.getByTestId('phone-keys');
+      await keys.waitFor();
+      const before = new Set(pidsOf(['sleep', '100']));
+      await typeLine(page, 'sleep 100');
+      let sleeper = 0;
+      await expect.poll(() => (sleeper = pidsOf(['sleep', '100']).find((p) => !before.has(p)) ?? 0), { timeout: 30_000 }).toBeGreaterThan(0);
+      await keys.locator('[data-key="ctrl"]').click();
+      expect(await keys.locator('[data-key="ctrl"]').getAttribute('aria-pressed')).toBe('true');
+      await page.keyboard.type('c');
+      await expect.poll(() => pidsOf(['sleep', '100']).includes(sleeper), { timeout: 30_000 }).toBe(false);
+      expect(await keys.locator('[data-key="ctrl"]').getAttribute('aria-pressed')).toBe('false');
+      await typeLine(page, 'echo "phone-$((40+2))"');
+      await waitForLine(page, /^(phone-42)$/);
+      await keys.locator('[data-key="up"]').click();
+      await page.keyboard.press('Enter');
+      await expect.poll(async () => (await screenLines(page)).filter((l) => l === 'phone-42').length, { timeout: 30_000 }).toBe(2);
+      await page.setViewportSize({ width: 1280, height: 800 });
     }));
 
   /**
