@@ -51,6 +51,8 @@ export interface SessionLimits {
 
 /** Largest output event a session sends at once. */
 export const CHUNK_BYTES = 64 * 1024;
+/** How often a paused session checks that its program still runs (below node-pty's 200 ms). */
+const CHILD_WATCH_MS = 40;
 /** Room the ring keeps beyond the window for output read after the pty was paused. */
 export const RING_MARGIN = 64 * 1024;
 
@@ -110,6 +112,9 @@ export class TerminalSession {
   private expireTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private removed = false;
+  private childWatch: NodeJS.Timeout | undefined;
+  /** The pty's program has exited (seen while paused): the pty is read to its end. */
+  private childGone = false;
   /** The detach time ran out: the session goes as soon as its program has ended. */
   private expired = false;
 
@@ -231,6 +236,7 @@ export class TerminalSession {
     if (this.exit) return;
     this.exit = { exitCode, ...(signal ? { signal } : {}), offset: this.ring.end };
     clearTimeout(this.idleTimer);
+    clearInterval(this.childWatch);
     this.observer.ended?.(this.exit);
     if (this.client) void this.pump();
     else if (this.expired) this.remove();
@@ -271,11 +277,37 @@ export class TerminalSession {
     if (this.exit || this.removed) return;
     const client = this.client;
     const behind = client ? this.ring.end - client.acked >= client.window : false;
-    const pause = behind || this.observer.busy === true;
+    const pause = !this.childGone && (behind || this.observer.busy === true);
     if (pause === this.paused) return;
     this.paused = pause;
-    if (pause) this.pty.pause();
-    else this.pty.resume();
+    if (pause) {
+      this.pty.pause();
+      this.watchChild();
+    } else {
+      this.pty.resume();
+      clearInterval(this.childWatch);
+    }
+  }
+
+  /**
+   * While the pty is paused, watches for its program's end: node-pty waits 200 ms for the pty
+   * to close after the program exits and then destroys it, dropping what it had not read. Once
+   * the program is gone the pty is read to its end (at most its kernel buffer, into the ring's
+   * margin), whatever the client's window.
+   */
+  private watchChild(): void {
+    clearInterval(this.childWatch);
+    this.childWatch = setInterval(() => {
+      try {
+        process.kill(this.pid, 0);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') return;
+        this.childGone = true;
+        clearInterval(this.childWatch);
+        this.updatePause();
+      }
+    }, CHILD_WATCH_MS);
+    this.childWatch.unref();
   }
 
   private afterDetach(attachment: Attachment): void {
