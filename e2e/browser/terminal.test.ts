@@ -133,6 +133,10 @@ describe('the terminal in the browser', () => {
       await page.evaluate((id) => void (location.hash = `#/hosts/${id}`), hostId);
       await page.locator('[data-testid="host-tabs"] [data-tab="terminal"]').click();
       await page.locator('[data-testid="terminal-view"][data-status="open"]').waitFor({ timeout: 60_000 });
+      // The shell's prompt first, as a person would wait for it. Typed before the login shell had
+      // started, under load, the line was echoed by the pty and then nothing more came for over a
+      // minute, in 3 runs of 5 (not explained yet; reported to the agent's side).
+      await waitForLine(page, /([#$]) ?$/, 60_000);
       await typeLine(page, 'echo $((6*7))');
       expect(await waitForLine(page, /^(42)$/)).toEqual(['42']);
     }));
