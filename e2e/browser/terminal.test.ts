@@ -1,7 +1,8 @@
 // The PWA's terminal against the real stack (signaling server, an agent with a real pty, Chromium):
-// a command's output read from xterm's buffer, a full-screen program and its exit, a resize the
-// shell sees, Ctrl-C, a 100 KB paste checked on the host, a reload during output after which
-// every line is there exactly once, and the host page's tab sharing the session.
+// a command's output read from xterm's buffer, the host page's tab and the full-screen view
+// sharing one session, full-screen programs, a resize the shell sees, Ctrl-C, a 100 KB paste
+// checked on the host, a reload and a cut connection during output after which every line is
+// there exactly once, the phone key row, ending a session, and devices refused a shell.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
@@ -313,6 +314,23 @@ describe('the terminal in the browser', () => {
       await page.keyboard.press('Enter');
       await expect.poll(async () => (await screenLines(page)).filter((l) => l === 'phone-42').length, { timeout: 30_000 }).toBe(2);
       await page.setViewportSize({ width: 1280, height: 800 });
+    }));
+
+  test('End session hangs the shell up after a confirmation; New session starts another', () =>
+    step(async () => {
+      const { page } = stack;
+      await typeLine(page, 'echo "shell-pid=$$"');
+      const [pid] = await waitForLine(page, /^shell-pid=(\d+)$/);
+      page.once('dialog', (dialog) => void dialog.accept());
+      await page.getByTestId('terminal-end').click();
+      await page.locator('[data-testid="terminal-view"][data-status="ended"]').waitFor({ timeout: 30_000 });
+      expect(await page.getByTestId('terminal-status').textContent()).toContain('The session ended');
+      expect(readdirSync('/proc')).not.toContain(pid); // the shell is gone from the host
+      await page.getByTestId('terminal-new').click();
+      await page.locator('[data-testid="terminal-view"][data-status="open"]').waitFor({ timeout: 60_000 });
+      await waitForLine(page, /([#$]) ?$/, 60_000);
+      await typeLine(page, 'echo "new-shell=${X:-unset}"');
+      expect(await waitForLine(page, /^new-shell=(\S+)$/)).toEqual(['unset']);
     }));
 
   /**
