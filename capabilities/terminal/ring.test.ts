@@ -57,3 +57,28 @@ describe('OutputRing', () => {
     expect(first.bytes).toEqual(bytes(0, 4));
   });
 });
+
+describe('OutputRing, keeping what a client has not acknowledged', () => {
+  it('grows rather than drop bytes after keep, up to its limit', () => {
+    const ring = new OutputRing(16, 64);
+    ring.append(bytes(0, 10));
+    ring.append(bytes(10, 30), 5);
+    expect(ring.size).toBeGreaterThanOrEqual(35);
+    expect(ring.read(5)).toEqual({ offset: 5, bytes: bytes(5, 35), lost: 0 });
+    // Past the limit the oldest go anyway.
+    ring.append(bytes(40, 100), 5);
+    expect(ring.size).toBe(64);
+    expect(ring.read(5).lost).toBe(140 - 64 - 5);
+  });
+
+  it('shrinks back once the kept bytes fit again', () => {
+    const ring = new OutputRing(16, 64);
+    ring.append(bytes(0, 40), 0);
+    expect(ring.size).toBe(40);
+    ring.shrink(10); // 30 bytes still to keep: not yet
+    expect(ring.size).toBe(40);
+    ring.shrink(30);
+    expect(ring.size).toBe(16);
+    expect(ring.read(0)).toEqual({ offset: 24, bytes: bytes(24, 16), lost: 24 });
+  });
+});

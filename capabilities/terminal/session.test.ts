@@ -10,14 +10,18 @@ import type { DetachReason, TerminalExit } from './spec.ts';
 
 const open: TerminalSession[] = [];
 afterEach(() => {
-  for (const s of open.splice(0)) if (!s.exit) s.close('KILL');
+  // HUP, as a terminal closing: a login shell killed outright can leave its profile's work half done.
+  for (const s of open.splice(0)) if (!s.exit) s.close('HUP');
 });
 
+/** This user, with /bin/sh as its shell: the tests do not depend on the machine's login profile. */
+const account = { ...ownAccount(), shell: '/bin/sh' };
+
 async function start(command: string, limits: Partial<{ ringBytes: number; detachMs: number }> = {}) {
-  const pty = await spawnPty({ account: ownAccount(), command, term: 'xterm', cols: 80, rows: 24 });
+  const pty = await spawnPty({ account, command, term: 'xterm', cols: 80, rows: 24 });
   const removed: string[] = [];
   const session = new TerminalSession(
-    { id: 's1', device: 'd1', user: ownAccount().name, startedAt: Date.now() },
+    { id: 's1', device: 'd1', user: account.name, startedAt: Date.now() },
     pty,
     { cols: 80, rows: 24 },
     { ringBytes: limits.ringBytes ?? 256 * 1024, detachMs: limits.detachMs ?? 60_000, idleMs: 0, killGraceMs: 1000 },

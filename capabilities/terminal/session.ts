@@ -16,6 +16,8 @@ export interface PtyProcess {
   pause(): void;
   resume(): void;
   kill(signal: NodeJS.Signals): void;
+  /** Lets go of what keeps the pty open after its program ended (once it has been read dry). */
+  release?(): void;
 }
 
 /** What a session tells the client attached to it. */
@@ -51,8 +53,10 @@ export interface SessionLimits {
 
 /** Largest output event a session sends at once. */
 export const CHUNK_BYTES = 64 * 1024;
-/** How often a paused session checks that its program still runs (below node-pty's 200 ms). */
+/** How often a session checks that its program still runs (well below node-pty's 200 ms). */
 const CHILD_WATCH_MS = 40;
+/** How long the pty is read after its program ended before it is let go. */
+const DRAIN_MS = 40;
 /** Room the ring keeps beyond the window for output read after the pty was paused. */
 export const RING_MARGIN = 64 * 1024;
 
@@ -131,11 +135,14 @@ export class TerminalSession {
     this.pid = pty.pid;
     this.cols = size.cols;
     this.rows = size.rows;
-    this.ring = new OutputRing(limits.ringBytes);
+    // Output the client has not acknowledged is kept even beyond the ring (up to 4 times it):
+    // what the pty still holds when its program ends is read after a pause (watchChild).
+    this.ring = new OutputRing(limits.ringBytes, limits.ringBytes * 4);
     this.activeAt = Date.now();
     pty.onData((bytes) => this.onOutput(bytes));
     pty.onExit(({ exitCode, signal }) => this.onExit(exitCode, signal));
     observer.onIdle?.(() => this.updatePause());
+    this.watchChild();
     this.armIdle();
     // A session nobody attaches to (the opener failed to) still expires.
     this.armExpiry();
@@ -166,6 +173,7 @@ export class TerminalSession {
       ack: (at) => {
         if (this.client !== attachment) return;
         attachment.acked = Math.max(attachment.acked, Math.min(at, attachment.sent));
+        this.ring.shrink(attachment.acked);
         this.updatePause();
         void this.pump();
       },
@@ -226,7 +234,7 @@ export class TerminalSession {
 
   private onOutput(bytes: Uint8Array): void {
     this.activeAt = Date.now();
-    this.ring.append(bytes);
+    this.ring.append(bytes, this.client?.acked ?? Infinity);
     this.observer.output?.(bytes);
     this.updatePause();
     void this.pump();
@@ -237,6 +245,7 @@ export class TerminalSession {
     this.exit = { exitCode, ...(signal ? { signal } : {}), offset: this.ring.end };
     clearTimeout(this.idleTimer);
     clearInterval(this.childWatch);
+    this.pty.release?.();
     this.observer.ended?.(this.exit);
     if (this.client) void this.pump();
     else if (this.expired) this.remove();
@@ -280,23 +289,16 @@ export class TerminalSession {
     const pause = !this.childGone && (behind || this.observer.busy === true);
     if (pause === this.paused) return;
     this.paused = pause;
-    if (pause) {
-      this.pty.pause();
-      this.watchChild();
-    } else {
-      this.pty.resume();
-      clearInterval(this.childWatch);
-    }
+    if (pause) this.pty.pause();
+    else this.pty.resume();
   }
 
   /**
-   * While the pty is paused, watches for its program's end: node-pty waits 200 ms for the pty
-   * to close after the program exits and then destroys it, dropping what it had not read. Once
-   * the program is gone the pty is read to its end (at most its kernel buffer, into the ring's
-   * margin), whatever the client's window.
+   * Watches for the pty's program to end. The pty is then read to its end whatever the client's
+   * window (at most its kernel buffer, kept by the ring beyond its size), and released: node-pty
+   * destroys a pty 200 ms after its program exits, dropping what it had not read.
    */
   private watchChild(): void {
-    clearInterval(this.childWatch);
     this.childWatch = setInterval(() => {
       try {
         process.kill(this.pid, 0);
@@ -305,6 +307,7 @@ export class TerminalSession {
         this.childGone = true;
         clearInterval(this.childWatch);
         this.updatePause();
+        setTimeout(() => this.pty.release?.(), DRAIN_MS).unref();
       }
     }, CHILD_WATCH_MS);
     this.childWatch.unref();
@@ -312,6 +315,7 @@ export class TerminalSession {
 
   private afterDetach(attachment: Attachment): void {
     if (attachment.exitSent) return;
+    this.ring.shrink();
     this.updatePause();
     this.armExpiry();
   }

@@ -109,6 +109,7 @@ beforeAll(async () => {
   expect((await cli(admin, ['device', 'add', 'ops-viewer', '--home', viewer, '--role', 'viewer'])).code).toBe(0);
   const added = await cli(admin, ['device', 'add', 'kiosk', '--home', noShell, '--role', 'operator', '--no-shell']);
   expect(added.stdout).toMatch(/without shell access/);
+  expect(JSON.parse((await cli(noShell, ['device', 'show', '--json'])).stdout)).toMatchObject({ role: 'operator', deny: ['shell'] });
   for (const home of [viewer, noShell]) await writeFile(join(home, 'hosts.json'), await readFile(join(admin, 'hosts.json')));
   execFileSync('tmux', ['-L', SOCKET, '-f', '/dev/null', 'new-session', '-d', '-s', 'main', '-x', '100', '-y', '30']);
 }, 120_000);
@@ -227,14 +228,39 @@ describe('flotilla shell', () => {
     expect(kiosk.stderr).toMatch(/certificate denies shell/);
     // The same kiosk may still do what its role allows.
     expect((await cli(noShell, ['run', HOST, '--', 'true'])).code).toBe(0);
-    const audit = await auditLines();
+    let audit = await auditLines();
     const [viewerId, kioskId] = [await deviceId(viewer), await deviceId(noShell)];
     expect(audit.find((r) => r.device === viewerId && r.request === 'terminal.open')).toMatchObject({ outcome: 'refused', code: 'forbidden' });
     expect(audit.find((r) => r.device === kioskId && r.request === 'terminal.open')).toMatchObject({ outcome: 'refused', code: 'forbidden' });
     // Accepted sessions are audited with their start and end.
+    expect((await pipedShell(admin, [HOST, '--', 'exit 7'], '')).code).toBe(7);
     const adminId = await deviceId(admin);
+    audit = await auditLines();
     expect(audit.some((r) => r.device === adminId && r.code === 'session-started' && /user root/.test(r.detail ?? ''))).toBe(true);
     expect(audit.some((r) => r.device === adminId && r.code === 'session-ended' && /exit 7/.test(r.detail ?? ''))).toBe(true);
+  });
+
+  it('refuses a user without a login shell, as login and sshd do', async () => {
+    const result = await pipedShell(admin, [HOST, '--user', 'nobody', '--', 'id -un'], '');
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(/nobody has no login shell \(\/usr\/sbin\/nologin\)/);
+    expect(result.stdout.length).toBe(0);
+  });
+
+  it('answers mistakes in one sentence', async () => {
+    const gone = await cli(admin, ['shell', HOST, '--attach', 'nosuchsession']);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr.trim()).toMatch(/^error: .*no terminal session nosuchsession on this host/);
+    expect(gone.stderr.trim().split('\n')).toHaveLength(1);
+    const none = await cli(admin, ['shell']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^usage error: flotilla shell takes one host/);
+    const user = await pipedShell(admin, [HOST, '--user', 'no-such-user-x', '--', 'true'], '');
+    expect(user.code).toBe(2);
+    expect(user.stderr.trim()).toMatch(/no such user "no-such-user-x"/);
+    const recording = await cli(admin, ['recordings', HOST, '--play', '20990101T000000Z-nothing']);
+    expect(recording.code).toBe(2);
+    expect(recording.stderr.trim()).toMatch(/no recording 20990101T000000Z-nothing on this host/);
   });
 
   it('cats 50 MB to the terminal with the agent memory bounded', async () => {

@@ -164,8 +164,15 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
     const d = home.device;
     ctx.out(
       ctx.flags.json
-        ? JSON.stringify({ id: d.id, fleet: d.fleetId, name: d.cert.body.name, role: d.cert.body.role, fleetKey: !!d.fleetKeys })
-        : `Device ${d.id}\nName   ${d.cert.body.name}\nRole   ${d.cert.body.role}\nFleet  ${d.fleetId}\nSignal ${home.signal}\nFleet key: ${d.fleetKeys ? 'held here' : 'not here'}\nRevoked devices: ${d.revocation?.body.revoked.length ?? 0} (${d.revocation ? ago(d.revocation.body.iat) : 'none'})`,
+        ? JSON.stringify({
+            id: d.id,
+            fleet: d.fleetId,
+            name: d.cert.body.name,
+            role: d.cert.body.role,
+            ...(d.cert.body.deny ? { deny: d.cert.body.deny } : {}),
+            fleetKey: !!d.fleetKeys,
+          })
+        : `Device ${d.id}\nName   ${d.cert.body.name}\nRole   ${d.cert.body.role}${d.cert.body.deny ? ` (denied: ${d.cert.body.deny.join(', ')})` : ''}\nFleet  ${d.fleetId}\nSignal ${home.signal}\nFleet key: ${d.fleetKeys ? 'held here' : 'not here'}\nRevoked devices: ${d.revocation?.body.revoked.length ?? 0} (${d.revocation ? ago(d.revocation.body.iat) : 'none'})`,
     );
     return 0;
   }
