@@ -333,6 +333,27 @@ describe('the terminal in the browser', () => {
       expect(await waitForLine(page, /^new-shell=(\S+)$/)).toEqual(['unset']);
     }));
 
+  test('larger text means fewer columns for the shell; Find selects a match in the scrollback', () =>
+    step(async () => {
+      const { page } = stack;
+      const before = await termSize(page);
+      const shown = page.getByTestId('terminal-font-size');
+      const size = Number.parseInt((await shown.textContent()) ?? '', 10);
+      await page.getByRole('button', { name: 'Larger text' }).click();
+      await page.getByRole('button', { name: 'Larger text' }).click();
+      await expect.poll(async () => shown.textContent()).toBe(`${size + 2}px`);
+      await expect.poll(async () => (await termSize(page)).cols).toBeLessThan(before.cols);
+      await typeLine(page, 'echo "cols=$(tput cols) larger"');
+      expect(await waitForLine(page, /^cols=(\d+) larger$/)).toEqual([String((await termSize(page)).cols)]);
+      await page.getByTestId('terminal-search-toggle').click();
+      await page.getByTestId('terminal-search').fill('new-shell=unset');
+      await expect
+        .poll(() => page.getByTestId('terminal').evaluate((el) => (el as unknown as { xterm: import('@xterm/xterm').Terminal }).xterm.getSelection()))
+        .toBe('new-shell=unset');
+      await page.getByRole('button', { name: 'Smaller text' }).click();
+      await page.getByRole('button', { name: 'Smaller text' }).click();
+    }));
+
   /**
    * Another browser whose device has a certificate with `role` and `deny`, signed with the fleet
    * key taken from the admin browser's storage (extractable there, for backups).
