@@ -254,4 +254,5 @@ export const spec = defineCapability({
       options: { user: { type: 'string' }, attach: { type: 'string' }, list: { type: 'boolean' } },
     },
   ],
+  web: { hostTab: { label: 'Terminal', order: 5 } },
 });
