@@ -117,7 +117,7 @@ describe('the home and the fleet state', () => {
     const lines: string[] = [];
     expect(await syncFleetState(state, (l) => lines.push(l))).toBe(false);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^fleet state: the store at http:\/\/store\.test\/ could not be reached \(.*ECONNREFUSED\); going on from the cache in /);
+    expect(lines[0]).toMatch(/^fleet state: not synced with the store at http:\/\/store\.test\/ \(.*ECONNREFUSED\); going on from the cache in /);
     expect(state.sync.selectors().map((s) => s.name)).toEqual(['webs']); // the cache
   });
 });

@@ -128,7 +128,40 @@ describe('one fleet state on two CLI homes', () => {
     expect(await readFile(marker, 'utf8')).toBe('once\n');
     const ran = json<History>((await cli(second, ['history', '--json'])).stdout).find((h) => h.task === report.task);
     expect(ran?.results).toEqual([expect.objectContaining({ host: db.id, status: 'ok', exit: 0 })]);
+    const shown = await cli(second, ['queue', 'show', report.task]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/== \S+ \(ok, exit 0\)/);
   }, 120_000);
+
+  it.skipIf(!agentHasMailbox)(
+    'leaves a tag-window task that a host enrolled later runs',
+    async () => {
+      const marker = join(base, 'window-ran');
+      // No host has the tag yet: the window is left in the store all the same.
+      const left = await cli(laptop, ['run', '--window', '1h', 'tag:role=late', '--no-persist', '--json', '--', `echo late >> ${marker}`]);
+      expect(left.code).toBe(0);
+      const task = json<{ task: string; total: number }>(left.stdout);
+      expect(task.total).toBe(0);
+      const created = json<{ token: string }>((await cli(laptop, ['token', 'create', '--json'])).stdout);
+      const late = await startAgent(join(base, 'late'), created.token, ['--tag', 'role=late']);
+      try {
+        // Accepted by its token; the laptop then adds it to the fleet keyring, which opens the window for it.
+        expect((await cli(laptop, ['hosts', '--json'])).code).toBe(0);
+        const deadline = Date.now() + 45_000;
+        let state: string | undefined;
+        while (state !== 'ok' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 1000));
+          const entries = json<{ task: string; hosts: { id: string; state: string }[] }[]>((await cli(second, ['queue', 'list', '--json'])).stdout);
+          state = entries.find((e) => e.task === task.task)?.hosts.find((h) => h.id === late.id)?.state;
+        }
+        expect(state, late.output().slice(-3000)).toBe('ok');
+        expect(await readFile(marker, 'utf8')).toBe('late\n');
+      } finally {
+        await late.stop();
+      }
+    },
+    120_000,
+  );
 
   it('removes a host from both homes', async () => {
     const removed = await cli(laptop, ['remove', web.id]);
