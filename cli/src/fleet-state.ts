@@ -29,6 +29,8 @@ export interface FleetState {
   home: Home;
   /** The store answered the last sync (false: the views are the cache). */
   live: boolean;
+  /** The cache held the devices keyring when loaded (a device can then seal for the devices without reading the store). */
+  cachedDevicesKeyring: boolean;
 }
 
 /** The accepted hosts of hosts.json, as keyring members (hosts accepted before the store existed). */
@@ -40,6 +42,7 @@ function acceptedMembers(records: readonly HostRecord[]): KnownMember[] {
 export async function loadFleetState(home: Home, options: { http?: HttpFetch; now?: () => number } = {}): Promise<FleetState> {
   const path = stateFile(home.dir);
   let local = acceptedMembers(await home.hosts.all());
+  let cachedDevicesKeyring = false;
   const d = home.device;
   const sync = new FleetSync({
     signal: home.signal,
@@ -56,7 +59,11 @@ export async function loadFleetState(home: Home, options: { http?: HttpFetch; no
     },
     cache: {
       // A damaged cache is rebuilt from the store: it holds nothing the store does not.
-      load: () => readJson(path, 'the fleet state cache').catch(() => undefined),
+      load: async () => {
+        const raw = await readJson(path, 'the fleet state cache').catch(() => undefined);
+        cachedDevicesKeyring = !!(raw as Partial<SyncSnapshot> | undefined)?.keyrings?.devices;
+        return raw;
+      },
       save: (snapshot: SyncSnapshot) => writeJsonAtomic(path, snapshot, 0o600),
     },
     revocation: () => home.device.revocation,
@@ -65,7 +72,7 @@ export async function loadFleetState(home: Home, options: { http?: HttpFetch; no
     ...(options.now ? { now: options.now } : {}),
   });
   await sync.load();
-  const state: FleetState = { sync, home, live: false };
+  const state: FleetState = { sync, home, live: false, cachedDevicesKeyring };
   // Refreshed before each sync: an accept in this invocation adds the host to the keyrings.
   const refresh = async () => void (local = acceptedMembers(await home.hosts.all()));
   const original = sync.sync.bind(sync);

@@ -9,7 +9,7 @@ import type { ResultStatus } from '../../shared/wire/protocol.ts';
 import type { HistoryHost } from '../../shared/store/documents.ts';
 import type { Obj } from '../../shared/wire/validate.ts';
 import type { Home } from './home.ts';
-import { openFleetState, storeProblem, type FleetState } from './fleet-state.ts';
+import { loadFleetState, openFleetState, storeProblem, type FleetState } from './fleet-state.ts';
 import { parseDuration } from './duration.ts';
 import type { CommandContext } from './commands/context.ts';
 
@@ -129,8 +129,13 @@ export async function recordHistory(
   state?: FleetState,
 ): Promise<void> {
   try {
-    const fleetState = state ?? (await openFleetState(home, ctx.err));
-    if (!state && !fleetState.live) return; // already said on stderr
+    // A history document has a record of its own (version 1): no need to read the store first
+    // unless this home has no keyring cached yet (a conflict makes write() read it anyway).
+    let fleetState = state ?? (await loadFleetState(home));
+    if (!state && !fleetState.cachedDevicesKeyring) {
+      fleetState = await openFleetState(home, ctx.err);
+      if (!fleetState.live) return; // already said on stderr
+    }
     const at = Date.now();
     await fleetState.sync.write(
       {
