@@ -12,7 +12,7 @@ import { FleetSync, type QueueEntry, type SyncSnapshot } from '../../shared/stor
 import { createTestStore, type TestStore } from '../../shared/store/test-store.ts';
 import type { HistoryDoc, TaskDoc } from '../../shared/store/documents.ts';
 import { openHome, saveDevice } from './home.ts';
-import { loadFleetState, stateFile, syncFleetState, tokenRecordOf } from './fleet-state.ts';
+import { loadFleetState, publishTokenUses, stateFile, syncFleetState, tokenRecordOf } from './fleet-state.ts';
 import { mergeSelectors } from './fleet-selectors.ts';
 import { queueOptions, QUEUED, historyHosts } from './run-store.ts';
 import { printReport } from './report.ts';
@@ -106,6 +106,12 @@ describe('the home and the fleet state', () => {
     await syncFleetState(state, () => undefined);
     expect((await home.hosts.all()).map((h) => h.id)).not.toContain(web.id);
     expect(await home.tokens.get(token.tid)).toMatchObject({ revoked: true, usedBy: [web.id] });
+
+    // A host this laptop enrolled with the token: the phone learns the use.
+    await home.tokens.put({ ...(await home.tokens.get(token.tid))!, usedBy: [web.id, stray.id] });
+    await publishTokenUses(state, () => undefined);
+    await p.sync();
+    expect(p.tokens().find((t) => t.tid === token.tid)?.used).toEqual([web.id, stray.id]);
   });
 
   it('goes on from the cache with one line when the store cannot be reached', async () => {

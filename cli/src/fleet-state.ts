@@ -199,3 +199,13 @@ export async function decisionDoc(home: Home, id: string, decision: HostDecision
   const cert = decision === 'accepted' && keys && fleetKey ? await issueHostCert(fleetKey, home.device.fleetId, keys, home.device.id) : undefined;
   return { type: 'host', host: id, decision, ...(cert ? { cert } : {}), ...(name ? { name } : {}), at: Date.now() };
 }
+
+/** Writes the uses of join tokens this device saw (hosts it enrolled with them) into their documents, for the other devices. */
+export async function publishTokenUses(state: FleetState, err: (line: string) => void): Promise<void> {
+  for (const doc of state.sync.tokens()) {
+    const local = await state.home.tokens.get(doc.tid);
+    const used = [...new Set([...doc.used, ...(local?.usedBy ?? [])])];
+    if (used.length === doc.used.length) continue;
+    if ((await writeDocument(state, { ...doc, used, at: Date.now() }, doc.tid, err)) === 'failed') return;
+  }
+}

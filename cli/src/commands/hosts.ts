@@ -8,7 +8,7 @@ import { ago, color, duration, statusColor, table } from '../output.ts';
 import type { CommandContext } from './context.ts';
 import type { PathInfo } from '../../../shared/session/transport.ts';
 import { markInventoryRefreshed, staleInventory } from './hosts-stale.ts';
-import { applyToHome, loadFleetState, syncFleetState } from '../fleet-state.ts';
+import { applyToHome, loadFleetState, publishTokenUses, syncFleetState } from '../fleet-state.ts';
 
 export async function hostsCommand(ctx: CommandContext): Promise<number> {
   const home = await openHome();
@@ -27,7 +27,10 @@ export async function hostsCommand(ctx: CommandContext): Promise<number> {
     // Again: discovery may have met a host removed on another device.
     await applyToHome(state);
     // Hosts that joined with a token just now: an admin adds them to the fleet keyring (tag windows, documents).
-    if (state.live && (await home.hosts.all()).filter((r) => r.status === 'accepted').length > acceptedBefore) await syncFleetState(state, ctx.err, true);
+    if (state.live && (await home.hosts.all()).filter((r) => r.status === 'accepted').length > acceptedBefore) {
+      await syncFleetState(state, ctx.err, true);
+      await publishTokenUses(state, ctx.err);
+    }
     const removed = new Set([...state.sync.hosts()].filter(([, d]) => d.decision === 'removed').map(([id]) => id));
     for (const id of home.device.revocation?.body.revoked ?? []) removed.add(id);
     const records = await home.hosts.all();
