@@ -19,6 +19,7 @@ import { printReport } from './report.ts';
 import { findTask, queueRows } from './commands/queue.ts';
 import { filterHistory, historyFilter, mergeHistory, statusSummary } from './commands/history.ts';
 import type { CommandContext } from './commands/context.ts';
+import { historyStatus } from './main.ts';
 
 const SIGNAL = 'http://store.test/';
 let dir: string;
@@ -294,5 +295,9 @@ describe('queue and history views', () => {
       host: 'web-1',
     });
     expect(() => historyFilter({ limit: '0' })).toThrow(/--limit 0 must be a positive whole number/);
+    // `--status S` belongs to history only (`connect --status` is a switch).
+    expect(historyStatus(['history', '--status', 'ok', '--status=failed'])).toEqual(['history', '--history-status', 'ok', '--history-status=failed']);
+    expect(historyStatus(['connect', '--status'])).toEqual(['connect', '--status']);
+    expect(() => historyStatus(['history', '--status'])).toThrow(/--status needs a status/);
   });
 });

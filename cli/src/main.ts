@@ -257,6 +257,9 @@ async function runNamed(
 /** `history --status S` takes a value where `connect --status` is a switch: renamed for history only. */
 export function historyStatus(head: string[]): string[] {
   if (scanArgv(head).command !== 'history') return head;
+  const at = head.indexOf('--status');
+  if (at >= 0 && (head[at + 1] === undefined || head[at + 1]!.startsWith('-')))
+    throw new FlotillaError('usage', '--status needs a status, as in: flotilla history --status failed');
   return head.map((word) => (word === '--status' ? '--history-status' : word.startsWith('--status=') ? `--history-status=${word.slice(9)}` : word));
 }
 
