@@ -181,3 +181,45 @@ describe('fleet state through the store', () => {
     expect(b.refusals()[0]?.reason).toMatch(/cert-revoked/);
   });
 });
+
+describe('queued tasks', () => {
+  it('seals a direct task for its host and the devices, lists it queued, then expired or cancelled', async () => {
+    const store = createTestStore();
+    let clock = 1_000_000;
+    const a = device(laptop, store, undefined, () => clock);
+    const b = device(phone, store, undefined, () => clock);
+    for (const d of [a, b, a, b]) {
+      await d.load();
+      await d.sync();
+    }
+    const [h1, h2] = await Promise.all([createIdentity(true), createIdentity(true)]);
+    const request = { type: 'exec', task: 'task-1', command: 'uname -a' };
+    const hosts = [h1, h2].map((h) => ({ id: h.id, encPub: h.pub.encPub }));
+    await a.queueTask({ task: 'task-1', request, summary: 'uname -a', selector: '*', deadline: clock + 60_000, deviceName: 'laptop' }, { hosts });
+    const records = [...store.records.values()].filter((r) => r.kind === 'task');
+    expect(records).toHaveLength(2);
+    // Listed only for its host and the devices; opened by its host, not by the other one.
+    expect(records[0]?.to).toEqual(expect.arrayContaining([h1.id, laptop.id, phone.id]));
+    expect(records[0]?.to).not.toContain(h2.id);
+
+    await b.sync();
+    expect(b.queue()[0]).toMatchObject({ task: 'task-1', by: 'laptop', hosts: [{ state: 'queued' }, { state: 'queued' }] });
+    expect(await b.cancelTask('task-1')).toBe(2);
+    await a.sync();
+    expect(a.queue()[0]?.hosts.map((h) => h.state)).toEqual(['cancelled', 'cancelled']);
+
+    await a.queueTask(
+      { task: 'task-2', request: { ...request, task: 'task-2' }, summary: 'uname -a', selector: '*', deadline: clock + 60_000, deviceName: 'laptop' },
+      { hosts },
+    );
+    clock += 61_000;
+    expect(
+      a
+        .queue()
+        .find((q) => q.task === 'task-2')
+        ?.hosts.map((h) => h.state),
+    ).toEqual(['expired', 'expired']);
+    // The store is told to drop them at the deadline.
+    expect([...store.records.values()].filter((r) => r.kind === 'task').every((r) => r.exp !== undefined)).toBe(true);
+  });
+});
