@@ -134,4 +134,16 @@ describe('parsePeerjsServerMessage', () => {
     expect(reason({ type: 'ERROR', payload: 'Invalid key' })).toMatch(/payload/);
     expect(reason({ type: 'ERROR', payload: { msg: 5 } })).toMatch(/msg/);
   });
+
+  it('reads STORE {fleet, seq} and rejects it malformed', () => {
+    const fleet = 'a'.repeat(52);
+    expect(parsePeerjsServerMessage({ type: 'STORE', payload: { fleet, seq: 1764761380000001 } })).toEqual({
+      type: 'STORE',
+      payload: { fleet, seq: 1764761380000001 },
+    });
+    expect(reason({ type: 'STORE', payload: { fleet, seq: -1 } })).toMatch(/seq/);
+    expect(reason({ type: 'STORE', payload: { fleet, seq: '5' } })).toMatch(/seq/);
+    expect(reason({ type: 'STORE', payload: { fleet: 'short', seq: 5 } })).toMatch(/fleet/);
+    expect(reason({ type: 'STORE' })).toMatch(/payload/);
+  });
 });

@@ -16,6 +16,8 @@ export const PEERJS_MESSAGE_TYPES = [
   'HEARTBEAT',
   // Flotilla's own: a fleet's new revocation list, pushed to its agents (verified by them).
   'REVOCATION',
+  // Flotilla's own: a new record in the fleet's store for this peer; it reads since its last seq.
+  'STORE',
 ] as const;
 
 export type PeerjsMessageType = (typeof PEERJS_MESSAGE_TYPES)[number];
@@ -85,6 +87,14 @@ export interface PeerjsPayloads {
   HEARTBEAT: undefined;
   /** A fleet-signed revocation list, unverified: the receiver checks it with the fleet key. */
   REVOCATION: Obj;
+  /** A record was stored for this peer (a hint: the reader then GETs /api/store/<fleet>?since=…). */
+  STORE: StorePayload;
+}
+
+/** STORE payload: the fleet and the seq of the new record. */
+export interface StorePayload {
+  fleet: string;
+  seq: number;
 }
 
 /** Types the server relays from (or on behalf of) another peer: they carry `src`. */
@@ -132,6 +142,8 @@ function readMessage(value: unknown): PeerjsMessage {
       return { type: 'HEARTBEAT' };
     case 'REVOCATION':
       return { type: 'REVOCATION', payload: object(o['payload'], 'payload') };
+    case 'STORE':
+      return { type: 'STORE', payload: readStore(object(o['payload'], 'payload')) };
     case 'ID-TAKEN':
       return { type: 'ID-TAKEN', payload: readServerError(o['payload']) };
     case 'ERROR':
@@ -179,6 +191,13 @@ function readServerError(value: unknown): ServerErrorPayload {
   // The server always sends {msg}; a missing payload still means "refused", so keep the type.
   if (value === undefined || value === null) return { msg: '' };
   return { msg: optString(object(value, 'payload'), 'msg', MAX_ERROR_TEXT) ?? '' };
+}
+
+function readStore(p: Obj): StorePayload {
+  const fleet = string(p, 'fleet', 52, 52);
+  const seq = p['seq'];
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw new Invalid('seq: expected a whole number');
+  return { fleet, seq };
 }
 
 function readConnection(p: Obj): { type: PeerjsConnectionType; connectionId: string } {

@@ -3,15 +3,17 @@
 
 import { isIPv6 } from 'node:net';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { verifyDeviceCert } from '../../shared/identity/certs.ts';
 import { FlotillaError, type ErrorCode } from '../../shared/wire/errors.ts';
 import { verifyPeerCredential } from '../../shared/identity/tokens.ts';
+import { verifyFleetCredential } from './fleet-credential.ts';
 import { obj, str } from '../../shared/wire/validate.ts';
 import { createKeyedLimiter, type Limits } from './limits.ts';
 import { errorText, short, type Logger } from './log.ts';
 import { remoteOf } from './peer-gate.ts';
 import type { Presence } from './presence.ts';
 import type { RevocationStore } from './revocations.ts';
+import { createStoreRouter, type StoreRouteDeps } from './store/routes.ts';
+import type { RecordStore } from './store/types.ts';
 import { issueTurnCredential, type TurnOptions } from './turn.ts';
 
 /** What the API reads from the rest of the server. */
@@ -24,6 +26,9 @@ export interface ApiDeps {
   /** TURN credentials to hand to authenticated peers; without it /api/ice offers STUN only. */
   turn?: TurnOptions;
   health: () => { version: string; uptimeS: number; peers: number; agentsOnline: number };
+  /** The sealed store and who to tell about new records. */
+  store: RecordStore;
+  onStored: StoreRouteDeps['onStored'];
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -34,6 +39,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   'cert-expired': 403,
   'cert-revoked': 403,
   forbidden: 403,
+  conflict: 409,
+  quota: 413,
   'rate-limited': 429,
 };
 const FLEET_ID = /^[a-z2-7]{52}$/;
@@ -75,7 +82,11 @@ export function createApiRouter(deps: ApiDeps): Router {
 
   // No cookies are involved (credentials travel in a header), so any origin may call the API.
   router.use('/api', (req, res, next) => {
-    res.set({ 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'Authorization, Content-Type', 'Access-Control-Allow-Methods': 'GET, POST' });
+    res.set({
+      'Access-Control-Allow-Origin': '*',
+      'Access-Control-Allow-Headers': 'Authorization, Content-Type',
+      'Access-Control-Allow-Methods': 'GET, POST, PUT',
+    });
     if (req.method === 'OPTIONS') res.sendStatus(204);
     else next();
   });
@@ -117,20 +128,7 @@ export function createApiRouter(deps: ApiDeps): Router {
     '/api/presence',
     limited,
     route(async (req, res) => {
-      const match = /^Flotilla\s+(\S+)$/.exec(req.get('authorization') ?? '');
-      if (!match?.[1]) throw new FlotillaError('bad-token', 'send "Authorization: Flotilla <presence credential>"');
-      const credential = await verifyPeerCredential(match[1], { purpose: 'presence' });
-      if (credential.kind !== 'device' || credential.cert === undefined || credential.fleetPub === undefined) {
-        throw new FlotillaError('bad-token', 'a presence credential must be a device credential carrying cert and fleetPub');
-      }
-      let cert: unknown;
-      try {
-        cert = JSON.parse(credential.cert);
-      } catch {
-        throw new FlotillaError('bad-token', 'cert is not JSON');
-      }
-      const revocation = revocations.get(credential.fleet);
-      await verifyDeviceCert(cert, credential.fleetPub, credential.fleet, { presented: credential, revocation });
+      const credential = await verifyFleetCredential(req.get('authorization'), revocations, { agents: false });
       const agents = presence.list(credential.fleet);
       log.info('presence.read', { device: short(credential.id), fleet: short(credential.fleet), remote: remoteOf(req), agents: agents.length });
       res.json({ fleet: credential.fleet, now: Date.now(), agents });
@@ -155,6 +153,8 @@ export function createApiRouter(deps: ApiDeps): Router {
     if (list) res.json(list);
     else notFound(res, `This server holds no revocation list for fleet ${short(fleet) ?? ''}.`);
   });
+
+  router.use(createStoreRouter({ store: deps.store, limits: deps.limits, log, revocations, onStored: deps.onStored }));
 
   router.use('/api', (req, res) => notFound(res, `There is no API route ${req.method} /api${req.path}.`));
 

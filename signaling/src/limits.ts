@@ -32,6 +32,22 @@ export interface Limits {
   maxConnectionsPerIp: number;
   /** Bytes waiting to be written to one peer's socket before it counts as not reading and is closed. */
   maxBufferedPerPeer: number;
+  /** Records one fleet may keep in the store (`--store-max-records`). */
+  storeMaxRecords: number;
+  /** Bytes of record bodies one fleet may keep in the store (`--store-max-bytes`). */
+  storeMaxBytes: number;
+  /** Longest a record may live, in ms (`--store-max-ttl`); also the lifetime of a record without `exp`. */
+  storeMaxTtlMs: number;
+  /** Largest record body, in bytes after base64 decoding. */
+  storeMaxBody: number;
+  /** Sustained store writes per second per fleet. */
+  storeWritesPerSecond: number;
+  /** Store writes one fleet may make in a burst. */
+  storeWriteBurst: number;
+  /** Sustained store requests (reads and writes) per second per address; each verifies a credential. */
+  storeRequestsPerSecondPerIp: number;
+  /** Store requests per address in a burst (agents behind one NAT all read when told something changed). */
+  storeRequestBurstPerIp: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = {
@@ -53,6 +69,14 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   // Every agent holds one connection: raise it where more agents than this share one NAT address.
   maxConnectionsPerIp: 256,
   maxBufferedPerPeer: 1024 * 1024,
+  storeMaxRecords: 50_000,
+  storeMaxBytes: 256 * 1024 * 1024,
+  storeMaxTtlMs: 400 * 86_400_000,
+  storeMaxBody: 256 * 1024,
+  storeWritesPerSecond: 50,
+  storeWriteBurst: 200,
+  storeRequestsPerSecondPerIp: 100,
+  storeRequestBurstPerIp: 500,
 };
 
 /** Merges overrides into the defaults, refusing values that would disable a limit. */

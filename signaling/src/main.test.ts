@@ -29,4 +29,17 @@ describe('parseSignalArgs', () => {
     expect(() => parseSignalArgs(['--bogus'], {})).toThrow(expect.objectContaining({ code: 'bad-config' }));
     expect(() => parseSignalArgs([], { FLOTILLA_SIGNAL_LOG_LEVEL: 'loud' })).toThrow(/--log-level/);
   });
+
+  it('reads the store flags, with sizes and times in units, and refuses sqlite without a data dir', () => {
+    expect(parseSignalArgs(['--store', 'memory'], {})).toMatchObject({ options: { store: 'memory' } });
+    expect(parseSignalArgs(['--data-dir', '/tmp/x', '--store-max-records', '10', '--store-max-bytes', '2MiB', '--store-max-ttl', '12h'], {})).toMatchObject({
+      options: { limits: { storeMaxRecords: 10, storeMaxBytes: 2 * 1024 * 1024, storeMaxTtlMs: 12 * 3_600_000 } },
+    });
+    expect(parseSignalArgs([], { FLOTILLA_SIGNAL_STORE_MAX_TTL: '30d' })).toMatchObject({ options: { limits: { storeMaxTtlMs: 30 * 86_400_000 } } });
+    expect(() => parseSignalArgs(['--store', 'redis'], {})).toThrow(/--store must be memory or sqlite/);
+    expect(() => parseSignalArgs(['--store', 'sqlite'], {})).toThrow(/--store sqlite needs --data-dir/);
+    expect(() => parseSignalArgs(['--store-max-bytes', '12MB'], {})).toThrow(/--store-max-bytes must be a size/);
+    expect(() => parseSignalArgs(['--store-max-ttl', '400'], {})).toThrow(/--store-max-ttl must be a time/);
+    expect(() => parseSignalArgs(['--store-max-records', '0'], {})).toThrow(/--store-max-records must be a whole number/);
+  });
 });

@@ -6,7 +6,9 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FlotillaError } from '../../shared/wire/errors.ts';
+import type { Limits } from './limits.ts';
 import { createLogger, errorText, isLogLevel, type LogLevel } from './log.ts';
+import { STORE_BACKENDS, type StoreBackend } from './store/open.ts';
 import { startSignalingServer, type SignalingServerOptions } from './server.ts';
 import { checkTurnUrl, DEFAULT_TURN_TTL_S, parseTurnSecret } from './turn.ts';
 
@@ -15,13 +17,14 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const USAGE = `Usage: flotilla-signal [options]
 
 The Flotilla rendezvous server: PeerJS signaling for agents and devices, presence,
-revocation lists, a STUN responder, the web app and the agent bundle.
+revocation lists, the fleets' sealed record store, a STUN responder, the web app and
+the agent bundle.
 
 Options (environment fallback in brackets):
   --port <n>            HTTP and PeerJS port (default 9000)           [FLOTILLA_SIGNAL_PORT]
   --host <addr>         address to listen on (default 0.0.0.0)        [FLOTILLA_SIGNAL_HOST]
   --stun-port <n>       UDP STUN port, 0 picks one (default 3478)     [FLOTILLA_SIGNAL_STUN_PORT]
-  --data-dir <dir>      keep presence and revocation lists here       [FLOTILLA_SIGNAL_DATA_DIR]
+  --data-dir <dir>      keep presence, revocation lists and the store [FLOTILLA_SIGNAL_DATA_DIR]
   --web-root <dir>      built web app (default dist/web)              [FLOTILLA_SIGNAL_WEB_ROOT]
   --agent-bundle <file> agent bundle (default dist/flotilla-agent.mjs) [FLOTILLA_SIGNAL_AGENT_BUNDLE]
   --max-peers <n>       most peers registered at once (default 10000) [FLOTILLA_SIGNAL_MAX_PEERS]
@@ -34,9 +37,18 @@ Options (environment fallback in brackets):
                         turn:turn.example.org:3478?transport=udp;      space-separated]
                         repeat for tcp and turns: (needs --turn-secret-file)
   --turn-ttl <seconds>  lifetime of TURN credentials (default 3600)   [FLOTILLA_SIGNAL_TURN_TTL]
+  --store <backend>     sealed record store: sqlite (default with     [FLOTILLA_SIGNAL_STORE]
+                        --data-dir: <data-dir>/store.sqlite) or memory
+                        (default without; lost on restart)
+  --store-max-records <n>  records per fleet (default 50000)          [FLOTILLA_SIGNAL_STORE_MAX_RECORDS]
+  --store-max-bytes <size> record bytes per fleet, e.g. 256MiB        [FLOTILLA_SIGNAL_STORE_MAX_BYTES]
+                        (default 256MiB; plain bytes or KiB, MiB, GiB)
+  --store-max-ttl <time>   longest record lifetime, and that of a     [FLOTILLA_SIGNAL_STORE_MAX_TTL]
+                        record without exp, e.g. 400d, 12h (default 400d)
   --help                show this text
 
 Logs are JSON lines on stdout. Without --data-dir nothing is written to disk.
+Writes to the store are limited to 50/s (burst 200) per fleet.
 `;
 
 const FLAGS = {
@@ -52,6 +64,10 @@ const FLAGS = {
   'turn-secret-file': { type: 'string' },
   'turn-url': { type: 'string', multiple: true },
   'turn-ttl': { type: 'string' },
+  store: { type: 'string' },
+  'store-max-records': { type: 'string' },
+  'store-max-bytes': { type: 'string' },
+  'store-max-ttl': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -63,6 +79,48 @@ function integer(name: string, text: string, min: number, max: number): number {
     throw new FlotillaError('bad-config', `--${name} must be a whole number from ${min} to ${max}, not "${text}"`);
   }
   return Number(text);
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+const TIME_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A byte count: plain, or with KiB, MiB or GiB. */
+function size(name: string, text: string): number {
+  const match = /^(\d{1,12})(KiB|MiB|GiB)?$/.exec(text);
+  const bytes = match ? Number(match[1]) * (SIZE_UNITS[match[2] ?? ''] ?? 1) : 0;
+  if (bytes < 1 || bytes > 2 ** 50) throw new FlotillaError('bad-config', `--${name} must be a size such as 1048576, 512KiB, 256MiB or 2GiB, not "${text}"`);
+  return bytes;
+}
+
+/** A duration with its unit: s, m, h or d. */
+function duration(name: string, text: string): number {
+  const match = /^(\d{1,6})(s|m|h|d)$/.exec(text);
+  const ms = match ? Number(match[1]) * (TIME_UNITS[match[2] ?? 's'] ?? 1000) : 0;
+  if (ms < 1000 || ms > 100 * 365 * 86_400_000)
+    throw new FlotillaError('bad-config', `--${name} must be a time such as 3600s, 90m, 12h or 400d, not "${text}"`);
+  return ms;
+}
+
+/** --store and its limits; only what is set. */
+function parseStoreArgs(get: (name: 'store' | 'store-max-records' | 'store-max-bytes' | 'store-max-ttl') => string | undefined): {
+  store?: StoreBackend;
+  limits: Partial<Limits>;
+} {
+  const backend = get('store');
+  if (backend !== undefined && !STORE_BACKENDS.some((b) => b === backend)) {
+    throw new FlotillaError('bad-config', `--store must be ${STORE_BACKENDS.join(' or ')}, not "${backend}"`);
+  }
+  const records = get('store-max-records');
+  const bytes = get('store-max-bytes');
+  const ttl = get('store-max-ttl');
+  return {
+    ...(backend === undefined ? {} : { store: backend as StoreBackend }),
+    limits: {
+      ...(records === undefined ? {} : { storeMaxRecords: integer('store-max-records', records, 1, 100_000_000) }),
+      ...(bytes === undefined ? {} : { storeMaxBytes: size('store-max-bytes', bytes) }),
+      ...(ttl === undefined ? {} : { storeMaxTtlMs: duration('store-max-ttl', ttl) }),
+    },
+  };
 }
 
 /** --turn-secret-file, --turn-url (repeatable) and --turn-ttl: both or neither of file and URL. */
@@ -109,6 +167,14 @@ export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const perIp = get('max-connections-per-ip');
   const dataDir = get('data-dir');
   const turn = parseTurnArgs(values['turn-url'], get);
+  const store = parseStoreArgs(get);
+  if (store.store === 'sqlite' && dataDir === undefined)
+    throw new FlotillaError('bad-config', '--store sqlite needs --data-dir (the store is <data-dir>/store.sqlite)');
+  const limits: Partial<Limits> = {
+    ...(maxPeers === undefined ? {} : { maxPeers: integer('max-peers', maxPeers, 1, 1_000_000) }),
+    ...(perIp === undefined ? {} : { maxConnectionsPerIp: integer('max-connections-per-ip', perIp, 1, 1_000_000) }),
+    ...store.limits,
+  };
   const options: SignalingServerOptions = {
     port: integer('port', get('port') ?? '9000', 0, 65535),
     host: get('host') ?? '0.0.0.0',
@@ -116,15 +182,9 @@ export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process
     webRoot: resolve(get('web-root') ?? resolve(REPO_ROOT, 'dist/web')),
     agentBundle: resolve(get('agent-bundle') ?? resolve(REPO_ROOT, 'dist/flotilla-agent.mjs')),
     ...(dataDir === undefined ? {} : { dataDir: resolve(dataDir) }),
-    ...(maxPeers === undefined && perIp === undefined
-      ? {}
-      : {
-          limits: {
-            ...(maxPeers === undefined ? {} : { maxPeers: integer('max-peers', maxPeers, 1, 1_000_000) }),
-            ...(perIp === undefined ? {} : { maxConnectionsPerIp: integer('max-connections-per-ip', perIp, 1, 1_000_000) }),
-          },
-        }),
+    ...(Object.keys(limits).length === 0 ? {} : { limits }),
     ...(turn === undefined ? {} : { turn }),
+    ...(store.store === undefined ? {} : { store: store.store }),
   };
   return { help: false, options, logLevel };
 }

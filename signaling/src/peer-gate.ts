@@ -72,6 +72,11 @@ export interface PeerGate {
    * and the agents refuse them, saying why).
    */
   revoked(list: RevocationList): void;
+  /**
+   * A record was stored: send `STORE {fleet, seq}` to the connected peers that claim its fleet
+   * and are among its recipients (every one for `*`), so they read what is new.
+   */
+  stored(record: { fleet: string; seq: number; to: string[] }): void;
   close(): Promise<void>;
 }
 
@@ -301,6 +306,17 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
         agents++;
       }
       log.info('revocation.pushed', { fleet: short(fleet), version: list.body.version, agents });
+    },
+    stored({ fleet, seq, to }) {
+      const everyone = to[0] === '*';
+      const recipients = new Set(to);
+      let peers = 0;
+      for (const peer of live.values()) {
+        if (peer.fleet !== fleet || !peer.accepting || !(everyone || recipients.has(peer.identity))) continue;
+        send(peer.socket, { type: 'STORE', payload: { fleet, seq } });
+        peers++;
+      }
+      log.debug('store.pushed', { fleet: short(fleet), seq, peers });
     },
     async close() {
       closing = true;

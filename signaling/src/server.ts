@@ -9,7 +9,9 @@
 //   credentials, candidate addresses, data-channel labels and PeerJS metadata;
 // - who signals whom, message types and sizes, and their timing;
 // - device certificates (name, role, validity) presented to read presence, and the fleet's
-//   revocation lists (which device ids are revoked).
+//   revocation lists (which device ids are revoked);
+// - the sealed store's records: fleet, rid, kind, version, recipient ids, writer id, sizes,
+//   times and the ciphertext, which it cannot open (docs/security.md).
 // What it never sees: commands, their output or exit codes, files, job definitions, tags,
 // host facts (hostnames, OS, metrics) or task history. Those travel only inside data
 // channels that are DTLS-encrypted and, inside that, sealed with keys from the application
@@ -30,6 +32,7 @@ import { createPeerGate, PEERJS_KEY } from './peer-gate.ts';
 import { createJsonFile, readJsonFile } from './persist.ts';
 import { createPresence } from './presence.ts';
 import { createRevocationStore } from './revocations.ts';
+import { openStore, type StoreBackend } from './store/open.ts';
 import { startStunServer, type StunServer } from './stun.ts';
 import type { TurnOptions } from './turn.ts';
 
@@ -58,6 +61,10 @@ export interface SignalingServerOptions {
   aliveTimeoutS?: number;
   /** coturn shared secret and URLs: /api/ice then hands TURN credentials to authenticated peers. */
   turn?: TurnOptions;
+  /** Store backend; default `sqlite` (`<dataDir>/store.sqlite`) with a dataDir, else `memory`. */
+  store?: StoreBackend;
+  /** How often expired records are purged (reads skip them meanwhile). Default one minute. */
+  storePurgeEveryMs?: number;
 }
 
 /** A running signaling server. */
@@ -126,6 +133,15 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     onChange: () => revocationFile.touch(),
   });
 
+  const store = await openStore(options.store, dataDir);
+  const purgeTimer = setInterval(() => {
+    store
+      .purgeExpired(Date.now())
+      .then((records) => records > 0 && log.info('store.purged', { records }))
+      .catch((error: unknown) => log.error('store.purge-failed', { error: errorText(error) }));
+  }, options.storePurgeEveryMs ?? 60_000);
+  purgeTimer.unref();
+
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
@@ -141,6 +157,8 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
       stunPort: () => stun?.port ?? 0,
       ...(options.turn ? { turn: options.turn } : {}),
       health: () => ({ version, uptimeS: Math.floor((Date.now() - startedAt) / 1000), peers: gate.peerCount(), agentsOnline: presence.onlineCount() }),
+      store,
+      onStored: (stored) => gate.stored(stored),
     }),
   );
   if (options.agentBundle !== undefined) {
@@ -180,10 +198,12 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     await gate.close();
     httpServer.closeAllConnections();
     await new Promise<void>((done) => httpServer.close(() => done()));
+    clearInterval(purgeTimer);
+    await store.close();
     throw error;
   }
   const url = `http://${urlHost(host)}:${port}/`;
-  log.info('signal.listening', { url, host, port, stunPort: stun.port, peerjsPath: '/peerjs', dataDir, webRoot: options.webRoot, version });
+  log.info('signal.listening', { url, host, port, stunPort: stun.port, peerjsPath: '/peerjs', dataDir, webRoot: options.webRoot, store: store.where, version });
 
   let closed: Promise<void> | undefined;
   const close = async (): Promise<void> => {
@@ -191,7 +211,8 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     httpServer.closeAllConnections();
     await new Promise<void>((done) => httpServer.close(() => done()));
     await stun?.close();
-    await Promise.all([presenceFile.flush(), revocationFile.flush()]);
+    clearInterval(purgeTimer);
+    await Promise.all([presenceFile.flush(), revocationFile.flush(), store.close()]);
     log.info('signal.closed', { port });
   };
   return { url, port, stunPort: stun.port, close: () => (closed ??= close()) };
