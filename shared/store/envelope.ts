@@ -283,7 +283,8 @@ export async function verifyRecord(record: StoredRecord, fleet: FleetTrust): Pro
             ? 'version'
             : !sameList(envelope.to, record.to)
               ? 'recipients'
-              : envelope.exp !== record.exp
+              : // A record written without an expiry is kept for the server's maximum TTL, and listed with that expiry.
+                envelope.exp !== undefined && envelope.exp !== record.exp
                 ? 'expiry'
                 : undefined;
   if (moved) throw new FlotillaError('bad-record', `the record's ${moved} differs from what its writer signed (moved or replayed)`);
