@@ -86,7 +86,11 @@ async function apply(fleet: FleetState): Promise<void> {
   }
   if (fleet.store.state !== 'ok') return;
   for (const record of fleet.hosts) if (record.status !== 'pending' && !docs.has(record.id)) await hostDecided(fleet, record);
-  for (const record of fleet.tokens) await tokenChanged(fleet, record);
+  const now = Date.now();
+  for (const record of fleet.tokens) {
+    // Tokens that expired before the store knew them are not worth a document.
+    if (record.exp > now || fleet.store.tokenDocs.some((t) => t.tid === record.tid)) await tokenChanged(fleet, record);
+  }
 }
 
 /**

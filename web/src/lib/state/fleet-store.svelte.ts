@@ -137,7 +137,11 @@ export class FleetStore {
     this.tokenDocs = this.sync.tokens();
     this.history = this.sync.history();
     this.queue = this.sync.queue();
-    this.refused = this.sync.refusals().length;
+    const refusals = this.sync.refusals();
+    // Records this device refused (a forged or replayed one, a writer without the role): said in the console.
+    if (refusals.length > this.refused)
+      for (const r of refusals.slice(0, refusals.length - this.refused)) console.warn('[flotilla] store-refused', r.rid, r.reason);
+    this.refused = refusals.length;
   }
 
   async #flush(): Promise<void> {
