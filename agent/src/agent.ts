@@ -19,11 +19,14 @@ import { removePartials } from './partial-files.ts';
 import { openAuditLog } from './audit.ts';
 import { createDispatcher } from './dispatch.ts';
 import { createRevocationWatch } from './revocation-watch.ts';
+import { createMailbox } from './mailbox.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentState, Enrollment } from './state.ts';
 import type { Logger } from '../../node/log.ts';
 
 const REVOCATION_POLL_MS = 5 * 60_000;
+/** How often the agent reads the store when nothing told it to (pushes and reconnects do). */
+const STORE_POLL_MS = 5 * 60_000;
 /** Handshakes one device may have under way at once (each holds a channel it has not yet authenticated). */
 const MAX_HANDSHAKING_PER_DEVICE = 8;
 /** Device ids remembered as having authenticated here (their offers get the larger share of slots). */
@@ -163,14 +166,26 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     }
   }
 
+  // Queued tasks and fleet documents from the store (mailbox.ts), once this host is accepted.
+  const mailbox = createMailbox({ config, state, journal, audit, log, signalUrl: signal, http: nodeHttp, refreshRevocation: () => pollRevocation() });
+  await mailbox.load();
+  const saveEnrollment = state.saveEnrollment.bind(state);
+  state.saveEnrollment = async (next) => {
+    const hadCert = state.enrollment?.hostCert !== undefined;
+    await saveEnrollment(next);
+    if (!hadCert && next.hostCert) void mailbox.sync('host-cert'); // just accepted: read what waits for it
+  };
+
   endpoint.onLink((link) => void accept(link));
   endpoint.signaling.onState((s, reason) => {
     log(s === 'open' ? 'info' : 'warn', `signaling-${s}`, reason ? { reason } : {});
     // A list stored while we were away was pushed to nobody: ask for it on every (re)connect.
     if (s === 'open') void pollRevocation();
+    if (s === 'open') void mailbox.sync('register');
   });
-  // The server pushes a fleet's new list to its agents the moment it stores it.
+  // The server pushes a fleet's new list to its agents the moment it stores it, and says when a record is stored for them.
   endpoint.signaling.onMessage((m) => {
+    if (m.type === 'STORE' && m.payload.fleet === enrollment.fleet) void mailbox.sync('push');
     if (m.type !== 'REVOCATION') return;
     revocations.offer(m.payload, 'push').catch((error: unknown) => log('warn', 'revocation-push-refused', { error: (error as Error).message }));
   });
@@ -187,6 +202,8 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   void pollRevocation();
   const poll = setInterval(() => void pollRevocation(), REVOCATION_POLL_MS);
   poll.unref();
+  const storePoll = setInterval(() => void mailbox.sync('timer'), STORE_POLL_MS);
+  storePoll.unref();
 
   log('info', 'agent-started', { id: state.identity.id, fleet: enrollment.fleet.slice(0, 8), signal });
   const caps = udpBufferCaps();
@@ -201,7 +218,8 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     endpoint,
     async stop() {
       clearInterval(poll);
-      await dispatcher.stopAll(3000);
+      clearInterval(storePoll);
+      await Promise.all([dispatcher.stopAll(3000), mailbox.stop(3000)]);
       await endpoint.close();
       await audit.close();
       log('info', 'agent-stopped', {});

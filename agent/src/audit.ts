@@ -16,6 +16,10 @@ export interface AuditRecord {
   outcome: 'accepted' | 'refused';
   code?: string;
   detail?: string;
+  /** `store`: a queued task or a store record, not a live request. */
+  via?: 'store';
+  /** The store record a refusal is about. */
+  rid?: string;
 }
 
 export interface AuditLog {

@@ -5,7 +5,7 @@
 
 import { FlotillaError, toWireError } from '../../shared/wire/errors.ts';
 import { roleAllows } from '../../shared/controller/authorize.ts';
-import { isFollowUp, isRequest, type Message, type RequestType, type ResultStatus } from '../../shared/wire/protocol.ts';
+import { isFollowUp, isRequest, type Message } from '../../shared/wire/protocol.ts';
 import type { SecureSession } from '../../shared/session/session.ts';
 import type { DeviceCertBody } from '../../shared/identity/certs.ts';
 import { capabilityOfRequest, type Spec } from '../../capabilities/index.ts';
@@ -14,8 +14,8 @@ import { isTaskId, type JournalEntry } from './journal.ts';
 import { createLiveTasks, type Stream } from './live-tasks.ts';
 import { createOutputWindows } from './output-window.ts';
 import { fitResult, replayEntry } from './replay.ts';
-import { recordEnd, recordStart } from './task-records.ts';
-import { handlerOf } from './handlers.ts';
+import { recordEnd } from './task-records.ts';
+import { runRequest, taskOf, type CapabilityRequest } from './run-request.ts';
 import type { ResultFields, TaskContext } from './task-context.ts';
 
 type Shared = Omit<TaskContext, 'session' | 'device' | 'signal' | 'send' | 'output' | 'onFollowUp'>;
@@ -28,14 +28,6 @@ export interface Dispatcher {
   readonly running: number;
 }
 
-/** A request of a capability (anything but cancel). */
-type CapabilityRequest = Extract<Message, { type: Exclude<RequestType, 'cancel'> }>;
-
-/** The task id of a journaled capability's request. */
-function taskOf(spec: Spec, request: CapabilityRequest): string | undefined {
-  return spec.traits?.journaled || spec.traits?.reattach ? (request as { task?: string }).task : undefined;
-}
-
 /** The output window a request asked for (flow control of its `output` events), if any. */
 function windowOf(request: CapabilityRequest): number | undefined {
   return (request as { window?: number }).window;
@@ -44,12 +36,6 @@ function windowOf(request: CapabilityRequest): number | undefined {
 /** Where a reattaching request's controller stands (a reattach capability's `attach`). */
 function attachOf(spec: Spec, request: CapabilityRequest): Offsets | undefined {
   return spec.traits?.reattach ? (request as { attach?: Offsets }).attach : undefined;
-}
-
-function statusFor(error: FlotillaError): ResultStatus {
-  if (error.code === 'cancelled') return 'cancelled';
-  if (error.code === 'timeout') return 'timeout';
-  return 'failed';
 }
 
 /** Creates the dispatcher for an agent. */
@@ -116,17 +102,7 @@ export function createDispatcher(shared: Shared): Dispatcher {
       };
       let fields: ResultFields;
       try {
-        // Audit and journal first (task-records.ts): a write that fails answers the request instead.
-        const detail = spec.traits?.audit?.(request as never);
-        const summary = spec.traits?.journaled?.summary(request as never) ?? '';
-        await recordStart(shared, device, { type: request.type, task, op: spec.name, detail, summary }, startedAt);
-        const handler = await handlerOf(spec);
-        fields = (await handler(request as never, ctx)) as ResultFields;
-        shared.log('debug', 'handled', { type: request.type, id: request.id, status: fields.status });
-      } catch (error) {
-        const failure = error instanceof FlotillaError ? error : new FlotillaError('internal', (error as Error).message);
-        if (failure.code === 'internal') shared.log('error', 'handler-failed', { type: request.type, error: failure.detail });
-        fields = { status: statusFor(failure), error: toWireError(failure), startedAt, durationMs: Date.now() - startedAt };
+        fields = await runRequest(ctx, spec, request, startedAt);
       } finally {
         followUps.delete(request.id);
         early.delete(request.id);

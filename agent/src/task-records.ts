@@ -28,6 +28,8 @@ export interface TaskStart {
   detail: string | undefined;
   /** What the journal shows of the task. */
   summary: string;
+  /** The request came from the store (a queued task), not a live session. */
+  via?: 'store';
 }
 
 /** Audits an accepted request and, for a task, journals its start; throws a FlotillaError saying what could not be written. */
@@ -42,9 +44,11 @@ export async function recordStart(records: Records, device: DeviceCertBody, star
       outcome: 'accepted',
       ...(task ? { task } : {}),
       ...(detail === undefined ? {} : { detail }),
+      ...(start.via ? { via: start.via } : {}),
     });
     if (task) {
-      await records.journal.begin({
+      // false: the same id arrived by another path (live and queued) meanwhile; it runs there only.
+      const fresh = await records.journal.begin({
         task,
         op: start.op,
         status: 'running',
@@ -55,6 +59,7 @@ export async function recordStart(records: Records, device: DeviceCertBody, star
         stderr: '',
         truncated: false,
       });
+      if (!fresh) throw new FlotillaError('conflict', `task ${task} already ran or is running on this host`);
     }
   } catch (error) {
     const failure = error instanceof FlotillaError ? error : new FlotillaError('file-error', String(error));

@@ -1,0 +1,550 @@
+// The agent's side of the sealed store (docs/store.md): once accepted (a host certificate and the
+// fleet key), the agent reads what is new for it at the signaling server's store, verifies every
+// record (signature, certificate chain to the fleet key, not revoked, the writer's role, no
+// older or rewritten version), keeps the fleet keyring to open tag-window tasks and selectors,
+// runs queued tasks meant for it through the same path as a live request (run-request.ts) and
+// leaves each result, sealed for the fleet's devices, in the store. Refusals go to the audit log.
+//
+// State is <state>/mailbox.json (0600, written atomically): the store's sequence number read
+// so far, the newest version seen of every record, the keyrings (sealed, opened at start), the
+// tasks waiting to run and the results not yet stored. A task is written down here before it
+// runs and the journal records its start durably, so an agent killed at any point neither runs
+// a task twice nor loses its result: after a restart the journal's entry becomes the result.
+
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { FlotillaError } from '../../shared/wire/errors.ts';
+import { isObj } from '../../shared/wire/validate.ts';
+import { roleAllows } from '../../shared/controller/authorize.ts';
+import { matchesSelector, parseSelector, type SelectableHost } from '../../shared/controller/selector.ts';
+import type { DeviceCertBody, Role } from '../../shared/identity/certs.ts';
+import type { HttpFetch } from '../../shared/controller/signal-api.ts';
+import {
+  EVERYONE,
+  checkWriterRole,
+  opaqueRid,
+  openPayload,
+  sealRecord,
+  verifyRecord,
+  type Envelope,
+  type FleetTrust,
+  type Recipients,
+  type Scope,
+  type StoredRecord,
+} from '../../shared/store/envelope.ts';
+import { epochKeys, keyringRid, openKeyring, scopeSealKey } from '../../shared/store/keyring.ts';
+import { clipOutput, parsePayload, PLACEMENT, type ResultDoc, type TaskDoc } from '../../shared/store/documents.ts';
+import { storeList, storePut, type StoreMember } from '../../shared/store/client.ts';
+import { capabilityOfRequest, type Spec } from '../../capabilities/index.ts';
+import { handler as factsHandler } from '../../capabilities/facts/agent.ts';
+import { readJson, writeJsonAtomic } from '../../node/files.ts';
+import { isTaskId, type JournalEntry } from './journal.ts';
+import { recordEnd } from './task-records.ts';
+import { runRequest, taskOf, type CapabilityRequest } from './run-request.ts';
+import type { TaskContext } from './task-context.ts';
+import type { SecureSession } from '../../shared/session/session.ts';
+
+/** Pages of records read in one sync (500 each); the rest waits for the next one. */
+const PAGES_PER_SYNC = 20;
+/** Records remembered by version (replay protection); the oldest are forgotten past this. */
+const MAX_VERSIONS = 50_000;
+/** Verified records waiting for a keyring epoch this agent does not hold yet. */
+const MAX_PENDING = 2000;
+/** Results kept until the store takes them. */
+const MAX_OUTBOX = 5000;
+/** Tasks started in one sync. */
+const STARTS_PER_SYNC = 64;
+
+/** What the mailbox needs of the agent: the same things a live request's handler gets. */
+export type MailboxShared = Omit<TaskContext, 'session' | 'device' | 'signal' | 'send' | 'output' | 'onFollowUp'>;
+
+export interface MailboxOptions extends MailboxShared {
+  /** The signaling server's URL. */
+  signalUrl: string;
+  http?: HttpFetch;
+  /** Asks the signaling server for a newer revocation list before reading (the agent's poll). */
+  refreshRevocation?: () => Promise<void>;
+  now?: () => number;
+}
+
+/** A task this host is to run, as opened from the store. */
+interface Waiting {
+  rid: string;
+  doc: TaskDoc;
+  device: DeviceCertBody;
+}
+
+/** A result the store has not taken yet; sealed at each attempt (to the devices' keyring once there is one). */
+interface Outgoing {
+  result: ResultDoc;
+  /** The device that signed the task: the result is sealed to it when the fleet has no devices keyring yet. */
+  device: { id: string; encPub: string };
+}
+
+interface MailboxFile {
+  v: 1;
+  since: number;
+  /** rid → newest version and its signature. */
+  versions: Record<string, { version: number; sig: string }>;
+  keyrings: Partial<Record<Scope, StoredRecord>>;
+  pending: StoredRecord[];
+  waiting: Record<string, Waiting>;
+  outbox: Record<string, Outgoing>;
+  /** Task ids whose result the store holds. */
+  delivered: string[];
+  selectors: Record<string, string>;
+  /** The operators' decision about this host (tags and region set for it). */
+  host?: { tags?: Record<string, string>; region?: string; decision: string };
+}
+
+function empty(): MailboxFile {
+  return { v: 1, since: 0, versions: {}, keyrings: {}, pending: [], waiting: {}, outbox: {}, delivered: [], selectors: {} };
+}
+
+function restore(raw: unknown): MailboxFile {
+  if (!isObj(raw) || raw['v'] !== 1) return empty();
+  const f = raw as unknown as MailboxFile;
+  const rec = <T>(v: unknown): Record<string, T> => (isObj(v) ? (v as Record<string, T>) : {});
+  return {
+    v: 1,
+    since: Number.isSafeInteger(f.since) && f.since >= 0 ? f.since : 0,
+    versions: rec(f.versions),
+    keyrings: rec(f.keyrings),
+    pending: Array.isArray(f.pending) ? f.pending : [],
+    waiting: rec(f.waiting),
+    outbox: rec(f.outbox),
+    delivered: Array.isArray(f.delivered) ? f.delivered.filter((t) => typeof t === 'string') : [],
+    selectors: rec(f.selectors),
+    ...(isObj(f.host) ? { host: f.host } : {}),
+  };
+}
+
+export interface Mailbox {
+  /** Reads the state file and opens the keyrings it keeps. */
+  load(): Promise<void>;
+  /** Reads the store now (or once more after the sync under way); resolves when that sync ends. */
+  sync(reason: string): Promise<void>;
+  /** Tasks started from the store that are still running. */
+  readonly running: number;
+  /** Resolves when no queued task is running. */
+  idle(): Promise<void>;
+  /** Cancels the queued tasks still running and waits for them (their results are kept for the next start). */
+  stop(timeoutMs: number): Promise<void>;
+}
+
+/** A session-less stand-in for the tasks that came from the store: nobody follows their output live. */
+const NO_SESSION = {
+  closed: false,
+  send: async () => undefined,
+  onMessage: () => undefined,
+  onBadMessage: () => undefined,
+  onClose: () => undefined,
+  close: () => undefined,
+  path: async () => undefined,
+  onPathChange: () => undefined,
+} as unknown as SecureSession;
+
+export function createMailbox(options: MailboxOptions): Mailbox {
+  const { state, journal, audit, log } = options;
+  const now = options.now ?? Date.now;
+  const path = join(state.dir, 'mailbox.json');
+  let file = empty();
+  const rings: Partial<Record<Scope, { envelope: Envelope; keys: Map<number, CryptoKey> }>> = {};
+  const running = new Map<string, Promise<void>>();
+  const aborts = new Map<string, AbortController>();
+  let current: Promise<void> | undefined;
+  let again = false;
+
+  function member(): StoreMember | undefined {
+    const e = state.enrollment;
+    if (!e?.hostCert || !e.fleetPub) return undefined;
+    return {
+      id: state.identity.id,
+      keys: state.identity.keys,
+      pub: state.identity.pub,
+      kind: 'agent',
+      fleetId: e.fleet,
+      fleetPub: e.fleetPub,
+      cert: e.hostCert,
+    };
+  }
+
+  const trust = (m: StoreMember): FleetTrust => ({ fleetId: m.fleetId, fleetPub: m.fleetPub, revocation: state.revocation });
+  const save = () => writeJsonAtomic(path, file, 0o600);
+
+  function refuse(record: StoredRecord, reason: string, writer?: string): void {
+    const by = writer ?? record.by ?? '';
+    log('warn', 'store-refused', { rid: record.rid, writer: by.slice(0, 8), reason });
+    audit.write({ device: by, request: 'store-refused', rid: record.rid, outcome: 'refused', code: 'bad-record', detail: reason.slice(0, 500), via: 'store' });
+  }
+
+  async function takeKeyring(m: StoreMember, scope: Scope, record: StoredRecord): Promise<void> {
+    const { envelope } = await verifyRecord(record, trust(m));
+    const ring = await openKeyring(envelope, { id: m.id, encPriv: m.keys.enc.privateKey });
+    rings[scope] = { envelope, keys: ring ? await epochKeys(ring) : new Map() };
+    file.keyrings[scope] = record;
+  }
+
+  function remember(rid: string, version: number, sig: string): void {
+    delete file.versions[rid]; // re-inserted last: the oldest are first to go
+    file.versions[rid] = { version, sig };
+    const rids = Object.keys(file.versions);
+    for (const old of rids.slice(0, Math.max(0, rids.length - MAX_VERSIONS))) delete file.versions[old];
+  }
+
+  /** Verifies and applies one record; false when it may open later (a keyring epoch not held yet). */
+  async function take(m: StoreMember, record: StoredRecord, writer: { id?: string }): Promise<boolean> {
+    const { envelope, signer } = await verifyRecord(record, trust(m));
+    writer.id = signer.id; // verified: refusals from here on name the signer, not what the server says
+    checkWriterRole(record.kind, signer);
+    const seen = file.versions[record.rid];
+    if (seen && record.version < seen.version)
+      throw new FlotillaError('bad-record', `version ${record.version} is older than version ${seen.version} already read`);
+    if (seen && record.version === seen.version) {
+      if (seen.sig === envelope.sig) return true;
+      throw new FlotillaError('bad-record', `a second, different version ${record.version}`);
+    }
+    if (record.kind === 'keyring') {
+      const scope = envelope.pub?.scope;
+      if (!scope || record.rid !== keyringRid(scope)) throw new FlotillaError('bad-record', 'a keyring under another record id');
+      await takeKeyring(m, scope, record);
+      remember(record.rid, record.version, envelope.sig);
+      return true;
+    }
+    // Results and device announcements are for the devices: verified and versioned, not opened.
+    if (record.kind !== 'task' && record.kind !== 'doc') {
+      remember(record.rid, record.version, envelope.sig);
+      return true;
+    }
+    const opened = await openPayload(envelope, { id: m.id, encPriv: m.keys.enc.privateKey, scopeKey: (scope, epoch) => rings[scope]?.keys.get(epoch) });
+    if (!opened) {
+      // Sealed to a fleet epoch this agent is not a member of yet (an admin adds it): later.
+      if (envelope.wraps.some((w) => w.to.startsWith('fleet#'))) return false;
+      remember(record.rid, record.version, envelope.sig); // a devices-only document
+      return true;
+    }
+    const payload = parsePayload(opened.payload);
+    if (PLACEMENT[payload.type].kind !== record.kind) throw new FlotillaError('bad-record', `a ${payload.type} payload in a ${record.kind} record`);
+    if (payload.type === 'task') {
+      if (payload.window ? payload.host !== undefined : payload.host !== m.id) throw new FlotillaError('bad-record', 'a task for another host');
+      const device = envelope.signer.body as DeviceCertBody;
+      file.waiting[record.rid] = { rid: record.rid, doc: payload, device };
+    } else if (payload.type === 'selector') {
+      if (payload.deleted) delete file.selectors[payload.name];
+      else file.selectors[payload.name] = payload.expr;
+    } else if (payload.type === 'host' && payload.host === m.id) {
+      file.host = { decision: payload.decision, ...(payload.tags ? { tags: payload.tags } : {}), ...(payload.region ? { region: payload.region } : {}) };
+    }
+    remember(record.rid, record.version, envelope.sig);
+    return true;
+  }
+
+  async function takeOrPend(m: StoreMember, record: StoredRecord): Promise<void> {
+    const writer: { id?: string } = {};
+    try {
+      if (await take(m, record, writer)) return;
+      file.pending = [...file.pending.filter((p) => p.rid !== record.rid), record].slice(-MAX_PENDING);
+    } catch (error) {
+      refuse(record, error instanceof FlotillaError ? (error.detail ?? error.message) : String(error), writer.id);
+    }
+  }
+
+  /** Reads at most PAGES_PER_SYNC pages; true when the store has more. */
+  async function pull(m: StoreMember): Promise<boolean> {
+    for (let page = 0; page < PAGES_PER_SYNC; page++) {
+      const { records, next, more } = await storeList(options.signalUrl, m, file.since, undefined, options.http);
+      // Keyrings first: a page may hold a task sealed with an epoch its keyring brings.
+      for (const record of [...records.filter((r) => r.kind === 'keyring'), ...records.filter((r) => r.kind !== 'keyring')]) await takeOrPend(m, record);
+      file.since = next;
+      if (file.pending.length > 0) {
+        const pending = file.pending;
+        file.pending = [];
+        for (const record of pending) await takeOrPend(m, record);
+      }
+      await save();
+      if (!more || records.length === 0) return false;
+    }
+    return true;
+  }
+
+  /** What the selector language sees of this host: its facts, the tags it was started with and the operators'. */
+  async function self(m: StoreMember): Promise<SelectableHost> {
+    const ctx = { config: options.config, state } as unknown as TaskContext;
+    const facts = (await factsHandler({ type: 'facts', id: 'mailbox' } as never, ctx)).data;
+    return {
+      id: m.id,
+      hostname: facts?.hostname ?? hostname(),
+      os: facts?.os ?? process.platform,
+      region: file.host?.region ?? facts?.region,
+      tags: { ...(facts?.tags ?? {}), ...(file.host?.tags ?? {}) },
+      online: true,
+      ips: facts?.ips ?? [],
+      distro: facts?.distro,
+      distroVersion: facts?.distroVersion,
+      arch: facts?.arch,
+    };
+  }
+
+  function resultOf(m: StoreMember, task: string, entry: JournalEntry): ResultDoc {
+    const output = entry.stderr ? `${entry.stdout}${entry.stdout && !entry.stdout.endsWith('\n') ? '\n' : ''}${entry.stderr}` : entry.stdout;
+    const error = entry.error ? `${entry.error.code}${entry.error.detail ? `: ${entry.error.detail}` : ''}`.slice(0, 1024) : undefined;
+    return {
+      type: 'result',
+      task,
+      host: m.id,
+      hostname: hostname().slice(0, 255),
+      status: entry.status,
+      ...(entry.exitCode === undefined ? {} : { exit: entry.exitCode }),
+      output: clipOutput(output),
+      ...(error ? { error } : {}),
+      startedAt: entry.startedAt,
+      endedAt: entry.endedAt ?? now(),
+      at: now(),
+    };
+  }
+
+  /** Refuses a task (audit and log); it is dropped. */
+  function refuseTask(w: Waiting, code: string, detail: string): void {
+    delete file.waiting[w.rid];
+    log('warn', 'store-task-refused', { task: w.doc.task, device: w.device.id.slice(0, 8), code, detail });
+    audit.write({
+      device: w.device.id,
+      deviceName: w.device.name,
+      role: w.device.role,
+      request: String(w.doc.request['type'] ?? 'task').slice(0, 32),
+      task: w.doc.task,
+      rid: w.rid,
+      outcome: 'refused',
+      code,
+      detail,
+      via: 'store',
+    });
+  }
+
+  /** The capability request a task carries, parsed by its spec; throws a sentence. */
+  function requestOf(doc: TaskDoc): { spec: Spec; request: CapabilityRequest } {
+    const type = doc.request['type'];
+    const spec = typeof type === 'string' ? capabilityOfRequest(type) : undefined;
+    if (!spec) throw new FlotillaError('bad-message', `no capability answers ${String(type).slice(0, 32)}`);
+    // Only what runs unattended: journaled, and nothing the controller sends after the request.
+    if (!spec.traits?.journaled || (spec as { followUps?: object }).followUps) throw new FlotillaError('unsupported', `${spec.name} cannot run from the store`);
+    const { attach: _attach, window: _window, ...fields } = doc.request;
+    const request = { ...spec.request.parse({ ...fields, id: 'store' }), type: spec.request.type, id: `store-${doc.task}` } as unknown as CapabilityRequest;
+    if (taskOf(spec, request) !== doc.task) throw new FlotillaError('bad-message', 'the request names another task id');
+    return { spec, request };
+  }
+
+  /** Decides each waiting task: result from the journal, refused, skipped, or started. */
+  async function dispatch(m: StoreMember): Promise<void> {
+    let host: SelectableHost | undefined;
+    let started = 0;
+    const delivered = new Set(file.delivered);
+    for (const w of Object.values(file.waiting)) {
+      const t = w.doc;
+      if (running.has(t.task)) continue;
+      if (delivered.has(t.task) || file.outbox[t.task]) {
+        delete file.waiting[w.rid];
+        continue;
+      }
+      if (!isTaskId(t.task)) {
+        refuseTask(w, 'bad-message', 'task ids are 1-64 letters, digits, dot, dash or underscore');
+        continue;
+      }
+      const known = journal.get(t.task);
+      if (known) {
+        if (known.status === 'running') continue; // a live run of the same id: its result when it ends
+        file.outbox[t.task] = { result: resultOf(m, t.task, known), device: { id: w.device.id, encPub: w.device.encPub } };
+        delete file.waiting[w.rid];
+        continue;
+      }
+      if (t.cancelled) {
+        log('info', 'store-task-cancelled', { task: t.task });
+        delete file.waiting[w.rid];
+        continue;
+      }
+      if (now() > t.deadline) {
+        refuseTask(w, 'timeout', `its deadline passed (${new Date(t.deadline).toISOString()})`);
+        continue;
+      }
+      if (t.window) {
+        try {
+          host ??= await self(m);
+          if (!matchesSelector(parseSelector(t.selector), host, new Map(Object.entries(file.selectors)))) {
+            delete file.waiting[w.rid];
+            continue;
+          }
+        } catch (error) {
+          // A selector naming a saved selector this host cannot read yet, say: tried again next sync.
+          log('warn', 'store-selector-unresolved', { task: t.task, error: error instanceof FlotillaError ? error.detail : String(error) });
+          continue;
+        }
+      }
+      let parsed: { spec: Spec; request: CapabilityRequest };
+      try {
+        parsed = requestOf(t);
+      } catch (error) {
+        const failure = error instanceof FlotillaError ? error : new FlotillaError('bad-message', String(error));
+        refuseTask(w, failure.code, failure.detail ?? failure.message);
+        continue;
+      }
+      if (!roleAllows(w.device.role as Role, parsed.request.type, parsed.request)) {
+        refuseTask(w, 'forbidden', `a ${w.device.role} may not send ${parsed.request.type}`);
+        continue;
+      }
+      // The rest starts when a running one ends (start() syncs again then).
+      if (running.size >= options.config.maxConcurrentTasks || started >= STARTS_PER_SYNC) continue;
+      started++;
+      start(m, w, parsed.spec, parsed.request);
+    }
+    await save();
+  }
+
+  function start(m: StoreMember, w: Waiting, spec: Spec, request: CapabilityRequest): void {
+    const task = w.doc.task;
+    const abort = new AbortController();
+    aborts.set(task, abort);
+    const ctx: TaskContext = {
+      config: options.config,
+      state,
+      journal,
+      audit,
+      log,
+      session: NO_SESSION,
+      device: w.device,
+      signal: abort.signal,
+      send: async () => undefined,
+      output: async () => undefined,
+      onFollowUp: () => undefined,
+    };
+    log('info', 'store-task-started', { task, device: w.device.id.slice(0, 8), by: w.device.name });
+    const done = (async () => {
+      const fields = await runRequest(ctx, spec, request, now(), 'store');
+      await recordEnd(ctx, task, fields);
+      const entry = journal.get(task);
+      // Not journaled (the journal refused the id, say): the reason is the result.
+      const ended: JournalEntry = entry ?? {
+        task,
+        op: spec.name,
+        status: fields.status,
+        device: w.device.id,
+        summary: '',
+        startedAt: fields.startedAt ?? now(),
+        endedAt: now(),
+        stdout: '',
+        stderr: '',
+        truncated: false,
+        ...(fields.error ? { error: fields.error } : {}),
+      };
+      file.outbox[task] = { result: resultOf(m, task, ended), device: { id: w.device.id, encPub: w.device.encPub } };
+      delete file.waiting[w.rid];
+      log('info', 'store-task-ended', { task, status: ended.status });
+      await save();
+      await flush(m);
+    })()
+      .catch((error: unknown) => log('error', 'store-task-crashed', { task, error: (error as Error).message }))
+      .finally(() => {
+        running.delete(task);
+        aborts.delete(task);
+        if (Object.keys(file.waiting).length > 0) void mailbox.sync('task-ended');
+      });
+    running.set(task, done);
+  }
+
+  /** Stores the results waiting in the outbox; those the store does not take stay for the next sync. */
+  async function flush(m: StoreMember): Promise<void> {
+    for (const [task, out] of Object.entries(file.outbox)) {
+      try {
+        const devices = file.keyrings.devices ? rings.devices?.envelope : undefined;
+        const recipients: Recipients = devices ? { scopes: [await scopeSealKey(devices)] } : { direct: [out.device] };
+        const { record } = await sealRecord(
+          { keys: m.keys, cert: m.cert },
+          {
+            fleet: m.fleetId,
+            rid: await opaqueRid(PLACEMENT.result.prefix, m.fleetId, `${task}:${m.id}`),
+            kind: 'result',
+            version: 1,
+            to: [EVERYONE],
+            payload: out.result,
+            recipients,
+            now: now(),
+          },
+        );
+        try {
+          await storePut(options.signalUrl, m, record, options.http);
+        } catch (error) {
+          // Already stored (by this agent before a restart): nothing more to do.
+          if (!(error instanceof FlotillaError && error.code === 'conflict')) throw error;
+        }
+        delete file.outbox[task];
+        file.delivered = [...file.delivered.filter((t) => t !== task), task].slice(-MAX_OUTBOX);
+        log('info', 'store-result-stored', { task, status: out.result.status });
+      } catch (error) {
+        log('warn', 'store-result-not-stored', { task, error: error instanceof FlotillaError ? `${error.code}: ${error.detail ?? ''}` : String(error) });
+        break; // the server is down or full: the rest waits for the next sync
+      }
+    }
+    const kept = Object.keys(file.outbox);
+    for (const old of kept.slice(0, Math.max(0, kept.length - MAX_OUTBOX))) delete file.outbox[old];
+    await save();
+  }
+
+  async function once(reason: string): Promise<void> {
+    const m = member();
+    if (!m) return;
+    log('debug', 'store-sync', { reason, since: file.since });
+    try {
+      await options.refreshRevocation?.();
+      if (await pull(m)) again = true;
+    } catch (error) {
+      log('warn', 'store-sync-failed', { reason, error: error instanceof FlotillaError ? `${error.code}: ${error.detail ?? ''}` : String(error) });
+    }
+    // Tasks already read run, and results wait no longer, even when the store could not be read.
+    await dispatch(m);
+    await flush(m);
+  }
+
+  const mailbox: Mailbox = {
+    get running() {
+      return running.size;
+    },
+    async load() {
+      file = restore(await readJson(path, 'the store mailbox').catch(() => undefined));
+      const m = member();
+      if (!m) return;
+      for (const scope of ['fleet', 'devices'] as const) {
+        const record = file.keyrings[scope];
+        if (!record) continue;
+        try {
+          await takeKeyring(m, scope, record);
+        } catch (error) {
+          delete file.keyrings[scope];
+          log('warn', 'store-keyring-dropped', { scope, error: (error as Error).message });
+        }
+      }
+    },
+    sync(reason) {
+      if (current) {
+        again = true;
+        return current;
+      }
+      const run = async () => {
+        do {
+          again = false;
+          await once(reason);
+        } while (again && member());
+      };
+      current = run().finally(() => {
+        current = undefined;
+      });
+      return current;
+    },
+    async idle() {
+      while (running.size > 0 || current) await Promise.allSettled([...running.values(), current]);
+    },
+    async stop(timeoutMs) {
+      for (const abort of aborts.values()) abort.abort();
+      await Promise.race([Promise.allSettled([...running.values()]), new Promise((r) => setTimeout(r, timeoutMs))]);
+    },
+  };
+  return mailbox;
+}
