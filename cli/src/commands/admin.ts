@@ -11,6 +11,7 @@ import { publishRevocation } from '../../../shared/controller/signal-api.ts';
 import { homeDir, openHome, saveDevice, type Home } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { ago, table, statusColor } from '../output.ts';
+import { decisionDoc, openFleetState, writeDocument } from '../fleet-state.ts';
 import { parseDuration } from '../duration.ts';
 import type { CommandContext } from './context.ts';
 
@@ -53,6 +54,14 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
     const token = createJoinToken(home.signal, home.device.fleetId, ttl);
     await home.tokens.put({ tid: token.tid, secret: token.secret, exp: token.exp, createdAt: Date.now(), revoked: false, usedBy: [], maxUses });
     const text = encodeJoinToken(token);
+    // A token document, so the fleet's other devices list it (and can enroll a host holding it).
+    const state = await openFleetState(home, ctx.err);
+    await writeDocument(
+      state,
+      { type: 'token', tid: token.tid, token: text, uses: maxUses, used: [], revoked: false, exp: token.exp, at: Date.now() },
+      token.tid,
+      ctx.err,
+    );
     const install = `curl -fsSL ${home.signal}agent/flotilla-agent.mjs -o flotilla-agent.mjs && node flotilla-agent.mjs join ${text}`;
     ctx.out(
       ctx.flags.json
@@ -62,6 +71,8 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
     return 0;
   }
   if (sub === 'list') {
+    // Tokens made on other devices (the PWA's) are folded into tokens.json by the sync.
+    await openFleetState(home, ctx.err);
     const tokens = await home.tokens.all();
     if (ctx.flags.json) ctx.out(JSON.stringify(tokens.map(({ secret: _s, ...t }) => t)));
     else {
@@ -86,6 +97,9 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
     const token = arg ? await home.tokens.get(arg) : undefined;
     if (!token) throw new FlotillaError('bad-token', `no token ${arg ?? '(missing id)'}; see flotilla token list`);
     await home.tokens.put({ ...token, revoked: true });
+    const state = await openFleetState(home, ctx.err);
+    const doc = state.sync.tokens().find((t) => t.tid === token.tid);
+    if (doc) await writeDocument(state, { ...doc, revoked: true, at: Date.now() }, token.tid, ctx.err);
     ctx.out(`Revoked token ${token.tid}`);
     return 0;
   }
@@ -109,6 +123,7 @@ export async function findHost(home: Home, text: string | undefined): Promise<st
 export async function acceptCommand(ctx: CommandContext, reject: boolean): Promise<number> {
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
+  const decided: string[] = [];
   try {
     for (const text of ctx.args) {
       const id = await findHost(home, text);
@@ -119,10 +134,19 @@ export async function acceptCommand(ctx: CommandContext, reject: boolean): Promi
         const record = await fleet.controller.accept(id);
         ctx.out(`Accepted ${id.slice(0, 8)} (${record.facts?.hostname ?? '?'})`);
       }
+      decided.push(id);
     }
     return 0;
   } finally {
     await fleet.close();
+    // Host decision documents: every device of the fleet shows the same decision.
+    if (decided.length > 0) {
+      const state = await openFleetState(home, ctx.err);
+      for (const id of decided) {
+        const doc = await decisionDoc(home, id, reject ? 'rejected' : 'accepted');
+        if ((await writeDocument(state, doc, id, ctx.err)) === 'failed') break;
+      }
+    }
   }
 }
 
