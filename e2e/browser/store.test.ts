@@ -209,7 +209,7 @@ describe('one fleet state in two browsers and the CLI', () => {
       await laptop.goto('about:blank'); // the laptop's app closed: only the phone looks later
       const back = restartAgent(stateDir);
       owned.push(back);
-      await back.waitFor(/"event":"signaling-open"/);
+      await back.waitFor(/"event":"agent-started"/);
       await expect
         .poll(
           async () => {
@@ -225,6 +225,9 @@ describe('one fleet state in two browsers and the CLI', () => {
   test('a host rejected on the CLI is rejected in the PWA; a PWA token is listed by the CLI', ({ skip }) => {
     if (!cliHasStore) skip('the CLI store side (store-cli) is not on this branch yet');
     return step(async () => {
+      // The CLI announces itself to the store; an admin device (the phone) then adds it to the keyrings.
+      await flotilla(['hosts']);
+      await syncFresh(phone);
       const { tid } = await makeToken(phone);
       await expect.poll(async () => await flotilla(['token', 'list']), { timeout: 30_000 }).toContain(tid);
       // Another agent with the used-up token: pending, then rejected with the CLI.
@@ -234,6 +237,36 @@ describe('one fleet state in two browsers and the CLI', () => {
       await syncFresh(phone);
       await state(phone, late.id, 'rejected').waitFor({ timeout: 30_000 });
       expect(await phone.getByTestId('pending-hosts').count()).toBe(0);
+    });
+  });
+
+  test('a command queued on the CLI for a stopped agent: the agent comes back, the phone shows the result', ({ skip }) => {
+    if (!cliHasStore || !agentHasMailbox) skip('the CLI or agent store side is not on this branch yet');
+    return step(async () => {
+      const db = agents['db']!;
+      const stateDir = join(dir, 'db-agent');
+      for (const p of owned) await p.stop();
+      await expect.poll(async () => (await flotilla(['hosts'])).includes('offline'), { timeout: 60_000 }).toBe(true);
+      const queued = await flotilla(['run', '--queue', '--deadline', '1h', `id:${db.id.slice(0, 12)}`, '--', 'echo queued-on-the-cli']);
+      expect(queued).toContain('queued');
+      const back = restartAgent(stateDir);
+      owned.push(back);
+      await back.waitFor(/"event":"agent-started"/);
+      const entry = phone.locator('[data-testid="history"] a[data-task]').filter({ hasText: 'echo queued-on-the-cli' });
+      await expect
+        .poll(
+          async () => {
+            await syncFresh(phone, '#/history');
+            if ((await entry.count()) === 0) return 'not listed';
+            return (await entry.locator('[data-status]').first().getAttribute('data-status')) ?? 'no status';
+          },
+          { timeout: 90_000, interval: 2_000 },
+        )
+        .toBe('ok');
+      expect(await entry.textContent()).toContain('from e2e-cli');
+      await entry.click();
+      expect(await phone.locator(`article[data-host="${db.id}"]`).getByTestId('output').textContent()).toContain('queued-on-the-cli');
+      await screenshot(phone, 'store-phone-cli-queued-result');
     });
   });
 

@@ -183,7 +183,8 @@ export class TaskRun {
     const keyOf = (id: string) => this.fleet.hosts.find((h) => h.id === id)?.encPub ?? '';
     const task = {
       task: this.id,
-      request: this.spec.queued!,
+      // The agent parses it with the capability's spec and checks it names this task.
+      request: { ...this.spec.queued!, task: this.id },
       summary: this.spec.command.slice(0, 1024),
       selector: this.selector.slice(0, 4096),
       deadline: queue.deadline,
