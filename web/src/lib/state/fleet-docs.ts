@@ -12,6 +12,11 @@ import { newestList } from './devices.ts';
 import { hostFromDoc, tokenDiffers, tokenFromDoc, tokenToDoc } from './store-mapping.ts';
 import type { FleetState } from './fleet.svelte.ts';
 
+/** Documents are written by operators and admins; every other device refuses a viewer's. */
+function canWrite(fleet: FleetState): boolean {
+  return fleet.device.cert.body.role !== 'viewer';
+}
+
 /** A host decision document for `record` (accepted ones carry a host certificate when this device holds the fleet key). */
 async function decisionDoc(fleet: FleetState, record: HostRecord, decision: HostDoc['decision']): Promise<HostDoc> {
   const device = fleet.device;
@@ -35,7 +40,7 @@ async function decisionDoc(fleet: FleetState, record: HostRecord, decision: Host
 
 /** A decision this browser made (accepted, rejected) goes to the store, unless the store already says so. */
 export async function hostDecided(fleet: FleetState, record: HostRecord): Promise<void> {
-  if (record.status === 'pending') return;
+  if (record.status === 'pending' || !canWrite(fleet)) return;
   if (fleet.store.hostDocs.get(record.id)?.decision === record.status) return;
   try {
     await fleet.store.write(await decisionDoc(fleet, record, record.status), record.id);
@@ -46,6 +51,7 @@ export async function hostDecided(fleet: FleetState, record: HostRecord): Promis
 
 /** A token made, used or revoked here goes to the store. */
 export async function tokenChanged(fleet: FleetState, record: TokenRecord): Promise<void> {
+  if (!canWrite(fleet)) return;
   const doc = fleet.store.tokenDocs.find((t) => t.tid === record.tid);
   if (!tokenDiffers(doc, record)) return;
   try {
