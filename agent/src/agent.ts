@@ -183,12 +183,6 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     if (s === 'open') void pollRevocation();
     if (s === 'open') void mailbox.sync('register');
   });
-  // The socket may have opened while the mailbox loaded (above), before this handler was there: do now what 'open' does.
-  if (endpoint.signaling.state === 'open') {
-    log('info', 'signaling-open', {});
-    void pollRevocation();
-    void mailbox.sync('register');
-  }
   // The server pushes a fleet's new list to its agents the moment it stores it, and says when a record is stored for them.
   endpoint.signaling.onMessage((m) => {
     if (m.type === 'STORE' && m.payload.fleet === enrollment.fleet) void mailbox.sync('push');
