@@ -15,7 +15,7 @@ let fleet: DeviceIdentity;
 
 beforeAll(async () => {
   fleet = await createFleet('admin', true);
-});
+}, 60_000); // RSA key generation on a busy machine
 
 /** A revocation store holding whatever list the test sets. */
 function lists(): { store: RevocationStore; set(list: RevocationList): void } {

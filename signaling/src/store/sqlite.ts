@@ -171,21 +171,24 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
 
   type Put = { input: RecordInput; quota: StoreQuota; now: number; done: (error: Error | undefined, result?: PutResult) => void };
   let pending: Put[] = [];
+  let outcomes: { error?: Error; result?: PutResult }[] = [];
+  const putBatch = db.transaction((batch: Put[]) => {
+    for (const p of batch) {
+      try {
+        outcomes.push({ result: putOne(p.input, p.quota, p.now) }); // nested: a savepoint
+      } catch (error) {
+        outcomes.push({ error: error as Error });
+      }
+    }
+  });
   /** Runs every queued put in one transaction, then answers each (after the commit). */
   const flush = (): void => {
     const batch = pending;
     pending = [];
-    const outcomes: { error?: Error; result?: PutResult }[] = [];
+    if (batch.length === 0) return; // close() flushed them already
+    outcomes = [];
     try {
-      db.transaction(() => {
-        for (const p of batch) {
-          try {
-            outcomes.push({ result: putOne(p.input, p.quota, p.now) }); // nested: a savepoint
-          } catch (error) {
-            outcomes.push({ error: error as Error });
-          }
-        }
-      }).immediate();
+      putBatch.immediate(batch);
     } catch (error) {
       for (const p of batch) p.done(error as Error);
       return;

@@ -22,7 +22,7 @@ let hostB: Identity;
 
 beforeAll(async () => {
   ({ fleet, otherFleet, agent: hostA, agent2: hostB } = await makeCast());
-});
+}, 60_000); // RSA key generation on a busy machine
 afterEach(cleanUp);
 
 async function tempDir(): Promise<string> {
