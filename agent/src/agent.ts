@@ -168,7 +168,6 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
 
   // Queued tasks and fleet documents from the store (mailbox.ts), once this host is accepted.
   const mailbox = createMailbox({ config, state, journal, audit, log, signalUrl: signal, http: nodeHttp, refreshRevocation: () => pollRevocation() });
-  await mailbox.load();
   const saveEnrollment = state.saveEnrollment.bind(state);
   state.saveEnrollment = async (next) => {
     const hadCert = state.enrollment?.hostCert !== undefined;

@@ -120,7 +120,7 @@ function restore(raw: unknown): MailboxFile {
 }
 
 export interface Mailbox {
-  /** Reads the state file and opens the keyrings it keeps. */
+  /** Reads the state file and opens the keyrings it keeps (the first sync does it too). */
   load(): Promise<void>;
   /** Reads the store now (or once more after the sync under way); resolves when that sync ends. */
   sync(reason: string): Promise<void>;
@@ -154,6 +154,7 @@ export function createMailbox(options: MailboxOptions): Mailbox {
   const aborts = new Map<string, AbortController>();
   let current: Promise<void> | undefined;
   let again = false;
+  let loading: Promise<void> | undefined;
 
   function member(): StoreMember | undefined {
     const e = state.enrollment;
@@ -488,7 +489,26 @@ export function createMailbox(options: MailboxOptions): Mailbox {
     await save();
   }
 
+  async function load(): Promise<void> {
+    // Unreadable: read the store again from the start (the journal still keeps each task id to one run).
+    const raw = await readJson(path, 'the store mailbox').catch((error: unknown) => log('warn', 'store-mailbox-unreadable', { path, error: String(error) }));
+    file = restore(raw);
+    const m = member();
+    if (!m) return;
+    for (const scope of ['fleet', 'devices'] as const) {
+      const record = file.keyrings[scope];
+      if (!record) continue;
+      try {
+        await takeKeyring(m, scope, record);
+      } catch (error) {
+        delete file.keyrings[scope];
+        log('warn', 'store-keyring-dropped', { scope, error: (error as Error).message });
+      }
+    }
+  }
+
   async function once(reason: string): Promise<void> {
+    await mailbox.load();
     const m = member();
     if (!m) return;
     log('debug', 'store-sync', { reason, since: file.since });
@@ -507,20 +527,9 @@ export function createMailbox(options: MailboxOptions): Mailbox {
     get running() {
       return running.size;
     },
-    async load() {
-      file = restore(await readJson(path, 'the store mailbox').catch(() => undefined));
-      const m = member();
-      if (!m) return;
-      for (const scope of ['fleet', 'devices'] as const) {
-        const record = file.keyrings[scope];
-        if (!record) continue;
-        try {
-          await takeKeyring(m, scope, record);
-        } catch (error) {
-          delete file.keyrings[scope];
-          log('warn', 'store-keyring-dropped', { scope, error: (error as Error).message });
-        }
-      }
+    load() {
+      loading ??= load();
+      return loading;
     },
     sync(reason) {
       if (current) {
