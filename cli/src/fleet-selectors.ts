@@ -39,7 +39,7 @@ export function mergeSelectors(local: readonly SavedSelector[], docs: readonly S
     if (d.deleted) out.delete(d.name);
     else out.set(d.name, { name: d.name, selector: d.expr, savedAt: d.at });
   }
-  return [...out.values()].sort((a, b) => a.name.localeCompare(b.name));
+  return [...out.values()];
 }
 
 /** The home's selector store with the fleet's selector documents merged into what it lists and looks up. */

@@ -99,9 +99,7 @@ export async function syncFleetState(state: FleetState, err: (line: string) => v
   } catch (error) {
     state.live = false;
     if (!quiet)
-      err(
-        `fleet state: the store at ${state.home.signal} could not be reached (${storeProblem(error)}); going on from the cache in ${stateFile(state.home.dir)}`,
-      );
+      err(`fleet state: not synced with the store at ${state.home.signal} (${storeProblem(error)}); going on from the cache in ${stateFile(state.home.dir)}`);
   } finally {
     clearTimeout(timer);
   }

@@ -71,7 +71,8 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
     return 0;
   }
   if (sub === 'list') {
-    // Tokens made on other devices (the PWA's) are folded into tokens.json by the sync.
+    // Read first: a damaged tokens.json is reported as such. Tokens made on other devices (the PWA's) are folded in by the sync.
+    await home.tokens.all();
     await openFleetState(home, ctx.err);
     const tokens = await home.tokens.all();
     if (ctx.flags.json) ctx.out(JSON.stringify(tokens.map(({ secret: _s, ...t }) => t)));

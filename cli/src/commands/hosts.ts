@@ -22,9 +22,12 @@ export async function hostsCommand(ctx: CommandContext): Promise<number> {
   try {
     const [presence] = await Promise.all([fleet.presence(), syncFleetState(state, ctx.err)]);
     await markInventoryRefreshed(home);
+    const acceptedBefore = (await home.hosts.all()).filter((r) => r.status === 'accepted').length;
     await fleet.discover(presence, ctx.flags.refresh === true);
     // Again: discovery may have met a host removed on another device.
     await applyToHome(state);
+    // Hosts that joined with a token just now: an admin adds them to the fleet keyring (tag windows, documents).
+    if (state.live && (await home.hosts.all()).filter((r) => r.status === 'accepted').length > acceptedBefore) await syncFleetState(state, ctx.err, true);
     const removed = new Set([...state.sync.hosts()].filter(([, d]) => d.decision === 'removed').map(([id]) => id));
     for (const id of home.device.revocation?.body.revoked ?? []) removed.add(id);
     const records = await home.hosts.all();
