@@ -18,3 +18,4 @@ export { spec as environment } from './environment/spec.ts';
 export { spec as hostsFile } from './hosts-file/spec.ts';
 export { spec as services } from './services/spec.ts';
 export { spec as logs } from './logs/spec.ts';
+export { spec as metrics } from './metrics/spec.ts';
