@@ -187,6 +187,8 @@ export class FleetSync {
     if (record.kind === 'keyring') {
       if (record.rid !== keyringRid(envelope.pub?.scope ?? 'fleet')) throw new FlotillaError('bad-record', 'keyring under another id');
       const current = this.snap.keyrings[envelope.pub!.scope];
+      // This device's own keyring write, listed back to it: already taken.
+      if (current && current.version === record.version && current.body === record.body) return true;
       if (current && current.version >= record.version)
         throw new FlotillaError('bad-record', `keyring version ${record.version} is not newer than ${current.version}`);
       await this.takeKeyring(envelope.pub!.scope, record);
