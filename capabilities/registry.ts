@@ -18,3 +18,7 @@ export { spec as environment } from './environment/spec.ts';
 export { spec as hostsFile } from './hosts-file/spec.ts';
 export { spec as services } from './services/spec.ts';
 export { spec as logs } from './logs/spec.ts';
+export { spec as metrics } from './metrics/spec.ts';
+export { spec as terminal } from './terminal/spec.ts';
+export { spec as terminals } from './terminals/spec.ts';
+export { spec as recordings } from './recordings/spec.ts';

@@ -2,7 +2,7 @@
 // role that may use it, and the traits the generic dispatcher and controller act on. Isomorphic:
 // a spec runs in the agent, the CLI and the browser, so it imports nothing platform-bound.
 
-import type { Role } from '../shared/identity/certs.ts';
+import type { Permission, Role } from '../shared/identity/certs.ts';
 import type { Obj } from '../shared/wire/validate.ts';
 
 /** Bytes of each output stream a controller has already seen (a reattaching exec). */
@@ -73,6 +73,11 @@ export interface CapabilitySpec<
    * depends on the request (reading needs viewer, changing needs operator).
    */
   readonly role: Role | ((request: Req) => Role);
+  /**
+   * A permission a device certificate may take away (`deny` in shared/identity/certs.ts): the
+   * agent refuses a device whose certificate denies it, whatever its role.
+   */
+  readonly permission?: Permission;
   readonly traits?: Traits<Req>;
   readonly cli?: readonly CliCommandSpec[];
   readonly web?: WebSpec;

@@ -20,6 +20,9 @@ await build({
   // werift needs @peculiar/x509 only to make certificates, which the agent makes itself
   // (node/rtc/dtls-cert.ts); leaving it out saves about 8 MiB of RSS (docs/operations.md).
   alias: { '@peculiar/x509': './node/rtc/x509-left-out.ts' },
+  // The terminal's pty is a native module: imported at run time, on the first terminal only
+  // (capabilities/terminal/sessions.ts), from node_modules beside the agent.
+  external: ['@lydell/node-pty'],
   logLevel: 'warning',
 });
 const { size } = await stat('dist/flotilla-agent.mjs');

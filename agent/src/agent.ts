@@ -20,6 +20,7 @@ import { openAuditLog } from './audit.ts';
 import { createDispatcher } from './dispatch.ts';
 import { createRevocationWatch } from './revocation-watch.ts';
 import { createMailbox } from './mailbox.ts';
+import { startMetrics } from '../../capabilities/metrics/service.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentState, Enrollment } from './state.ts';
 import type { Logger } from '../../node/log.ts';
@@ -53,6 +54,12 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   await removePartials(state.dir, (event, fields) => log('warn', event, fields));
   const audit = await openAuditLog(state.dir, (error) => log('error', 'audit-write-failed', { error: String(error) }));
   const dispatcher = createDispatcher({ config, state, journal, audit, log });
+  // Sampled from the start, connected or not: the history is what a controller opening later sees.
+  const metrics = await startMetrics({
+    stateDir: state.dir,
+    intervalSeconds: config.metrics.intervalSeconds,
+    log: (level, event, fields) => log(level, event, fields),
+  });
   const handshakes = createHandshakeLimiter(config.handshakesPerMinute);
   const revocations = createRevocationWatch(state, log);
   const knownDevices = new Set<string>();
@@ -219,6 +226,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
       clearInterval(poll);
       clearInterval(storePoll);
       await Promise.all([dispatcher.stopAll(3000), mailbox.stop(3000)]);
+      await metrics.stop();
       await endpoint.close();
       await audit.close();
       log('info', 'agent-stopped', {});

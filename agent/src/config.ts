@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { FlotillaError } from '../../shared/wire/errors.ts';
 import { isObj } from '../../shared/wire/validate.ts';
 import { DEFAULT_HANDSHAKES_PER_MINUTE } from './handshake-limit.ts';
+import { parseTerminalConfig, type TerminalConfig } from './terminal-config.ts';
 
 /** Everything the agent can be told. */
 export interface AgentConfig {
@@ -26,7 +27,11 @@ export interface AgentConfig {
   /** Handshakes one device may start in a minute (handshake-limit.ts). */
   handshakesPerMinute: number;
   maxPushBytes: number;
+  /** Terminal sessions (capabilities/terminal): limits, detach and idle times, recordings. */
+  terminal: TerminalConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Host metrics sampling (capabilities/metrics): every `intervalSeconds`, 1–60. */
+  metrics: { intervalSeconds: number };
 }
 
 /** Default state directory: /var/lib/flotilla-agent for root, ~/.local/state/flotilla-agent otherwise. */
@@ -128,6 +133,20 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
     maxConcurrentTasks: number(file['maxConcurrentTasks'], 64, 'maxConcurrentTasks'),
     handshakesPerMinute: number(file['handshakesPerMinute'], DEFAULT_HANDSHAKES_PER_MINUTE, 'handshakesPerMinute'),
     maxPushBytes: number(file['maxPushBytes'], 4 * 1024 ** 3, 'maxPushBytes'),
+    terminal: parseTerminalConfig(file['terminal']),
     logLevel: level as AgentConfig['logLevel'],
+    metrics: metricsConfig(file['metrics']),
   };
+}
+
+/** The optional `metrics` section: `{ "intervalSeconds": 5 }`. */
+function metricsConfig(value: unknown): AgentConfig['metrics'] {
+  if (value === undefined) return { intervalSeconds: 5 };
+  if (!isObj(value)) throw new FlotillaError('bad-config', 'metrics must be an object, as in "metrics": { "intervalSeconds": 5 }');
+  const unknown = Object.keys(value).filter((k) => k !== 'intervalSeconds');
+  if (unknown.length) throw new FlotillaError('bad-config', `metrics.${unknown[0]} is not a setting; the section takes intervalSeconds`);
+  const interval = value['intervalSeconds'] ?? 5;
+  if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 1 || interval > 60)
+    throw new FlotillaError('bad-config', 'metrics.intervalSeconds must be a whole number of seconds from 1 to 60');
+  return { intervalSeconds: interval };
 }

@@ -7,7 +7,7 @@ import { FlotillaError, toWireError } from '../../shared/wire/errors.ts';
 import { roleAllows } from '../../shared/controller/authorize.ts';
 import { isFollowUp, isRequest, type Message } from '../../shared/wire/protocol.ts';
 import type { SecureSession } from '../../shared/session/session.ts';
-import type { DeviceCertBody } from '../../shared/identity/certs.ts';
+import { denies, type DeviceCertBody } from '../../shared/identity/certs.ts';
 import { capabilityOfRequest, type Spec } from '../../capabilities/index.ts';
 import type { Offsets } from '../../capabilities/spec.ts';
 import { isTaskId, type JournalEntry } from './journal.ts';
@@ -143,6 +143,10 @@ export function createDispatcher(shared: Shared): Dispatcher {
       }
       const spec = capabilityOfRequest(message.type);
       if (!spec) return; // isRequest: every request type but cancel is a capability's
+      if (spec.permission && denies(device, spec.permission)) {
+        void refuse(message, new FlotillaError('forbidden', `this device's certificate denies ${spec.permission} access`));
+        return;
+      }
       const task = taskOf(spec, message);
       if (task !== undefined) {
         if (!isTaskId(task)) {

@@ -14,6 +14,7 @@ import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 import { shellWord } from '../../cli/src/cli-errors.ts';
 import { noAnswer, whenExpired } from '../../cli/src/run-deadline.ts';
+import { queueOptions, queueUnreachable, recordHistory } from '../../cli/src/run-store.ts';
 import { createOutputCollector, drainingWriter, jsonOutputFields, truncationNotice, TRUNCATED_STATUS } from '../../cli/src/bounded-output.ts';
 
 /**
@@ -42,6 +43,9 @@ async function runCommand(ctx: CommandContext): Promise<number> {
   // Checked before connecting: a mistyped --batch is a usage error, not a half-started run.
   const pipeline = pipelineOptions(ctx);
   const rolling = pipeline.rolling !== undefined && isRolling(pipeline.rolling);
+  // --queue / --window: unreachable hosts get the task through the fleet's store (cli/src/run-store.ts).
+  const queueing = queueOptions(ctx);
+  const startedAt = Date.now();
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
   const abort = new AbortController();
@@ -121,9 +125,13 @@ async function runCommand(ctx: CommandContext): Promise<number> {
     try {
       targets = await all;
     } catch (error) {
-      abort.abort();
-      await earlyRun;
-      throw error;
+      // A tag window is left for hosts that may not have enrolled yet.
+      if (queueing?.window && error instanceof FlotillaError && error.code === 'no-match') targets = [];
+      else {
+        abort.abort();
+        await earlyRun;
+        throw error;
+      }
     }
     for (const [id, label] of uniqueLabels(targets.map((t) => t.record))) if (!names.has(id)) names.set(id, label);
     // An early host that presence reports offline, and that has not answered over its
@@ -154,6 +162,10 @@ async function runCommand(ctx: CommandContext): Promise<number> {
       results = [...settled.map(settledResult), ...offline];
     }
     abort.signal.removeEventListener('abort', onAbort);
+    const queued = queueing
+      ? await queueUnreachable(ctx, home, queueing, { task, request: { type: 'exec', ...spec }, summary: cmd.slice(0, 1024), selector }, results)
+      : undefined;
+    if (queued) results = queued.results;
     const code = printReport(ctx, {
       task,
       selector,
@@ -162,7 +174,9 @@ async function runCommand(ctx: CommandContext): Promise<number> {
       names,
       ...(stopped ? { stopped } : {}),
       json: (r) => jsonOutputFields(outputs.get(r.hostId)),
+      ...(queued ? { queued: queued.deadlines } : {}),
     });
+    await recordHistory(ctx, home, { task, command: 'run', summary: cmd, selector, startedAt, results, names }, queued?.state);
     if (ctx.flags.json) {
       const notice = truncationNotice(results.filter((r) => outputs.get(r.hostId).truncated).map((r) => names.get(r.hostId) ?? r.hostId));
       if (notice) ctx.err(notice);

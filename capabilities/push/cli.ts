@@ -10,6 +10,11 @@ import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import { createProgress } from '../../cli/src/output.ts';
 import { pipelineOptions, printReport } from '../../cli/src/report.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
+import { queueOptions, queueUnreachable, recordHistory } from '../../cli/src/run-store.ts';
+import { toBase64 } from '../../shared/wire/encoding.ts';
+
+/** Largest file a queued push carries inside its task record (the store keeps records up to 256 KiB). */
+export const QUEUED_PUSH_MAX = 128 * 1024;
 
 async function fileSource(path: string, modeText: string | undefined): Promise<PushSource & { close(): Promise<void> }> {
   const info = await stat(path).catch(() => {
@@ -35,12 +40,22 @@ async function pushCommand(ctx: CommandContext): Promise<number> {
       'usage',
       "flotilla push needs a selector, a local file and a remote path, as in: flotilla push 'web-*' ./app.conf /etc/app/ [--mode 0644]",
     );
+  const queueing = queueOptions(ctx);
+  const startedAt = Date.now();
   const source = await fileSource(resolve(ctx.cwd, local), ctx.flags.mode);
+  if (queueing && source.size > QUEUED_PUSH_MAX) {
+    await source.close();
+    throw new FlotillaError('usage', `--queue carries the file in the store: ${local} has ${source.size} bytes, at most ${QUEUED_PUSH_MAX} can be queued`);
+  }
   const target = remote.endsWith('/') ? remote + basename(local) : remote;
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
   try {
-    const { names, targets } = await selectTargets(fleet, selector);
+    const { names, targets } = await selectTargets(fleet, selector).catch((error: unknown) => {
+      // A tag window is left for hosts that may not have enrolled yet.
+      if (queueing?.window && error instanceof FlotillaError && error.code === 'no-match') return { names: new Map<string, string>(), targets: [] };
+      throw error;
+    });
     const task = ctx.flags.task ?? newTaskId();
     const sent = new Map<string, number>();
     const online = targets.filter((t) => t.online).length;
@@ -64,15 +79,45 @@ async function pushCommand(ctx: CommandContext): Promise<number> {
       pipelineOptions(ctx, names),
     );
     progress.done();
-    return printReport(ctx, {
+    const queued = queueing
+      ? await queueUnreachable(
+          ctx,
+          home,
+          queueing,
+          {
+            task,
+            request: {
+              type: 'push.begin',
+              task,
+              path: target,
+              size: source.size,
+              sha256: source.sha256,
+              mode: source.mode,
+              content: toBase64(await source.read(0, source.size)),
+            },
+            summary: target,
+            selector,
+          },
+          results,
+        )
+      : undefined;
+    const code = printReport(ctx, {
       task,
       selector,
       command: `push ${local} ${target}`,
-      results,
+      results: queued ? (queued.results as typeof results) : results,
       names,
       ...(stopped ? { stopped } : {}),
       detail: (r) => `${r.data?.path ?? target} ${(r.data?.sha256 ?? '').slice(0, 12)}`,
+      ...(queued ? { queued: queued.deadlines } : {}),
     });
+    await recordHistory(
+      ctx,
+      home,
+      { task, command: 'push', summary: `${local} → ${target}`, selector, startedAt, results: queued?.results ?? results, names },
+      queued?.state,
+    );
+    return code;
   } finally {
     await source.close();
     await fleet.close();

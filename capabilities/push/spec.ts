@@ -20,5 +20,12 @@ export const spec = defineCapability({
   result: (d) => ({ path: str(d, 'path', PATH_MAX), size: int(d, 'size'), sha256: str(d, 'sha256', 64), mode: int(d, 'mode', 0, 0o7777) }),
   role: 'operator',
   traits: { journaled: { summary: (r) => r.path }, audit: (r) => r.path },
-  cli: [{ name: 'push', usage: ['push <selector> <local-file> <remote-path> [--mode 0644]'], options: { mode: { type: 'string' } }, warm: true }],
+  cli: [
+    {
+      name: 'push',
+      usage: ['push <selector> <local-file> <remote-path> [--mode 0644]', '[--queue [--deadline 24h] | --window 7d]: as run; a queued file is at most 128 KiB'],
+      options: { mode: { type: 'string' }, queue: { type: 'boolean' }, deadline: { type: 'string' }, window: { type: 'string' } },
+      warm: true,
+    },
+  ],
 });

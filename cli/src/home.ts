@@ -13,6 +13,7 @@ import { readJson, writeJsonAtomic } from '../../node/files.ts';
 import { currentScope } from './control/scope.ts';
 import { homeDir } from './home-dir.ts';
 import { selectorStore, type SelectorStore } from './selector-store.ts';
+import { withFleetSelectors } from './fleet-selectors.ts';
 import { checkRecords, damaged, hostProblem, tokenProblem } from './home-check.ts';
 
 export { homeDir };
@@ -31,7 +32,8 @@ export interface Home {
   dir: string;
   signal: string;
   device: DeviceIdentity;
-  hosts: HostStore;
+  /** hosts.json; `remove` forgets a host (flotilla remove, or removed on another device). */
+  hosts: HostStore & { remove(id: string): Promise<void> };
   tokens: TokenStore;
   /** Saved selectors (`@name`), selectors.json. */
   selectors: SelectorStore;
@@ -97,6 +99,15 @@ export function jsonStore<T extends { [k in K]: string }, K extends string>(path
       });
       await writing;
     },
+    async remove(id: string) {
+      const map = await load();
+      if (!map.delete(id)) return;
+      writing = writing.then(async () => {
+        await writeJsonAtomic(path, [...map.values()], 0o600);
+        seen = await mtimeOf(path);
+      });
+      await writing;
+    },
     /** Drops the cache when the file changed behind our back. */
     async sync() {
       await writing;
@@ -147,7 +158,7 @@ export async function openHome(dir = homeDir()): Promise<Home> {
     device,
     hosts,
     tokens,
-    selectors: selectorStore(join(dir, 'selectors.json')),
+    selectors: withFleetSelectors(selectorStore(join(dir, 'selectors.json')), dir),
     async saveRevocation(list) {
       device.revocation = list;
       await saveDevice(dir, device, home.signal);

@@ -8,9 +8,12 @@ import { hostsCommand } from './commands/hosts.ts';
 import { fleetCommand, importInitCommand } from './commands/fleet.ts';
 import { connectCommand } from './commands/connect.ts';
 import { selectorCommand } from './commands/selectors.ts';
+import { removeCommand } from './commands/remove.ts';
+import { queueCommand } from './commands/queue.ts';
+import { historyCommand } from './commands/history.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
-import { CAPABILITY_COMMANDS, COMMANDS } from './control/argv.ts';
+import { CAPABILITY_COMMANDS, COMMANDS, scanArgv } from './control/argv.ts';
 import type { CommandContext } from './commands/context.ts';
 import { reportError, usageFromParseError, wantsJson, exitStatusOf, errorLine } from './cli-errors.ts';
 import { connectTimeoutMs, invocationBoundMs, within } from './deadline.ts';
@@ -32,10 +35,13 @@ Fleet
                                      the inventory: status, OS, tags, last seen; with
                                      --probe (or open connections in warm mode) also the
                                      path (direct/relayed, candidate types, udp/tcp) and RTT
-  accept <host…> | reject <host…>    decide on pending hosts
+  accept <host…> | reject <host…>    decide on pending hosts (every device of the fleet sees it)
+  remove <host…>                     take hosts out of the fleet: revoked, forgotten on every
+                                     device, and unable to read what the fleet writes later
   device show                        this device
-  device add <name> --home DIR [--role operator|viewer|admin] [--ttl 90d]
-                                     issue a certificate for another device
+  device add <name> --home DIR [--role operator|viewer|admin] [--ttl 90d] [--no-shell]
+                                     issue a certificate for another device (--no-shell:
+                                     it may not open a terminal, whatever its role)
   device revoke <device-id>          revoke a device fleet-wide
   selector save <name> '<selector>' | selector list | selector rm <name>
                                      saved selectors, used as @name (docs/selectors.md)
@@ -43,6 +49,13 @@ Fleet
 Work (a <selector> is e.g. 'web-*', 'web[01:20]', 'tag:role=web and not db-1', 'os:linux', 'ip:10.0.0.0/24',
       'distro:debian,ubuntu', '@saved', 'one-of(tag:role=web)'; see docs/selectors.md)
 ${capabilityUsage()}
+  queue list [--json]                tasks left for offline hosts (run/push --queue) from every
+                                     device, with each host's state: queued, expired, cancelled,
+                                     or its result's status and exit code
+  queue show <task> | queue cancel <task>
+                                     the hosts' output | cancel it on hosts that have not run it
+  history [--host H] [--status S] [--since 7d] [--limit 50] [--json]
+                                     tasks run or queued from every device, newest first
 
 Warm mode (connections kept open between invocations, like SSH's ControlPersist)
   connect [<selector>] [--persist 10m]
@@ -97,6 +110,7 @@ const CORE_OPTIONS = {
   timeout: { type: 'string' },
   forks: { type: 'string' },
   role: { type: 'string' },
+  'no-shell': { type: 'boolean' },
   home: { type: 'string' },
   task: { type: 'string' },
   refresh: { type: 'boolean' },
@@ -114,6 +128,11 @@ const CORE_OPTIONS = {
   batch: { type: 'string' },
   'batch-wait': { type: 'string' },
   'max-fail': { type: 'string' },
+  host: { type: 'string' },
+  since: { type: 'string' },
+  limit: { type: 'string' },
+  /** `history --status S` (renamed before parsing: `connect --status` is a switch). */
+  'history-status': { type: 'string' },
 } as const;
 
 /** Runs a capability's command: its module (capabilities/<name>/cli.ts) is loaded only now. */
@@ -143,7 +162,7 @@ async function dispatch(argv: string[], write: Write): Promise<number> {
   // Sessions seal records and files are hashed with node:crypto, not a thread-pool round trip.
   useNodeCrypto();
   const dash = argv.indexOf('--');
-  const head = dash >= 0 ? argv.slice(0, dash) : argv;
+  const head = historyStatus(dash >= 0 ? argv.slice(0, dash) : argv);
   const rest = dash >= 0 ? argv.slice(dash + 1) : [];
   const capabilityOptions = Object.fromEntries([...CAPABILITY_COMMANDS.values()].flatMap((c) => Object.entries(c.spec.options ?? {})));
   const { values, positionals } = parseArgs({
@@ -219,6 +238,12 @@ async function runNamed(
       return connectCommand(ctx);
     case 'selector':
       return selectorCommand(ctx);
+    case 'remove':
+      return removeCommand(ctx);
+    case 'queue':
+      return queueCommand(ctx);
+    case 'history':
+      return historyCommand(ctx);
     case 'control-process':
       // Started by `connect` or --persist (detached); not meant to be typed.
       if (currentScope()) throw new FlotillaError('usage', 'a control process cannot start another');
@@ -229,6 +254,15 @@ async function runNamed(
       return runCapabilityCommand(provided.capability, command, ctx);
     }
   }
+}
+
+/** `history --status S` takes a value where `connect --status` is a switch: renamed for history only. */
+export function historyStatus(head: string[]): string[] {
+  if (scanArgv(head).command !== 'history') return head;
+  const at = head.indexOf('--status');
+  if (at >= 0 && (head[at + 1] === undefined || head[at + 1]!.startsWith('-')))
+    throw new FlotillaError('usage', '--status needs a status, as in: flotilla history --status failed');
+  return head.map((word) => (word === '--status' ? '--history-status' : word.startsWith('--status=') ? `--history-status=${word.slice(9)}` : word));
 }
 
 /** Exit status for an error that escaped a command, after telling the user (cli-errors.ts; bin/run-main.js mirrors it). */

@@ -14,7 +14,13 @@ export function color(code: number, text: string): string {
 /** Colour for a result status. */
 export function statusColor(status: string): string {
   const code =
-    status === 'ok' || status === 'online' || status === 'accepted' ? 32 : status === 'pending' || status === 'cancelled' ? 33 : status === 'offline' ? 90 : 31;
+    status === 'ok' || status === 'online' || status === 'accepted'
+      ? 32
+      : status === 'pending' || status === 'cancelled' || status === 'queued'
+        ? 33
+        : status === 'offline'
+          ? 90
+          : 31;
   return color(code, status);
 }
 

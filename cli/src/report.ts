@@ -25,6 +25,8 @@ export interface TaskReport<D extends object> {
   stopped?: string;
   /** The table's columns between STATUS and DETAIL (default EXIT and TIME), with a cell per result. */
   columns?: { header: string; cell: (result: HostResult<D>) => string }[];
+  /** Hosts whose task was left in the store (status `queued`, run --queue), with their deadlines (ms). */
+  queued?: ReadonlyMap<string, number>;
 }
 
 /** The sentence for an error: the code's sentence and its detail. */
@@ -49,6 +51,9 @@ export function jsonResult<D extends object>(result: HostResult<D>, hostname: st
 export function printReport<D extends object>(ctx: CommandContext, report: TaskReport<D>): number {
   const name = (r: HostResult<D>) => report.names.get(r.hostId) ?? r.hostId.slice(0, 8);
   const ok = report.results.filter((r) => r.status === 'ok').length;
+  const queued = report.queued ?? new Map<string, number>();
+  const isQueued = (r: HostResult<D>) => (r.status as string) === 'queued' && queued.has(r.hostId);
+  const deadlineOf = (r: HostResult<D>) => (isQueued(r) ? { deadline: queued.get(r.hostId)! } : {});
   if (ctx.flags.json) {
     ctx.out(
       JSON.stringify({
@@ -57,8 +62,9 @@ export function printReport<D extends object>(ctx: CommandContext, report: TaskR
         ...(report.command === undefined ? {} : { command: report.command }),
         ok,
         total: report.results.length,
+        ...(report.queued ? { queued: report.results.filter(isQueued).length } : {}),
         ...(report.stopped ? { stopped: report.stopped, notStarted: report.results.filter(notStarted).map((r) => r.hostId) } : {}),
-        results: report.results.map((r) => ({ ...jsonResult(r, name(r)), ...report.json?.(r) })),
+        results: report.results.map((r) => ({ ...jsonResult(r, name(r)), ...report.json?.(r), ...deadlineOf(r) })),
       }),
     );
   } else {
@@ -73,18 +79,24 @@ export function printReport<D extends object>(ctx: CommandContext, report: TaskR
           name(r),
           statusColor(r.status),
           ...columns.map((c) => c.cell(r)),
-          r.error ? `${r.error.code}${r.error.detail ? `: ${r.error.detail}` : ''}` : (report.detail?.(r) ?? ''),
+          r.error
+            ? `${r.error.code}${r.error.detail ? `: ${r.error.detail}` : ''}`
+            : isQueued(r)
+              ? `until ${new Date(queued.get(r.hostId)!).toISOString()}`
+              : (report.detail?.(r) ?? ''),
         ]),
       ),
     );
-    ctx.err(`${ok}/${report.results.length} ok${report.task ? ` · task ${report.task}` : ''}`);
+    const waiting = report.results.filter(isQueued).length;
+    ctx.err(`${ok}/${report.results.length} ok${waiting ? ` · ${waiting} queued` : ''}${report.task ? ` · task ${report.task}` : ''}`);
     if (report.stopped) {
       const never = report.results.filter(notStarted).map(name);
       ctx.err(`stopped: ${report.stopped}; not started (${never.length}): ${never.join(', ')}`);
     }
   }
   if (ctx.signal?.aborted) return 130;
-  return exitStatusOf(report.results);
+  // A queued host is not a failure: it runs the task when it comes back (flotilla queue list).
+  return exitStatusOf(report.results.filter((r) => !isQueued(r)));
 }
 
 function notStarted(result: HostResult<object>): boolean {

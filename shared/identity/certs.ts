@@ -9,6 +9,9 @@ import { int, obj, oneOf, optInt, str, strArray, type Obj } from '../wire/valida
 /** What a device may do; agents enforce it. */
 export type Role = 'viewer' | 'operator' | 'admin';
 export const ROLES: readonly Role[] = ['viewer', 'operator', 'admin'];
+/** What a device certificate may take away from its role (`deny`): `shell`, the terminal. */
+export type Permission = 'shell';
+export const PERMISSIONS: readonly Permission[] = ['shell'];
 
 /** A body and the fleet's signature over its canonical JSON. */
 export interface Signed<T> {
@@ -26,6 +29,8 @@ export interface DeviceCertBody extends PublicKeys {
   role: Role;
   iat: number;
   exp?: number;
+  /** Permissions this device lacks although its role has them (absent: none). */
+  deny?: Permission[];
 }
 
 /** A host certificate body: the fleet accepted this agent's keys. */
@@ -78,6 +83,21 @@ function keysOf(b: Obj): PublicKeys {
   return { signPub: str(b, 'signPub', KEY_MAX, 1), encPub: str(b, 'encPub', KEY_MAX, 1) };
 }
 
+/** A certificate's `deny`: a non-empty list of known permissions, each once. */
+function parseDeny(b: Obj): Permission[] {
+  const list = strArray(b, 'deny', PERMISSIONS.length, 32);
+  if (list.length === 0) throw new FlotillaError('bad-message', 'deny: an empty list (leave it out instead)');
+  for (const item of list)
+    if (!(PERMISSIONS as readonly string[]).includes(item)) throw new FlotillaError('bad-message', `deny: unknown permission ${JSON.stringify(item)}`);
+  if (new Set(list).size !== list.length) throw new FlotillaError('bad-message', 'deny: a permission listed twice');
+  return list as Permission[];
+}
+
+/** True when the device's certificate takes `permission` away. */
+export function denies(cert: Pick<DeviceCertBody, 'deny'>, permission: Permission): boolean {
+  return cert.deny?.includes(permission) === true;
+}
+
 /** Validates the shape of a device certificate (not its signature). */
 export function parseDeviceCert(raw: unknown): DeviceCert {
   const { body: b, sig } = signedShape(raw, 'certificate');
@@ -93,6 +113,7 @@ export function parseDeviceCert(raw: unknown): DeviceCert {
     role: oneOf(b, 'role', ROLES),
     iat: int(b, 'iat'),
     ...(exp === undefined ? {} : { exp }),
+    ...(b['deny'] === undefined ? {} : { deny: parseDeny(b) }),
   };
   return { body, sig };
 }
@@ -139,7 +160,7 @@ export async function issueDeviceCert(
   keys: PublicKeys,
   name: string,
   role: Role,
-  options: { now?: number; ttlMs?: number } = {},
+  options: { now?: number; ttlMs?: number; deny?: Permission[] } = {},
 ): Promise<DeviceCert> {
   const iat = options.now ?? Date.now();
   const body: DeviceCertBody = {
@@ -153,6 +174,7 @@ export async function issueDeviceCert(
     role,
     iat,
     ...(options.ttlMs === undefined ? {} : { exp: iat + options.ttlMs }),
+    ...(options.deny?.length ? { deny: [...new Set(options.deny)] } : {}),
   };
   return signDocument(fleetKey, body);
 }

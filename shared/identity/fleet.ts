@@ -1,7 +1,7 @@
 // Creating identities: a new fleet (fleet key + the first admin device), more devices, agents.
 
 import { fleetIdOf, exportPublic, generateIdentityKeys, generateSigningKeys, identityId, publicKeysOf, type IdentityKeys, type PublicKeys } from './crypto.ts';
-import { issueDeviceCert, type DeviceCert, type RevocationList, type Role } from './certs.ts';
+import { issueDeviceCert, type DeviceCert, type Permission, type RevocationList, type Role } from './certs.ts';
 
 /** A peer's keys with their public form and id. */
 export interface Identity {
@@ -44,7 +44,7 @@ export async function addDevice(
   admin: DeviceIdentity,
   name: string,
   role: Role,
-  options: { ttlMs?: number; now?: number; extractable?: boolean } = {},
+  options: { ttlMs?: number; now?: number; extractable?: boolean; deny?: Permission[] } = {},
 ): Promise<DeviceIdentity> {
   if (!admin.fleetKeys) throw new Error('this device does not hold the fleet key');
   const device = await createIdentity(options.extractable ?? true);

@@ -65,6 +65,28 @@ describe('sealed records', () => {
     expect(await refusal(verifyRecord({ ...record, to: [hostB.id] }, trust))).toMatch(/bad-record: .*recipients/);
     expect(await refusal(verifyRecord({ ...record, rid: 't.two' }, trust))).toMatch(/record id/);
     expect(await refusal(verifyRecord({ ...record, version: 2 }, trust))).toMatch(/version/);
+    // Written without an expiry: the server lists it with its maximum TTL, which changes nothing signed.
+    expect(record.exp).toBeUndefined();
+    await verifyRecord({ ...record, exp: Date.now() + 400 * 86_400_000 }, trust);
+    // Written with one (a queued task's deadline): another expiry is a move.
+    const deadline = Date.now() + 86_400_000;
+    const timed = (
+      await sealRecord(writer(admin), {
+        fleet: admin.fleetId,
+        rid: 't.timed',
+        kind: 'task',
+        version: 1,
+        to: [hostA.id],
+        exp: deadline,
+        payload: { type: 'task', command: 'uname -a' },
+        recipients: { direct: [{ id: hostA.id, encPub: hostA.pub.encPub }] },
+      })
+    ).record;
+    await verifyRecord(timed, trust);
+    expect(await refusal(verifyRecord({ ...timed, exp: deadline + 86_400_000 }, trust))).toMatch(/expiry/);
+    const untimed = { ...timed };
+    delete untimed.exp;
+    expect(await refusal(verifyRecord(untimed, trust))).toMatch(/expiry/);
     const other = await createFleet('elsewhere', true);
     expect(await refusal(verifyRecord(record, { fleetId: other.fleetId, fleetPub: other.fleetPub }))).toMatch(/fleet/);
     // Moved inside the envelope too: the signature breaks.

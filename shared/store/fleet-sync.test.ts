@@ -83,6 +83,8 @@ describe('fleet state through the store', () => {
     const stored = JSON.stringify([...store.records.values()].map((r) => ({ ...r, body: fromUtf8(fromBase64(r.body)!) })));
     expect(stored).not.toContain('web-9');
     expect(stored).not.toContain('flt1.secret');
+    // Nothing honest was refused: not even the admin's own keyring writes, listed back to it.
+    expect([...a.refusals(), ...b.refusals()]).toEqual([]);
   });
 
   it('resolves two devices changing one document offline: the later change wins, the earlier one is dropped', async () => {

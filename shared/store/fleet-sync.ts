@@ -187,6 +187,8 @@ export class FleetSync {
     if (record.kind === 'keyring') {
       if (record.rid !== keyringRid(envelope.pub?.scope ?? 'fleet')) throw new FlotillaError('bad-record', 'keyring under another id');
       const current = this.snap.keyrings[envelope.pub!.scope];
+      // This device's own keyring write, listed back to it: already taken.
+      if (current && current.version === record.version && current.body === record.body) return true;
       if (current && current.version >= record.version)
         throw new FlotillaError('bad-record', `keyring version ${record.version} is not newer than ${current.version}`);
       await this.takeKeyring(envelope.pub!.scope, record);
@@ -251,7 +253,8 @@ export class FleetSync {
       o.http,
     );
     this.snap.since = since;
-    const pending = this.snap.pending;
+    // A pending record that a newer version of the same rid has overtaken is simply dropped.
+    const pending = this.snap.pending.filter((r) => (this.snap.docs[r.rid]?.version ?? 0) < r.version);
     this.snap.pending = [];
     for (const record of pending) await this.takeOrPend(record);
     await o.cache.save(this.snap);

@@ -2,6 +2,7 @@
 // a `presence` peer credential carrying the fleet key and a certificate the fleet key signed
 // for the credential's own keys, whose id is not on the fleet's revocation list.
 
+import { createHash } from 'node:crypto';
 import { verifyDeviceCert, verifyHostCert } from '../../shared/identity/certs.ts';
 import { verifyPeerCredential, type PeerCredential } from '../../shared/identity/tokens.ts';
 import { FlotillaError } from '../../shared/wire/errors.ts';
@@ -19,15 +20,60 @@ export interface FleetCredentialOptions {
   agents: boolean;
 }
 
+/** Credentials older or newer than this are refused (verifyPeerCredential's default skew). */
+const MAX_SKEW_MS = 300_000;
+
+interface Verified {
+  member: FleetMember;
+  ts: number;
+  /** The device certificate's expiry, if it has one. */
+  certExp: number | undefined;
+}
+
+/** Checks a fleet credential header (`verify` below says what it checks). */
+export type FleetCredentialCheck = (header: string | undefined, options: FleetCredentialOptions) => Promise<FleetMember>;
+
+/**
+ * A verifyFleetCredential that remembers up to `maxCached` verified credentials while they are
+ * fresh, re-checking revocation, certificate expiry and freshness on every call.
+ */
+export function createFleetCredentialCheck(revocations: RevocationStore, maxCached = 10_000, now: () => number = Date.now): FleetCredentialCheck {
+  const cache = new Map<string, Verified>();
+  return async (header, options) => {
+    const key = createHash('sha256')
+      .update(header ?? '')
+      .digest('base64');
+    const hit = cache.get(key);
+    const t = now();
+    if (hit && Math.abs(t - hit.ts) <= MAX_SKEW_MS) {
+      const { member } = hit;
+      if (member.kind === 'agent' && !options.agents)
+        throw new FlotillaError('bad-token', 'a presence credential must be a device credential carrying cert and fleetPub');
+      const revocation = revocations.get(member.fleet);
+      if (revocation?.body.revoked.includes(member.id)) throw new FlotillaError('cert-revoked', `revocation list version ${revocation.body.version}`);
+      if (hit.certExp !== undefined && hit.certExp <= t) throw new FlotillaError('cert-expired', `expired ${new Date(hit.certExp).toISOString()}`);
+      return member;
+    }
+    if (hit) cache.delete(key);
+    const verified = await verify(header, revocations, options, t);
+    if (cache.size >= maxCached) {
+      const oldest = cache.keys().next();
+      if (!oldest.done) cache.delete(oldest.value);
+    }
+    cache.set(key, verified);
+    return verified.member;
+  };
+}
+
 /**
  * Verifies `Authorization: Flotilla <credential>`. A device presents its device certificate
  * (checked for expiry and revocation); an agent its host certificate. Throws FlotillaError:
  * bad-token (missing or invalid credential), not-in-fleet, cert-expired, cert-revoked.
  */
-export async function verifyFleetCredential(header: string | undefined, revocations: RevocationStore, options: FleetCredentialOptions): Promise<FleetMember> {
+async function verify(header: string | undefined, revocations: RevocationStore, options: FleetCredentialOptions, now: number): Promise<Verified> {
   const match = /^Flotilla\s+(\S+)$/.exec(header ?? '');
   if (!match?.[1]) throw new FlotillaError('bad-token', 'send "Authorization: Flotilla <presence credential>"');
-  const credential = await verifyPeerCredential(match[1], { purpose: 'presence' });
+  const credential = await verifyPeerCredential(match[1], { purpose: 'presence', now, maxSkewMs: MAX_SKEW_MS });
   const { cert: certText, fleetPub } = credential;
   if (certText === undefined || fleetPub === undefined || (credential.kind === 'agent' && !options.agents)) {
     throw new FlotillaError(
@@ -44,8 +90,9 @@ export async function verifyFleetCredential(header: string | undefined, revocati
     throw new FlotillaError('bad-token', 'cert is not JSON');
   }
   const revocation = revocations.get(credential.fleet);
+  let certExp: number | undefined;
   if (credential.kind === 'device') {
-    await verifyDeviceCert(cert, fleetPub, credential.fleet, { presented: credential, revocation });
+    certExp = (await verifyDeviceCert(cert, fleetPub, credential.fleet, { presented: credential, revocation, now })).exp;
   } else {
     try {
       await verifyHostCert(cert, fleetPub, credential.fleet, credential);
@@ -58,5 +105,5 @@ export async function verifyFleetCredential(header: string | undefined, revocati
     // Removed hosts go on the same list as revoked devices.
     if (revocation?.body.revoked.includes(credential.id)) throw new FlotillaError('cert-revoked', `revocation list version ${revocation.body.version}`);
   }
-  return { id: credential.id, kind: credential.kind, fleet: credential.fleet };
+  return { member: { id: credential.id, kind: credential.kind, fleet: credential.fleet }, ts: credential.ts, certExp };
 }

@@ -5,7 +5,7 @@ import { isIPv6 } from 'node:net';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { FlotillaError, type ErrorCode } from '../../shared/wire/errors.ts';
 import { verifyPeerCredential } from '../../shared/identity/tokens.ts';
-import { verifyFleetCredential } from './fleet-credential.ts';
+import { createFleetCredentialCheck } from './fleet-credential.ts';
 import { obj, str } from '../../shared/wire/validate.ts';
 import { createKeyedLimiter, type Limits } from './limits.ts';
 import { errorText, short, type Logger } from './log.ts';
@@ -76,6 +76,7 @@ const route = (handler: Handler) => (req: Request, res: Response, next: NextFunc
 export function createApiRouter(deps: ApiDeps): Router {
   const { log, presence, revocations } = deps;
   const router = express.Router();
+  const checkMember = createFleetCredentialCheck(revocations);
   const apiLimiter = createKeyedLimiter(deps.limits.apiPerSecondPerIp, deps.limits.apiBurstPerIp);
   const limited = (req: Request, _res: Response, next: NextFunction): void =>
     next(apiLimiter.allow(remoteOf(req)) ? undefined : new FlotillaError('rate-limited'));
@@ -128,7 +129,7 @@ export function createApiRouter(deps: ApiDeps): Router {
     '/api/presence',
     limited,
     route(async (req, res) => {
-      const credential = await verifyFleetCredential(req.get('authorization'), revocations, { agents: false });
+      const credential = await checkMember(req.get('authorization'), { agents: false });
       const agents = presence.list(credential.fleet);
       log.info('presence.read', { device: short(credential.id), fleet: short(credential.fleet), remote: remoteOf(req), agents: agents.length });
       res.json({ fleet: credential.fleet, now: Date.now(), agents });
@@ -154,7 +155,7 @@ export function createApiRouter(deps: ApiDeps): Router {
     else notFound(res, `This server holds no revocation list for fleet ${short(fleet) ?? ''}.`);
   });
 
-  router.use(createStoreRouter({ store: deps.store, limits: deps.limits, log, revocations, onStored: deps.onStored }));
+  router.use(createStoreRouter({ store: deps.store, limits: deps.limits, log, checkMember, onStored: deps.onStored }));
 
   router.use('/api', (req, res) => notFound(res, `There is no API route ${req.method} /api${req.path}.`));
 

@@ -11,6 +11,7 @@ import { publishRevocation } from '../../../shared/controller/signal-api.ts';
 import { homeDir, openHome, saveDevice, type Home } from '../home.ts';
 import { openFleet } from '../fleet.ts';
 import { ago, table, statusColor } from '../output.ts';
+import { decisionDoc, openFleetState, writeDocument } from '../fleet-state.ts';
 import { parseDuration } from '../duration.ts';
 import type { CommandContext } from './context.ts';
 
@@ -53,6 +54,14 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
     const token = createJoinToken(home.signal, home.device.fleetId, ttl);
     await home.tokens.put({ tid: token.tid, secret: token.secret, exp: token.exp, createdAt: Date.now(), revoked: false, usedBy: [], maxUses });
     const text = encodeJoinToken(token);
+    // A token document, so the fleet's other devices list it (and can enroll a host holding it).
+    const state = await openFleetState(home, ctx.err);
+    await writeDocument(
+      state,
+      { type: 'token', tid: token.tid, token: text, uses: maxUses, used: [], revoked: false, exp: token.exp, at: Date.now() },
+      token.tid,
+      ctx.err,
+    );
     const install = `curl -fsSL ${home.signal}agent/flotilla-agent.mjs -o flotilla-agent.mjs && node flotilla-agent.mjs join ${text}`;
     ctx.out(
       ctx.flags.json
@@ -62,6 +71,9 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
     return 0;
   }
   if (sub === 'list') {
+    // Read first: a damaged tokens.json is reported as such. Tokens made on other devices (the PWA's) are folded in by the sync.
+    await home.tokens.all();
+    await openFleetState(home, ctx.err);
     const tokens = await home.tokens.all();
     if (ctx.flags.json) ctx.out(JSON.stringify(tokens.map(({ secret: _s, ...t }) => t)));
     else {
@@ -86,6 +98,9 @@ export async function tokenCommand(ctx: CommandContext): Promise<number> {
     const token = arg ? await home.tokens.get(arg) : undefined;
     if (!token) throw new FlotillaError('bad-token', `no token ${arg ?? '(missing id)'}; see flotilla token list`);
     await home.tokens.put({ ...token, revoked: true });
+    const state = await openFleetState(home, ctx.err);
+    const doc = state.sync.tokens().find((t) => t.tid === token.tid);
+    if (doc) await writeDocument(state, { ...doc, revoked: true, at: Date.now() }, token.tid, ctx.err);
     ctx.out(`Revoked token ${token.tid}`);
     return 0;
   }
@@ -109,6 +124,7 @@ export async function findHost(home: Home, text: string | undefined): Promise<st
 export async function acceptCommand(ctx: CommandContext, reject: boolean): Promise<number> {
   const home = await openHome();
   const fleet = await openFleet(home, ctx.fleetOptions);
+  const decided: string[] = [];
   try {
     for (const text of ctx.args) {
       const id = await findHost(home, text);
@@ -119,10 +135,19 @@ export async function acceptCommand(ctx: CommandContext, reject: boolean): Promi
         const record = await fleet.controller.accept(id);
         ctx.out(`Accepted ${id.slice(0, 8)} (${record.facts?.hostname ?? '?'})`);
       }
+      decided.push(id);
     }
     return 0;
   } finally {
     await fleet.close();
+    // Host decision documents: every device of the fleet shows the same decision.
+    if (decided.length > 0) {
+      const state = await openFleetState(home, ctx.err);
+      for (const id of decided) {
+        const doc = await decisionDoc(home, id, reject ? 'rejected' : 'accepted');
+        if ((await writeDocument(state, doc, id, ctx.err)) === 'failed') break;
+      }
+    }
   }
 }
 
@@ -137,9 +162,15 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
         'usage',
         'flotilla device add needs a name and a home folder for the new device, as in: flotilla device add laptop --home ./laptop-home [--role operator] [--ttl 90d]',
       );
-    const device = await addDevice(home.device, arg, role, ctx.flags.ttl ? { ttlMs: parseDuration(ctx.flags.ttl) } : {});
+    const noShell = ctx.flags['no-shell'] === true;
+    const device = await addDevice(home.device, arg, role, {
+      ...(ctx.flags.ttl ? { ttlMs: parseDuration(ctx.flags.ttl) } : {}),
+      ...(noShell ? { deny: ['shell' as const] } : {}),
+    });
     await saveDevice(ctx.flags.home, device, home.signal);
-    ctx.out(`Issued ${role} device ${device.id} "${arg}" into ${ctx.flags.home} (use it with FLOTILLA_HOME=${ctx.flags.home})`);
+    ctx.out(
+      `Issued ${role} device ${device.id} "${arg}"${noShell ? ' without shell access' : ''} into ${ctx.flags.home} (use it with FLOTILLA_HOME=${ctx.flags.home})`,
+    );
     return 0;
   }
   if (sub === 'revoke') {
@@ -158,8 +189,15 @@ export async function deviceCommand(ctx: CommandContext): Promise<number> {
     const d = home.device;
     ctx.out(
       ctx.flags.json
-        ? JSON.stringify({ id: d.id, fleet: d.fleetId, name: d.cert.body.name, role: d.cert.body.role, fleetKey: !!d.fleetKeys })
-        : `Device ${d.id}\nName   ${d.cert.body.name}\nRole   ${d.cert.body.role}\nFleet  ${d.fleetId}\nSignal ${home.signal}\nFleet key: ${d.fleetKeys ? 'held here' : 'not here'}\nRevoked devices: ${d.revocation?.body.revoked.length ?? 0} (${d.revocation ? ago(d.revocation.body.iat) : 'none'})`,
+        ? JSON.stringify({
+            id: d.id,
+            fleet: d.fleetId,
+            name: d.cert.body.name,
+            role: d.cert.body.role,
+            ...(d.cert.body.deny ? { deny: d.cert.body.deny } : {}),
+            fleetKey: !!d.fleetKeys,
+          })
+        : `Device ${d.id}\nName   ${d.cert.body.name}\nRole   ${d.cert.body.role}${d.cert.body.deny ? ` (denied: ${d.cert.body.deny.join(', ')})` : ''}\nFleet  ${d.fleetId}\nSignal ${home.signal}\nFleet key: ${d.fleetKeys ? 'held here' : 'not here'}\nRevoked devices: ${d.revocation?.body.revoked.length ?? 0} (${d.revocation ? ago(d.revocation.body.iat) : 'none'})`,
     );
     return 0;
   }

@@ -8,18 +8,34 @@ import { ago, color, duration, statusColor, table } from '../output.ts';
 import type { CommandContext } from './context.ts';
 import type { PathInfo } from '../../../shared/session/transport.ts';
 import { markInventoryRefreshed, staleInventory } from './hosts-stale.ts';
+import { applyToHome, loadFleetState, publishTokenUses, syncFleetState } from '../fleet-state.ts';
 
 export async function hostsCommand(ctx: CommandContext): Promise<number> {
   const home = await openHome();
+  // Decisions made on other devices (the fleet state) fold into hosts.json before it is shown.
+  const state = await loadFleetState(home);
   const fleet = await openFleet(home, ctx.fleetOptions).catch((error: unknown) => error as Error);
-  if (fleet instanceof Error) return staleInventory(ctx, home, fleet);
+  if (fleet instanceof Error) {
+    await applyToHome(state).catch(() => undefined);
+    return staleInventory(ctx, home, fleet);
+  }
   try {
-    const presence = await fleet.presence();
+    const [presence] = await Promise.all([fleet.presence(), syncFleetState(state, ctx.err)]);
     await markInventoryRefreshed(home);
+    const acceptedBefore = (await home.hosts.all()).filter((r) => r.status === 'accepted').length;
     await fleet.discover(presence, ctx.flags.refresh === true);
+    // Again: discovery may have met a host removed on another device.
+    await applyToHome(state);
+    // Hosts that joined with a token just now: an admin adds them to the fleet keyring (tag windows, documents).
+    if (state.live && (await home.hosts.all()).filter((r) => r.status === 'accepted').length > acceptedBefore) {
+      await syncFleetState(state, ctx.err, true);
+      await publishTokenUses(state, ctx.err);
+    }
+    const removed = new Set([...state.sync.hosts()].filter(([, d]) => d.decision === 'removed').map(([id]) => id));
+    for (const id of home.device.revocation?.body.revoked ?? []) removed.add(id);
     const records = await home.hosts.all();
     for (const p of presence.values()) {
-      if (!records.some((r) => r.id === p.id))
+      if (!records.some((r) => r.id === p.id) && !removed.has(p.id))
         records.push({ id: p.id, status: 'pending', signPub: '', encPub: '', facts: undefined, firstSeen: p.lastSeen, lastSeen: p.lastSeen });
     }
     const rows = records.map((r) => {

@@ -14,6 +14,9 @@ export const CORE_COMMANDS: ReadonlySet<string> = new Set([
   'reject',
   'device',
   'selector',
+  'remove',
+  'queue',
+  'history',
   'connect',
   'control-process',
 ]);
@@ -36,6 +39,10 @@ const CORE_VALUE_OPTIONS = [
   'batch',
   'batch-wait',
   'max-fail',
+  'host',
+  'since',
+  'limit',
+  'history-status',
 ];
 
 /** Each capability's CLI commands, with the capability that provides them. */

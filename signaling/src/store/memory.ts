@@ -12,17 +12,18 @@ interface FleetRecords {
 }
 
 /**
- * Seqs start at the creation time in microseconds, so a restarted server (which has forgotten
- * everything) still hands out seqs above those its clients remember as read.
+ * The seq of the next write: one more than the last, and at least the time in microseconds, so
+ * a restarted memory store or a store restored from an older backup still hands out seqs above
+ * those its clients remember as read (writes are far fewer than one per microsecond).
  */
-export function firstSeq(now: number): number {
-  return now * 1000;
+export function nextSeq(last: number, now: number): number {
+  return Math.max(last + 1, now * 1000);
 }
 
 /** Creates an empty in-memory store. */
-export function createMemoryStore(now = Date.now()): RecordStore {
+export function createMemoryStore(): RecordStore {
   const fleets = new Map<string, FleetRecords>();
-  let seq = firstSeq(now);
+  let seq = 0;
 
   const fleetOf = (fleet: string): FleetRecords => {
     let f = fleets.get(fleet);
@@ -69,7 +70,7 @@ export function createMemoryStore(now = Date.now()): RecordStore {
         to: [...input.to],
         exp: input.exp,
         by: input.by,
-        seq: ++seq,
+        seq: (seq = nextSeq(seq, t)),
         size: input.body.length,
         at: t,
         body: input.body,

@@ -4,11 +4,10 @@
 
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { FlotillaError } from '../../../shared/wire/errors.ts';
-import { verifyFleetCredential, type FleetMember } from '../fleet-credential.ts';
+import type { FleetCredentialCheck, FleetMember } from '../fleet-credential.ts';
 import { addressKey, createKeyedLimiter, type Limits } from '../limits.ts';
 import { short, type Logger } from '../log.ts';
 import { remoteOf } from '../peer-gate.ts';
-import type { RevocationStore } from '../revocations.ts';
 import type { RecordStore, StoredRecord } from './types.ts';
 import { readListQuery, readPutBody, readRid } from './validate.ts';
 
@@ -21,7 +20,8 @@ export interface StoreRouteDeps {
   store: RecordStore;
   limits: Limits;
   log: Logger;
-  revocations: RevocationStore;
+  /** The fleet credential check shared with presence. */
+  checkMember: FleetCredentialCheck;
   /** A record was stored: tell the fleet's connected recipients. */
   onStored: (stored: { fleet: string; seq: number; to: string[] }) => void;
 }
@@ -46,7 +46,7 @@ function wire(r: StoredRecord): object {
 
 /** Builds the router for /api/store; mount it inside the API router (before its 404 and error handler). */
 export function createStoreRouter(deps: StoreRouteDeps): Router {
-  const { store, limits, log, revocations } = deps;
+  const { store, limits, log, checkMember } = deps;
   const router = express.Router();
   const perAddress = createKeyedLimiter(limits.storeRequestsPerSecondPerIp, limits.storeRequestBurstPerIp);
   const perFleet = createKeyedLimiter(limits.storeWritesPerSecond, limits.storeWriteBurst);
@@ -62,7 +62,7 @@ export function createStoreRouter(deps: StoreRouteDeps): Router {
   const verifyMember = async (req: Request): Promise<FleetMember> => {
     const fleet = req.params['fleet'] ?? '';
     if (!FLEET_ID.test(fleet)) throw new FlotillaError('bad-message', 'fleet: not a fleet id');
-    const who = await verifyFleetCredential(req.get('authorization'), revocations, { agents: true });
+    const who = await checkMember(req.get('authorization'), { agents: true });
     if (who.fleet !== fleet) throw new FlotillaError('not-in-fleet', `the credential is for fleet ${short(who.fleet) ?? ''}, not ${short(fleet) ?? ''}`);
     return who;
   };

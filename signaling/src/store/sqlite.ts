@@ -1,13 +1,16 @@
 // The SQLite store backend (`--store sqlite`, `<data-dir>/store.sqlite`): one file, WAL with
-// synchronous=FULL, one transaction per put, so a put that was answered survives SIGKILL or a
-// power cut. better-sqlite3 is synchronous: a put holds the event loop for its fsync (about a
-// millisecond on an SSD), which keeps a check and its write one atomic step without locks.
+// synchronous=FULL, and a put is answered only after the transaction holding it committed, so
+// an answered put survives SIGKILL or a power cut. better-sqlite3 is synchronous: a commit holds
+// the event loop for its fsync (about 6 ms on this machine's disk), which keeps each check and
+// its write one atomic step without locks. Group commit: the puts that arrive in one turn of the
+// event loop share one transaction (each in its own savepoint, so one refused put does not undo
+// the others) and one fsync; one transaction per put measured 156 puts/s here, bound by fsync.
 
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlotillaError } from '../../../shared/wire/errors.ts';
-import { firstSeq } from './memory.ts';
+import { nextSeq } from './memory.ts';
 import { bytesQuota, conflict, recordsQuota } from './refusals.ts';
 import type { FleetStats, ListQuery, ListResult, RecordInput, RecordKind, RecordStore, StoredRecord, StoreQuota } from './types.ts';
 
@@ -43,6 +46,8 @@ CREATE TABLE IF NOT EXISTS high_water (
 CREATE TABLE IF NOT EXISTS fleets (fleet TEXT PRIMARY KEY, records INTEGER NOT NULL, bytes INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
+type PutResult = { seq: number; version: number; at: number };
+
 interface Row {
   rid: string;
   kind: RecordKind;
@@ -57,7 +62,7 @@ interface Row {
 }
 
 /** Opens (creating if needed) `<dir>/store.sqlite`; better-sqlite3 is loaded only here. */
-export async function openSqliteStore(dir: string, now = Date.now()): Promise<RecordStore> {
+export async function openSqliteStore(dir: string): Promise<RecordStore> {
   const { default: Database } = await import('better-sqlite3');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, STORE_FILE);
@@ -72,7 +77,7 @@ export async function openSqliteStore(dir: string, now = Date.now()): Promise<Re
     throw new FlotillaError('bad-config', `cannot open the store ${file}: ${(error as Error).message}`);
   }
   db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
-  db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('seq', firstSeq(now));
+  db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('seq', 0);
   const schema = (db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: number }).value;
   if (schema !== SCHEMA_VERSION) {
     db.close();
@@ -86,7 +91,8 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     high: db.prepare<[string, string], { version: number }>('SELECT version FROM high_water WHERE fleet = ? AND rid = ?'),
     old: db.prepare<[string, string], { size: number }>('SELECT size FROM records WHERE fleet = ? AND rid = ?'),
     counts: db.prepare<[string], FleetStats>('SELECT records, bytes FROM fleets WHERE fleet = ?'),
-    nextSeq: db.prepare<[], { value: number }>("UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value"),
+    lastSeq: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'seq'"),
+    setSeq: db.prepare<[number]>("UPDATE meta SET value = ? WHERE key = 'seq'"),
     upsert: db.prepare(
       `INSERT INTO records (fleet, rid, kind, version, recipients, to_all, exp, by_id, seq, size, at, body)
        VALUES (@fleet, @rid, @kind, @version, @recipients, @toAll, @exp, @by, @seq, @size, @at, @body)
@@ -125,7 +131,7 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     if (q.anyExpired.get(now)) purge.immediate(now);
   };
 
-  const put = db.transaction((input: RecordInput, quota: StoreQuota, now: number) => {
+  const putOne = db.transaction((input: RecordInput, quota: StoreQuota, now: number) => {
     const high = q.high.get(input.fleet, input.rid)?.version;
     if (high !== undefined && input.version <= high) throw conflict(input.rid, high);
     const fits = (): FlotillaError | undefined => {
@@ -140,8 +146,10 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     if (refusal && subtract(q.purgeFleet.all(input.fleet, now)) > 0) refusal = fits();
     if (refusal) throw refusal;
     const old = q.old.get(input.fleet, input.rid);
-    const seq = q.nextSeq.get()?.value;
-    if (seq === undefined) throw new Error('the store has no seq counter');
+    const last = q.lastSeq.get()?.value;
+    if (last === undefined) throw new Error('the store has no seq counter');
+    const seq = nextSeq(last, now);
+    q.setSeq.run(seq);
     q.upsert.run({
       fleet: input.fleet,
       rid: input.rid,
@@ -161,6 +169,33 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     return { seq, version: input.version, at: now };
   });
 
+  type Put = { input: RecordInput; quota: StoreQuota; now: number; done: (error: Error | undefined, result?: PutResult) => void };
+  let pending: Put[] = [];
+  let outcomes: { error?: Error; result?: PutResult }[] = [];
+  const putBatch = db.transaction((batch: Put[]) => {
+    for (const p of batch) {
+      try {
+        outcomes.push({ result: putOne(p.input, p.quota, p.now) }); // nested: a savepoint
+      } catch (error) {
+        outcomes.push({ error: error as Error });
+      }
+    }
+  });
+  /** Runs every queued put in one transaction, then answers each (after the commit). */
+  const flush = (): void => {
+    const batch = pending;
+    pending = [];
+    if (batch.length === 0) return; // close() flushed them already
+    outcomes = [];
+    try {
+      putBatch.immediate(batch);
+    } catch (error) {
+      for (const p of batch) p.done(error as Error);
+      return;
+    }
+    batch.forEach((p, i) => p.done(outcomes[i]?.error, outcomes[i]?.result));
+  };
+
   const toRecord = (row: Row): StoredRecord => ({
     rid: row.rid,
     kind: row.kind,
@@ -176,13 +211,11 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
 
   return {
     where: file,
-    put: (input, quota, now) => {
-      try {
-        return Promise.resolve(put.immediate(input, quota, now));
-      } catch (error) {
-        return Promise.reject(error as Error);
-      }
-    },
+    put: (input, quota, now) =>
+      new Promise((resolve, reject) => {
+        pending.push({ input, quota, now, done: (error, result) => (error || !result ? reject(error ?? new Error('no result')) : resolve(result)) });
+        if (pending.length === 1) setImmediate(flush);
+      }),
     list(query: ListQuery): Promise<ListResult> {
       purgeIfDue(query.now);
       const records: StoredRecord[] = [];
@@ -205,6 +238,7 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     },
     purgeExpired: (now) => Promise.resolve(purge.immediate(now)),
     close() {
+      if (pending.length > 0) flush();
       if (db.open) db.close();
       return Promise.resolve();
     },

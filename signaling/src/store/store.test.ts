@@ -3,7 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ let hostB: Identity;
 
 beforeAll(async () => {
   ({ fleet, otherFleet, agent: hostA, agent2: hostB } = await makeCast());
-});
+}, 60_000); // RSA key generation on a busy machine
 afterEach(cleanUp);
 
 async function tempDir(): Promise<string> {
@@ -79,6 +79,26 @@ describe.each(STORE_BACKENDS)('records and versions (%s)', (backend) => {
     expect((latest.body['records'] as Msg[])[2]).toMatchObject({ version: 3 });
     const nothing = await listRecords(server, admin, fleet.fleetId, `since=${String(latest.body['next'])}`);
     expect(nothing.body).toEqual({ records: [], next: latest.body['next'], more: false });
+  });
+
+  it('settles concurrent puts one by one: one of two equal versions wins, the others are unaffected', async () => {
+    const { server } = await startOn(backend);
+    const admin = await deviceCredential(fleet);
+    const answers = await Promise.all([
+      ...['c1', 'c2', 'c3', 'c4'].map((rid) => putRecord(server, admin, fleet.fleetId, rid, record())),
+      putRecord(server, admin, fleet.fleetId, 'same', record({ version: 5 })),
+      putRecord(server, admin, fleet.fleetId, 'same', record({ version: 5 })),
+    ]);
+    expect(answers.slice(0, 4).map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    expect(
+      answers
+        .slice(4)
+        .map((a) => a.status)
+        .sort(),
+    ).toEqual([200, 409]);
+    const seqs = answers.filter((a) => a.status === 200).map((a) => Number(a.body['seq']));
+    expect(new Set(seqs).size).toBe(5);
+    expect(ridsOf(await listRecords(server, admin, fleet.fleetId)).sort()).toEqual(['c1', 'c2', 'c3', 'c4', 'same']);
   });
 
   it('shows each reader only records addressed to it, to everyone, or written by it', async () => {
@@ -286,6 +306,30 @@ describe('backends', () => {
     expect(next.body['seq']).toBeGreaterThan(Number(last.body['seq']));
     const stats = await api(second.server, `/api/store/${fleet.fleetId}/stats`, { headers: { Authorization: `Flotilla ${mine}` } });
     expect(stats.body).toMatchObject({ records: 3, bytes: 300 });
+  });
+
+  it('hands out seqs above those clients hold after a memory restart or a restore from an older backup', async () => {
+    const mine = await deviceCredential(fleet);
+    const memory = await start({ store: 'memory' });
+    const before = await putRecord(memory.server, mine, fleet.fleetId, 'm', record());
+    await memory.server.close();
+    const restarted = await start({ store: 'memory' });
+    const after = await putRecord(restarted.server, mine, fleet.fleetId, 'm', record());
+    expect(after.body['seq']).toBeGreaterThan(Number(before.body['seq']));
+
+    const dataDir = await tempDir();
+    const first = await start({ dataDir });
+    await putRecord(first.server, mine, fleet.fleetId, 'a', record());
+    await first.server.close();
+    await copyFile(join(dataDir, 'store.sqlite'), join(dataDir, 'backup.sqlite'));
+    const second = await start({ dataDir });
+    const late = await putRecord(second.server, mine, fleet.fleetId, 'b', record());
+    await second.server.close();
+    await rename(join(dataDir, 'backup.sqlite'), join(dataDir, 'store.sqlite'));
+    const restored = await start({ dataDir });
+    expect(ridsOf(await listRecords(restored.server, mine, fleet.fleetId))).toEqual(['a']);
+    const next = await putRecord(restored.server, mine, fleet.fleetId, 'c', record());
+    expect(next.body['seq']).toBeGreaterThan(Number(late.body['seq']));
   });
 
   it('loads better-sqlite3 only for --store sqlite', async () => {

@@ -9,7 +9,8 @@ import type { ResultStatus } from '../../../../shared/wire/protocol.ts';
 export interface TaskHostRecord {
   hostId: string;
   label: string;
-  status: ResultStatus | 'running';
+  /** `queued`: left in the fleet store for an offline host until `deadline`; `expired` once that passed unrun. */
+  status: ResultStatus | 'running' | 'queued' | 'expired';
   exitCode: number | undefined;
   stdout: string;
   stderr: string;
@@ -39,6 +40,10 @@ export interface TaskRecord {
   parts?: number | undefined;
   /** The path a fetch reads (to fetch it again). */
   path?: string | undefined;
+  /** Set on tasks another device ran (from the fleet store): that device's name. */
+  from?: string | undefined;
+  /** Offline hosts got the task through the fleet store, kept until this time (ms). */
+  deadline?: number | undefined;
 }
 
 /** This browser's device identity (non-extractable keys) and where its signaling server is. */
@@ -54,13 +59,15 @@ export interface FlotillaDb extends DBSchema {
   tokens: { key: string; value: TokenRecord };
   tasks: { key: string; value: TaskRecord; indexes: { startedAt: number } };
   settings: { key: string; value: unknown };
+  /** The fleet store's cache (FleetSync's snapshot), one entry per fleet. */
+  sync: { key: string; value: unknown };
 }
 
 export type Db = IDBPDatabase<FlotillaDb>;
 
 /** Name and version: bump the version and add a step below to change the schema. */
 export const DB_NAME = 'flotilla';
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 
 /** Opens (and on first use creates or upgrades) the database. */
 export function openFlotillaDb(name = DB_NAME): Promise<Db> {
@@ -73,6 +80,8 @@ export function openFlotillaDb(name = DB_NAME): Promise<Db> {
         db.createObjectStore('tasks', { keyPath: 'id' }).createIndex('startedAt', 'startedAt');
         db.createObjectStore('settings');
       }
+      // Version 2 adds the fleet store's cache; everything else is kept as it is.
+      if (oldVersion < 2) db.createObjectStore('sync');
     },
     blocking() {
       // A newer version of the app wants to upgrade: let it (this tab reloads on its next visit).

@@ -12,6 +12,7 @@ import { applyJournal, awaitingByHost, journalIds } from './journal-collect.ts';
 import { TaskRun, type Target, type TaskSpec } from './task-run.svelte.ts';
 import { commandSpec } from './work.ts';
 import { notify } from './toasts.svelte.ts';
+import { historyFromTask, mergeHistory } from './store-mapping.ts';
 
 export type Phase = 'loading' | 'insecure' | 'setup' | 'ready' | 'failed';
 
@@ -45,6 +46,15 @@ class AppState {
   fleet = $state.raw<FleetState | undefined>(undefined);
   tasks = $state.raw<TaskRecord[]>([]);
   run = $state.raw<TaskRun | undefined>(undefined);
+  /** History from every device: this browser's tasks, tasks other devices ran, queued tasks and the results hosts left in the fleet store. */
+  allTasks: TaskRecord[] = $derived.by(() => {
+    const fleet = this.fleet;
+    if (!fleet) return this.tasks;
+    const labels = new Map(fleet.hosts.map((h) => [h.id, h.facts?.hostname ?? h.id.slice(0, 8)]));
+    return mergeHistory(this.tasks, fleet.store.history, fleet.store.queue, fleet.device.id, labels);
+  });
+  /** What the history document of each task said when this page wrote it (written when a task ends, again when a result comes later). */
+  #shared = new Map<string, string>();
   retentionDays = $state(90);
   /** A backup from the address, offered on the first-run screen. */
   pendingImport = $state<string | undefined>(undefined);
@@ -148,12 +158,12 @@ class AppState {
     return this.startTask(selector, commandSpec(command, timeoutMs), targets);
   }
 
-  /** Starts any task (command, script, push, fetch) on `targets`. */
-  startTask(selector: string, spec: TaskSpec, targets: readonly Target[]): TaskRun {
+  /** Starts any task (command, script, push, fetch) on `targets`; with `queue`, offline hosts get it through the fleet store. */
+  startTask(selector: string, spec: TaskSpec, targets: readonly Target[], queue?: { deadline: number; window: boolean }): TaskRun {
     const fleet = this.fleet;
     if (!fleet) throw new FlotillaError('internal', 'no fleet yet');
     this.run?.release();
-    const run = new TaskRun({ fleet, selector, spec, targets, onSave: (record) => this.saveTask(record) });
+    const run = new TaskRun({ fleet, selector, spec, targets, onSave: (record) => this.saveTask(record), ...(queue ? { queue } : {}) });
     this.run = run;
     return run;
   }
@@ -161,6 +171,16 @@ class AppState {
   async saveTask(record: TaskRecord): Promise<void> {
     await saveTask(this.db, record);
     this.tasks = [record, ...this.tasks.filter((t) => t.id !== record.id)].sort((a, b) => b.startedAt - a.startedAt);
+    // Every device's history: a document once the task ended (hosts still running are collected later, here).
+    const fleet = this.fleet;
+    const said = record.hosts.map((h) => h.status).join();
+    if (fleet && record.endedAt !== undefined && !record.from && this.#shared.get(record.id) !== said) {
+      this.#shared.set(record.id, said);
+      fleet.store.write(historyFromTask(record), record.id).catch((error: unknown) => {
+        this.#shared.delete(record.id);
+        console.warn('[flotilla] the task could not be written to the fleet store', error);
+      });
+    }
   }
 
   async setRetention(days: number): Promise<void> {

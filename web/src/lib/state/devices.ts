@@ -76,7 +76,7 @@ export async function lookupDevices(fleet: FleetState): Promise<KnownDevice[]> {
 }
 
 /** The newest valid list: this browser's or the signaling server's (another admin may have revoked too). */
-async function newestList(fleet: FleetState): Promise<RevocationList | undefined> {
+export async function newestList(fleet: FleetState): Promise<RevocationList | undefined> {
   const local = fleet.device.revocation;
   let remote: RevocationList | undefined;
   try {

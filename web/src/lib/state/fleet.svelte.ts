@@ -15,6 +15,8 @@ import type { Db, StoredDevice } from '../db/schema.ts';
 import { buildRows, countRows, type HostRow } from './host-rows.ts';
 import { failReason, type ConnectionState } from './connection-state.ts';
 import { JOURNAL_BATCH, parseJournal, type JournalResult } from './journal-collect.ts';
+import { FleetStore } from './fleet-store.svelte.ts';
+import { applyStoreDocs, hostDecided, removeHost, tokenChanged } from './fleet-docs.ts';
 
 const POLL_MS = 5_000;
 /** How soon a host that failed to answer is tried again. */
@@ -58,7 +60,9 @@ export class FleetState {
   clockOff = $state(false);
   /** Each host's connection: connecting, connected (with its path), failed (with the reason). */
   connections = $state.raw<Map<string, ConnectionState>>(new Map());
-  rows: HostRow[] = $derived(buildRows(this.hosts, this.presence));
+  /** The fleet store: host decisions, tokens, history and queued tasks shared by every device. */
+  readonly store: FleetStore;
+  rows: HostRow[] = $derived(buildRows(this.hosts, this.presence, this.removed));
   counts = $derived(countRows(this.rows));
 
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -77,12 +81,26 @@ export class FleetState {
     this.db = db;
     this.stored = stored;
     const log = (event: string, fields?: Record<string, unknown>) => console.debug(`[flotilla] ${event}`, fields ?? '');
-    this.#tokenStore = createTokenStore(db, (t) => (this.tokens = [...this.tokens.filter((x) => x.tid !== t.tid), t]));
+    this.store = new FleetStore({
+      db,
+      stored,
+      localHosts: () => this.hosts.filter((h) => h.status === 'accepted' && h.encPub).map((h) => ({ id: h.id, encPub: h.encPub })),
+      onSynced: () => applyStoreDocs(this),
+    });
+    this.#tokenStore = createTokenStore(db, (t) => {
+      this.tokens = [...this.tokens.filter((x) => x.tid !== t.tid), t];
+      void tokenChanged(this, t);
+    });
     this.dialer = createPeerjsDialer({ signal: stored.signal, device: stored.device, log });
     const core = createController({
       device: stored.device,
       dialer: this.dialer,
-      hosts: createHostStore(db, (r) => (this.hosts = [...this.hosts.filter((h) => h.id !== r.id), r])),
+      hosts: createHostStore(db, (r) => {
+        const before = this.hosts.find((h) => h.id === r.id)?.status;
+        this.hosts = [...this.hosts.filter((h) => h.id !== r.id), r];
+        // A decision made here (accept, reject, a host joining with a token) goes to the store.
+        if (before !== r.status) void hostDecided(this, r);
+      }),
       tokens: this.#tokenStore,
       forks: 16,
       log,
@@ -183,6 +201,11 @@ export class FleetState {
     await this.controller.refresh(id);
   }
 
+  /** Hosts an operator removed from the fleet (they are not shown, even while their agent still runs). */
+  get removed(): ReadonlySet<string> {
+    return new Set([...this.store.hostDocs.values()].filter((d) => d.decision === 'removed').map((d) => d.host));
+  }
+
   get device() {
     return this.stored.device;
   }
@@ -191,12 +214,14 @@ export class FleetState {
   async start(): Promise<void> {
     this.hosts = await this.db.getAll('hosts');
     this.tokens = await this.db.getAll('tokens');
+    void this.store.start();
     void this.poll();
     this.#timer = setInterval(() => void this.poll(), POLL_MS);
   }
 
   stop(): void {
     clearInterval(this.#timer);
+    this.store.stop();
     this.controller.close();
     this.dialer.close();
   }
@@ -210,6 +235,7 @@ export class FleetState {
       this.signalError = undefined;
       this.refusal = undefined;
       this.clockOff = false;
+      void this.store.maybeSync();
     } catch (error) {
       // A stale credential is the clock's fault, not a refusal of this device: say that instead.
       this.clockOff = error instanceof FlotillaError && error.code === 'bad-token' && /clock/.test(error.detail ?? '');
@@ -231,7 +257,7 @@ export class FleetState {
     const todo = online.filter((id) => {
       const record = known.get(id);
       const last = this.#attempts.get(id) ?? 0;
-      if (record?.status === 'rejected' || this.#busy.has(id)) return false;
+      if (record?.status === 'rejected' || this.removed.has(id) || this.#busy.has(id)) return false;
       // Results to collect: ask again while the host still runs them.
       if (record?.status === 'accepted' && awaiting.has(id) && now - (this.#journalAsked.get(id) ?? 0) > JOURNAL_RETRY_MS) return true;
       // Hosts already known at start are not all dialled at once: only ones that return later.
@@ -265,6 +291,33 @@ export class FleetState {
 
   async reject(id: string): Promise<void> {
     await this.controller.reject(id);
+  }
+
+  /** Removes a host from the fleet, as `flotilla remove` does (this device holds the fleet key). */
+  async remove(id: string): Promise<void> {
+    await removeHost(this, id);
+  }
+
+  /** Puts a record as the store says it is, without writing it back to the store. */
+  async putFromStore(record: HostRecord): Promise<void> {
+    await this.db.put('hosts', record);
+    this.hosts = [...this.hosts.filter((h) => h.id !== record.id), record];
+  }
+
+  /** Forgets a host (removed from the fleet) and closes any connection to it. */
+  async forget(id: string): Promise<void> {
+    await this.db.delete('hosts', id);
+    this.hosts = this.hosts.filter((h) => h.id !== id);
+    void this.#tracked.get(id)?.then(
+      (c) => c.close(),
+      () => undefined,
+    );
+  }
+
+  /** Puts a token as the store says it is, without writing it back. */
+  async putTokenFromStore(record: TokenRecord): Promise<void> {
+    await this.db.put('tokens', record);
+    this.tokens = [...this.tokens.filter((t) => t.tid !== record.tid), record];
   }
 
   /** Makes a join token (this device holds the fleet key) and returns its install command. */

@@ -14,16 +14,18 @@ export interface HostRow {
   lastSeen: number;
 }
 
-/** Records plus presence entries never contacted yet (shown pending until they answer). */
-export function buildRows(hosts: readonly HostRecord[], presence: ReadonlyMap<string, PresenceEntry>): HostRow[] {
-  const rows: HostRow[] = hosts.map((record) => {
-    const p = presence.get(record.id);
-    const state: HostState = record.status === 'accepted' ? (p?.online ? 'online' : 'offline') : record.status;
-    return { id: record.id, record, state, lastSeen: Math.max(p?.lastSeen ?? 0, record.lastSeen) };
-  });
+/** Records plus presence entries never contacted yet (shown pending until they answer); hosts removed from the fleet are left out. */
+export function buildRows(hosts: readonly HostRecord[], presence: ReadonlyMap<string, PresenceEntry>, removed: ReadonlySet<string> = new Set()): HostRow[] {
+  const rows: HostRow[] = hosts
+    .filter((record) => !removed.has(record.id))
+    .map((record) => {
+      const p = presence.get(record.id);
+      const state: HostState = record.status === 'accepted' ? (p?.online ? 'online' : 'offline') : record.status;
+      return { id: record.id, record, state, lastSeen: Math.max(p?.lastSeen ?? 0, record.lastSeen) };
+    });
   const known = new Set(hosts.map((h) => h.id));
   for (const p of presence.values()) {
-    if (!known.has(p.id)) rows.push({ id: p.id, record: undefined, state: 'pending', lastSeen: p.lastSeen });
+    if (!known.has(p.id) && !removed.has(p.id)) rows.push({ id: p.id, record: undefined, state: 'pending', lastSeen: p.lastSeen });
   }
   const order: Record<HostState, number> = { pending: 0, online: 1, offline: 2, rejected: 3 };
   return rows.sort((a, b) => order[a.state] - order[b.state] || label(a).localeCompare(label(b)));

@@ -40,6 +40,8 @@ export interface TaskSpec {
   path?: string;
   /** A rolling run: canary hosts, then batches, stopping once too many failed (shared/controller/rolling.ts). */
   rolling?: RollingOptions;
+  /** The request a host that is offline now gets through the fleet store (commands only). */
+  queued?: Record<string, unknown>;
   work(host: HostRun, ctx: WorkContext): Promise<HostResult>;
 }
 
@@ -115,14 +117,31 @@ export class TaskRun {
   readonly fleet: FleetState;
   readonly selector: string;
   readonly spec: TaskSpec;
+  /** Offline hosts were left the task in the fleet store until then (ms). */
+  readonly deadline: number | undefined;
   #abort = new AbortController();
 
-  constructor(o: { fleet: FleetState; selector: string; spec: TaskSpec; targets: readonly Target[]; onSave: (record: TaskRecord) => Promise<void> }) {
+  constructor(o: {
+    fleet: FleetState;
+    selector: string;
+    spec: TaskSpec;
+    targets: readonly Target[];
+    onSave: (record: TaskRecord) => Promise<void>;
+    /** Queue for offline hosts until `deadline`; `window`: any host matching the selector before then, also ones that enroll later. */
+    queue?: { deadline: number; window: boolean };
+  }) {
     this.fleet = o.fleet;
     this.selector = o.selector;
     this.spec = o.spec;
     this.hosts = o.targets.map((t) => new HostRun(t));
-    this.done = this.#run(o.targets, o.onSave);
+    this.deadline = o.queue?.deadline;
+    const queued = o.queue && o.spec.queued ? o.targets.filter((t) => !t.online) : [];
+    for (const host of this.hosts) if (queued.some((t) => t.id === host.hostId)) host.status = 'queued';
+    this.done = this.#run(
+      o.targets.filter((t) => !queued.includes(t)),
+      o.onSave,
+      o.queue && o.spec.queued ? { ...o.queue, hosts: queued } : undefined,
+    );
   }
 
   get command(): string {
@@ -155,12 +174,43 @@ export class TaskRun {
       hosts: this.hosts.map((h) => h.toRecord()),
       ...(this.spec.parts && this.spec.parts > 1 ? { parts: this.spec.parts } : {}),
       ...(this.spec.path ? { path: this.spec.path } : {}),
+      ...(this.deadline ? { deadline: this.deadline } : {}),
     };
   }
 
-  async #run(targets: readonly Target[], onSave: (record: TaskRecord) => Promise<void>): Promise<TaskRecord> {
+  /** Leaves the task in the fleet store for offline hosts; a host it could not be left for is marked unreachable, with why. */
+  async #queue(queue: { deadline: number; window: boolean; hosts: readonly Target[] }): Promise<void> {
+    const keyOf = (id: string) => this.fleet.hosts.find((h) => h.id === id)?.encPub ?? '';
+    const task = {
+      task: this.id,
+      // The agent parses it with the capability's spec and checks it names this task.
+      request: { ...this.spec.queued!, task: this.id },
+      summary: this.spec.command.slice(0, 1024),
+      selector: this.selector.slice(0, 4096),
+      deadline: queue.deadline,
+      deviceName: this.fleet.device.cert.body.name.slice(0, 128),
+    };
+    try {
+      if (queue.window) await this.fleet.store.queueTask(task, { window: true });
+      else if (queue.hosts.length > 0) await this.fleet.store.queueTask(task, { hosts: queue.hosts.map((t) => ({ id: t.id, encPub: keyOf(t.id) })) });
+    } catch (error) {
+      const why = `could not be queued: ${error instanceof Error ? error.message : String(error)}`;
+      for (const host of this.hosts)
+        if (host.status === 'queued') {
+          host.status = 'unreachable';
+          host.error = why;
+        }
+    }
+  }
+
+  async #run(
+    targets: readonly Target[],
+    onSave: (record: TaskRecord) => Promise<void>,
+    queue?: { deadline: number; window: boolean; hosts: readonly Target[] },
+  ): Promise<TaskRecord> {
     const byId = new Map(this.hosts.map((h) => [h.hostId, h]));
     await onSave(this.toRecord());
+    if (queue) await this.#queue(queue);
     const ctx = { controller: this.fleet.controller, task: this.id, signal: this.#abort.signal };
     // History follows the results, without a write per host on the way to the end.
     const saver = coalescingSaver(onSave, (error) => console.warn('[flotilla] task-save-failed', { task: this.id, error: String(error) }));

@@ -16,6 +16,8 @@ export function commandSpec(cmd: string, timeoutMs?: number): TaskSpec {
   return {
     kind: 'exec',
     command: cmd,
+    // For hosts offline now (the composer's "Queue for offline hosts"): the exec request (TaskRun adds the task id).
+    queued: { type: 'exec', cmd, ...(timeoutMs ? { timeoutMs } : {}) },
     work: (host, { controller, task, signal }) =>
       execOnHost(controller, host.hostId, { task, cmd, ...(timeoutMs ? { timeoutMs } : {}) }, (stream, chunk) => host.append(stream, chunk), signal),
   };
