@@ -20,7 +20,7 @@ import { matchesSelector, parseSelector, type SelectableHost } from '../../share
 import type { DeviceCertBody, Role } from '../../shared/identity/certs.ts';
 import type { HttpFetch } from '../../shared/controller/signal-api.ts';
 import {
-  EVERYONE,
+  DEVICES,
   checkWriterRole,
   opaqueRid,
   openPayload,
@@ -196,9 +196,8 @@ export function createMailbox(options: MailboxOptions): Mailbox {
 
   /** Verifies and applies one record; false when it may open later (a keyring epoch not held yet). */
   async function take(m: StoreMember, record: StoredRecord, writer: { id?: string }): Promise<boolean> {
-    // Results and device announcements are for the devices: sealed to them, opened and acted on by
-    // nothing here. Checking their signatures would cost every agent one check per result of
-    // every other host (to `*`): 500 hosts back at once, 250,000 checks for nothing.
+    // Results and device announcements are for the devices (to `@devices`, which the store lists to
+    // device credentials only): if a store lists one here anyway, nothing here opens or acts on it.
     if (record.kind === 'result' || record.kind === 'announce') return true;
     const { envelope, signer } = await verifyRecord(record, trust(m));
     writer.id = signer.id; // verified: refusals from here on name the signer, not what the server says
@@ -464,7 +463,7 @@ export function createMailbox(options: MailboxOptions): Mailbox {
             rid: await opaqueRid(PLACEMENT.result.prefix, m.fleetId, `${task}:${m.id}`),
             kind: 'result',
             version: 1,
-            to: [EVERYONE],
+            to: [DEVICES],
             payload: out.result,
             recipients,
             now: now(),

@@ -34,6 +34,8 @@ export const MAX_RECORD_BYTES = 256 * 1024;
 export const MAX_RECIPIENTS = 1000;
 /** Recipients meaning every member of the fleet. */
 export const EVERYONE = '*';
+/** A recipient meaning every device of the fleet: the store lists the record to device credentials only. */
+export const DEVICES = '@devices';
 const ID = /^[a-z2-7]{52}$/;
 const RID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -121,8 +123,8 @@ export function checkOuter(rid: string, version: number, to: readonly string[]):
   if (!RID.test(rid)) throw new FlotillaError('bad-message', 'a record id is 1 to 64 of A-Z a-z 0-9 . _ : -');
   if (!Number.isSafeInteger(version) || version < 1) throw new FlotillaError('bad-message', 'a record version is an integer of at least 1');
   const everyone = to.length === 1 && to[0] === EVERYONE;
-  if (!everyone && (to.length === 0 || to.length > MAX_RECIPIENTS || !to.every((id) => ID.test(id)))) {
-    throw new FlotillaError('bad-message', `recipients are ["*"] or 1 to ${MAX_RECIPIENTS} ids`);
+  if (!everyone && (to.length === 0 || to.length > MAX_RECIPIENTS || !to.every((id) => ID.test(id) || id === DEVICES))) {
+    throw new FlotillaError('bad-message', `recipients are ["*"] or 1 to ${MAX_RECIPIENTS} ids (or "@devices")`);
   }
 }
 

@@ -201,7 +201,7 @@ describe('queued tasks', () => {
     const records = [...store.records.values()].filter((r) => r.kind === 'task');
     expect(records).toHaveLength(2);
     // Listed only for its host and the devices; opened by its host, not by the other one.
-    expect(records[0]?.to).toEqual(expect.arrayContaining([h1.id, laptop.id, phone.id]));
+    expect(records[0]?.to).toEqual([h1.id, '@devices']);
     expect(records[0]?.to).not.toContain(h2.id);
 
     await b.sync();

@@ -14,6 +14,7 @@ import { FlotillaError } from '../wire/errors.ts';
 import type { RevocationList } from '../identity/certs.ts';
 import type { HttpFetch } from '../controller/signal-api.ts';
 import {
+  DEVICES,
   EVERYONE,
   checkWriterRole,
   openPayload,
@@ -336,7 +337,7 @@ export class FleetSync {
 
   /**
    * Leaves a task in the store: one record per offline host (sealed to that host and the
-   * devices, listed only for them), or one tag-window record for every accepted host that
+   * devices, listed only for that host and the devices, `@devices`), or one tag-window record for every accepted host that
    * matches the selector before the deadline. The store drops them at the deadline.
    */
   async queueTask(task: Omit<TaskDoc, 'type' | 'host' | 'window' | 'cancelled' | 'at'>, target: { hosts: KnownMember[] } | { window: true }): Promise<void> {
@@ -345,9 +346,8 @@ export class FleetSync {
       await this.write(base, task.task, { exp: task.deadline });
       return;
     }
-    const devices = this.deviceIds();
     for (const host of target.hosts) {
-      await this.write({ ...base, host: host.id }, `${task.task}:${host.id}`, { to: [host.id, ...devices].slice(0, 1000), direct: [host], exp: task.deadline });
+      await this.write({ ...base, host: host.id }, `${task.task}:${host.id}`, { to: [host.id, DEVICES], direct: [host], exp: task.deadline });
     }
   }
 
@@ -361,17 +361,13 @@ export class FleetSync {
       const host = t.host;
       const direct = host ? [{ id: host, encPub: this.hostKey(host) ?? '' }].filter((h) => h.encPub) : undefined;
       await this.write({ ...t, cancelled: true, at: this.now() }, name, {
-        ...(host ? { to: [host, ...this.deviceIds()].slice(0, 1000) } : {}),
+        ...(host ? { to: [host, DEVICES] } : {}),
         ...(direct && direct.length > 0 ? { direct } : {}),
         exp: t.deadline,
       });
       changed++;
     }
     return changed;
-  }
-
-  private deviceIds(): string[] {
-    return [...new Set([this.options.member.id, ...this.all('device').map((d) => d.signer.id)])];
   }
 
   private hostKey(id: string): string | undefined {
@@ -426,7 +422,8 @@ export class FleetSync {
         rid,
         kind: place.kind,
         version,
-        to: options.to ?? [EVERYONE],
+        // Records sealed for the devices are listed to devices only: agents never download them.
+        to: options.to ?? (place.scope === 'devices' ? [DEVICES] : [EVERYONE]),
         ...(options.exp === undefined ? {} : { exp: options.exp }),
         payload,
         recipients,

@@ -74,7 +74,7 @@ export interface PeerGate {
   revoked(list: RevocationList): void;
   /**
    * A record was stored: send `STORE {fleet, seq}` to the connected peers that claim its fleet
-   * and are among its recipients (every one for `*`), so they read what is new.
+   * and are among its recipients (every one for `*`, every device for `@devices`), so they read what is new.
    */
   stored(record: { fleet: string; seq: number; to: string[] }): void;
   close(): Promise<void>;
@@ -312,7 +312,8 @@ export function createPeerGate(options: PeerGateOptions): PeerGate {
       const recipients = new Set(to);
       let peers = 0;
       for (const peer of live.values()) {
-        if (peer.fleet !== fleet || !peer.accepting || !(everyone || recipients.has(peer.identity))) continue;
+        if (peer.fleet !== fleet || !peer.accepting || !(everyone || recipients.has(peer.identity) || (peer.kind === 'device' && recipients.has('@devices'))))
+          continue;
         send(peer.socket, { type: 'STORE', payload: { fleet, seq } });
         peers++;
       }

@@ -85,7 +85,7 @@ export function createMemoryStore(): RecordStore {
       let bytes = 0;
       let more = false;
       for (const r of fleets.get(q.fleet)?.records.values() ?? []) {
-        if (r.seq <= q.since || r.exp <= q.now || !visibleTo(r, q.reader)) continue;
+        if (r.seq <= q.since || r.exp <= q.now || !visibleTo(r, q.reader, q.readerIsDevice)) continue;
         if (records.length >= q.limit || (records.length > 0 && bytes + r.size > q.maxBytes)) {
           more = true;
           break;

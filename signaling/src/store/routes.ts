@@ -122,7 +122,15 @@ export function createStoreRouter(deps: StoreRouteDeps): Router {
     route(async (req, res) => {
       const who = memberOf(res);
       const { since, limit } = readListQuery(req.query);
-      const page = await store.list({ fleet: who.fleet, reader: who.id, since, limit, maxBytes: LIST_PAGE_BYTES, now: Date.now() });
+      const page = await store.list({
+        fleet: who.fleet,
+        reader: who.id,
+        readerIsDevice: who.kind === 'device',
+        since,
+        limit,
+        maxBytes: LIST_PAGE_BYTES,
+        now: Date.now(),
+      });
       log.debug('store.list', { fleet: short(who.fleet), reader: short(who.id), since, records: page.records.length, more: page.more });
       res.json({ records: page.records.map(wire), next: page.next, more: page.more });
     }),

@@ -107,9 +107,9 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
     anyExpired: db.prepare<[number], { one: number }>('SELECT 1 AS one FROM records WHERE exp <= ? LIMIT 1'),
     purgeAll: db.prepare<[number], { fleet: string; size: number }>('DELETE FROM records WHERE exp <= ? RETURNING fleet, size'),
     purgeFleet: db.prepare<[string, number], { fleet: string; size: number }>('DELETE FROM records WHERE fleet = ? AND exp <= ? RETURNING fleet, size'),
-    list: db.prepare<[string, number, number, string, string, number], Row>(
+    list: db.prepare<[string, number, number, string, string, number, number], Row>(
       `SELECT rid, kind, version, recipients, exp, by_id, seq, size, at, body FROM records
-       WHERE fleet = ? AND seq > ? AND exp > ? AND (to_all = 1 OR by_id = ? OR instr(recipients, ?) > 0)
+       WHERE fleet = ? AND seq > ? AND exp > ? AND (to_all = 1 OR by_id = ? OR instr(recipients, ?) > 0 OR (? = 1 AND instr(recipients, '"@devices"') > 0))
        ORDER BY seq LIMIT ?`,
     ),
   };
@@ -222,7 +222,7 @@ function createStore(db: BetterSqlite3.Database, file: string): RecordStore {
       let bytes = 0;
       let more = false;
       // Ids are base32, so the quoted id matches only a whole element of the JSON list.
-      for (const row of q.list.iterate(query.fleet, query.since, query.now, query.reader, `"${query.reader}"`, query.limit + 1)) {
+      for (const row of q.list.iterate(query.fleet, query.since, query.now, query.reader, `"${query.reader}"`, query.readerIsDevice ? 1 : 0, query.limit + 1)) {
         if (records.length >= query.limit || (records.length > 0 && bytes + row.size > query.maxBytes)) {
           more = true;
           break;

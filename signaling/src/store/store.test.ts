@@ -118,6 +118,19 @@ describe.each(STORE_BACKENDS)('records and versions (%s)', (backend) => {
     expect(ridsOf(await listRecords(server, b, fleet.fleetId, 'limit=1'))).toEqual(['doc.all']);
   });
 
+  it('lists records to "@devices" to device credentials only, and to their writer', async () => {
+    const { server } = await startOn(backend);
+    const admin = await deviceCredential(fleet);
+    const a = await agentCredential(fleet, hostA);
+    const b = await agentCredential(fleet, hostB);
+    expect((await putRecord(server, a, fleet.fleetId, 'result.from-a', record({ kind: 'result', to: ['@devices'] }))).status).toBe(200);
+    expect((await putRecord(server, admin, fleet.fleetId, 'task.for-b', record({ kind: 'task', to: [hostB.id, '@devices'] }))).status).toBe(200);
+    expect(ridsOf(await listRecords(server, admin, fleet.fleetId))).toEqual(['result.from-a', 'task.for-b']);
+    expect(ridsOf(await listRecords(server, a, fleet.fleetId))).toEqual(['result.from-a']);
+    expect(ridsOf(await listRecords(server, b, fleet.fleetId))).toEqual(['task.for-b']);
+    expect((await putRecord(server, admin, fleet.fleetId, 'bad', record({ to: ['@everyone'] }))).status).toBe(400);
+  });
+
   it('pushes STORE to the connected recipients of the fleet only', async () => {
     const { server } = await startOn(backend);
     const admin = await deviceCredential(fleet);

@@ -54,6 +54,8 @@ export interface ListResult {
 export interface ListQuery {
   fleet: string;
   reader: string;
+  /** The reader is a device (records to `@devices` are listed for it). */
+  readerIsDevice: boolean;
   since: number;
   limit: number;
   /** Stop adding records once their bodies reach this many bytes (at least one record is returned). */
@@ -84,7 +86,7 @@ export interface RecordStore {
   close(): Promise<void>;
 }
 
-/** True when `reader` may see `record`: a recipient, the whole fleet, or its writer. */
-export function visibleTo(record: { to: string[]; by: string }, reader: string): boolean {
-  return record.by === reader || record.to[0] === '*' || record.to.includes(reader);
+/** True when `reader` may see `record`: a recipient, the whole fleet, every device (for a device), or its writer. */
+export function visibleTo(record: { to: string[]; by: string }, reader: string, readerIsDevice = false): boolean {
+  return record.by === reader || record.to[0] === '*' || record.to.includes(reader) || (readerIsDevice && record.to.includes('@devices'));
 }

@@ -29,14 +29,17 @@ export interface PutBody {
   body: Uint8Array;
 }
 
+/** A recipient meaning every device of the fleet (the server knows a caller's kind from its credential). */
+export const DEVICES = '@devices';
+
 function readRecipients(value: unknown): string[] {
   if (!Array.isArray(value) || value.length === 0) throw new FlotillaError('bad-message', 'to: expected a non-empty list of member ids, or ["*"]');
   if (value.length === 1 && value[0] === '*') return ['*'];
   if (value.length > MAX_RECIPIENTS) throw new FlotillaError('bad-message', `to: more than ${MAX_RECIPIENTS} recipients`);
   const seen = new Set<string>();
   value.forEach((id: unknown, i) => {
-    if (typeof id !== 'string' || !MEMBER_ID.test(id))
-      throw new FlotillaError('bad-message', `to[${i}]: expected a member id (52 base32 characters) or a lone "*"`);
+    if (typeof id !== 'string' || !(MEMBER_ID.test(id) || id === DEVICES))
+      throw new FlotillaError('bad-message', `to[${i}]: expected a member id (52 base32 characters), "@devices" or a lone "*"`);
     if (seen.has(id)) throw new FlotillaError('bad-message', `to[${i}]: named twice`);
     seen.add(id);
   });
