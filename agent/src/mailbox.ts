@@ -14,6 +14,8 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FlotillaError } from '../../shared/wire/errors.ts';
+import { fromBase64 } from '../../shared/wire/encoding.ts';
+import type { Message } from '../../shared/wire/protocol.ts';
 import { isObj } from '../../shared/wire/validate.ts';
 import { roleAllows } from '../../shared/controller/authorize.ts';
 import { matchesSelector, parseSelector, type SelectableHost } from '../../shared/controller/selector.ts';
@@ -322,16 +324,20 @@ export function createMailbox(options: MailboxOptions): Mailbox {
   }
 
   /** The capability request a task carries, parsed by its spec; throws a sentence. */
-  function requestOf(doc: TaskDoc): { spec: Spec; request: CapabilityRequest } {
+  function requestOf(doc: TaskDoc): { spec: Spec; request: CapabilityRequest; body?: Uint8Array } {
     const type = doc.request['type'];
     const spec = typeof type === 'string' ? capabilityOfRequest(type) : undefined;
     if (!spec) throw new FlotillaError('bad-message', `no capability answers ${String(type).slice(0, 32)}`);
-    // Only what runs unattended: journaled, and nothing the controller sends after the request.
-    if (!spec.traits?.journaled || (spec as { followUps?: object }).followUps) throw new FlotillaError('unsupported', `${spec.name} cannot run from the store`);
-    const { attach: _attach, window: _window, ...fields } = doc.request;
+    // Only what runs unattended: journaled, and nothing the controller sends after the request,
+    // except a push whose file travels inside the task (`content`, base64, the chunks it replaces).
+    const { attach: _attach, window: _window, content, ...fields } = doc.request;
+    const inline = spec.name === 'push' && typeof content === 'string' ? fromBase64(content) : undefined;
+    if (spec.name === 'push' && content !== undefined && !inline) throw new FlotillaError('bad-message', 'content is not base64');
+    if (!spec.traits?.journaled || ((spec as { followUps?: object }).followUps && !inline))
+      throw new FlotillaError('unsupported', `${spec.name} cannot run from the store`);
     const request = { ...spec.request.parse({ ...fields, id: 'store' }), type: spec.request.type, id: `store-${doc.task}` } as unknown as CapabilityRequest;
     if (taskOf(spec, request) !== doc.task) throw new FlotillaError('bad-message', 'the request names another task id');
-    return { spec, request };
+    return { spec, request, ...(inline ? { body: inline } : {}) };
   }
 
   /** Decides each waiting task: result from the journal, refused, skipped, or started. */
@@ -379,7 +385,7 @@ export function createMailbox(options: MailboxOptions): Mailbox {
           continue;
         }
       }
-      let parsed: { spec: Spec; request: CapabilityRequest };
+      let parsed: { spec: Spec; request: CapabilityRequest; body?: Uint8Array };
       try {
         parsed = requestOf(t);
       } catch (error) {
@@ -394,12 +400,12 @@ export function createMailbox(options: MailboxOptions): Mailbox {
       // The rest starts when a running one ends (start() syncs again then).
       if (running.size >= options.config.maxConcurrentTasks || started >= STARTS_PER_SYNC) continue;
       started++;
-      start(m, w, parsed.spec, parsed.request);
+      start(m, w, parsed.spec, parsed.request, parsed.body);
     }
     await save();
   }
 
-  function start(m: StoreMember, w: Waiting, spec: Spec, request: CapabilityRequest): void {
+  function start(m: StoreMember, w: Waiting, spec: Spec, request: CapabilityRequest, body?: Uint8Array): void {
     const task = w.doc.task;
     const abort = new AbortController();
     aborts.set(task, abort);
@@ -414,7 +420,14 @@ export function createMailbox(options: MailboxOptions): Mailbox {
       signal: abort.signal,
       send: async () => undefined,
       output: async () => undefined,
-      onFollowUp: () => undefined,
+      // A queued push's file came inside the task: handed to the handler as one chunk and the end.
+      onFollowUp: (handler) => {
+        if (!body) return;
+        queueMicrotask(() => {
+          handler({ type: 'push.chunk', id: request.id, offset: 0 } as Message, body);
+          handler({ type: 'push.end', id: request.id } as Message, new Uint8Array(0));
+        });
+      },
     };
     log('info', 'store-task-started', { task, device: w.device.id.slice(0, 8), by: w.device.name });
     const done = (async () => {
