@@ -100,7 +100,13 @@ export function columnsOf(result: Extract<MetricsResult, { kind: 'history' }>): 
     values[name] = s.avg.slice();
     length = Math.max(length, s.avg.length);
   }
-  return { ts: Array.from({ length }, (_, i) => result.start + i * result.step), values };
+  // Buckets before the agent's first sample are left out: a host with ten minutes of history
+  // gets a chart of those ten minutes, not a dot at the edge of an empty hour.
+  const lists = Object.values(values);
+  let first = 0;
+  while (first < length && lists.every((l) => l[first] == null)) first++;
+  for (const l of lists) l.splice(0, first);
+  return { ts: Array.from({ length: length - first }, (_, i) => result.start + (first + i) * result.step), values };
 }
 
 /**
