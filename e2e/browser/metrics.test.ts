@@ -87,6 +87,23 @@ describe('metrics in the PWA', () => {
       }
       expect(await page.locator('[data-testid="legend-disk"] [data-series]').count()).toBeGreaterThan(0);
       await screenshot(page, 'metrics-tab-desktop');
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await expect.poll(() => drawn('cpu')).toBeGreaterThan(0);
+      await screenshot(page, 'metrics-tab-desktop-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
+
+      // Zoom: a drag across the CPU chart narrows every chart's range; Reset zoom undoes it.
+      const reset = page.getByTestId('metrics-reset');
+      expect(await reset.isDisabled()).toBe(true);
+      const over = await metrics.locator('[data-chart="cpu"] .u-over').boundingBox();
+      if (!over) throw new Error('no chart area to drag across');
+      await page.mouse.move(over.x + over.width * 0.5, over.y + over.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(over.x + over.width * 0.9, over.y + over.height / 2, { steps: 5 });
+      await page.mouse.up();
+      await expect.poll(() => reset.isEnabled()).toBe(true);
+      await reset.click();
+      await expect.poll(() => reset.isDisabled()).toBe(true);
 
       await metrics.locator('[data-range="24h"]').click();
       // A new history answer: the 24-hour range comes from the 1-minute tier or coarser.
