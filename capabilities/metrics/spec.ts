@@ -151,6 +151,7 @@ export const spec = defineCapability({
           ...optional('latest', d['latest'] === undefined ? undefined : parseSample(obj(d['latest'], 'latest'))),
         },
   role: 'viewer',
+  web: { hostTab: { label: 'Metrics', order: 5 } },
   traits: { audit: (r) => (r.action === 'live' ? 'live' : `query ${r.since ?? ''}..${r.until ?? ''}`) },
   cli: [
     {
