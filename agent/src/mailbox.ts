@@ -545,8 +545,14 @@ export function createMailbox(options: MailboxOptions): Mailbox {
       retrySoon(error instanceof FlotillaError && error.code === 'rate-limited' ? 1000 + Math.random() * 4000 : 30_000 + Math.random() * 30_000);
     }
     // Tasks already read run, and results wait no longer, even when the store could not be read.
-    await dispatch(m);
-    await flush(m);
+    // A state file that cannot be written (a full disk) is logged and tried again: never a crash.
+    try {
+      await dispatch(m);
+      await flush(m);
+    } catch (error) {
+      log('error', 'store-mailbox-failed', { reason, error: error instanceof FlotillaError ? `${error.code}: ${error.detail ?? ''}` : String(error) });
+      retrySoon(30_000 + Math.random() * 30_000);
+    }
   }
 
   const mailbox: Mailbox = {

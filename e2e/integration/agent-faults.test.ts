@@ -139,10 +139,13 @@ describe('agent faults', () => {
       await ok(['run', id, '--', 'echo fits'], 30_000);
       // Fill it from inside (the command runs in the agent's namespace).
       await cli(admin, ['run', id, '--', `head -c 4000000 /dev/zero > '${dir}/fill'; true`], { timeoutMs: 30_000 });
+      // A fleet document makes the store push to the agent, whose mailbox then cannot save its state: logged, not a crash.
+      expect((await cli(admin, ['selector', 'save', 'everything', '*'])).code).toBe(0);
+      await small.waitFor(/"event":"store-(mailbox|sync)-failed"/);
       const full = await cli(admin, ['run', id, '--json', '--', 'echo never'], { timeoutMs: 30_000 });
       expect(full.code).toBe(1);
       const host = (JSON.parse(full.stdout) as { results: { status: string; stdout: string; error: { code: string; detail: string } }[] }).results[0]!;
-      expect(host.status).toBe('failed');
+      expect(host.status, small.output().slice(-3000)).toBe('failed');
       expect(host.stdout).toBe('');
       expect(host.error.code).toBe('file-error');
       expect(host.error.detail).toMatch(/cannot write its (audit log|journal) \(.*small-disk.*: no space left on the device\), so it did not run this/);
