@@ -1,6 +1,6 @@
 // flotilla shell against a real agent: the CLI runs in tmux (send-keys, capture-pane) for the
 // interactive parts (prompt, a command, resize, exit status, ~., reattach after the CLI is
-// killed); piped stdin; a viewer and a device without shell access refused and audited; a
+// killed); piped stdin; a viewer and a device without shell access refused and audited, a revoked device refused; a
 // recording that holds the bytes shown; cat of 50 MB with the agent's memory bounded.
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -13,6 +13,7 @@ import { cli, killAll, removeDir, ROOT, startAgent, startSignal, tempDir, type P
 let base: string;
 let admin: string;
 let viewer: string;
+let signal: Awaited<ReturnType<typeof startSignal>>;
 let noShell: string;
 let agent: Proc & { id: string };
 let agentState: string;
@@ -94,7 +95,7 @@ beforeAll(async () => {
   viewer = join(base, 'viewer');
   noShell = join(base, 'no-shell');
   agentState = join(base, 'agent');
-  const signal = await startSignal(join(base, 'signal'));
+  signal = await startSignal(join(base, 'signal'));
   expect((await cli(admin, ['init', '--signal', signal.url, '--name', 'ops-admin'])).code).toBe(0);
   const token = (JSON.parse((await cli(admin, ['token', 'create', '--json'])).stdout) as { token: string }).token;
   await mkdir(agentState, { recursive: true });
@@ -238,6 +239,21 @@ describe('flotilla shell', () => {
     audit = await auditLines();
     expect(audit.some((r) => r.device === adminId && r.code === 'session-started' && /user root/.test(r.detail ?? ''))).toBe(true);
     expect(audit.some((r) => r.device === adminId && r.code === 'session-ended' && /exit 7/.test(r.detail ?? ''))).toBe(true);
+  });
+
+  it('refuses a revoked device before it reaches the agent, and the signaling server logs it', async () => {
+    const lost = join(base, 'lost-phone');
+    expect((await cli(admin, ['device', 'add', 'lost-phone', '--home', lost, '--role', 'operator'])).code).toBe(0);
+    await writeFile(join(lost, 'hosts.json'), await readFile(join(admin, 'hosts.json')));
+    const lostId = await deviceId(lost);
+    expect((await cli(admin, ['device', 'revoke', lostId])).code).toBe(0);
+    const refused = await cli(lost, ['shell', HOST, '--', 'id']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/has been revoked from the fleet/);
+    // Refused before it dials: the signaling server logs the refusal, and the agent never opened a session for it.
+    expect(signal.output()).toMatch(/"event":"api\.refused".*"code":"cert-revoked"/);
+    const audit = await auditLines();
+    expect(audit.some((r) => r.device === lostId && r.request === 'terminal.open' && r.outcome !== 'refused')).toBe(false);
   });
 
   it('refuses a user without a login shell, as login and sshd do', async () => {
