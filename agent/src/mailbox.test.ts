@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addDevice, createFleet, type DeviceIdentity } from '../../shared/identity/fleet.ts';
 import { issueHostCert } from '../../shared/identity/certs.ts';
-import { FleetSync, type SyncSnapshot } from '../../shared/store/fleet-sync.ts';
+import { FleetSync, deviceMember, type SyncSnapshot } from '../../shared/store/fleet-sync.ts';
 import { createTestStore, type TestStore } from '../../shared/store/test-store.ts';
 import { sealRecord, opaqueRid } from '../../shared/store/envelope.ts';
 import { storePut } from '../../shared/store/client.ts';
@@ -28,17 +28,7 @@ function device(d: DeviceIdentity, store: TestStore, localHosts: { id: string; e
   let kept: SyncSnapshot | undefined;
   return new FleetSync({
     signal: SIGNAL,
-    member: {
-      id: d.id,
-      keys: d.keys,
-      pub: d.pub,
-      kind: 'device',
-      fleetId: d.fleetId,
-      fleetPub: d.fleetPub,
-      cert: d.cert,
-      name: d.cert.body.name,
-      role: d.cert.body.role,
-    },
+    member: deviceMember(d),
     cache: { load: async () => (kept ? structuredClone(kept) : undefined), save: async (s) => void (kept = structuredClone(s)) },
     revocation: () => undefined,
     localHosts: () => localHosts,

@@ -8,7 +8,7 @@
 // so in one line on stderr.
 
 import { FlotillaError } from '../../shared/wire/errors.ts';
-import { FleetSync, type KnownMember, type SyncSnapshot } from '../../shared/store/fleet-sync.ts';
+import { FleetSync, deviceMember, type KnownMember, type SyncSnapshot } from '../../shared/store/fleet-sync.ts';
 import type { HttpFetch } from '../../shared/controller/signal-api.ts';
 import type { HostRecord, TokenRecord } from '../../shared/controller/hosts.ts';
 import type { HostDecision, HostDoc, Payload, TokenDoc } from '../../shared/store/documents.ts';
@@ -46,17 +46,7 @@ export async function loadFleetState(home: Home, options: { http?: HttpFetch; no
   const d = home.device;
   const sync = new FleetSync({
     signal: home.signal,
-    member: {
-      id: d.id,
-      keys: d.keys,
-      pub: d.pub,
-      kind: 'device',
-      fleetId: d.fleetId,
-      fleetPub: d.fleetPub,
-      cert: d.cert,
-      name: d.cert.body.name,
-      role: d.cert.body.role,
-    },
+    member: deviceMember(d),
     cache: {
       // A damaged cache is rebuilt from the store: it holds nothing the store does not.
       load: async () => {

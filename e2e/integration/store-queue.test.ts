@@ -15,7 +15,7 @@ import { openHome } from '../../cli/src/home.ts';
 import { addDevice, createIdentity, type DeviceIdentity } from '../../shared/identity/fleet.ts';
 import { issueRevocationList } from '../../shared/identity/certs.ts';
 import { publishRevocation } from '../../shared/controller/signal-api.ts';
-import { FleetSync, type SyncSnapshot } from '../../shared/store/fleet-sync.ts';
+import { FleetSync, deviceMember, type SyncSnapshot } from '../../shared/store/fleet-sync.ts';
 import { opaqueRid, sealRecord, type StoredRecord } from '../../shared/store/envelope.ts';
 import { storePut, type StoreMember } from '../../shared/store/client.ts';
 
@@ -86,17 +86,7 @@ async function startProxy(target: number): Promise<Proxy> {
 }
 
 function memberOf(d: DeviceIdentity): StoreMember & { name: string; role: string } {
-  return {
-    id: d.id,
-    keys: d.keys,
-    pub: d.pub,
-    kind: 'device',
-    fleetId: d.fleetId,
-    fleetPub: d.fleetPub,
-    cert: d.cert,
-    name: d.cert.body.name,
-    role: d.cert.body.role,
-  };
+  return deviceMember(d);
 }
 
 /** A device in this process reading and writing the store through the proxy. */

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { addDevice, createFleet, createIdentity, type DeviceIdentity } from '../identity/fleet.ts';
 import { issueHostCert, issueRevocationList, type RevocationList } from '../identity/certs.ts';
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../wire/encoding.ts';
-import { FleetSync, type SyncSnapshot } from './fleet-sync.ts';
+import { FleetSync, deviceMember, type SyncSnapshot } from './fleet-sync.ts';
 import { createTestStore, type TestStore } from './test-store.ts';
 import { sealRecord } from './envelope.ts';
 import { storePut } from './client.ts';
@@ -19,17 +19,7 @@ function device(d: DeviceIdentity, store: TestStore, revocation?: () => Revocati
   let kept: SyncSnapshot | undefined;
   return new FleetSync({
     signal: SIGNAL,
-    member: {
-      id: d.id,
-      keys: d.keys,
-      pub: d.pub,
-      kind: 'device',
-      fleetId: d.fleetId,
-      fleetPub: d.fleetPub,
-      cert: d.cert,
-      name: d.cert.body.name,
-      role: d.cert.body.role,
-    },
+    member: deviceMember(d),
     cache: {
       load: async () => (kept ? structuredClone(kept) : undefined),
       save: async (s) => {

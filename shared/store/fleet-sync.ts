@@ -12,6 +12,7 @@
 
 import { FlotillaError } from '../wire/errors.ts';
 import type { RevocationList } from '../identity/certs.ts';
+import type { DeviceIdentity } from '../identity/fleet.ts';
 import type { HttpFetch } from '../controller/signal-api.ts';
 import {
   DEVICES,
@@ -103,6 +104,21 @@ export interface FleetSyncOptions {
   localHosts?: () => KnownMember[];
   http?: HttpFetch;
   now?: () => number;
+}
+
+/** A device identity as FleetSync's member: its keys, certificate, name and role. */
+export function deviceMember(d: DeviceIdentity): FleetSyncOptions['member'] {
+  return {
+    id: d.id,
+    keys: d.keys,
+    pub: d.pub,
+    kind: 'device',
+    fleetId: d.fleetId,
+    fleetPub: d.fleetPub,
+    cert: d.cert,
+    name: d.cert.body.name,
+    role: d.cert.body.role,
+  };
 }
 
 const MAX_PENDING = 2000;

@@ -4,7 +4,7 @@
 // reached the app works from the cache and says so in one quiet line (SignalBanner).
 
 import { FlotillaError } from '../../../../shared/wire/errors.ts';
-import { FleetSync, type KnownMember, type QueueEntry, type SyncSnapshot } from '../../../../shared/store/fleet-sync.ts';
+import { FleetSync, deviceMember, type KnownMember, type QueueEntry, type SyncSnapshot } from '../../../../shared/store/fleet-sync.ts';
 import type { HistoryDoc, HostDoc, Payload, TaskDoc, TokenDoc } from '../../../../shared/store/documents.ts';
 import type { HttpFetch } from '../../../../shared/controller/signal-api.ts';
 import type { Db, StoredDevice } from '../db/schema.ts';
@@ -60,18 +60,7 @@ export class FleetStore {
     const d = options.stored.device;
     this.sync = new FleetSync({
       signal: options.stored.signal,
-      member: {
-        id: d.id,
-        // Non-extractable as stored: FleetSync unwraps with keys.enc.privateKey and signs with keys.sign.privateKey.
-        keys: d.keys,
-        pub: d.pub,
-        kind: 'device',
-        fleetId: d.fleetId,
-        fleetPub: d.fleetPub,
-        cert: d.cert,
-        name: d.cert.body.name,
-        role: d.cert.body.role,
-      },
+      member: deviceMember(d),
       cache: idbCache(options.db, d.fleetId),
       revocation: () => d.revocation,
       localHosts: options.localHosts,
