@@ -35,7 +35,7 @@ import {
   type StoredRecord,
 } from '../../shared/store/envelope.ts';
 import { epochKeys, keyringRid, openKeyring, scopeSealKey } from '../../shared/store/keyring.ts';
-import { clipOutput, parsePayload, PLACEMENT, type ResultDoc, type TaskDoc } from '../../shared/store/documents.ts';
+import { clipOutput, parsePayload, PLACEMENT, type Payload, type ResultDoc, type TaskDoc } from '../../shared/store/documents.ts';
 import { storeList, storePut, type StoreMember } from '../../shared/store/client.ts';
 import { capabilityOfRequest, type Spec } from '../../capabilities/index.ts';
 import { handler as factsHandler } from '../../capabilities/facts/agent.ts';
@@ -67,6 +67,25 @@ export interface MailboxOptions extends MailboxShared {
   /** Asks the signaling server for a newer revocation list before reading (the agent's poll). */
   refreshRevocation?: () => Promise<void>;
   now?: () => number;
+  /** Called after a sync that added, changed or deleted a kept document (KEPT_DOCS: jobs, alert rules…). */
+  onDocuments?: () => void;
+}
+
+/**
+ * Document types the mailbox keeps as read (with their signer) for the agent's managers (the
+ * job scheduler, the alert evaluator) to read through `documents(type)`. A document is kept by
+ * record id; the newest verified version replaces the older, a deleted one stays as written (its
+ * own `deleted` flag says so), so a manager sees removals too.
+ */
+export const KEPT_DOCS = ['job'] as const satisfies readonly Payload['type'][];
+export type KeptType = (typeof KEPT_DOCS)[number];
+
+/** A kept document with the device that signed it. */
+export interface KeptDoc<T extends Payload = Payload> {
+  rid: string;
+  version: number;
+  payload: T;
+  signer: { id: string; role: string; name: string };
 }
 
 /** A task this host is to run, as opened from the store. */
@@ -95,12 +114,14 @@ interface MailboxFile {
   /** Task ids whose result the store holds. */
   delivered: string[];
   selectors: Record<string, string>;
+  /** Kept documents (KEPT_DOCS) by record id. */
+  docs: Record<string, KeptDoc>;
   /** The operators' decision about this host (tags and region set for it). */
   host?: { tags?: Record<string, string>; region?: string; decision: string };
 }
 
 function empty(): MailboxFile {
-  return { v: 1, since: 0, versions: {}, keyrings: {}, pending: [], waiting: {}, outbox: {}, delivered: [], selectors: {} };
+  return { v: 1, since: 0, versions: {}, keyrings: {}, pending: [], waiting: {}, outbox: {}, delivered: [], selectors: {}, docs: {} };
 }
 
 function restore(raw: unknown): MailboxFile {
@@ -117,6 +138,7 @@ function restore(raw: unknown): MailboxFile {
     outbox: rec(f.outbox),
     delivered: Array.isArray(f.delivered) ? f.delivered.filter((t) => typeof t === 'string') : [],
     selectors: rec(f.selectors),
+    docs: rec(f.docs),
     ...(isObj(f.host) ? { host: f.host } : {}),
   };
 }
@@ -130,6 +152,8 @@ export interface Mailbox {
   readonly running: number;
   /** Resolves when no queued task is running. */
   idle(): Promise<void>;
+  /** The kept documents of one type as last read (verified when read), newest version of each record. */
+  documents<T extends KeptType>(type: T): KeptDoc<Extract<Payload, { type: T }>>[];
   /** Cancels the queued tasks still running and waits for them (their results are kept for the next start). */
   stop(timeoutMs: number): Promise<void>;
 }
@@ -158,6 +182,7 @@ export function createMailbox(options: MailboxOptions): Mailbox {
   let again = false;
   let loading: Promise<void> | undefined;
   let stopped = false;
+  let docsChanged = false;
 
   function member(): StoreMember | undefined {
     const e = state.enrollment;
@@ -236,6 +261,14 @@ export function createMailbox(options: MailboxOptions): Mailbox {
       else file.selectors[payload.name] = payload.expr;
     } else if (payload.type === 'host' && payload.host === m.id) {
       file.host = { decision: payload.decision, ...(payload.tags ? { tags: payload.tags } : {}), ...(payload.region ? { region: payload.region } : {}) };
+    } else if ((KEPT_DOCS as readonly string[]).includes(payload.type)) {
+      file.docs[record.rid] = {
+        rid: record.rid,
+        version: record.version,
+        payload,
+        signer: { id: signer.id, role: signer.role ?? 'viewer', name: signer.name ?? '' },
+      };
+      docsChanged = true;
     }
     remember(record.rid, record.version, envelope.sig);
     return true;
@@ -540,6 +573,10 @@ export function createMailbox(options: MailboxOptions): Mailbox {
     try {
       await options.refreshRevocation?.();
       if (await pull(m)) again = true;
+      if (docsChanged) {
+        docsChanged = false;
+        options.onDocuments?.();
+      }
     } catch (error) {
       log('warn', 'store-sync-failed', { reason, error: error instanceof FlotillaError ? `${error.code}: ${error.detail ?? ''}` : String(error) });
       retrySoon(error instanceof FlotillaError && error.code === 'rate-limited' ? 1000 + Math.random() * 4000 : 30_000 + Math.random() * 30_000);
@@ -578,6 +615,9 @@ export function createMailbox(options: MailboxOptions): Mailbox {
         current = undefined;
       });
       return current;
+    },
+    documents(type) {
+      return Object.values(file.docs).filter((d) => d.payload.type === type) as never;
     },
     async idle() {
       while (running.size > 0 || current) await Promise.allSettled([...running.values(), current]);

@@ -7,6 +7,10 @@ import { FlotillaError } from '../wire/errors.ts';
 import { bool, int, isObj, obj, oneOf, optInt, optStr, str, strArray, strMap, type Obj } from '../wire/validate.ts';
 import { parseHostCert, type HostCert } from '../identity/certs.ts';
 import type { RecordKind, Scope } from './envelope.ts';
+import { parseJobDoc, type JobDoc } from '../jobs/job.ts';
+import { parseJobRunsDoc, type JobRunsDoc } from '../jobs/runs.ts';
+
+export type { JobDoc, JobRunsDoc };
 
 const ID_LEN = 52;
 const OUTPUT_MAX = 64 * 1024;
@@ -112,7 +116,7 @@ export interface HistoryDoc {
   at: number;
 }
 
-export type Payload = HostDoc | TokenDoc | SelectorDoc | DeviceDoc | TaskDoc | ResultDoc | HistoryDoc;
+export type Payload = HostDoc | TokenDoc | SelectorDoc | DeviceDoc | TaskDoc | ResultDoc | HistoryDoc | JobDoc | JobRunsDoc;
 
 /** Which record kind and scope each payload type travels in. */
 export const PLACEMENT: Record<Payload['type'], { kind: RecordKind; scope: Scope; prefix: string }> = {
@@ -123,6 +127,10 @@ export const PLACEMENT: Record<Payload['type'], { kind: RecordKind; scope: Scope
   task: { kind: 'task', scope: 'fleet', prefix: 'tq' },
   result: { kind: 'result', scope: 'devices', prefix: 'rr' },
   history: { kind: 'result', scope: 'devices', prefix: 'rh' },
+  /** A job (shared/jobs/job.ts), named by the job's name. */
+  job: { kind: 'doc', scope: 'fleet', prefix: 'dj' },
+  /** A host's newest runs of one job (shared/jobs/runs.ts), named `<host>:<job>`, written by the host. */
+  jobruns: { kind: 'result', scope: 'devices', prefix: 'rj' },
 };
 
 const id = (o: Obj, key: string) => str(o, key, ID_LEN, ID_LEN);
@@ -232,6 +240,10 @@ export function parsePayload(raw: unknown): Payload {
           at: int(o, 'at'),
         };
       }
+      case 'job':
+        return parseJobDoc(o);
+      case 'jobruns':
+        return parseJobRunsDoc(o);
       default:
         throw new FlotillaError('bad-message', `unknown payload type ${isObj(o) ? String(o['type']).slice(0, 32) : ''}`);
     }
