@@ -1,4 +1,4 @@
-// Hash routing: #/hosts, #/hosts/<host id>, #/run?sel=…, #/history/<task id>, #/terminal/<host id>. Hash URLs need no server rules and
+// Hash routing: #/hosts, #/hosts/<host id>, #/run?sel=…, #/history/<task id>, #/terminal/<host id>, #/terminal?sel=… (broadcast). Hash URLs need no server rules and
 // work offline from the service worker's single cached page.
 
 export type Page = 'dashboard' | 'hosts' | 'run' | 'history' | 'settings' | 'terminal';
