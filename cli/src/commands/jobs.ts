@@ -105,6 +105,8 @@ async function listJobs(ctx: CommandContext): Promise<number> {
           lastStatus: last?.status ?? null,
           lastRunAt: last ? (last.endedAt ?? last.startedAt ?? last.planned) : null,
           nextRun: r.nextRun ?? null,
+          // The version of the job the host runs (the document's `at`): equal to the job's once it applied the last change.
+          jobAt: r.jobAt,
         };
       })
       .sort((a, b) => a.hostname.localeCompare(b.hostname));
@@ -119,6 +121,7 @@ async function listJobs(ctx: CommandContext): Promise<number> {
           timezone: job.timezone ?? null,
           enabled: job.enabled,
           target: job.target,
+          at: job.at,
           nextRun: next.kind === 'times' ? next.times[0] : null,
           next: nextRunText(next, job.timezone),
           hosts,
