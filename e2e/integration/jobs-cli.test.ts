@@ -132,8 +132,10 @@ describe('flotilla jobs against real agents', () => {
   }, 150_000);
 
   it('lets a viewer device read jobs and refuses it saving one, in one line', async () => {
-    const seen = await listed(viewer);
-    expect(seen.map((j) => j.name)).toContain('tick');
+    const shown = join(base, 'shown.json');
+    await writeFile(shown, JSON.stringify({ name: 'shown', command: 'true', target: 'tag:role=nobody', schedule: 'manual' }));
+    expect((await cli(admin, ['jobs', 'save', shown])).code).toBe(0);
+    expect((await listed(viewer)).map((j) => j.name)).toContain('shown');
     const file = join(base, 'sneaky.json');
     await writeFile(file, JSON.stringify({ name: 'sneaky', command: 'id', target: '*', schedule: '@every 5s' }));
     const refused = await cli(viewer, ['jobs', 'save', file]);
@@ -171,6 +173,6 @@ describe('flotilla jobs against real agents', () => {
     });
     const show = await cli(admin, ['jobs', 'show', 'tick']);
     expect(show.code).toBe(2);
-    expect(show.stderr).toBe('usage error: no job is named "tick"; the fleet has no jobs yet (flotilla jobs save <job.yaml>)\n');
+    expect(show.stderr).toBe('usage error: no job is named "tick"; jobs: shown\n');
   }, 150_000);
 });
