@@ -146,19 +146,27 @@ describe('flotilla jobs against real agents', () => {
   }, 60_000);
 
   it('stops new runs with jobs disable', async () => {
+    // The agents' own journals (the jobs capability), not the debounced documents.
+    const live = async () => json<LoggedRun[]>(await cli(admin, ['jobs', 'logs', 'tick', '--live', '--json', '--no-persist']));
+    const key = (r: LoggedRun) => `${r.host}:${r.planned}`;
+    // While enabled, 3 periods add runs on each host: the same check below would see a job that kept firing.
+    const enabledBefore = await live();
+    await new Promise((r) => setTimeout(r, 6500));
+    const enabledAfter = await live();
+    for (const id of webs) expect(enabledAfter.filter((r) => r.host === id).length).toBeGreaterThan(enabledBefore.filter((r) => r.host === id).length);
+
     const disabled = json<{ at: number; enabled: boolean }>(await cli(admin, ['jobs', 'disable', 'tick', '--json']));
     expect(disabled.enabled).toBe(false);
     await until('both web hosts to run the disabled version', async () => {
       const tick = (await listed()).find((j) => j.name === 'tick');
       return tick && !tick.enabled && webs.every((id) => tick.hosts.find((h) => h.id === id)?.jobAt === disabled.at) ? true : undefined;
     });
-    // The agents' own journals (the jobs capability), not the debounced documents: nothing new in 3 periods.
-    const live = async () => json<LoggedRun[]>(await cli(admin, ['jobs', 'logs', 'tick', '--live', '--json', '--no-persist']));
+    // Nothing new in 3 periods.
     const before = (await live()).filter((r) => r.status !== 'skipped');
     expect(new Set(before.map((r) => r.host))).toEqual(new Set(webs));
     await new Promise((r) => setTimeout(r, 6500));
     const after = (await live()).filter((r) => r.status !== 'skipped');
-    expect(after.map((r) => `${r.host}:${r.planned}`)).toEqual(before.map((r) => `${r.host}:${r.planned}`));
+    expect(after.map(key)).toEqual(before.map(key));
   }, 150_000);
 
   it('makes every host uninstall the job with jobs rm', async () => {
