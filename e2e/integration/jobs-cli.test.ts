@@ -96,7 +96,9 @@ describe('flotilla jobs against real agents', () => {
     );
     const saved = await cli(admin, ['jobs', 'save', file]);
     expect(saved.code).toBe(0);
-    expect(saved.stdout).toMatch(/^Saved job tick: \*\/2 \* \* \* \* \* on tag:role=web\nNext runs:\n(  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d .+\n){5}$/);
+    expect(saved.stdout).toMatch(
+      /^Saved job tick: \*\/2 \* \* \* \* \* on tag:role=web\nMatches 2 known hosts: .+\nNext runs:\n(  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d .+\n){5}$/,
+    );
 
     // No CLI runs while the agents work: each `jobs list` below is a fresh process that reads the store and exits.
     const jobs = await until('both web hosts to report two ok runs', async () => {
@@ -131,7 +133,7 @@ describe('flotilla jobs against real agents', () => {
     expect(analysis.jobs[0]!.hosts.filter((h) => h.missing)).toEqual([]);
   }, 150_000);
 
-  it('lets a viewer device read jobs and refuses it saving one, in one line', async () => {
+  it('lets a viewer device read jobs and refuses it saving one, and refuses a target that does not parse, in one line', async () => {
     const shown = join(base, 'shown.json');
     await writeFile(shown, JSON.stringify({ name: 'shown', command: 'true', target: 'tag:role=nobody', schedule: 'manual' }));
     expect((await cli(admin, ['jobs', 'save', shown])).code).toBe(0);
@@ -143,6 +145,13 @@ describe('flotilla jobs against real agents', () => {
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toMatch(/viewer: saving a job needs an operator or admin device/);
     expect((await listed()).map((j) => j.name)).not.toContain('sneaky');
+
+    // A target that does not parse would run nowhere: refused before anything is written, naming the field.
+    await writeFile(file, JSON.stringify({ name: 'broken', command: 'id', target: 'tag:role=web and', schedule: '@every 5s' }));
+    const broken = await cli(admin, ['jobs', 'save', file]);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/^usage error: \S*sneaky\.json: target: .+\n$/);
+    expect((await listed()).map((j) => j.name)).not.toContain('broken');
   }, 60_000);
 
   it('stops new runs with jobs disable', async () => {

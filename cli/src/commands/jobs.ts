@@ -7,6 +7,7 @@ import { FlotillaError } from '../../../shared/wire/errors.ts';
 import { jobToFile, type JobDoc } from '../../../shared/jobs/job.ts';
 import type { JobRun } from '../../../shared/jobs/runs.ts';
 import { toSelectable, uniqueLabels } from '../../../shared/controller/hosts.ts';
+import { matchesSelector, parseSelector, type Selector } from '../../../shared/controller/selector.ts';
 import { spec as jobsSpec } from '../../../capabilities/jobs/spec.ts';
 import { openHome, type Home } from '../home.ts';
 import { openFleetState, writeDocument, type FleetState } from '../fleet-state.ts';
@@ -52,6 +53,21 @@ async function writeJob(state: FleetState, job: JobDoc, ctx: CommandContext): Pr
   return (await writeDocument(state, job, job.name, ctx.err)) === 'written';
 }
 
+/** The accepted hosts this home knows that a target matches (by the facts and tags it last saw), with their display names. */
+async function matchingHosts(home: Home, selector: Selector, ctx: CommandContext): Promise<{ id: string; label: string }[]> {
+  const records = (await home.hosts.all()).filter((h) => h.status === 'accepted');
+  const labels = uniqueLabels(records);
+  try {
+    const lookup = await home.selectors.lookup();
+    return records
+      .filter((r) => matchesSelector(selector, toSelectable(r, true), lookup))
+      .map((r) => ({ id: r.id, label: labels.get(r.id) ?? r.id.slice(0, 8) }));
+  } catch (error) {
+    ctx.err(`note: cannot tell which hosts the target matches here: ${error instanceof FlotillaError ? (error.detail ?? error.message) : String(error)}`);
+    return [];
+  }
+}
+
 function nextLines(job: JobDoc, now: number, count: number): string[] {
   const next = nextRunsOf(job, now, count);
   if (next.kind === 'times') return next.times.map((t) => formatTime(t, job.timezone));
@@ -68,17 +84,34 @@ async function saveJob(ctx: CommandContext, path: string | undefined): Promise<n
   if (!path || ctx.args.length > 2) throw new FlotillaError('usage', 'flotilla jobs save takes one job file (JSON or YAML), or - for standard input');
   const now = Date.now();
   const job = await readJobFile(path, ctx.cwd, now);
+  // A target the agents could not parse would be saved and run nowhere: refused here, naming the field.
+  let selector: Selector;
+  try {
+    selector = parseSelector(job.target);
+  } catch (error) {
+    throw new FlotillaError(
+      'usage',
+      `${path === '-' ? 'standard input' : path}: target: ${error instanceof FlotillaError ? (error.detail ?? error.message) : String(error)}`,
+    );
+  }
   const { home, state } = await openState(ctx);
   refuseViewer(home, 'saving a job');
+  const matching = await matchingHosts(home, selector, ctx);
   const previous = jobDocs(state.sync).find((j) => j.name === job.name);
   if (!(await writeJob(state, job, ctx))) return 1;
   const updated = previous !== undefined && !previous.deleted;
   if (ctx.flags.json) {
-    ctx.out(JSON.stringify({ saved: job.name, updated, job: jobToFile(job), nextRuns: nextJson(job, now, 5) }));
+    ctx.out(JSON.stringify({ saved: job.name, updated, job: jobToFile(job), nextRuns: nextJson(job, now, 5), matching: matching.map((h) => h.id) }));
     return 0;
   }
   ctx.out(
     `${updated ? 'Updated' : 'Saved'} job ${job.name}: ${job.schedule}${job.timezone ? ` (${job.timezone})` : ''} on ${job.target}${job.enabled ? '' : ', disabled'}`,
+  );
+  const shown = matching.slice(0, 10).map((h) => h.label);
+  ctx.out(
+    matching.length === 0
+      ? 'No host this device knows matches the target yet; hosts that match later install the job.'
+      : `Matches ${matching.length} known host${matching.length === 1 ? '' : 's'}: ${shown.join(', ')}${matching.length > 10 ? ', …' : ''}`,
   );
   ctx.out(
     `Next runs:\n${nextLines(job, now, 5)
@@ -254,7 +287,10 @@ async function jobLogs(ctx: CommandContext, name: string | undefined, host: stri
   let status = 0;
   if (ctx.flags['live'] === true) {
     // Ask the agents: the full 64 KiB tails from their journals, hosts that are online only.
-    const selector = host ?? job.target;
+    // A host argument is a display name or the start of an id: asked by id, whatever the selector grammar makes of the name.
+    const named = host === undefined ? undefined : [...names].find(([id, label]) => label === host || id.startsWith(host.replace(/^id:/, '')));
+    if (host !== undefined && !named) throw new FlotillaError('usage', `no host named ${JSON.stringify(host)}; see flotilla hosts`);
+    const selector = named ? `id:${named[0]}` : job.target;
     const { results, names: labels } = await callOnSelector(ctx, selector, jobsSpec, { action: 'runs', job: job.name, limit: Math.min(limit ?? 200, 200) });
     runs = [];
     for (const r of results) {

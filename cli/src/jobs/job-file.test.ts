@@ -99,7 +99,7 @@ describe('job files', () => {
   it('says to quote a schedule YAML reads as an alias or a reserved character', () => {
     for (const schedule of ['*/5 * * * *', '@every 30s'])
       expect(refusal(() => parseJobText(`name: x\ncommand: date\ntarget: web\nschedule: ${schedule}\n`, 'x.yaml', AT))).toMatch(
-        /^x\.yaml: not a JSON or YAML job file: .*; quote a value that starts with \* or @, as in schedule: "\*\/5 \* \* \* \*"$/,
+        /^x\.yaml: not a JSON or YAML job file: .*\d; quote a value that starts with \* or @, as in schedule: "\*\/5 \* \* \* \*"$/,
       );
   });
 

@@ -18,7 +18,7 @@ export function parseJobText(text: string, label: string, at: number): JobDoc {
     // uniqueKeys (the default) refuses a field given twice instead of silently keeping the last.
     raw = parse(text, { prettyErrors: true, maxAliasCount: 100 });
   } catch (error) {
-    const detail = error instanceof YAMLParseError ? error.message.split('\n')[0]! : error instanceof Error ? error.message : String(error);
+    const detail = error instanceof YAMLParseError ? error.message.split('\n')[0]!.replace(/:$/, '') : error instanceof Error ? error.message : String(error);
     // `schedule: */5 * * * *` is a YAML alias and `@every 30s` starts with a reserved character.
     const hint = /alias|reserved character/i.test(detail) ? '; quote a value that starts with * or @, as in schedule: "*/5 * * * *"' : '';
     throw new FlotillaError('usage', `${label}: not a JSON or YAML job file: ${detail}${hint}`);
