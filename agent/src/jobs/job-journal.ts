@@ -86,6 +86,8 @@ export async function openJobJournal(stateDir: string, now: () => number = Date.
     const m = /^(.+)\.jsonl$/.exec(name);
     if (!m || !JOB_NAME.test(m[1]!)) continue;
     const text = await readFile(join(dir, name), 'utf8').catch(() => '');
+    // A line torn by a crash is ended, so the next one appended is not glued to it.
+    if (text.length > 0 && !text.endsWith('\n')) await appendFile(join(dir, name), '\n', { mode: 0o600 });
     const runs = parseLines(text);
     lines.set(m[1]!, text.split('\n').filter(Boolean).length);
     memory.set(m[1]!, runs.slice(-MEMORY_RUNS));
