@@ -24,6 +24,8 @@ export interface JobMarks {
   counts: Record<string, { total: number; failures: number }>;
   /** The version of each job's jobruns document last stored (the store refuses an older one). */
   docVersions: Record<string, number>;
+  /** Jobs installed here (so a removal decided after a restart is still reported), by name. */
+  installed: Record<string, { jobAt: number; rid: string; signer: string }>;
 }
 
 export interface JobJournal {
@@ -71,8 +73,8 @@ export async function openJobJournal(stateDir: string, now: () => number = Date.
   const raw = await readJson(marksPath, 'the job journal marks').catch(() => undefined);
   const rec = <T>(v: unknown): Record<string, T> => (isObj(v) ? (v as Record<string, T>) : {});
   const marks: JobMarks = isObj(raw)
-    ? { once: rec(raw['once']), last: rec(raw['last']), counts: rec(raw['counts']), docVersions: rec(raw['docVersions']) }
-    : { once: {}, last: {}, counts: {}, docVersions: {} };
+    ? { once: rec(raw['once']), last: rec(raw['last']), counts: rec(raw['counts']), docVersions: rec(raw['docVersions']), installed: rec(raw['installed']) }
+    : { once: {}, last: {}, counts: {}, docVersions: {}, installed: {} };
   const memory = new Map<string, JobRun[]>();
   /** Lines in each job's file since it was last compacted. */
   const lines = new Map<string, number>();
@@ -84,6 +86,8 @@ export async function openJobJournal(stateDir: string, now: () => number = Date.
     const m = /^(.+)\.jsonl$/.exec(name);
     if (!m || !JOB_NAME.test(m[1]!)) continue;
     const text = await readFile(join(dir, name), 'utf8').catch(() => '');
+    // A line torn by a crash is ended, so the next one appended is not glued to it.
+    if (text.length > 0 && !text.endsWith('\n')) await appendFile(join(dir, name), '\n', { mode: 0o600 });
     const runs = parseLines(text);
     lines.set(m[1]!, text.split('\n').filter(Boolean).length);
     memory.set(m[1]!, runs.slice(-MEMORY_RUNS));
