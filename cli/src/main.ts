@@ -11,7 +11,7 @@ import { selectorCommand } from './commands/selectors.ts';
 import { removeCommand } from './commands/remove.ts';
 import { queueCommand } from './commands/queue.ts';
 import { historyCommand } from './commands/history.ts';
-import { jobsCommand } from './commands/jobs.ts';
+import { JOBS_USAGE, jobsCommand } from './commands/jobs.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
 import { CAPABILITY_COMMANDS, COMMANDS, scanArgv } from './control/argv.ts';
@@ -184,6 +184,10 @@ async function dispatch(argv: string[], write: Write): Promise<number> {
   });
   const [command, ...args] = positionals;
   const scope = currentScope();
+  if (values.help && command === 'jobs') {
+    write('stdout', JOBS_USAGE + '\n');
+    return 0;
+  }
   if (values.help || !command) {
     write('stdout', usage() + '\n');
     return command || values.help ? 0 : 2;
