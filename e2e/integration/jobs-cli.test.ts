@@ -156,7 +156,7 @@ describe('flotilla jobs against real agents', () => {
 
   it('stops new runs with jobs disable', async () => {
     // The agents' own journals (the jobs capability), not the debounced documents.
-    const live = async () => json<LoggedRun[]>(await cli(admin, ['jobs', 'logs', 'tick', '--live', '--json', '--no-persist']));
+    const live = async () => json<LoggedRun[]>(await cli(admin, ['jobs', 'logs', 'tick', '--live', '--limit', '200', '--json', '--no-persist']));
     const key = (r: LoggedRun) => `${r.host}:${r.planned}`;
     // While enabled, 3 periods add runs on each host: the same check below would see a job that kept firing.
     const enabledBefore = await live();

@@ -8,7 +8,7 @@ import { jobToFile, type JobDoc } from '../../../shared/jobs/job.ts';
 import type { JobRun } from '../../../shared/jobs/runs.ts';
 import { toSelectable, uniqueLabels } from '../../../shared/controller/hosts.ts';
 import { matchesSelector, parseSelector, type Selector } from '../../../shared/controller/selector.ts';
-import { spec as jobsSpec } from '../../../capabilities/jobs/spec.ts';
+import { MAX_RUNS, spec as jobsSpec } from '../../../capabilities/jobs/spec.ts';
 import { openHome, type Home } from '../home.ts';
 import { openFleetState, writeDocument, type FleetState } from '../fleet-state.ts';
 import { callOnSelector } from '../on-selector.ts';
@@ -291,7 +291,7 @@ async function jobLogs(ctx: CommandContext, name: string | undefined, host: stri
     const named = host === undefined ? undefined : [...names].find(([id, label]) => label === host || id.startsWith(host.replace(/^id:/, '')));
     if (host !== undefined && !named) throw new FlotillaError('usage', `no host named ${JSON.stringify(host)}; see flotilla hosts`);
     const selector = named ? `id:${named[0]}` : job.target;
-    const { results, names: labels } = await callOnSelector(ctx, selector, jobsSpec, { action: 'runs', job: job.name, limit: Math.min(limit ?? 200, 200) });
+    const { results, names: labels } = await callOnSelector(ctx, selector, jobsSpec, { action: 'runs', job: job.name, limit: Math.min(limit ?? 20, MAX_RUNS) });
     runs = [];
     for (const r of results) {
       const hostname = labels.get(r.hostId) ?? nameOf(names, r.hostId);
