@@ -11,6 +11,7 @@ import { selectorCommand } from './commands/selectors.ts';
 import { removeCommand } from './commands/remove.ts';
 import { queueCommand } from './commands/queue.ts';
 import { historyCommand } from './commands/history.ts';
+import { JOBS_USAGE, jobsCommand } from './commands/jobs.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
 import { CAPABILITY_COMMANDS, COMMANDS, scanArgv } from './control/argv.ts';
@@ -56,6 +57,14 @@ ${capabilityUsage()}
                                      the hosts' output | cancel it on hosts that have not run it
   history [--host H] [--status S] [--since 7d] [--limit 50] [--json]
                                      tasks run or queued from every device, newest first
+
+Jobs (run by the agents on their own schedule; docs/jobs.md)
+  jobs save <job.yaml|job.json|->    save a job (or update the job of that name)
+  jobs list | jobs show <name>       jobs with next run and hosts reporting them | one job
+  jobs logs <name> [host] [-o wide] [--live]
+                                     runs reported by the hosts (--live: asked of the agents)
+  jobs enable|disable|rm <name>      start, stop or uninstall a job everywhere
+  jobs analysis [name] [--since 24h] last run, failures, hosts missing the job
 
 Warm mode (connections kept open between invocations, like SSH's ControlPersist)
   connect [<selector>] [--persist 10m]
@@ -133,6 +142,9 @@ const CORE_OPTIONS = {
   limit: { type: 'string' },
   /** `history --status S` (renamed before parsing: `connect --status` is a switch). */
   'history-status': { type: 'string' },
+  /** `jobs logs -o wide`. */
+  output: { type: 'string', short: 'o' },
+  live: { type: 'boolean' },
 } as const;
 
 /** Runs a capability's command: its module (capabilities/<name>/cli.ts) is loaded only now. */
@@ -172,6 +184,10 @@ async function dispatch(argv: string[], write: Write): Promise<number> {
   });
   const [command, ...args] = positionals;
   const scope = currentScope();
+  if (values.help && command === 'jobs') {
+    write('stdout', JOBS_USAGE + '\n');
+    return 0;
+  }
   if (values.help || !command) {
     write('stdout', usage() + '\n');
     return command || values.help ? 0 : 2;
@@ -244,6 +260,8 @@ async function runNamed(
       return queueCommand(ctx);
     case 'history':
       return historyCommand(ctx);
+    case 'jobs':
+      return jobsCommand(ctx);
     case 'control-process':
       // Started by `connect` or --persist (detached); not meant to be typed.
       if (currentScope()) throw new FlotillaError('usage', 'a control process cannot start another');

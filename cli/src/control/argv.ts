@@ -17,6 +17,7 @@ export const CORE_COMMANDS: ReadonlySet<string> = new Set([
   'remove',
   'queue',
   'history',
+  'jobs',
   'connect',
   'control-process',
 ]);
@@ -43,6 +44,7 @@ const CORE_VALUE_OPTIONS = [
   'since',
   'limit',
   'history-status',
+  'output',
 ];
 
 /** Each capability's CLI commands, with the capability that provides them. */
