@@ -11,6 +11,8 @@ import { selectorCommand } from './commands/selectors.ts';
 import { removeCommand } from './commands/remove.ts';
 import { queueCommand } from './commands/queue.ts';
 import { historyCommand } from './commands/history.ts';
+import { serveCommand } from './serve/serve-command.ts';
+import { apiTokenCommand } from './serve/token-command.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
 import { CAPABILITY_COMMANDS, COMMANDS, scanArgv } from './control/argv.ts';
@@ -56,6 +58,13 @@ ${capabilityUsage()}
                                      the hosts' output | cancel it on hosts that have not run it
   history [--host H] [--status S] [--since 7d] [--limit 50] [--json]
                                      tasks run or queued from every device, newest first
+
+Job API (docs/api.md)
+  serve --api 127.0.0.1:8080 [--api-public] [--rate 120/m]
+                                     a headless controller with a REST API, as this home's
+                                     device (loopback only unless --api-public)
+  api-token create --scope read|invoke|admin [--name N] | api-token list | api-token revoke <name>
+                                     the API's tokens (printed once, kept hashed)
 
 Warm mode (connections kept open between invocations, like SSH's ControlPersist)
   connect [<selector>] [--persist 10m]
@@ -131,6 +140,13 @@ const CORE_OPTIONS = {
   host: { type: 'string' },
   since: { type: 'string' },
   limit: { type: 'string' },
+  /** `serve --api ADDR`, `--api-public`, `--rate 120/m`; `api-token create --scope S`; `jobs run --param k=v --async`. */
+  api: { type: 'string' },
+  'api-public': { type: 'boolean' },
+  rate: { type: 'string' },
+  scope: { type: 'string' },
+  param: { type: 'string', multiple: true },
+  async: { type: 'boolean' },
   /** `history --status S` (renamed before parsing: `connect --status` is a switch). */
   'history-status': { type: 'string' },
 } as const;
@@ -244,6 +260,10 @@ async function runNamed(
       return queueCommand(ctx);
     case 'history':
       return historyCommand(ctx);
+    case 'serve':
+      return serveCommand(ctx, main);
+    case 'api-token':
+      return apiTokenCommand(ctx);
     case 'control-process':
       // Started by `connect` or --persist (detached); not meant to be typed.
       if (currentScope()) throw new FlotillaError('usage', 'a control process cannot start another');

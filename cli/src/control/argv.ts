@@ -19,6 +19,8 @@ export const CORE_COMMANDS: ReadonlySet<string> = new Set([
   'history',
   'connect',
   'control-process',
+  'serve',
+  'api-token',
 ]);
 
 /** Options of the CLI itself that take a value. */
@@ -43,6 +45,10 @@ const CORE_VALUE_OPTIONS = [
   'since',
   'limit',
   'history-status',
+  'api',
+  'rate',
+  'scope',
+  'param',
 ];
 
 /** Each capability's CLI commands, with the capability that provides them. */
