@@ -56,19 +56,20 @@ function parseRecord(raw: unknown): TokenRecord | undefined {
 /** The home's token list: create, list, revoke, and check a presented token. */
 export function createTokenStore(homeDir: string) {
   const path = tokensFile(homeDir);
-  let cache: { mtime: number; records: TokenRecord[] } | undefined;
+  // Keyed on the inode too: every save is an atomic rename, so a new file is a new inode even within one mtime tick.
+  let cache: { version: string; records: TokenRecord[] } | undefined;
 
   async function load(): Promise<TokenRecord[]> {
-    const mtime = await stat(path).then(
-      (s) => s.mtimeMs,
-      () => 0,
+    const version = await stat(path).then(
+      (s) => `${s.ino}:${s.mtimeMs}`,
+      () => 'none',
     );
-    if (cache && cache.mtime === mtime) return cache.records;
+    if (cache && cache.version === version) return cache.records;
     const raw = await readJson(path, 'the API tokens');
     if (raw !== undefined && (!isObj(raw) || !Array.isArray(raw['tokens'])))
       throw new FlotillaError('bad-config', `${path} is not a token list: move it away and create the tokens again`);
     const records = raw === undefined ? [] : (raw['tokens'] as unknown[]).map(parseRecord).filter((r): r is TokenRecord => r !== undefined);
-    cache = { mtime, records };
+    cache = { version, records };
     return records;
   }
 
