@@ -47,7 +47,7 @@ export const OPENAPI = {
       post: op(
         'Runs a command on the hosts a selector matches (as flotilla run --json)',
         'invoke',
-        { '200': { description: "Every host's result (ok is false when some host failed)", ...json(ref('RunReport')) } },
+        { '200': { description: "Every host's result (ok counts the hosts that succeeded)", ...json(ref('RunReport')) } },
         { requestBody: { required: true, ...json(ref('RunRequest')) } },
       ),
     },
@@ -136,7 +136,7 @@ export const OPENAPI = {
         properties: {
           task: { type: 'string' },
           selector: { type: 'string' },
-          ok: { type: 'boolean' },
+          ok: { type: 'integer', description: 'Hosts that succeeded' },
           total: { type: 'integer' },
           results: { type: 'array', items: { type: 'object' } },
         },

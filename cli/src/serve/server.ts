@@ -70,10 +70,16 @@ function badRequest(error: unknown): never {
 
 /** The CLI's JSON answer, or its error as an ApiError. */
 function cliAnswer(result: { code: number; stdout: string }): unknown {
-  const last = result.stdout.trim().split('\n').pop() ?? '';
+  // One JSON document (some commands print it over several lines), else the last line (after progress lines).
+  const text = result.stdout.trim();
   let value: unknown;
   try {
-    value = JSON.parse(last);
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  try {
+    value ??= JSON.parse(text.split('\n').pop() ?? '');
   } catch {
     throw new ApiError(500, `the command printed no JSON (exit status ${result.code})`, 'internal');
   }
