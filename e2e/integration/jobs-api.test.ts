@@ -85,7 +85,8 @@ beforeAll(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
   const port = await freePort();
-  api = startProc('flotilla', ['serve', '--api', `127.0.0.1:${port}`], { FLOTILLA_HOME: apiHome, NO_COLOR: '1' });
+  // Its own home by --home (the variable points elsewhere).
+  api = startProc('flotilla', ['serve', '--api', `127.0.0.1:${port}`, '--home', apiHome], { FLOTILLA_HOME: join(base, 'elsewhere'), NO_COLOR: '1' });
   await api.waitFor(/Flotilla API on http:\/\/127\.0\.0\.1:\d+\//);
   url = `http://127.0.0.1:${port}`;
 }, 120_000);
@@ -217,6 +218,20 @@ describe('flotilla serve --api', () => {
     ]);
     const readOnly = await call('POST', '/run', 'read', { selector: '*', command: 'true' });
     expect(readOnly.status).toBe(403);
+  });
+
+  it('a host that does not answer within timeoutSec is reported no-answer: the call does not hang', async () => {
+    const saved = await call('POST', '/jobs', 'admin', { name: 'slow', command: 'sleep 30', target: 'tag:role=web', schedule: 'manual' });
+    expect(saved.status).toBe(201);
+    const r = await call('POST', '/jobs/slow/invoke', 'invoke', { timeoutSec: 3 });
+    expect(r.status).toBe(200);
+    const inv = r.body as unknown as Invocation;
+    expect(inv.hosts.map((h) => [h.status, h.error])).toEqual([
+      ['no-answer', 'no answer within 3s'],
+      ['no-answer', 'no answer within 3s'],
+      ['no-answer', 'no answer within 3s'],
+    ]);
+    expect(inv.ok).toBe(false);
   });
 
   it('offline hosts are reported as offline, without waiting for them', async () => {

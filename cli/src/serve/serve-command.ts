@@ -7,6 +7,7 @@
 
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
+import { resolve } from 'node:path';
 import { FlotillaError } from '../../../shared/wire/errors.ts';
 import type { JobDoc } from '../../../shared/jobs/job.ts';
 import type { JobRunsDoc } from '../../../shared/jobs/runs.ts';
@@ -59,6 +60,9 @@ export async function serveCommand(ctx: CommandContext, main: (argv: string[]) =
     );
   const rate = typeof ctx.flags['rate'] === 'string' ? parseRate(ctx.flags['rate']) : DEFAULT_RATE;
   const log = createLogger('api', ctx.flags.verbose ? 'debug' : 'info');
+  // --home: this server's own home (device, tokens, audit log), else $FLOTILLA_HOME. Set for the
+  // whole process: the CLI commands it runs in its scope find their home through the variable.
+  if (ctx.flags.home) process.env['FLOTILLA_HOME'] = resolve(ctx.cwd, ctx.flags.home);
   const home = await openHome();
   const state = await openFleetState(home, ctx.err, { quiet: true });
   const fleet = await openFleet(home, { ...ctx.fleetOptions, forks: ctx.fleetOptions.forks ?? 32 });

@@ -1,6 +1,7 @@
 // flotilla api-token create --scope read|invoke|admin [--name N] | list | revoke <name>: the API
 // tokens of `flotilla serve --api` in this home (tokens.ts). A token is printed once, at create.
 
+import { resolve } from 'node:path';
 import { FlotillaError } from '../../../shared/wire/errors.ts';
 import { homeDir } from '../home.ts';
 import { ago, table } from '../output.ts';
@@ -13,7 +14,7 @@ const USAGE = 'use flotilla api-token create --scope read|invoke|admin [--name N
 export async function apiTokenCommand(ctx: CommandContext): Promise<number> {
   const [sub, arg, extra] = ctx.args;
   // The home holds the device `serve` runs as; tokens live beside it (no fleet connection needed).
-  const store = createTokenStore(homeDir());
+  const store = createTokenStore(ctx.flags.home ? resolve(ctx.cwd, ctx.flags.home) : homeDir());
   if (sub === 'create') {
     const scope = ctx.flags['scope'];
     if (typeof scope !== 'string' || !SCOPES.includes(scope as Scope))
