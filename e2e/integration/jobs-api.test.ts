@@ -9,6 +9,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
+import { jobsRunCommand } from '../../cli/src/commands/jobs-run.ts';
+import type { CommandContext } from '../../cli/src/commands/context.ts';
 import { cli, freePort, killAll, removeDir, startAgent, startProc, startSignal, tempDir, type Proc } from '../harness.ts';
 
 let base: string;
@@ -218,6 +220,52 @@ describe('flotilla serve --api', () => {
     ]);
     const readOnly = await call('POST', '/run', 'read', { selector: '*', command: 'true' });
     expect(readOnly.status).toBe(403);
+  });
+
+  it('flotilla jobs run: every host with its output, --json, --async, and a bad --param refused naming it before connecting', async () => {
+    // In this process (the lead wires the command under `flotilla jobs` at merge), with the API's home.
+    const saved = process.env['FLOTILLA_HOME'];
+    process.env['FLOTILLA_HOME'] = apiHome;
+    const run = async (args: string[], flags: CommandContext['flags']) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const ctx: CommandContext = {
+        args,
+        rest: [],
+        flags,
+        fleetOptions: {},
+        cwd: base,
+        out: (t) => out.push(t),
+        err: (t) => err.push(t),
+        write: (t) => out.push(t),
+      };
+      const code = await jobsRunCommand(ctx).catch((error: unknown) => error as Error);
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    };
+    try {
+      const before = await ranLines();
+      const bad = await run(['run', 'greet'], { param: ['who=Mallory'] });
+      expect(bad.code).toBeInstanceOf(Error);
+      expect((bad.code as Error).message).toMatch(/parameter who: "Mallory" does not match the pattern/);
+      const table = await run(['run', 'greet'], { param: ['who=erin', 'note=a b'] });
+      expect(table.code, table.err).toBe(0);
+      // HOST STATUS EXIT TOOK: one row per host.
+      expect(table.out.match(/^\S+\s+ok\s+0\s+\d/gm)).toHaveLength(3);
+      expect(table.out).toMatch(/ran ok on 3 of 3 hosts/);
+      expect(table.out.match(/ {4}hello erin a b$/gm)).toHaveLength(3);
+      const asJson = await run(['greet'], { param: ['who=frank'], json: true });
+      expect(asJson.code).toBe(0);
+      const inv = json<Invocation>(asJson.out);
+      expect(inv.hosts.map((h) => h.run?.stdout)).toEqual(['hello frank \n', 'hello frank \n', 'hello frank \n']);
+      const started = await run(['greet'], { param: ['who=grace'], async: true, json: true });
+      expect(started.code).toBe(0);
+      expect(json<Invocation>(started.out).hosts.map((h) => h.status)).toEqual(['running', 'running', 'running']);
+      for (let i = 0; i < 50 && (await ranLines()).length < before.length + 9; i++) await new Promise((ok) => setTimeout(ok, 100));
+      expect((await ranLines()).slice(before.length).sort()).toEqual(['erin', 'erin', 'erin', 'frank', 'frank', 'frank', 'grace', 'grace', 'grace']);
+    } finally {
+      if (saved === undefined) delete process.env['FLOTILLA_HOME'];
+      else process.env['FLOTILLA_HOME'] = saved;
+    }
   });
 
   it('a host that does not answer within timeoutSec is reported no-answer: the call does not hang', async () => {
