@@ -39,6 +39,8 @@ describe('the OpenAPI document', () => {
         'POST /jobs/{name}/invoke',
         'GET /invocations/{id}',
         'GET /history',
+        'GET /tokens',
+        'DELETE /tokens/{name}',
       ].sort(),
     );
   });

@@ -98,6 +98,18 @@ export const OPENAPI = {
       parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
       get: op("An invocation: running, or every host's run", 'read', { '200': { description: 'The invocation', ...json(ref('Invocation')) }, ...NOT_FOUND }),
     },
+    '/tokens': {
+      get: op('The API tokens: name, scope, created, last used (never the token)', 'admin', {
+        '200': { description: 'Tokens', ...json({ type: 'object', properties: { tokens: { type: 'array', items: ref('Token') } } }) },
+      }),
+    },
+    '/tokens/{name}': {
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+      delete: op('Revokes a token (refused from the next request on)', 'admin', {
+        '200': { description: 'Revoked', ...json({ type: 'object', properties: { revoked: { type: 'string' } } }) },
+        ...NOT_FOUND,
+      }),
+    },
     '/history': {
       get: op(
         'Tasks run from every device of the fleet, newest first (as flotilla history --json)',
@@ -125,6 +137,11 @@ export const OPENAPI = {
           message: { type: 'string', description: 'What is wrong, naming the field, parameter or scope' },
           cause: { type: 'string', description: 'A stable code: bad-request, unauthorized, missing-scope, not-found, …' },
         },
+      },
+      Token: {
+        type: 'object',
+        required: ['name', 'scope', 'createdAt'],
+        properties: { name: { type: 'string' }, scope: { enum: ['read', 'invoke', 'admin'] }, createdAt: { type: 'integer' }, lastUsedAt: { type: 'integer' } },
       },
       RunRequest: {
         type: 'object',

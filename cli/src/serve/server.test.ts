@@ -208,6 +208,16 @@ describe('the job API handler', () => {
     expect((await call('GET', '/history?host=--evil', tokens['read'])).status).toBe(400);
   });
 
+  it('admin lists tokens without their secrets and revokes one; invoke may not', async () => {
+    expect((await call('GET', '/tokens', tokens['invoke'])).status).toBe(403);
+    const listed = await call('GET', '/tokens', tokens['admin']);
+    expect((listed.body['tokens'] as { name: string }[]).map((t) => t.name)).toEqual(['read', 'invoke', 'admin', 'burst']);
+    expect(JSON.stringify(listed.body)).not.toMatch(/flt_|whsec_|hash/);
+    expect(await call('DELETE', '/tokens/burst', tokens['admin'])).toMatchObject({ status: 200, body: { revoked: 'burst' } });
+    expect((await call('GET', '/jobs', tokens['burst'])).status).toBe(401);
+    expect((await call('DELETE', '/tokens/burst', tokens['admin'])).status).toBe(404);
+  });
+
   it('writes one audit line per call, with the token name, and keeps tokens hashed in a 0600 file', async () => {
     await new Promise((r) => setTimeout(r, 50));
     const lines = (await readFile(join(dir, 'api-audit.log'), 'utf8'))

@@ -274,6 +274,36 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
       },
     },
     {
+      pattern: /^\/tokens$/,
+      methods: {
+        GET: {
+          scope: 'admin',
+          run: async () => {
+            const list = (await o.tokens.list()).map((r) => ({
+              name: r.name,
+              scope: r.scope,
+              createdAt: r.createdAt,
+              ...(r.lastUsedAt ? { lastUsedAt: r.lastUsedAt } : {}),
+            }));
+            return json(200, { tokens: list });
+          },
+        },
+      },
+    },
+    {
+      pattern: /^\/tokens\/([^/]+)$/,
+      methods: {
+        DELETE: {
+          scope: 'admin',
+          run: async (call) => {
+            const name = call.params[0]!;
+            if (!(await o.tokens.revoke(name))) throw new ApiError(404, `no API token named ${JSON.stringify(name.slice(0, 80))}`, 'not-found');
+            return json(200, { revoked: name });
+          },
+        },
+      },
+    },
+    {
       pattern: /^\/history$/,
       methods: {
         GET: {
