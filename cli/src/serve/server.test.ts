@@ -144,6 +144,8 @@ describe('the job API handler', () => {
     expect(missing.body['message']).toMatch(/parameter version: required/);
     const run = await call('POST', '/run', tokens['invoke'], { selector: 'web-*' });
     expect(run).toMatchObject({ status: 400, body: { message: 'command: expected a string' } });
+    const option = await call('POST', '/run', tokens['invoke'], { selector: '--user=root', command: 'id' });
+    expect(option).toMatchObject({ status: 400, body: { message: 'selector: must not start with "-"' } });
     expect(invoked).toHaveLength(0);
   });
 

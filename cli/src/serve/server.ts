@@ -191,6 +191,8 @@ export function createApiHandler(o: ApiOptions): (req: IncomingMessage, res: Ser
             let argv: string[] = [];
             try {
               const selector = str(body, 'selector', 4096, 1);
+              // It becomes a word of the run command line: never an option.
+              if (selector.startsWith('-')) throw new FlotillaError('bad-message', 'selector: must not start with "-"');
               const command = str(body, 'command', 64 * 1024, 1);
               const timeoutSec = optInt(body, 'timeoutSec', 1, 86_400);
               argv = ['run', selector, '--json', ...(timeoutSec ? ['--timeout', `${timeoutSec}s`] : []), '--', command];
