@@ -63,7 +63,8 @@ Job API (docs/api.md)
   serve --api 127.0.0.1:8080 [--home DIR] [--api-public] [--rate 120/m]
                                      a headless controller with a REST API, as this home's
                                      device (loopback only unless --api-public)
-  api-token create --scope read|invoke|admin [--name N] | api-token list | api-token revoke <name> [--home DIR]
+  api-token create --scope read|invoke|admin [--name N] [--home DIR]
+  api-token list | api-token revoke <name>
                                      the API's tokens (printed once, kept hashed)
 
 Warm mode (connections kept open between invocations, like SSH's ControlPersist)
