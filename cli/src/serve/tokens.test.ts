@@ -31,6 +31,14 @@ describe('API tokens', () => {
     expect(await other.revoke('ci')).toBe(true);
     expect(await store.check(token)).toBeUndefined();
     expect(await other.revoke('ci')).toBe(false);
+    // A use recorded after the revoke does not bring the token back (uses live in a file of their own).
+    await store.touch('ci');
+    expect(await store.check(token)).toBeUndefined();
+    const kept = await store.create('read', 'kept');
+    await store.touch('kept', 1234);
+    expect((await other.list()).find((r) => r.name === 'kept')?.lastUsedAt).toBe(1234);
+    expect(await readFile(store.path, 'utf8')).not.toContain('lastUsedAt');
+    expect(kept.token).toMatch(/^flt_/);
   });
 
   it('scopes: admin includes invoke includes read', () => {

@@ -56,6 +56,9 @@ function parseRecord(raw: unknown): TokenRecord | undefined {
 /** The home's token list: create, list, revoke, and check a presented token. */
 export function createTokenStore(homeDir: string) {
   const path = tokensFile(homeDir);
+  const usedPath = join(homeDir, 'api-token-uses.json');
+  const lastUse = new Map<string, number>();
+  let touching: Promise<void> = Promise.resolve();
   // Keyed on the inode too: every save is an atomic rename, so a new file is a new inode even within one mtime tick.
   let cache: { version: string; records: TokenRecord[] } | undefined;
 
@@ -80,7 +83,16 @@ export function createTokenStore(homeDir: string) {
 
   return {
     path,
-    list: load,
+    /** The tokens, each with when it was last used (from the uses file). */
+    async list(): Promise<TokenRecord[]> {
+      const records = await load();
+      const used = await readJson(usedPath, 'the API token uses').catch(() => undefined);
+      const at = (name: string) => (isObj(used) && typeof used[name] === 'number' ? (used[name] as number) : undefined);
+      return records.map((r) => {
+        const lastUsedAt = at(r.name) ?? r.lastUsedAt;
+        return lastUsedAt === undefined ? r : { ...r, lastUsedAt };
+      });
+    },
     /** Makes a token; the only time its text exists outside the caller's hands. */
     async create(scope: Scope, name?: string, now = Date.now()): Promise<{ token: string; record: TokenRecord }> {
       const records = await load();
@@ -114,12 +126,24 @@ export function createTokenStore(homeDir: string) {
       for (const r of await load()) if (timingSafeEqual(presented, Buffer.from(r.hash, 'hex'))) found = r;
       return found;
     },
-    /** Records a use (written at most once a minute per token, so that a busy API does not rewrite the file per call). */
+    /**
+     * Records a use, at most once a minute per token, in a file of its own (api-token-uses.json):
+     * the token file is written only by create and revoke, so a use can never write back a token
+     * revoked a moment before.
+     */
     async touch(name: string, now = Date.now()): Promise<void> {
-      const records = await load();
-      const r = records.find((x) => x.name === name);
-      if (!r || (r.lastUsedAt !== undefined && now - r.lastUsedAt < 60_000)) return;
-      await save(records.map((x) => (x.name === name ? { ...x, lastUsedAt: now } : x)));
+      const last = lastUse.get(name);
+      if (last !== undefined && now - last < 60_000) return;
+      lastUse.set(name, now);
+      // One read-modify-write at a time in this process.
+      const write = touching.then(async () => {
+        const used = await readJson(usedPath, 'the API token uses').catch(() => undefined);
+        const names = new Set((await load()).map((r) => r.name));
+        const kept = Object.fromEntries(Object.entries(isObj(used) ? used : {}).filter(([k, v]) => names.has(k) && typeof v === 'number'));
+        await writeJsonAtomic(usedPath, { ...kept, [name]: now }, 0o600);
+      });
+      touching = write.catch(() => undefined);
+      return write;
     },
   };
 }
