@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openJobJournal, keepRuns } from './job-journal.ts';
-import { RUN_TAIL_MAX, type JobRun } from '../../../shared/jobs/runs.ts';
+import { openJobJournal, keepRuns, FULL_TAIL_RUNS } from './job-journal.ts';
+import { DOC_TAIL_MAX, RUN_TAIL_MAX, type JobRun } from '../../../shared/jobs/runs.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -47,6 +47,16 @@ describe('job journal', () => {
     const out = journal.runs('j')[0]!.stdout;
     expect(out.length).toBe(RUN_TAIL_MAX);
     expect(out).toMatch(/^\[… \d+ characters cut …\]\n/);
+  });
+
+  it('keeps full tails in memory only for the newest FULL_TAIL_RUNS runs', async () => {
+    const journal = await openJobJournal(dir);
+    for (let i = 0; i < 15; i++) await journal.record(run(Date.now() + i, { stdout: 'y'.repeat(10_000) }), { keepRuns: 100, keepDays: 30 });
+    const lengths = journal.runs('j').map((r) => r.stdout.length);
+    expect(lengths).toEqual([...Array<number>(15 - FULL_TAIL_RUNS).fill(DOC_TAIL_MAX), ...Array<number>(FULL_TAIL_RUNS).fill(10_000)]);
+    // The file keeps them whole.
+    const onDisk = (await readFile(join(dir, 'jobs', 'j.jsonl'), 'utf8')).split('\n').filter(Boolean);
+    expect(onDisk.every((l) => (JSON.parse(l) as JobRun).stdout.length === 10_000)).toBe(true);
   });
 
   it('records a run left running by a dead agent as killed at the next open, keeps marks, and skips a torn line', async () => {

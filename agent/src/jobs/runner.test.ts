@@ -46,7 +46,11 @@ describe('job runner', () => {
     const done = await r.done;
     expect(done).toMatchObject({ status: 'killed', signal: 'SIGTERM' });
     // The background child is gone too (or a zombie waiting for init to reap it).
-    const state = () => readFile(`/proc/${Number(done.stdout)}/stat`, 'utf8').then((s) => s.split(' ')[2], () => 'gone');
+    const state = () =>
+      readFile(`/proc/${Number(done.stdout)}/stat`, 'utf8').then(
+        (s) => s.split(' ')[2],
+        () => 'gone',
+      );
     expect(['gone', 'Z']).toContain(await state());
   });
 });

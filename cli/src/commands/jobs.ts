@@ -18,6 +18,7 @@ import { readJobFile } from '../jobs/job-file.ts';
 import { analyseJobs, type JobAnalysis } from '../jobs/analysis.ts';
 import { findJob, formatTime, jobDocs, nextRunsOf, nextRunText, reportsOf, runDuration, runsDocs } from '../jobs/views.ts';
 import { stringFlag, type CommandContext } from './context.ts';
+import { jobsRunCommand } from './jobs-run.ts';
 
 export const JOBS_USAGE = `flotilla jobs save <job.yaml|job.json|->   save a job (a new one, or an update of the job of that name)
 flotilla jobs list                          every job: schedule, target, next run, hosts reporting it
@@ -25,11 +26,14 @@ flotilla jobs show <name>                   the job file, the next five runs, ea
 flotilla jobs logs <name> [host] [-o wide] [--live] [--limit N]
                                             runs from the hosts' reports (-o wide: with output;
                                             --live: from the online agents' journals, full output)
+flotilla jobs run <name> [--param k=v…] [--async] [--json]
+                                            run it now on its online hosts with these values
+                                            (checked here and on each host; exit 1 if any failed)
 flotilla jobs enable|disable|rm <name>      start or stop running it, or uninstall it everywhere
 flotilla jobs analysis [name] [--since 24h] per job and host: last run, failures in the window,
                                             and hosts that should run it but do not report it`;
 
-const ONE_LINE = 'flotilla jobs save|list|show|logs|enable|disable|rm|analysis (flotilla jobs help)';
+const ONE_LINE = 'flotilla jobs save|list|show|logs|run|enable|disable|rm|analysis (flotilla jobs help)';
 
 /** Display names of the hosts this home knows (hostname, with a short id where names repeat). */
 async function hostNames(home: Home): Promise<Map<string, string>> {
@@ -409,6 +413,8 @@ export async function jobsCommand(ctx: CommandContext): Promise<number> {
       return setJob(ctx, sub, name);
     case 'analysis':
       return analysis(ctx, name);
+    case 'run':
+      return jobsRunCommand(ctx);
     default:
       throw new FlotillaError('usage', `"${sub}" is not a jobs command; ${ONE_LINE}`);
   }

@@ -20,6 +20,8 @@ export const CORE_COMMANDS: ReadonlySet<string> = new Set([
   'jobs',
   'connect',
   'control-process',
+  'serve',
+  'api-token',
 ]);
 
 /** Options of the CLI itself that take a value. */
@@ -45,6 +47,10 @@ const CORE_VALUE_OPTIONS = [
   'limit',
   'history-status',
   'output',
+  'api',
+  'rate',
+  'scope',
+  'param',
 ];
 
 /** Each capability's CLI commands, with the capability that provides them. */
