@@ -5,7 +5,7 @@
 
 import { FlotillaError } from '../../../../shared/wire/errors.ts';
 import { FleetSync, deviceMember, type KnownMember, type QueueEntry, type SyncSnapshot } from '../../../../shared/store/fleet-sync.ts';
-import type { HistoryDoc, HostDoc, Payload, TaskDoc, TokenDoc } from '../../../../shared/store/documents.ts';
+import type { HistoryDoc, HostDoc, JobDoc, JobRunsDoc, Payload, TaskDoc, TokenDoc } from '../../../../shared/store/documents.ts';
 import type { HttpFetch } from '../../../../shared/controller/signal-api.ts';
 import type { Db, StoredDevice } from '../db/schema.ts';
 
@@ -43,6 +43,10 @@ export class FleetStore {
   tokenDocs = $state.raw<TokenDoc[]>([]);
   history = $state.raw<(HistoryDoc & { deviceId: string })[]>([]);
   queue = $state.raw<QueueEntry[]>([]);
+  /** Job documents (deleted ones included), with the device that saved each. */
+  jobDocs = $state.raw<(JobDoc & { by: string })[]>([]);
+  /** Each host's newest runs per job, as the host wrote them. */
+  jobRuns = $state.raw<JobRunsDoc[]>([]);
   refused = $state(0);
   readonly sync: FleetSync;
   #options: FleetStoreOptions;
@@ -126,11 +130,23 @@ export class FleetStore {
     this.tokenDocs = this.sync.tokens();
     this.history = this.sync.history();
     this.queue = this.sync.queue();
+    this.#publishJobs();
     const refusals = this.sync.refusals();
     // Records this device refused (a forged or replayed one, a writer without the role): said in the console.
     if (refusals.length > this.refused)
       for (const r of refusals.slice(0, refusals.length - this.refused)) console.warn('[flotilla] store-refused', r.rid, r.reason);
     this.refused = refusals.length;
+  }
+
+  #publishJobs(): void {
+    const jobs: (JobDoc & { by: string })[] = [];
+    for (const d of this.sync.docsOf('job'))
+      if (d.payload.type === 'job' && d.signer.kind === 'device') jobs.push({ ...d.payload, by: d.signer.name ?? d.signer.id });
+    this.jobDocs = jobs;
+    // A host reports its own runs only: a record about another host is not shown.
+    this.jobRuns = this.sync
+      .docsOf('jobruns')
+      .flatMap((d) => (d.payload.type === 'jobruns' && d.signer.kind === 'host' && d.signer.id === d.payload.host ? [d.payload] : []));
   }
 
   async #flush(): Promise<void> {
