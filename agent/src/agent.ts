@@ -20,6 +20,8 @@ import { openAuditLog } from './audit.ts';
 import { createDispatcher } from './dispatch.ts';
 import { createRevocationWatch } from './revocation-watch.ts';
 import { createMailbox } from './mailbox.ts';
+import { createJobManager, type JobManager } from './jobs/manager.ts';
+import { setJobs } from './jobs/current.ts';
 import { startMetrics } from '../../capabilities/metrics/service.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentState, Enrollment } from './state.ts';
@@ -174,13 +176,38 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   }
 
   // Queued tasks and fleet documents from the store (mailbox.ts), once this host is accepted.
-  const mailbox = createMailbox({ config, state, journal, audit, log, signalUrl: signal, http: nodeHttp, refreshRevocation: () => pollRevocation() });
+  // Set once the job manager exists (it reads the mailbox, which calls it back).
+  const jobsRef: { current?: JobManager } = {};
+  const mailbox = createMailbox({
+    config,
+    state,
+    journal,
+    audit,
+    log,
+    signalUrl: signal,
+    http: nodeHttp,
+    refreshRevocation: () => pollRevocation(),
+    onDocuments: () => void jobsRef.current?.reconcile('documents'),
+  });
   const saveEnrollment = state.saveEnrollment.bind(state);
   state.saveEnrollment = async (next) => {
     const hadCert = state.enrollment?.hostCert !== undefined;
     await saveEnrollment(next);
-    if (!hadCert && next.hostCert) void mailbox.sync('host-cert'); // just accepted: read what waits for it
+    if (!hadCert && next.hostCert) void mailbox.sync('host-cert').then(() => jobsRef.current?.reconcile('host-cert')); // just accepted: read what waits for it
   };
+  // Jobs (agent/src/jobs/): installed from the job documents the mailbox keeps, evaluated again when
+  // this host's tags change and when a revocation list arrives (a revoked signer's jobs go).
+  const jobs = await createJobManager({ config, state, audit, log, mailbox });
+  jobsRef.current = jobs;
+  setJobs({ manager: jobs, refresh: () => mailbox.sync('jobs-invoke').then(() => jobs.reconcile('invoke')) });
+  for (const key of ['saveRemoteTags', 'saveRevocation'] as const) {
+    const save = state[key].bind(state) as (value: never) => Promise<void>;
+    state[key] = (async (value: never) => {
+      await save(value);
+      void jobs.reconcile(key === 'saveRemoteTags' ? 'tags' : 'revocation');
+    }) as never;
+  }
+  void jobs.reconcile('start');
 
   endpoint.onLink((link) => void accept(link));
   endpoint.signaling.onState((s, reason) => {
@@ -225,7 +252,8 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     async stop() {
       clearInterval(poll);
       clearInterval(storePoll);
-      await Promise.all([dispatcher.stopAll(3000), mailbox.stop(3000)]);
+      setJobs(undefined);
+      await Promise.all([dispatcher.stopAll(3000), mailbox.stop(3000), jobs.stop()]);
       await metrics.stop();
       await endpoint.close();
       await audit.close();
