@@ -90,11 +90,17 @@ describe('the Jobs page', () => {
       await expect.poll(() => page.getByTestId('job-error').textContent()).toContain('{who} inside double quotes');
       await page.locator('#job-command').fill(`echo hello {who} ${MARK}`);
       await page.getByTestId('job-valid').waitFor();
+      // Overlap queue: a "Run now" that lands while a scheduled run is still going waits for it
+      // instead of being skipped (the default), so the test does not depend on when it clicks.
+      await page.locator('[data-testid="job-editor"] details summary').click();
+      await page.locator('#job-overlap').selectOption('queue');
+      await page.locator('#job-timeoutSec').fill('60');
       await screenshot(page, 'jobs-editor-1280', true);
 
       await page.getByTestId('job-save').click();
       await page.getByTestId('job-detail').waitFor();
       expect(await page.getByTestId('job-enabled').textContent()).toBe('enabled');
+      expect(await page.getByTestId('job-detail').textContent()).toContain('overlap queue, timeout 60 s');
       await page.locator('[data-nav="jobs"]').click();
       const row = page.locator('[data-testid="job-list"] li[data-job="greet"]');
       await row.waitFor();
@@ -159,6 +165,32 @@ describe('the Jobs page', () => {
     }),
   );
 
+  test.skipIf(!agentRunsJobs)('the host page Jobs tab lists the job from the agent, its runs with their logs, and runs it on that host', () =>
+    step(async () => {
+      const { page } = stack;
+      const host = agents[1]!;
+      await page.goto(`${stack.url}#/hosts/${host.id}`);
+      await page.locator('[data-testid="host-tabs"] [data-tab="jobs"]').click();
+      const item = page.locator('[data-testid="jobs-panel"] li[data-job="greet"]');
+      await item.waitFor({ timeout: 30_000 });
+      expect(await item.textContent()).toContain('*/2 * * * * *');
+      await item.locator('button.job').click();
+      const cells = item.locator('[data-testid="jobs-panel-runs"] .cell');
+      await expect.poll(() => cells.count(), { timeout: 30_000 }).toBeGreaterThan(2);
+      // The invoked run is among them (newest first in the row): its log has the parameter's value.
+      const invoked = item.locator('[data-testid="jobs-panel-runs"] .cell[title*="invoke"]').first();
+      await invoked.click();
+      await expect.poll(() => item.getByTestId('job-run-stdout').textContent()).toBe(`hello ann ${MARK}\n`);
+      await item.locator('#run-who').fill('bob');
+      await item.getByTestId('job-run-now-go').click();
+      const result = item.locator(`[data-testid="job-run-now-results"] li[data-host="${host.id}"][data-state="done"]`);
+      await result.waitFor({ timeout: 60_000 });
+      expect(await result.getByTestId('job-run-now-stdout').textContent()).toBe(`hello bob ${MARK}\n`);
+      // One host only: the other agent was not asked.
+      expect(await item.locator('[data-testid="job-run-now-results"] li').count()).toBe(1);
+    }),
+  );
+
   test('disable, then enable, from the job page', () =>
     step(async () => {
       const { page } = stack;
@@ -176,6 +208,8 @@ describe('the Jobs page', () => {
     step(async () => {
       const { page } = stack;
       await page.setViewportSize({ width: 360, height: 780 });
+      // The last toast would cover the bottom navigation in the pictures.
+      for (const dismiss of await page.getByRole('button', { name: 'Dismiss' }).all()) await dismiss.click();
       for (const scheme of ['light', 'dark'] as const) {
         await page.emulateMedia({ colorScheme: scheme });
         await page.goto(`${stack.url}#/jobs`);
