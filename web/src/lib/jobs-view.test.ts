@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { jobFromFile, type JobDoc } from '../../../shared/jobs/job.ts';
 import type { JobRun, JobRunsDoc } from '../../../shared/jobs/runs.ts';
-import { formatInZone, jobMatrix, jobRows, paramFields, runLabel, runNowValues, scheduleHelp } from './jobs-view.ts';
+import type { OpenedDoc } from '../../../shared/store/fleet-sync.ts';
+import { formatInZone, jobsFromStore, jobMatrix, jobRows, paramFields, runLabel, runNowValues, scheduleHelp } from './jobs-view.ts';
 import { checkForm, emptyForm, emptyParam, fileOf, formOf } from './jobs-editor.ts';
 
 const NOW = Date.UTC(2026, 11, 3, 14, 0, 0);
@@ -109,6 +110,26 @@ describe('jobs list and matrix', () => {
 
   test('a run’s label has status, time in the zone, exit and a non-schedule trigger', () => {
     expect(runLabel(run('failed', NOW, { exit: 3, trigger: 'invoke' }), 'UTC')).toBe('failed · 2026-12-03 14:00:00 · exit 3 · invoke');
+  });
+});
+
+describe('from the store', () => {
+  const opened = (payload: OpenedDoc['payload'], signer: Partial<OpenedDoc['signer']>): OpenedDoc => ({
+    rid: 'r',
+    version: 1,
+    sig: '',
+    payload,
+    signer: { id: HOST_A, kind: 'host', encPub: '', ...signer },
+    iat: NOW,
+  });
+
+  test('a host’s report about another host is left out; jobs carry the device that saved them', () => {
+    const { jobs, runs } = jobsFromStore(
+      [opened(job({}), { kind: 'device', id: 'dev', name: 'laptop' })],
+      [opened(doc(HOST_A, 'alpha', [run('ok', NOW)]), { id: HOST_A }), opened(doc(HOST_A, 'alpha', [run('failed', NOW)]), { id: HOST_B })],
+    );
+    expect(jobs.map((j) => [j.name, j.by])).toEqual([['backup', 'laptop']]);
+    expect(runs.map((r) => r.runs[0]!.status)).toEqual(['ok']);
   });
 });
 

@@ -5,11 +5,25 @@
 import { FlotillaError } from '../../../shared/wire/errors.ts';
 import { nextRuns, parseSchedule, resolveParams, type JobDoc, type JobParam } from '../../../shared/jobs/job.ts';
 import { isFailure, type JobRun, type JobRunsDoc, type RunStatus } from '../../../shared/jobs/runs.ts';
+import type { OpenedDoc } from '../../../shared/store/fleet-sync.ts';
 
 /** Why something was refused: the error's own sentence. */
 export function reason(error: unknown): string {
   if (error instanceof FlotillaError) return error.detail ?? error.message;
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The job documents (with the device that saved each) and the hosts' run reports among opened
+ * store documents. A host reports its own runs only: a jobruns record signed by anyone but the
+ * host it names is left out. (The store already refuses job documents from viewers and hosts.)
+ */
+export function jobsFromStore(jobDocs: readonly OpenedDoc[], runDocs: readonly OpenedDoc[]): { jobs: (JobDoc & { by: string })[]; runs: JobRunsDoc[] } {
+  const jobs: (JobDoc & { by: string })[] = [];
+  for (const d of jobDocs) if (d.payload.type === 'job' && d.signer.kind === 'device') jobs.push({ ...d.payload, by: d.signer.name ?? d.signer.id });
+  const runs: JobRunsDoc[] = [];
+  for (const d of runDocs) if (d.payload.type === 'jobruns' && d.signer.kind === 'host' && d.signer.id === d.payload.host) runs.push(d.payload);
+  return { jobs, runs };
 }
 
 /** `2026-12-03 14:05:00` in `timezone` (the browser's when absent). Invalid zones fall back to the browser's. */

@@ -8,6 +8,7 @@ import { FleetSync, deviceMember, type KnownMember, type QueueEntry, type SyncSn
 import type { HistoryDoc, HostDoc, JobDoc, JobRunsDoc, Payload, TaskDoc, TokenDoc } from '../../../../shared/store/documents.ts';
 import type { HttpFetch } from '../../../../shared/controller/signal-api.ts';
 import type { Db, StoredDevice } from '../db/schema.ts';
+import { jobsFromStore } from '../jobs-view.ts';
 
 /** How often the store is read while the page is visible. */
 export const SYNC_MS = 30_000;
@@ -139,14 +140,9 @@ export class FleetStore {
   }
 
   #publishJobs(): void {
-    const jobs: (JobDoc & { by: string })[] = [];
-    for (const d of this.sync.docsOf('job'))
-      if (d.payload.type === 'job' && d.signer.kind === 'device') jobs.push({ ...d.payload, by: d.signer.name ?? d.signer.id });
+    const { jobs, runs } = jobsFromStore(this.sync.docsOf('job'), this.sync.docsOf('jobruns'));
     this.jobDocs = jobs;
-    // A host reports its own runs only: a record about another host is not shown.
-    this.jobRuns = this.sync
-      .docsOf('jobruns')
-      .flatMap((d) => (d.payload.type === 'jobruns' && d.signer.kind === 'host' && d.signer.id === d.payload.host ? [d.payload] : []));
+    this.jobRuns = runs;
   }
 
   async #flush(): Promise<void> {
