@@ -22,6 +22,7 @@ import { createRevocationWatch } from './revocation-watch.ts';
 import { createMailbox } from './mailbox.ts';
 import { createJobManager, type JobManager } from './jobs/manager.ts';
 import { setJobs } from './jobs/current.ts';
+import { openJobJournal } from './jobs/job-journal.ts';
 import { startMetrics } from '../../capabilities/metrics/service.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentState, Enrollment } from './state.ts';
@@ -51,6 +52,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   const enrollment: Enrollment = initial;
   const signal = config.signal ?? enrollment.signal;
   const journal = await openJournal(state.dir);
+  const jobJournal = await openJobJournal(state.dir);
   for (const task of journal.recovered) log('warn', 'task-interrupted', { task });
   for (const bad of journal.setAside) log('warn', 'journal-entry-set-aside', bad);
   await removePartials(state.dir, (event, fields) => log('warn', event, fields));
@@ -197,7 +199,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   };
   // Jobs (agent/src/jobs/): installed from the job documents the mailbox keeps, evaluated again when
   // this host's tags change and when a revocation list arrives (a revoked signer's jobs go).
-  const jobs = await createJobManager({ config, state, audit, log, mailbox });
+  const jobs = createJobManager({ config, state, audit, log, mailbox, journal: jobJournal });
   jobsRef.current = jobs;
   setJobs({ manager: jobs, refresh: () => mailbox.sync('jobs-invoke').then(() => jobs.reconcile('invoke')) });
   for (const key of ['saveRemoteTags', 'saveRevocation'] as const) {

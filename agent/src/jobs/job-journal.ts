@@ -3,17 +3,19 @@
 // last line of a run id wins), compacted to the job's keepRuns and keepDays when it holds twice
 // that; <state>/jobs/marks.json (written atomically) holds the `once` marks and the last planned
 // time fired per job. A run still `running` when the agent died is recorded as `killed` at the
-// next start. Memory is bounded: the newest MEMORY_RUNS runs of each job, tails ≤ RUN_TAIL_MAX.
+// next start. Memory is bounded: the newest MEMORY_RUNS runs of each job, the newest FULL_TAIL_RUNS of them with tails of RUN_TAIL_MAX, older ones of DOC_TAIL_MAX.
 
 import { appendFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../../../node/files.ts';
 import { JOB_NAME } from '../../../shared/jobs/job.ts';
-import { parseJobRun, tail, RUN_TAIL_MAX, type JobRun } from '../../../shared/jobs/runs.ts';
+import { parseJobRun, tail, DOC_TAIL_MAX, RUN_TAIL_MAX, type JobRun } from '../../../shared/jobs/runs.ts';
 import { isObj } from '../../../shared/wire/validate.ts';
 
 /** Runs of one job held in memory (what `runs` answers from and the jobruns document is made of). */
 export const MEMORY_RUNS = 200;
+/** Of those, the newest keep their full tails (RUN_TAIL_MAX); older ones keep DOC_TAIL_MAX, so memory stays small. */
+export const FULL_TAIL_RUNS = 10;
 
 export interface JobMarks {
   /** Jobs whose `once` run happened on this host (never again), by name → the run's time. */
@@ -24,6 +26,8 @@ export interface JobMarks {
   counts: Record<string, { total: number; failures: number }>;
   /** The version of each job's jobruns document last stored (the store refuses an older one). */
   docVersions: Record<string, number>;
+  /** Jobs installed here (so a removal decided after a restart is still reported), by name. */
+  installed: Record<string, { jobAt: number; rid: string; signer: string }>;
 }
 
 export interface JobJournal {
@@ -39,8 +43,14 @@ export interface JobJournal {
   readonly interrupted: JobRun[];
 }
 
-function clip(run: JobRun): JobRun {
-  return { ...run, stdout: tail(run.stdout, RUN_TAIL_MAX), stderr: tail(run.stderr, RUN_TAIL_MAX) };
+function clip(run: JobRun, max = RUN_TAIL_MAX): JobRun {
+  return run.stdout.length <= max && run.stderr.length <= max ? run : { ...run, stdout: tail(run.stdout, max), stderr: tail(run.stderr, max) };
+}
+
+/** The newest runs with full tails, the older ones cut to DOC_TAIL_MAX. */
+function bounded(runs: JobRun[]): JobRun[] {
+  const full = runs.length - FULL_TAIL_RUNS;
+  return runs.map((r, i) => (i < full ? clip(r, DOC_TAIL_MAX) : r));
 }
 
 /** The runs a file's lines describe: the last line of each id, in order of first appearance, broken lines skipped. */
@@ -71,8 +81,8 @@ export async function openJobJournal(stateDir: string, now: () => number = Date.
   const raw = await readJson(marksPath, 'the job journal marks').catch(() => undefined);
   const rec = <T>(v: unknown): Record<string, T> => (isObj(v) ? (v as Record<string, T>) : {});
   const marks: JobMarks = isObj(raw)
-    ? { once: rec(raw['once']), last: rec(raw['last']), counts: rec(raw['counts']), docVersions: rec(raw['docVersions']) }
-    : { once: {}, last: {}, counts: {}, docVersions: {} };
+    ? { once: rec(raw['once']), last: rec(raw['last']), counts: rec(raw['counts']), docVersions: rec(raw['docVersions']), installed: rec(raw['installed']) }
+    : { once: {}, last: {}, counts: {}, docVersions: {}, installed: {} };
   const memory = new Map<string, JobRun[]>();
   /** Lines in each job's file since it was last compacted. */
   const lines = new Map<string, number>();
@@ -84,9 +94,11 @@ export async function openJobJournal(stateDir: string, now: () => number = Date.
     const m = /^(.+)\.jsonl$/.exec(name);
     if (!m || !JOB_NAME.test(m[1]!)) continue;
     const text = await readFile(join(dir, name), 'utf8').catch(() => '');
+    // A line torn by a crash is ended, so the next one appended is not glued to it.
+    if (text.length > 0 && !text.endsWith('\n')) await appendFile(join(dir, name), '\n', { mode: 0o600 });
     const runs = parseLines(text);
     lines.set(m[1]!, text.split('\n').filter(Boolean).length);
-    memory.set(m[1]!, runs.slice(-MEMORY_RUNS));
+    memory.set(m[1]!, bounded(runs.slice(-MEMORY_RUNS)));
   }
   for (const [job, runs] of memory)
     for (let i = 0; i < runs.length; i++) {
@@ -118,7 +130,7 @@ export async function openJobJournal(stateDir: string, now: () => number = Date.
       const at = list.findIndex((r) => r.id === run.id);
       if (at >= 0) list[at] = clipped;
       else list.push(clipped);
-      memory.set(run.job, keepRuns(list, { keepRuns: Math.min(keep.keepRuns, MEMORY_RUNS), keepDays: keep.keepDays }, now()));
+      memory.set(run.job, bounded(keepRuns(list, { keepRuns: Math.min(keep.keepRuns, MEMORY_RUNS), keepDays: keep.keepDays }, now())));
       // One write at a time: lines of one run never interleave, compaction never races an append.
       const next = writing.then(async () => {
         const path = fileOf(run.job);

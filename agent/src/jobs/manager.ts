@@ -16,7 +16,7 @@ import type { AgentConfig } from '../config.ts';
 import type { AgentState } from '../state.ts';
 import type { AuditLog } from '../audit.ts';
 import type { Logger } from '../../../node/log.ts';
-import { openJobJournal, type JobJournal } from './job-journal.ts';
+import type { JobJournal } from './job-journal.ts';
 import { missedRun, nextPlanned, splay } from './schedule.ts';
 import { startRun, type StartedRun } from './runner.ts';
 import { createJobRunsWriter, type JobRunsWriter } from './jobruns-writer.ts';
@@ -56,6 +56,8 @@ export interface JobManagerOptions {
   audit: AuditLog;
   log: Logger;
   mailbox: Pick<Mailbox, 'documents' | 'self' | 'putForDevices' | 'sync'>;
+  /** The job journal (openJobJournal), opened before the agent starts listening. */
+  journal: JobJournal;
   now?: () => number;
   /** Debounce of the jobruns documents (ms): at most one put per record in this time. */
   docEveryMs?: number;
@@ -73,10 +75,9 @@ export interface JobManager {
   stop(): Promise<void>;
 }
 
-export async function createJobManager(options: JobManagerOptions): Promise<JobManager> {
-  const { config, state, audit, log, mailbox } = options;
+export function createJobManager(options: JobManagerOptions): JobManager {
+  const { config, state, audit, log, mailbox, journal } = options;
   const now = options.now ?? Date.now;
-  const journal = await openJobJournal(state.dir, now);
   for (const run of journal.interrupted) log('warn', 'job-run-interrupted', { job: run.job, run: run.id });
   const installed = new Map<string, Installed>();
   const writer: JobRunsWriter = createJobRunsWriter({
@@ -278,6 +279,8 @@ export async function createJobManager(options: JobManagerOptions): Promise<JobM
       // A new version: the same run goes on; the schedule starts again from now.
       Object.assign(inst, { doc, signer: kept.signer, schedule, anchor: last ?? start });
     } else installed.set(doc.name, inst);
+    journal.marks.installed[doc.name] = { jobAt: doc.at, rid: kept.rid, signer: kept.signer.id };
+    void journal.saveMarks().catch((error: unknown) => log('error', 'job-journal-failed', { error: String(error) }));
     log('info', 'job-installed', { job: doc.name, schedule: doc.schedule, enabled: doc.enabled, version: kept.version, by: kept.signer.name });
     audit.write({
       device: kept.signer.id,
@@ -309,24 +312,33 @@ export async function createJobManager(options: JobManagerOptions): Promise<JobM
     writer.changed(doc.name, docInfo(inst));
   }
 
-  function remove(inst: Installed, why: string, device?: KeptDoc['signer']): void {
-    const doc = inst.doc;
-    installed.delete(doc.name);
-    clearTimeout(inst.retry);
-    if (inst.waiting) skip(inst, inst.waiting, `the job was removed (${why})`);
-    inst.waiting = undefined;
-    log('info', 'job-removed', { job: doc.name, reason: why });
+  /** Uninstalls a job (installed in this process, or before a restart as the journal's marks say). */
+  function remove(name: string, why: string, device?: KeptDoc['signer']): void {
+    const inst = installed.get(name);
+    const mark = journal.marks.installed[name];
+    if (!inst && !mark) return;
+    installed.delete(name);
+    delete journal.marks.installed[name];
+    void journal.saveMarks().catch((error: unknown) => log('error', 'job-journal-failed', { error: String(error) }));
+    if (inst) {
+      clearTimeout(inst.retry);
+      if (inst.waiting) skip(inst, inst.waiting, `the job was removed (${why})`);
+      inst.waiting = undefined;
+    }
+    const revoked = why.startsWith('signed by a revoked');
+    const signer = device ?? inst?.signer;
+    log('info', 'job-removed', { job: name, reason: why });
     audit.write({
-      device: (device ?? inst.signer).id,
-      deviceName: (device ?? inst.signer).name,
+      device: signer?.id ?? mark?.signer ?? '',
+      ...(signer?.name ? { deviceName: signer.name } : {}),
       request: 'job-removed',
-      outcome: why.startsWith('signed by a revoked') ? 'refused' : 'accepted',
-      ...(why.startsWith('signed by a revoked') ? { code: 'cert-revoked' } : {}),
-      detail: `${doc.name}: ${why}`,
-      rid: inst.rid,
+      outcome: revoked ? 'refused' : 'accepted',
+      ...(revoked ? { code: 'cert-revoked' } : {}),
+      detail: `${name}: ${why}`,
+      rid: inst?.rid ?? mark?.rid ?? '',
       via: 'store',
     });
-    writer.changed(doc.name, { ...docInfo(inst), installed: false });
+    writer.changed(name, { jobAt: inst?.doc.at ?? mark?.jobAt ?? 0, installed: false });
   }
 
   async function reconcileNow(reason: string): Promise<void> {
@@ -339,13 +351,12 @@ export async function createJobManager(options: JobManagerOptions): Promise<JobM
     for (const kept of mailbox.documents('job')) {
       const doc = kept.payload;
       seen.add(doc.name);
-      const inst = installed.get(doc.name);
       if (revoked.has(kept.signer.id)) {
-        if (inst) remove(inst, `signed by a revoked device (${kept.signer.name || kept.signer.id.slice(0, 8)})`, kept.signer);
+        remove(doc.name, `signed by a revoked device (${kept.signer.name || kept.signer.id.slice(0, 8)})`, kept.signer);
         continue;
       }
       if (doc.deleted) {
-        if (inst) remove(inst, 'deleted', kept.signer);
+        remove(doc.name, 'deleted', kept.signer);
         continue;
       }
       let matches: boolean;
@@ -356,12 +367,12 @@ export async function createJobManager(options: JobManagerOptions): Promise<JobM
         continue;
       }
       if (!matches) {
-        if (inst) remove(inst, `this host no longer matches ${doc.target}`, kept.signer);
+        remove(doc.name, `this host no longer matches ${doc.target}`, kept.signer);
         continue;
       }
       install(kept as KeptDoc<JobDoc>, t);
     }
-    for (const inst of [...installed.values()]) if (!seen.has(inst.doc.name)) remove(inst, 'its document is gone');
+    for (const name of new Set([...installed.keys(), ...Object.keys(journal.marks.installed)])) if (!seen.has(name)) remove(name, 'its document is gone');
     log('debug', 'jobs-reconciled', { reason, installed: installed.size });
     arm();
   }
