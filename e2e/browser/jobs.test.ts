@@ -214,21 +214,30 @@ describe('the Jobs page', () => {
       await page.setViewportSize({ width: 360, height: 780 });
       // The last toast would cover the bottom navigation in the pictures.
       for (const dismiss of await page.getByRole('button', { name: 'Dismiss' }).all()) await dismiss.click();
+      // Nothing wider than the phone's screen.
+      const width = () => page.evaluate(() => document.documentElement.scrollWidth);
       for (const scheme of ['light', 'dark'] as const) {
         await page.emulateMedia({ colorScheme: scheme });
         await page.goto(`${stack.url}#/jobs`);
         await page.getByTestId('job-list').waitFor();
         await screenshot(page, `jobs-list-360-${scheme}`);
+        expect(await width()).toBeLessThanOrEqual(360);
         await page.goto(`${stack.url}#/jobs/greet`);
         await page.getByTestId('job-detail').waitFor();
         const cell = page.locator('[data-testid="job-matrix"] .cell').first();
         if (await cell.count()) await cell.click();
         await screenshot(page, `jobs-detail-360-${scheme}`, true);
+        expect(await width()).toBeLessThanOrEqual(360);
         await page.goto(`${stack.url}#/jobs/greet?edit`);
         await page.getByTestId('job-editor').waitFor();
         await screenshot(page, `jobs-editor-360-${scheme}`, true);
-        // Nothing wider than the phone's screen.
-        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+        expect(await width()).toBeLessThanOrEqual(360);
+        if (agentRunsJobs) {
+          await page.goto(`${stack.url}#/hosts/${agents[0]!.id}?tab=jobs`);
+          await page.locator('[data-testid="jobs-panel"] li[data-job="greet"] button.job').click();
+          await page.locator('[data-testid="jobs-panel-runs"] .cell').first().waitFor();
+          await screenshot(page, `jobs-host-tab-360-${scheme}`, true);
+        }
       }
       await page.emulateMedia({ colorScheme: 'light' });
       await page.setViewportSize({ width: 1280, height: 800 });
