@@ -2,7 +2,7 @@
 // library's implementation (loaded on first use: the agent pays for it only when a push channel
 // fires). The VAPID signature is the relay's (signaling/src/push.ts), not the sender's.
 
-import type { PushSubscriptionJson } from '../shared/push/relay.ts';
+import type { PushSubscriptionJson } from '../shared/push/subscription.ts';
 
 type WebPush = typeof import('web-push');
 let loaded: Promise<WebPush> | undefined;

@@ -4,27 +4,12 @@
 
 import { FlotillaError } from '../wire/errors.ts';
 import { toBase64 } from '../wire/encoding.ts';
-import { bool, int, isObj, obj, str, type Obj } from '../wire/validate.ts';
+import { bool, int } from '../wire/validate.ts';
+import type { PushSubscriptionJson } from './subscription.ts';
+
+export type { PushSubscriptionJson };
 import { call, type HttpFetch } from '../controller/signal-api.ts';
 import { authorization, type StoreMember } from '../store/client.ts';
-
-/** A browser's push subscription as `PushSubscription.toJSON()` gives it. */
-export interface PushSubscriptionJson {
-  endpoint: string;
-  keys: { p256dh: string; auth: string };
-}
-
-/** Validates a subscription (from a device's document or a test). */
-export function parseSubscription(raw: unknown): PushSubscriptionJson {
-  const o = obj(raw, 'subscription');
-  const keys = isObj(o['keys']) ? (o['keys'] as Obj) : {};
-  const b64url = (key: string, min: number, max: number) => {
-    const v = str(keys, key, max, min);
-    if (!/^[A-Za-z0-9_-]+=*$/.test(v)) throw new FlotillaError('bad-message', `keys.${key}: expected base64url`);
-    return v;
-  };
-  return { endpoint: str(o, 'endpoint', 2048, 8), keys: { p256dh: b64url('p256dh', 80, 100), auth: b64url('auth', 16, 32) } };
-}
 
 export interface RelayAnswer {
   /** The push service's HTTP status. */

@@ -9,8 +9,9 @@ import { parseHostCert, type HostCert } from '../identity/certs.ts';
 import type { RecordKind, Scope } from './envelope.ts';
 import { parseJobDoc, type JobDoc } from '../jobs/job.ts';
 import { parseJobRunsDoc, type JobRunsDoc } from '../jobs/runs.ts';
+import { parsePushSubDoc, type PushSubDoc } from '../push/subscription.ts';
 
-export type { JobDoc, JobRunsDoc };
+export type { JobDoc, JobRunsDoc, PushSubDoc };
 
 const ID_LEN = 52;
 const OUTPUT_MAX = 64 * 1024;
@@ -116,7 +117,7 @@ export interface HistoryDoc {
   at: number;
 }
 
-export type Payload = HostDoc | TokenDoc | SelectorDoc | DeviceDoc | TaskDoc | ResultDoc | HistoryDoc | JobDoc | JobRunsDoc;
+export type Payload = HostDoc | TokenDoc | SelectorDoc | DeviceDoc | TaskDoc | ResultDoc | HistoryDoc | JobDoc | JobRunsDoc | PushSubDoc;
 
 /** Which record kind and scope each payload type travels in. */
 export const PLACEMENT: Record<Payload['type'], { kind: RecordKind; scope: Scope; prefix: string }> = {
@@ -131,6 +132,8 @@ export const PLACEMENT: Record<Payload['type'], { kind: RecordKind; scope: Scope
   job: { kind: 'doc', scope: 'fleet', prefix: 'dj' },
   /** A host's newest runs of one job (shared/jobs/runs.ts), named `<host>:<job>`, written by the host. */
   jobruns: { kind: 'result', scope: 'devices', prefix: 'rj' },
+  /** A device's Web Push subscription (shared/push/relay.ts), named by the device id. */
+  pushsub: { kind: 'doc', scope: 'fleet', prefix: 'dp' },
 };
 
 const id = (o: Obj, key: string) => str(o, key, ID_LEN, ID_LEN);
@@ -244,6 +247,8 @@ export function parsePayload(raw: unknown): Payload {
         return parseJobDoc(o);
       case 'jobruns':
         return parseJobRunsDoc(o);
+      case 'pushsub':
+        return parsePushSubDoc(o);
       default:
         throw new FlotillaError('bad-message', `unknown payload type ${isObj(o) ? String(o['type']).slice(0, 32) : ''}`);
     }
