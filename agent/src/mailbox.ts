@@ -657,8 +657,8 @@ export function createMailbox(options: MailboxOptions): Mailbox {
           await storePut(options.signalUrl, m, await sealForDevices(m, payload, name, at, []), options.http);
           return at;
         } catch (error) {
-          // Written before (by this agent before a restart that lost its count): the store says its version.
-          const held = error instanceof FlotillaError && error.code === 'conflict' ? /at version (\d+)/.exec(error.detail ?? error.message) : null;
+          // Written before (by this agent before a restart that lost its count): the store says its version ("is at version N", or "stored version is N").
+          const held = error instanceof FlotillaError && error.code === 'conflict' ? /version (?:is )?(\d+)/.exec(error.detail ?? error.message) : null;
           if (!held) throw error;
           at = Number(held[1]) + 1;
         }

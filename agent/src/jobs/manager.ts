@@ -441,7 +441,8 @@ export function createJobManager(options: JobManagerOptions): JobManager {
         inst.active?.proc?.kill();
       }
       await Promise.race([Promise.allSettled([...installed.values()].map((i) => i.active?.done)), new Promise((r) => setTimeout(r, 6000))]);
-      await writer.flush();
+      // What ended last goes out now, unless the store is slow to answer: the agent stops anyway.
+      await Promise.race([writer.flush(), new Promise((r) => setTimeout(r, 3000).unref())]);
     },
   };
   return manager;

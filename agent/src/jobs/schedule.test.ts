@@ -38,6 +38,8 @@ describe('job schedule arithmetic', () => {
     const iso = { schedule: parseSchedule('2026-01-01T00:00:20Z'), anchor: 0 };
     expect(missedRun(iso, last, now, 30)).toBe(at('2026-01-01T00:00:20Z'));
     expect(missedRun(iso, last, now, 10)).toBeUndefined();
+    expect(missedRun(iso, undefined, now, 30)).toBe(at('2026-01-01T00:00:20Z')); // never fired here
+    expect(missedRun(iso, at('2026-01-01T00:00:20Z'), now, 30)).toBeUndefined(); // fired
     // A seconds-level cron over a day-long deadline: bounded work, still the newest.
     const second = { schedule: parseSchedule('* * * * * *'), anchor: 0 };
     expect(missedRun(second, last, at('2026-01-01T00:30:00.500Z'), 86_400)).toBe(at('2026-01-01T00:30:00Z'));

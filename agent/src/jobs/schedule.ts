@@ -22,12 +22,16 @@ const SCAN_MAX = 100_000;
 /**
  * The newest planned time missed while the agent was down: after `last` (the last planned time
  * fired), at most `now`, and at most catchUpSec old. Undefined when none, when catch-up is off,
- * or when the job never fired here (nothing was missed: it was not installed).
+ * or when a repeating job never fired here (nothing was missed: it was not installed).
  */
 export function missedRun(job: Plannable, last: number | undefined, now: number, catchUpSec: number): number | undefined {
-  if (catchUpSec <= 0 || last === undefined) return undefined;
-  if (job.schedule.kind === 'at')
-    return job.schedule.time > last && job.schedule.time <= now && now - job.schedule.time <= catchUpSec * 1000 ? job.schedule.time : undefined;
+  if (catchUpSec <= 0) return undefined;
+  // An ISO time fires once: missed when it has not fired here (an `at` job saved before its time, the host down at it).
+  if (job.schedule.kind === 'at') {
+    const t = job.schedule.time;
+    return (last === undefined || t > last) && t <= now && now - t <= catchUpSec * 1000 ? t : undefined;
+  }
+  if (last === undefined) return undefined;
   if (job.schedule.kind !== 'cron' && job.schedule.kind !== 'every') return undefined;
   let from = Math.max(last, now - catchUpSec * 1000 - 1);
   let found: number | undefined;
