@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync } from 'node:fs';
 import { constants, userInfo } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
 import { FlotillaError } from '../../shared/wire/errors.ts';
 import type { PtyProcess } from './session.ts';
 import { TerminalSession } from './session.ts';
@@ -105,6 +106,12 @@ interface NodePty {
 
 let nodePty: Promise<NodePty> | undefined;
 
+/** The directory of the running agent (the bundle's), where a package installed is found. */
+function agentDir(): string {
+  const script = process.argv[1];
+  return script ? dirname(resolve(script)) : process.cwd();
+}
+
 /** node-pty, imported the first time a terminal opens. */
 function loadPty(): Promise<NodePty> {
   nodePty ??= import('@lydell/node-pty').then(
@@ -113,7 +120,7 @@ function loadPty(): Promise<NodePty> {
       nodePty = undefined;
       throw new FlotillaError(
         'unsupported',
-        `this agent cannot open terminals: the package @lydell/node-pty is not installed beside it (${(error as Error).message.split('\n')[0]})`,
+        `this agent cannot open terminals: the package @lydell/node-pty is not installed beside it; on the host, run \`npm install @lydell/node-pty\` in ${agentDir()} and try again (${(error as Error).message.split('\n')[0]})`,
       );
     },
   );
