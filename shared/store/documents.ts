@@ -9,8 +9,19 @@ import { parseHostCert, type HostCert } from '../identity/certs.ts';
 import type { RecordKind, Scope } from './envelope.ts';
 import { parseJobDoc, type JobDoc } from '../jobs/job.ts';
 import { parseJobRunsDoc, type JobRunsDoc } from '../jobs/runs.ts';
+import {
+  parseAlertRule,
+  parseAlertState,
+  parseChannel,
+  parseSilence,
+  type AlertRuleDoc,
+  type AlertStateDoc,
+  type ChannelDoc,
+  type SilenceDoc,
+} from '../alerts/documents.ts';
 
 export type { JobDoc, JobRunsDoc };
+export type { AlertRuleDoc, AlertStateDoc, ChannelDoc, SilenceDoc };
 
 const ID_LEN = 52;
 const OUTPUT_MAX = 64 * 1024;
@@ -116,7 +127,20 @@ export interface HistoryDoc {
   at: number;
 }
 
-export type Payload = HostDoc | TokenDoc | SelectorDoc | DeviceDoc | TaskDoc | ResultDoc | HistoryDoc | JobDoc | JobRunsDoc;
+export type Payload =
+  | HostDoc
+  | TokenDoc
+  | SelectorDoc
+  | DeviceDoc
+  | TaskDoc
+  | ResultDoc
+  | HistoryDoc
+  | JobDoc
+  | JobRunsDoc
+  | AlertRuleDoc
+  | ChannelDoc
+  | SilenceDoc
+  | AlertStateDoc;
 
 /** Which record kind and scope each payload type travels in. */
 export const PLACEMENT: Record<Payload['type'], { kind: RecordKind; scope: Scope; prefix: string }> = {
@@ -131,6 +155,14 @@ export const PLACEMENT: Record<Payload['type'], { kind: RecordKind; scope: Scope
   job: { kind: 'doc', scope: 'fleet', prefix: 'dj' },
   /** A host's newest runs of one job (shared/jobs/runs.ts), named `<host>:<job>`, written by the host. */
   jobruns: { kind: 'result', scope: 'devices', prefix: 'rj' },
+  /** An alert rule (shared/alerts/documents.ts), named by the rule's name. */
+  alert: { kind: 'doc', scope: 'fleet', prefix: 'da' },
+  /** A notification channel, named by its name: its secrets are readable by every host (docs/security.md). */
+  channel: { kind: 'doc', scope: 'fleet', prefix: 'dn' },
+  /** A silence, named by its id. */
+  silence: { kind: 'doc', scope: 'fleet', prefix: 'dz' },
+  /** A host's state and newest events of one alert rule, named `<host>:<rule>`, written by the host. */
+  alertstate: { kind: 'result', scope: 'devices', prefix: 'ra' },
 };
 
 const id = (o: Obj, key: string) => str(o, key, ID_LEN, ID_LEN);
@@ -244,6 +276,14 @@ export function parsePayload(raw: unknown): Payload {
         return parseJobDoc(o);
       case 'jobruns':
         return parseJobRunsDoc(o);
+      case 'alert':
+        return parseAlertRule(o);
+      case 'channel':
+        return parseChannel(o);
+      case 'silence':
+        return parseSilence(o);
+      case 'alertstate':
+        return parseAlertState(o);
       default:
         throw new FlotillaError('bad-message', `unknown payload type ${isObj(o) ? String(o['type']).slice(0, 32) : ''}`);
     }
