@@ -21,6 +21,7 @@ import { createDispatcher } from './dispatch.ts';
 import { createRevocationWatch } from './revocation-watch.ts';
 import { createMailbox } from './mailbox.ts';
 import { startMetrics } from '../../capabilities/metrics/service.ts';
+import { startAlerts } from './alerts/engine.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentState, Enrollment } from './state.ts';
 import type { Logger } from '../../node/log.ts';
@@ -174,7 +175,22 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   }
 
   // Queued tasks and fleet documents from the store (mailbox.ts), once this host is accepted.
-  const mailbox = createMailbox({ config, state, journal, audit, log, signalUrl: signal, http: nodeHttp, refreshRevocation: () => pollRevocation() });
+  let onAlertDocuments = (): void => undefined;
+  const mailbox = createMailbox({
+    config,
+    state,
+    journal,
+    audit,
+    log,
+    signalUrl: signal,
+    http: nodeHttp,
+    refreshRevocation: () => pollRevocation(),
+    onDocuments: () => onAlertDocuments(),
+  });
+  // Alert rules from the store, evaluated on every sample (alerts/engine.ts, docs/alerts.md).
+  const alerts = await startAlerts({ mailbox, metrics, state, log, audit, signalUrl: signal, http: nodeHttp });
+  onAlertDocuments = () => void alerts.reload();
+  void alerts.reload();
   const saveEnrollment = state.saveEnrollment.bind(state);
   state.saveEnrollment = async (next) => {
     const hadCert = state.enrollment?.hostCert !== undefined;
@@ -225,7 +241,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     async stop() {
       clearInterval(poll);
       clearInterval(storePoll);
-      await Promise.all([dispatcher.stopAll(3000), mailbox.stop(3000)]);
+      await Promise.all([dispatcher.stopAll(3000), mailbox.stop(3000), alerts.stop()]);
       await metrics.stop();
       await endpoint.close();
       await audit.close();

@@ -77,7 +77,7 @@ export interface MailboxOptions extends MailboxShared {
  * record id; the newest verified version replaces the older, a deleted one stays as written (its
  * own `deleted` flag says so), so a manager sees removals too.
  */
-export const KEPT_DOCS = ['job'] as const satisfies readonly Payload['type'][];
+export const KEPT_DOCS = ['job', 'alert', 'channel', 'silence'] as const satisfies readonly Payload['type'][];
 export type KeptType = (typeof KEPT_DOCS)[number];
 
 /** A kept document with the device that signed it. */
@@ -156,6 +156,10 @@ export interface Mailbox {
   documents<T extends KeptType>(type: T): KeptDoc<Extract<Payload, { type: T }>>[];
   /** Cancels the queued tasks still running and waits for them (their results are kept for the next start). */
   stop(timeoutMs: number): Promise<void>;
+  /** This host as selectors see it and the saved selectors read so far; undefined until accepted. */
+  selectable(): Promise<{ host: SelectableHost; selectors: Map<string, string> } | undefined>;
+  /** The host's store identity and the devices' scope seal key (undefined before an admin made the keyring), for documents the host writes. */
+  storeAccess(): Promise<{ member: StoreMember; devices?: Recipients } | undefined>;
 }
 
 /** A session-less stand-in for the tasks that came from the store: nobody follows their output live. */
@@ -621,6 +625,18 @@ export function createMailbox(options: MailboxOptions): Mailbox {
     },
     async idle() {
       while (running.size > 0 || current) await Promise.allSettled([...running.values(), current]);
+    },
+    async selectable() {
+      await mailbox.load();
+      const m = member();
+      return m ? { host: await self(m), selectors: new Map(Object.entries(file.selectors)) } : undefined;
+    },
+    async storeAccess() {
+      await mailbox.load();
+      const m = member();
+      if (!m) return undefined;
+      const devices = file.keyrings.devices ? rings.devices?.envelope : undefined;
+      return { member: m, ...(devices ? { devices: { scopes: [await scopeSealKey(devices)] } } : {}) };
     },
     async stop(timeoutMs) {
       clearTimeout(retry);

@@ -11,6 +11,7 @@ import { selectorCommand } from './commands/selectors.ts';
 import { removeCommand } from './commands/remove.ts';
 import { queueCommand } from './commands/queue.ts';
 import { historyCommand } from './commands/history.ts';
+import { alertsCommand } from './commands/alerts.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
 import { CAPABILITY_COMMANDS, COMMANDS, scanArgv } from './control/argv.ts';
@@ -56,6 +57,12 @@ ${capabilityUsage()}
                                      the hosts' output | cancel it on hosts that have not run it
   history [--host H] [--status S] [--since 7d] [--limit 50] [--json]
                                      tasks run or queued from every device, newest first
+  alerts list | rules | history [--since 24h] [--host H] [--json]
+                                     alerts firing or pending now, the rules and channels,
+                                     state changes and notifications (from every host)
+  alerts save <file.yaml> | alerts rm <name>
+                                     save alert rules and channels (docs/alerts.md), remove one
+  alerts silence <rule|selector> --for 1h [--host S] [--comment C] | alerts silences
 
 Warm mode (connections kept open between invocations, like SSH's ControlPersist)
   connect [<selector>] [--persist 10m]
@@ -133,6 +140,8 @@ const CORE_OPTIONS = {
   limit: { type: 'string' },
   /** `history --status S` (renamed before parsing: `connect --status` is a switch). */
   'history-status': { type: 'string' },
+  for: { type: 'string' },
+  comment: { type: 'string' },
 } as const;
 
 /** Runs a capability's command: its module (capabilities/<name>/cli.ts) is loaded only now. */
@@ -244,6 +253,8 @@ async function runNamed(
       return queueCommand(ctx);
     case 'history':
       return historyCommand(ctx);
+    case 'alerts':
+      return alertsCommand(ctx);
     case 'control-process':
       // Started by `connect` or --persist (detached); not meant to be typed.
       if (currentScope()) throw new FlotillaError('usage', 'a control process cannot start another');

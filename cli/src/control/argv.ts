@@ -17,6 +17,7 @@ export const CORE_COMMANDS: ReadonlySet<string> = new Set([
   'remove',
   'queue',
   'history',
+  'alerts',
   'connect',
   'control-process',
 ]);
@@ -43,6 +44,8 @@ const CORE_VALUE_OPTIONS = [
   'since',
   'limit',
   'history-status',
+  'for',
+  'comment',
 ];
 
 /** Each capability's CLI commands, with the capability that provides them. */
