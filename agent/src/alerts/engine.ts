@@ -149,7 +149,14 @@ export async function startAlerts(o: AlertsOptions): Promise<Alerts> {
     schedule();
   }
 
+  let revocationSeen = o.state.revocation?.body.version;
+
   function onSample(sample: Sample): void {
+    // A device revoked since the rules were read: its documents count no more (trusted()).
+    if (o.state.revocation?.body.version !== revocationSeen) {
+      revocationSeen = o.state.revocation?.body.version;
+      void alerts.reload();
+    }
     for (const [name, rule] of rules) {
       const entry = store.entries.get(name);
       if (!entry) continue;
@@ -169,7 +176,7 @@ export async function startAlerts(o: AlertsOptions): Promise<Alerts> {
     const silence = silences.find((s) => s.hostMatches && silenceApplies(s.doc, rule.name, at, () => true));
     if (silence) {
       store.record(rule.name, { at, kind: 'notify', event, silenced: true, ...(value === undefined ? {} : { value }) });
-      o.log('info', 'alert-silenced', { rule: rule.name, event, silence: silence.doc.id });
+      o.log('info', 'alert-silenced', { rule: rule.name, notification: event, silence: silence.doc.id });
       schedule();
       return;
     }
@@ -181,7 +188,7 @@ export async function startAlerts(o: AlertsOptions): Promise<Alerts> {
         store.record(rule.name, e);
         o.log(d.ok ? 'info' : 'warn', d.ok ? 'alert-notified' : 'alert-notify-failed', {
           rule: rule.name,
-          event,
+          notification: event,
           channel: name,
           attempts: d.attempts,
           ...(d.error ? { error: d.error } : {}),
