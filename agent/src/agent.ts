@@ -187,10 +187,6 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     refreshRevocation: () => pollRevocation(),
     onDocuments: () => onAlertDocuments(),
   });
-  // Alert rules from the store, evaluated on every sample (alerts/engine.ts, docs/alerts.md).
-  const alerts = await startAlerts({ mailbox, metrics, state, log, audit, signalUrl: signal, http: nodeHttp });
-  onAlertDocuments = () => void alerts.reload();
-  void alerts.reload();
   const saveEnrollment = state.saveEnrollment.bind(state);
   state.saveEnrollment = async (next) => {
     const hadCert = state.enrollment?.hostCert !== undefined;
@@ -226,6 +222,12 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   poll.unref();
   const storePoll = setInterval(() => void mailbox.sync('timer'), STORE_POLL_MS);
   storePoll.unref();
+
+  // Alert rules from the store, evaluated on every sample (alerts/engine.ts, docs/alerts.md). Started
+  // once the signaling handlers above are in place: an await before them could miss the socket's open.
+  const alerts = await startAlerts({ mailbox, metrics, state, log, audit, signalUrl: signal, http: nodeHttp });
+  onAlertDocuments = () => void alerts.reload();
+  void alerts.reload();
 
   log('info', 'agent-started', { id: state.identity.id, fleet: enrollment.fleet.slice(0, 8), signal });
   const caps = udpBufferCaps();
