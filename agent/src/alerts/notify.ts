@@ -1,7 +1,7 @@
 // Notification senders: a webhook (a JSON POST in the generic, Slack-compatible or DingTalk
 // format, signed with the channel's secret) or a mail over SMTP through nodemailer, each retried
 // with exponential backoff. The agent sends them itself, so an alert reaches someone with no
-// browser and no CLI running. Loaded on the first notification (nodemailer only on the first mail).
+// browser and no CLI running. nodemailer is imported on the first mail only.
 
 import { createHmac } from 'node:crypto';
 import type { AlertRuleDoc, ChannelDoc, EmailChannel, WebhookChannel } from '../../../shared/alerts/documents.ts';
@@ -118,9 +118,18 @@ async function postWebhook(hook: WebhookChannel, m: AlertMessage, timeoutMs: num
 type Mailer = { sendMail(mail: Record<string, unknown>): Promise<unknown>; close(): void };
 type NodemailerModule = { createTransport(options: Record<string, unknown>): Mailer };
 
+/** nodemailer, imported on the first mail (bundled in the one-file agent; a build without it says so). */
+async function loadNodemailer(): Promise<NodemailerModule> {
+  try {
+    const mod = (await import('nodemailer')) as unknown as NodemailerModule & { default?: NodemailerModule };
+    return mod.default ?? mod;
+  } catch (error) {
+    throw new Permanent(`this agent cannot send mail: the package nodemailer is not installed beside it (${(error as Error).message.split('\n')[0]})`);
+  }
+}
+
 async function sendMail(mail: EmailChannel, m: AlertMessage, timeoutMs: number): Promise<void> {
-  const mod = (await import('nodemailer')) as unknown as NodemailerModule & { default?: NodemailerModule };
-  const nodemailer = mod.default ?? mod;
+  const nodemailer = await loadNodemailer();
   const transport = nodemailer.createTransport({
     host: mail.host,
     port: mail.port,
