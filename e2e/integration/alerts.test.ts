@@ -284,6 +284,39 @@ describe('alert rules and notifications', () => {
     expect(json<unknown[]>(list.stdout)).toEqual([]);
   }, 120_000);
 
+  it('answers mistakes in one sentence (exit 2) and refuses a viewer device', async () => {
+    const bad = join(base, 'bad.yaml');
+    await writeFile(bad, "name: typo\nmetric: cpu\nwhen: 'over 80'\n");
+    const cases: [string[], RegExp][] = [
+      [['alerts', 'save', join(base, 'missing.yaml')], /cannot read .*missing\.yaml: ENOENT/],
+      [['alerts', 'save', bad], /bad\.yaml: document 1 \(typo\): when: "over 80" is not a condition/],
+      [['alerts', 'silence', 'disk-full'], /say for how long, as in: flotilla alerts silence disk-full --for 1h/],
+      [['alerts', 'frobnicate'], /"frobnicate" is not an alerts command/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(admin, args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+    }
+    const noChannel = join(base, 'nochannel.yaml');
+    await writeFile(noChannel, "name: orphan\nmetric: cpu\nwhen: '> 1'\nchannels: [pager]\n");
+    expect((await cli(admin, ['alerts', 'save', noChannel])).stderr).toMatch(/names channel pager, which does not exist/);
+    const viewer = join(base, 'viewer');
+    expect((await cli(admin, ['device', 'add', 'wallboard', '--home', viewer, '--role', 'viewer'])).code).toBe(0);
+    const refused = await cli(viewer, ['alerts', 'silence', 'disk-full', '--for', '1h']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/this device is a viewer: alert rules, channels and silences need an operator or admin device/);
+    // A viewer still reads them, once an admin device has added it to the fleet keyring.
+    expect((await cli(viewer, ['alerts', 'rules'])).code).toBe(0); // announces itself
+    expect((await cli(admin, ['alerts', 'rules'])).code).toBe(0);
+    const rules = await cli(viewer, ['alerts', 'rules', '--json']);
+    expect(rules.code, rules.stderr).toBe(0);
+    const listed = json<{ rules: { name: string }[]; channels: { name: string; webhook?: { secret?: string } }[] }>(rules.stdout);
+    expect(listed.rules.map((r) => r.name)).toEqual(['disk-full']);
+    expect(listed.channels.find((c) => c.name === 'hook')?.webhook?.secret).toBe('***');
+  }, 120_000);
+
   it('refuses and audits a rule signed by a device revoked before the agent read it', async () => {
     const leaver = join(base, 'leaver');
     expect((await cli(admin, ['device', 'add', 'leaver', '--home', leaver, '--role', 'operator'])).code).toBe(0);

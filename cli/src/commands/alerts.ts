@@ -72,10 +72,11 @@ async function write(state: FleetState, payload: AlertRuleDoc | ChannelDoc | Sil
 export async function alertsCommand(ctx: CommandContext): Promise<number> {
   const [sub = 'list', arg, ...extra] = ctx.args;
   const json = !!ctx.flags.json;
-  const home = await openHome();
   if (!['list', 'ls', 'rules', 'history', 'save', 'rm', 'silence', 'silences'].includes(sub))
     throw new FlotillaError('usage', `"${sub}" is not an alerts command: use ${USAGE}`);
   if (['save', 'rm', 'silence'].includes(sub) && (!arg || extra.length > 0)) throw new FlotillaError('usage', `alerts ${sub} takes one argument: ${USAGE}`);
+  if (sub === 'silence' && !stringFlag(ctx, 'for')) throw new FlotillaError('usage', `say for how long, as in: flotilla alerts silence ${arg} --for 1h`);
+  const home = await openHome();
   if (['save', 'rm', 'silence'].includes(sub)) requireWriter(home);
   const state = await openFleetState(home, ctx.err);
   const now = Date.now();
@@ -120,9 +121,7 @@ export async function alertsCommand(ctx: CommandContext): Promise<number> {
   }
 
   if (sub === 'silence') {
-    const forText = stringFlag(ctx, 'for');
-    if (!forText) throw new FlotillaError('usage', `say for how long, as in: flotilla alerts silence ${arg} --for 1h`);
-    const ms = parseDuration(forText);
+    const ms = parseDuration(stringFlag(ctx, 'for')!);
     if (ms <= 0) throw new FlotillaError('usage', '--for must be longer than 0');
     const isRule = docs<AlertRuleDoc>(state, 'alert').some((d) => d.payload.name === arg);
     const hostFlag = stringFlag(ctx, 'host');
