@@ -82,6 +82,22 @@ export async function openAlertStore(stateDir: string, onProblem: (what: string)
     lines = kept.length;
   }
 
+  let saving: Promise<unknown> = Promise.resolve();
+  async function writeOut(): Promise<void> {
+    await writeJsonAtomic(statePath, { v: 1, rules: Object.fromEntries(entries) }, 0o600);
+    if (unwritten.length === 0) return;
+    const batch = unwritten;
+    unwritten = [];
+    try {
+      await appendFile(journalPath, batch.join('\n') + '\n', { mode: 0o600 });
+    } catch (error) {
+      unwritten = [...batch, ...unwritten].slice(-MAX_LINES);
+      throw error;
+    }
+    lines += batch.length;
+    if (lines > MAX_LINES) await compact();
+  }
+
   return {
     entries,
     record(rule, event) {
@@ -92,19 +108,11 @@ export async function openAlertStore(stateDir: string, onProblem: (what: string)
       }
       unwritten.push(JSON.stringify({ rule, ...event }));
     },
-    async save() {
-      await writeJsonAtomic(statePath, { v: 1, rules: Object.fromEntries(entries) }, 0o600);
-      if (unwritten.length === 0) return;
-      const batch = unwritten;
-      unwritten = [];
-      try {
-        await appendFile(journalPath, batch.join('\n') + '\n', { mode: 0o600 });
-      } catch (error) {
-        unwritten = [...batch, ...unwritten].slice(-MAX_LINES);
-        throw error;
-      }
-      lines += batch.length;
-      if (lines > MAX_LINES) await compact();
+    save() {
+      // One at a time: a publish and a stop may both save, and two atomic writes of one file race.
+      const run = saving.then(writeOut, writeOut);
+      saving = run.catch(() => undefined);
+      return run;
     },
     async journal() {
       const text = await readFile(journalPath, 'utf8').catch(() => '');
