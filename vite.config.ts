@@ -34,6 +34,8 @@ export default defineConfig({
         // The signaling server's own routes are never the app shell.
         navigateFallbackDenylist: [/^\/api\//, /^\/peerjs/, /^\/agent\//, /^\/healthz/],
         cleanupOutdatedCaches: true,
+        // Web Push: alerts shown as system notifications, also with no page open (web/public/push-sw.js).
+        importScripts: ['push-sw.js'],
       },
     }),
   ],

@@ -9,6 +9,7 @@ export { spec as exec } from './exec/spec.ts';
 export { spec as push } from './push/spec.ts';
 export { spec as fetch } from './fetch/spec.ts';
 export { spec as journal } from './journal/spec.ts';
+export { spec as jobs } from './jobs/spec.ts';
 export { spec as tags } from './tags/spec.ts';
 export { spec as hostCert } from './host-cert/spec.ts';
 export { spec as audit } from './audit/spec.ts';

@@ -20,6 +20,9 @@ import { openAuditLog } from './audit.ts';
 import { createDispatcher } from './dispatch.ts';
 import { createRevocationWatch } from './revocation-watch.ts';
 import { createMailbox } from './mailbox.ts';
+import { createJobManager, type JobManager } from './jobs/manager.ts';
+import { setJobs } from './jobs/current.ts';
+import { openJobJournal } from './jobs/job-journal.ts';
 import { startMetrics } from '../../capabilities/metrics/service.ts';
 import { startAlerts } from './alerts/engine.ts';
 import type { AgentConfig } from './config.ts';
@@ -50,6 +53,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   const enrollment: Enrollment = initial;
   const signal = config.signal ?? enrollment.signal;
   const journal = await openJournal(state.dir);
+  const jobJournal = await openJobJournal(state.dir);
   for (const task of journal.recovered) log('warn', 'task-interrupted', { task });
   for (const bad of journal.setAside) log('warn', 'journal-entry-set-aside', bad);
   await removePartials(state.dir, (event, fields) => log('warn', event, fields));
@@ -175,6 +179,8 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   }
 
   // Queued tasks and fleet documents from the store (mailbox.ts), once this host is accepted.
+  // Set once the job manager exists (it reads the mailbox, which calls it back).
+  const jobsRef: { current?: JobManager } = {};
   let onAlertDocuments = (): void => undefined;
   const mailbox = createMailbox({
     config,
@@ -185,14 +191,30 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     signalUrl: signal,
     http: nodeHttp,
     refreshRevocation: () => pollRevocation(),
-    onDocuments: () => onAlertDocuments(),
+    onDocuments: () => {
+      void jobsRef.current?.reconcile('documents');
+      onAlertDocuments();
+    },
   });
   const saveEnrollment = state.saveEnrollment.bind(state);
   state.saveEnrollment = async (next) => {
     const hadCert = state.enrollment?.hostCert !== undefined;
     await saveEnrollment(next);
-    if (!hadCert && next.hostCert) void mailbox.sync('host-cert'); // just accepted: read what waits for it
+    if (!hadCert && next.hostCert) void mailbox.sync('host-cert').then(() => jobsRef.current?.reconcile('host-cert')); // just accepted: read what waits for it
   };
+  // Jobs (agent/src/jobs/): installed from the job documents the mailbox keeps, evaluated again when
+  // this host's tags change and when a revocation list arrives (a revoked signer's jobs go).
+  const jobs = createJobManager({ config, state, audit, log, mailbox, journal: jobJournal });
+  jobsRef.current = jobs;
+  setJobs({ manager: jobs, refresh: () => mailbox.sync('jobs-invoke').then(() => jobs.reconcile('invoke')) });
+  for (const key of ['saveRemoteTags', 'saveRevocation'] as const) {
+    const save = state[key].bind(state) as (value: never) => Promise<void>;
+    state[key] = (async (value: never) => {
+      await save(value);
+      void jobs.reconcile(key === 'saveRemoteTags' ? 'tags' : 'revocation');
+    }) as never;
+  }
+  void jobs.reconcile('start');
 
   endpoint.onLink((link) => void accept(link));
   endpoint.signaling.onState((s, reason) => {
@@ -225,7 +247,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
 
   // Alert rules from the store, evaluated on every sample (alerts/engine.ts, docs/alerts.md). Started
   // once the signaling handlers above are in place: an await before them could miss the socket's open.
-  const alerts = await startAlerts({ mailbox, metrics, state, log, audit, signalUrl: signal, http: nodeHttp });
+  const alerts = await startAlerts({ mailbox, metrics, state, log, audit });
   onAlertDocuments = () => void alerts.reload();
   void alerts.reload();
 
@@ -243,7 +265,8 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     async stop() {
       clearInterval(poll);
       clearInterval(storePoll);
-      await Promise.all([dispatcher.stopAll(3000), mailbox.stop(3000), alerts.stop()]);
+      setJobs(undefined);
+      await Promise.all([dispatcher.stopAll(3000), mailbox.stop(3000), jobs.stop(), alerts.stop()]);
       await metrics.stop();
       await endpoint.close();
       await audit.close();

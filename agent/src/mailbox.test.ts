@@ -17,6 +17,7 @@ import { openState, type AgentState } from './state.ts';
 import { openJournal } from './journal.ts';
 import { openAuditLog, type AuditLog } from './audit.ts';
 import { createMailbox, type Mailbox } from './mailbox.ts';
+import type { JobRunsDoc } from '../../shared/jobs/runs.ts';
 
 const SIGNAL = 'http://store.test/';
 let laptop: DeviceIdentity;
@@ -193,6 +194,38 @@ describe('agent mailbox', () => {
     expect(refused).toContainEqual(
       expect.objectContaining({ request: 'store-refused', detail: expect.stringMatching(/signature|not an envelope|base64|decrypt/) }),
     );
+  }, 30_000);
+
+  it('stores a document for the devices at the version given, and after a conflict at the one after the store holds', async () => {
+    const store = createTestStore();
+    const host = await agent(store);
+    const me = { id: host.state.identity.id, encPub: host.state.identity.pub.encPub };
+    const admin = device(laptop, store, [me]);
+    const other = device(phone, store);
+    for (const d of [admin, other, admin, other]) {
+      await d.load();
+      await d.sync();
+    }
+    await settle(host); // the devices keyring reaches the agent
+    const doc = (n: number): JobRunsDoc => ({
+      type: 'jobruns',
+      job: 'j',
+      host: me.id,
+      hostname: 'h',
+      jobAt: 1,
+      installed: true,
+      total: n,
+      failures: 0,
+      runs: [],
+      at: n,
+    });
+    expect(await host.mailbox.putForDevices(doc(1), `${me.id}:j`, 1)).toBe(1);
+    expect(await host.mailbox.putForDevices(doc(2), `${me.id}:j`, 2)).toBe(2);
+    // A count lost (say the agent's marks were restored from an old backup): the store's answer gives the version.
+    expect(await host.mailbox.putForDevices(doc(3), `${me.id}:j`, 1)).toBe(3);
+    await other.sync();
+    expect(other.docsOf('jobruns').map((d) => d.payload)).toEqual([expect.objectContaining({ job: 'j', total: 3 })]);
+    expect((await host.mailbox.self())?.host).toMatchObject({ id: me.id, tags: { role: 'web' } });
   }, 30_000);
 });
 

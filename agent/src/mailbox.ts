@@ -156,10 +156,36 @@ export interface Mailbox {
   documents<T extends KeptType>(type: T): KeptDoc<Extract<Payload, { type: T }>>[];
   /** Cancels the queued tasks still running and waits for them (their results are kept for the next start). */
   stop(timeoutMs: number): Promise<void>;
-  /** This host as selectors see it and the saved selectors read so far; undefined until accepted. */
-  selectable(): Promise<{ host: SelectableHost; selectors: Map<string, string> } | undefined>;
-  /** The host's store identity and the devices' scope seal key (undefined before an admin made the keyring), for documents the host writes. */
-  storeAccess(): Promise<{ member: StoreMember; devices?: Recipients } | undefined>;
+  /** What the selector language sees of this host now (undefined before the host is accepted), with the fleet's saved selectors. */
+  self(): Promise<{ host: SelectableHost; selectors: Map<string, string> } | undefined>;
+  /**
+   * Seals a payload for the fleet's devices as results are sealed, and stores it at `version` under
+   * the record id its type and `name` give; resolves to the version stored. On `conflict` the
+   * version the store holds is read from its answer and the next one written.
+   */
+  putForDevices(payload: Payload, name: string, version: number): Promise<number>;
+}
+
+/** What the selector language sees of a host: its facts, the tags it was started with and the operators' (their host document). */
+export async function selectableSelf(
+  id: string,
+  agent: Pick<MailboxShared, 'config' | 'state'>,
+  decided?: { tags?: Record<string, string>; region?: string },
+): Promise<SelectableHost> {
+  const ctx = { config: agent.config, state: agent.state } as unknown as TaskContext;
+  const facts = (await factsHandler({ type: 'facts', id: 'mailbox' } as never, ctx)).data;
+  return {
+    id,
+    hostname: facts?.hostname ?? hostname(),
+    os: facts?.os ?? process.platform,
+    region: decided?.region ?? facts?.region,
+    tags: { ...(facts?.tags ?? {}), ...(decided?.tags ?? {}) },
+    online: true,
+    ips: facts?.ips ?? [],
+    distro: facts?.distro,
+    distroVersion: facts?.distroVersion,
+    arch: facts?.arch,
+  };
 }
 
 /** A session-less stand-in for the tasks that came from the store: nobody follows their output live. */
@@ -265,6 +291,7 @@ export function createMailbox(options: MailboxOptions): Mailbox {
       else file.selectors[payload.name] = payload.expr;
     } else if (payload.type === 'host' && payload.host === m.id) {
       file.host = { decision: payload.decision, ...(payload.tags ? { tags: payload.tags } : {}), ...(payload.region ? { region: payload.region } : {}) };
+      docsChanged = true; // the operators' tags for this host: kept documents' targets are evaluated again
     } else if ((KEPT_DOCS as readonly string[]).includes(payload.type)) {
       file.docs[record.rid] = {
         rid: record.rid,
@@ -306,23 +333,7 @@ export function createMailbox(options: MailboxOptions): Mailbox {
     return true;
   }
 
-  /** What the selector language sees of this host: its facts, the tags it was started with and the operators'. */
-  async function self(m: StoreMember): Promise<SelectableHost> {
-    const ctx = { config: options.config, state } as unknown as TaskContext;
-    const facts = (await factsHandler({ type: 'facts', id: 'mailbox' } as never, ctx)).data;
-    return {
-      id: m.id,
-      hostname: facts?.hostname ?? hostname(),
-      os: facts?.os ?? process.platform,
-      region: file.host?.region ?? facts?.region,
-      tags: { ...(facts?.tags ?? {}), ...(file.host?.tags ?? {}) },
-      online: true,
-      ips: facts?.ips ?? [],
-      distro: facts?.distro,
-      distroVersion: facts?.distroVersion,
-      arch: facts?.arch,
-    };
-  }
+  const self = (m: StoreMember): Promise<SelectableHost> => selectableSelf(m.id, options, file.host);
 
   function resultOf(m: StoreMember, task: string, entry: JournalEntry): ResultDoc {
     const output = entry.stderr ? `${entry.stdout}${entry.stdout && !entry.stdout.endsWith('\n') ? '\n' : ''}${entry.stderr}` : entry.stdout;
@@ -500,25 +511,30 @@ export function createMailbox(options: MailboxOptions): Mailbox {
     running.set(task, done);
   }
 
+  /** A record of `payload` sealed for the fleet's devices (their keyring; `fallback` members when the fleet has none yet). */
+  async function sealForDevices(
+    m: StoreMember,
+    payload: Payload,
+    name: string,
+    version: number,
+    fallback: { id: string; encPub: string }[],
+  ): Promise<StoredRecord> {
+    const devices = file.keyrings.devices ? rings.devices?.envelope : undefined;
+    if (!devices && fallback.length === 0) throw new FlotillaError('bad-config', 'the fleet has no devices keyring yet');
+    const recipients: Recipients = devices ? { scopes: [await scopeSealKey(devices)] } : { direct: fallback };
+    const place = PLACEMENT[payload.type];
+    const { record } = await sealRecord(
+      { keys: m.keys, cert: m.cert },
+      { fleet: m.fleetId, rid: await opaqueRid(place.prefix, m.fleetId, name), kind: place.kind, version, to: [DEVICES], payload, recipients, now: now() },
+    );
+    return record;
+  }
+
   /** Stores the results waiting in the outbox; those the store does not take stay for the next sync. */
   async function flush(m: StoreMember): Promise<void> {
     for (const [task, out] of Object.entries(file.outbox)) {
       try {
-        const devices = file.keyrings.devices ? rings.devices?.envelope : undefined;
-        const recipients: Recipients = devices ? { scopes: [await scopeSealKey(devices)] } : { direct: [out.device] };
-        const { record } = await sealRecord(
-          { keys: m.keys, cert: m.cert },
-          {
-            fleet: m.fleetId,
-            rid: await opaqueRid(PLACEMENT.result.prefix, m.fleetId, `${task}:${m.id}`),
-            kind: 'result',
-            version: 1,
-            to: [DEVICES],
-            payload: out.result,
-            recipients,
-            now: now(),
-          },
-        );
+        const record = await sealForDevices(m, out.result, `${task}:${m.id}`, 1, [out.device]);
         try {
           await storePut(options.signalUrl, m, record, options.http);
         } catch (error) {
@@ -626,17 +642,28 @@ export function createMailbox(options: MailboxOptions): Mailbox {
     async idle() {
       while (running.size > 0 || current) await Promise.allSettled([...running.values(), current]);
     },
-    async selectable() {
+    async self() {
       await mailbox.load();
       const m = member();
       return m ? { host: await self(m), selectors: new Map(Object.entries(file.selectors)) } : undefined;
     },
-    async storeAccess() {
+    async putForDevices(payload, name, version) {
       await mailbox.load();
       const m = member();
-      if (!m) return undefined;
-      const devices = file.keyrings.devices ? rings.devices?.envelope : undefined;
-      return { member: m, ...(devices ? { devices: { scopes: [await scopeSealKey(devices)] } } : {}) };
+      if (!m) throw new FlotillaError('bad-config', 'this host is not accepted yet');
+      let at = version;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          await storePut(options.signalUrl, m, await sealForDevices(m, payload, name, at, []), options.http);
+          return at;
+        } catch (error) {
+          // Written before (by this agent before a restart that lost its count): the store says its version ("is at version N", or "stored version is N").
+          const held = error instanceof FlotillaError && error.code === 'conflict' ? /version (?:is )?(\d+)/.exec(error.detail ?? error.message) : null;
+          if (!held) throw error;
+          at = Number(held[1]) + 1;
+        }
+      }
+      throw new FlotillaError('conflict', `${payload.type} ${name}: the store kept answering conflict`);
     },
     async stop(timeoutMs) {
       clearTimeout(retry);

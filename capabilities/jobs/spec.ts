@@ -110,5 +110,6 @@ export const spec = defineCapability({
   request: { type: 'jobs', parse: parseRequest },
   result: parseResult,
   role: (r) => (r.action === 'invoke' ? 'operator' : 'viewer'),
+  web: { hostTab: { label: 'Jobs', order: 40 } },
   traits: { audit: (r) => (r.action === 'invoke' ? `invoke ${r.job}` : r.action === 'runs' ? `runs ${r.job ?? '*'}` : 'list') },
 });

@@ -7,9 +7,7 @@ import { openHome } from '../../cli/src/home.ts';
 import { openFleet, selectTargets } from '../../cli/src/fleet.ts';
 import type { CommandContext } from '../../cli/src/commands/context.ts';
 import { RECORDING_ID, spec, type RecordingInfo } from './spec.ts';
-
-/** Longest pause --play keeps (idle time in the session is cut to this). */
-const MAX_PAUSE_S = 1;
+import { parseCast, playCast } from './cast.ts';
 
 function when(ms: number): string {
   return new Date(ms)
@@ -32,25 +30,6 @@ function table(ctx: CommandContext, list: RecordingInfo[]): void {
   const header = ['ID', 'STARTED', 'LENGTH', 'USER', 'DEVICE', 'SIZE', 'COMMAND'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [header, ...rows]) ctx.out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
-}
-
-/** Writes a recording's output with its timing (divided by `speed`). */
-async function play(cast: string, speed: number, write: (text: string) => Promise<void>): Promise<void> {
-  const lines = cast.split('\n').filter(Boolean);
-  let last = 0;
-  for (const line of lines.slice(1)) {
-    let event: unknown;
-    try {
-      event = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if (!Array.isArray(event) || typeof event[0] !== 'number' || event[1] !== 'o' || typeof event[2] !== 'string') continue;
-    const pause = Math.min(MAX_PAUSE_S, Math.max(0, event[0] - last)) / speed;
-    last = event[0];
-    if (pause > 0.001) await new Promise((r) => setTimeout(r, pause * 1000));
-    await write(event[2]);
-  }
 }
 
 async function recordingsCommand(ctx: CommandContext): Promise<number> {
@@ -98,7 +77,7 @@ async function recordingsCommand(ctx: CommandContext): Promise<number> {
     const cast = Buffer.concat(chunks);
     const write = (text: string | Buffer) => new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
     if (ctx.flags['raw'] === true) await write(cast);
-    else await play(cast.toString('utf8'), speed, write);
+    else await playCast(parseCast(cast.toString('utf8')).events, { speed, write });
     return 0;
   } finally {
     await fleet.close();

@@ -86,4 +86,5 @@ export const spec = defineCapability({
       options: { play: { type: 'string' }, speed: { type: 'string' }, raw: { type: 'boolean' } },
     },
   ],
+  web: { hostTab: { label: 'Recordings', order: 6 } },
 });

@@ -11,6 +11,9 @@ import { selectorCommand } from './commands/selectors.ts';
 import { removeCommand } from './commands/remove.ts';
 import { queueCommand } from './commands/queue.ts';
 import { historyCommand } from './commands/history.ts';
+import { JOBS_USAGE, jobsCommand } from './commands/jobs.ts';
+import { serveCommand } from './serve/serve-command.ts';
+import { apiTokenCommand } from './serve/token-command.ts';
 import { alertsCommand } from './commands/alerts.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
@@ -63,6 +66,23 @@ ${capabilityUsage()}
   alerts save <file.yaml> | alerts rm <name>
                                      save alert rules and channels (docs/alerts.md), remove one
   alerts silence <rule|selector> --for 1h [--host S] [--comment C] | alerts silences
+
+Jobs (run by the agents on their own schedule; docs/jobs.md)
+  jobs save <job.yaml|job.json|->    save a job (or update the job of that name)
+  jobs list | jobs show <name>       jobs with next run and hosts reporting them | one job
+  jobs logs <name> [host] [-o wide] [--live]
+                                     runs reported by the hosts (--live: asked of the agents)
+  jobs run <name> [--param k=v…] [--async]
+                                     run it now on its online hosts (checked against its params)
+  jobs enable|disable|rm <name>      start, stop or uninstall a job everywhere
+  jobs analysis [name] [--since 24h] last run, failures, hosts missing the job
+Job API (docs/api.md)
+  serve --api 127.0.0.1:8080 [--home DIR] [--api-public] [--rate 120/m]
+                                     a headless controller with a REST API, as this home's
+                                     device (loopback only unless --api-public)
+  api-token create --scope read|invoke|admin [--name N] [--home DIR]
+  api-token list | api-token revoke <name>
+                                     the API's tokens (printed once, kept hashed)
 
 Warm mode (connections kept open between invocations, like SSH's ControlPersist)
   connect [<selector>] [--persist 10m]
@@ -138,8 +158,18 @@ const CORE_OPTIONS = {
   host: { type: 'string' },
   since: { type: 'string' },
   limit: { type: 'string' },
+  /** `serve --api ADDR`, `--api-public`, `--rate 120/m`; `api-token create --scope S`; `jobs run --param k=v --async`. */
+  api: { type: 'string' },
+  'api-public': { type: 'boolean' },
+  rate: { type: 'string' },
+  scope: { type: 'string' },
+  param: { type: 'string', multiple: true },
+  async: { type: 'boolean' },
   /** `history --status S` (renamed before parsing: `connect --status` is a switch). */
   'history-status': { type: 'string' },
+  /** `jobs logs -o wide`. */
+  output: { type: 'string', short: 'o' },
+  live: { type: 'boolean' },
   for: { type: 'string' },
   comment: { type: 'string' },
 } as const;
@@ -181,6 +211,10 @@ async function dispatch(argv: string[], write: Write): Promise<number> {
   });
   const [command, ...args] = positionals;
   const scope = currentScope();
+  if (values.help && command === 'jobs') {
+    write('stdout', JOBS_USAGE + '\n');
+    return 0;
+  }
   if (values.help || !command) {
     write('stdout', usage() + '\n');
     return command || values.help ? 0 : 2;
@@ -253,6 +287,12 @@ async function runNamed(
       return queueCommand(ctx);
     case 'history':
       return historyCommand(ctx);
+    case 'jobs':
+      return jobsCommand(ctx);
+    case 'serve':
+      return serveCommand(ctx, main);
+    case 'api-token':
+      return apiTokenCommand(ctx);
     case 'alerts':
       return alertsCommand(ctx);
     case 'control-process':

@@ -1,5 +1,6 @@
 // The PWA as a browser sees it: an installable manifest with real icons, a registered service
-// worker, and a plain explanation instead of a broken app outside a secure context.
+// worker, Web Push messages shown as system notifications, and a plain explanation instead of a
+// broken app outside a secure context.
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startStack, type Stack } from './browser-harness.ts';
@@ -54,6 +55,77 @@ describe('installable PWA', () => {
     await page.reload();
     await page.getByRole('button', { name: 'Create fleet' }).waitFor();
     expect(await page.evaluate(() => navigator.serviceWorker.controller?.scriptURL)).toBe(`${stack.url}sw.js`);
+  });
+
+  test('a Web Push message becomes a system notification, and open pages hear of it', async () => {
+    const { page, context } = stack;
+    await context.grantPermissions(['notifications'], { origin: stack.url });
+    await page.goto(stack.url);
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+      const heard: unknown[] = [];
+      Object.assign(window, { heardPushes: heard });
+      navigator.serviceWorker.addEventListener('message', (e) => heard.push(e.data));
+    });
+    // Chromium here has no push service: the DevTools protocol hands the message to the worker as one would.
+    const cdp = await context.newCDPSession(page);
+    const registration = new Promise<string>((resolve) =>
+      cdp.on('ServiceWorker.workerRegistrationUpdated', (e: { registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] }) => {
+        const r = e.registrations.find((x) => x.scopeURL === stack.url && !x.isDeleted);
+        if (r) resolve(r.registrationId);
+      }),
+    );
+    await cdp.send('ServiceWorker.enable');
+    const message = {
+      title: 'web-1: disk / over 90 %',
+      body: 'fs:/:used_pct 93.4 > 90 for 1m',
+      tag: 'disk-full/web-1',
+      url: '#/alerts',
+      severity: 'critical',
+      state: 'firing',
+    };
+    await cdp.send('ServiceWorker.deliverPushMessage', {
+      origin: stack.url.replace(/\/$/, ''),
+      registrationId: await registration,
+      data: JSON.stringify(message),
+    });
+    await expect
+      .poll(
+        () =>
+          page.evaluate(async () =>
+            (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({
+              title: n.title,
+              body: n.body,
+              tag: n.tag,
+              url: (n.data as { url: string }).url,
+            })),
+          ),
+        { timeout: 15_000 },
+      )
+      .toEqual([{ title: message.title, body: message.body, tag: message.tag, url: '#/alerts' }]);
+    await expect
+      .poll(() =>
+        page.evaluate(() =>
+          (window as unknown as { heardPushes: { type: string; message: { title: string } }[] }).heardPushes.map((m) => `${m.type}:${m.message.title}`),
+        ),
+      )
+      .toEqual([`flotilla-push:${message.title}`]);
+    // A hostile or broken message still shows something, bounded, and never a link to another site.
+    await cdp.send('ServiceWorker.deliverPushMessage', {
+      origin: stack.url.replace(/\/$/, ''),
+      registrationId: await registration,
+      data: JSON.stringify({ title: 'x'.repeat(5000), url: 'https://evil.example/', tag: 'odd' }),
+    });
+    await expect
+      .poll(
+        () =>
+          page.evaluate(async () =>
+            (await (await navigator.serviceWorker.ready).getNotifications({ tag: 'odd' })).map((n) => [n.title.length, (n.data as { url: string }).url]),
+          ),
+        { timeout: 15_000 },
+      )
+      .toEqual([[120, '#/']]);
+    await cdp.detach();
   });
 
   test('over plain http on a non-local name the app explains that it needs HTTPS', async () => {

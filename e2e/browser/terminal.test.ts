@@ -2,7 +2,8 @@
 // a command's output read from xterm's buffer, the host page's tab and the full-screen view
 // sharing one session, full-screen programs, a resize the shell sees, Ctrl-C, a 100 KB paste
 // checked on the host, a reload and a cut connection during output after which every line is
-// there exactly once, the phone key row, ending a session, and devices refused a shell.
+// there exactly once, the phone key row, ending a session, its recording played back in the
+// Recordings tab, and devices refused a shell.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
@@ -415,6 +416,35 @@ describe('the terminal in the browser', () => {
     );
     return other;
   }
+
+  test('the Recordings tab plays an ended session back: what the shell showed is in the player', () =>
+    step(async () => {
+      const { page } = stack;
+      // A session of its own, ended, so that its recording is short and known.
+      await page.evaluate((id) => void (location.hash = `#/hosts/${id}`), hostId);
+      await page.locator('[data-testid="host-tabs"] [data-tab="terminal"]').click();
+      await page.locator('[data-testid="terminal-view"][data-status="open"]').waitFor({ timeout: 60_000 });
+      await typeLine(page, `echo "rec=$((6*7))-${MARK}"`);
+      await waitForLine(page, /^(rec=42-\S+)$/);
+      page.once('dialog', (dialog) => void dialog.accept());
+      await page.getByTestId('terminal-end').click();
+      await page.locator('[data-testid="terminal-view"][data-status="ended"]').waitFor({ timeout: 30_000 });
+
+      await page.locator('[data-testid="host-tabs"] [data-tab="recordings"]').click();
+      const ended = page.locator('[data-testid="recording-row"][data-ended="true"]');
+      await ended.first().waitFor({ timeout: 30_000 });
+      await page.getByTestId('recording-speed').selectOption('max');
+      // Newest first: the session just ended is the first ended row.
+      await ended.first().getByTestId('recording-play').click();
+      await page.getByTestId('recording-screen').waitFor();
+      await expect.poll(async () => (await page.getByTestId('recording-toggle').textContent())?.trim(), { timeout: 30_000 }).toBe('Play again');
+      const played = await page.getByTestId('recording-screen').evaluate((el) => {
+        const buffer = (el as unknown as { xterm: import('@xterm/xterm').Terminal }).xterm.buffer.active;
+        return Array.from({ length: buffer.length }, (_, n) => buffer.getLine(n)?.translateToString(true) ?? '');
+      });
+      expect(played).toContain(`rec=42-${MARK}`);
+      await screenshot(page, 'recordings-player');
+    }));
 
   test.each([
     { name: 'viewer phone', role: 'viewer' as const, deny: undefined, says: 'viewer' },

@@ -26,7 +26,8 @@ export const PAGE = 500;
 /** Most pages one sync reads (bounds a hostile server that always says "more"). */
 const MAX_PAGES = 2000;
 
-async function authorization(member: StoreMember): Promise<Record<string, string>> {
+/** The fleet credential header of a store (or push relay) call. */
+export async function authorization(member: StoreMember): Promise<Record<string, string>> {
   const text = await createPeerCredential(member.keys, {
     purpose: 'presence',
     kind: member.kind,

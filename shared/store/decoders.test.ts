@@ -35,8 +35,16 @@ const keys = [
   'seq',
   'at',
   '__proto__',
+  'command',
+  'target',
+  'schedule',
+  'params',
+  'policy',
+  'runs',
+  'job',
+  'installed',
 ];
-const types = ['host', 'token', 'selector', 'device', 'task', 'result', 'history', 'keyring', 'x'];
+const types = ['host', 'token', 'selector', 'device', 'task', 'result', 'history', 'job', 'jobruns', 'keyring', 'x'];
 
 function randomObject(depth = 0): Record<string, unknown> {
   const o: Record<string, unknown> = { type: pick(types) };
@@ -81,6 +89,49 @@ describe('store decoders under fuzzing', () => {
       onlyFlotillaErrors(() => parsePayload(raw), `parsePayload(${JSON.stringify(raw).slice(0, 120)})`);
       onlyFlotillaErrors(() => parseStoredRecord({ ...raw, rid: pick(['x', 'dh.a', '', '../x']), body: pick(values) }), 'parseStoredRecord');
       onlyFlotillaErrors(() => decodeBody(toBase64(utf8(JSON.stringify({ ...raw, v: 1 })))), 'decodeBody');
+    }
+  });
+
+  it('a valid job or jobruns payload with one field replaced gives a payload or a FlotillaError, never another throw', () => {
+    const job = {
+      type: 'job',
+      name: 'backup',
+      command: 'tar czf /tmp/b.tgz {dir}',
+      target: 'tag:role=db',
+      schedule: '0 */5 * * * *',
+      params: [{ name: 'dir', type: 'string', required: true, pattern: '/[a-z/]+' }],
+      policy: { timeoutSec: 60, overlap: 'skip', splaySec: 0, catchUpSec: 0, retries: 0, retryBackoffSec: 10, keepRuns: 100, keepDays: 30 },
+      enabled: true,
+      deleted: false,
+      at: 1,
+    };
+    const run = { id: 'backup.1.0', job: 'backup', planned: 1, status: 'ok', stdout: '', stderr: '', attempt: 0, trigger: 'schedule' };
+    const runs = {
+      type: 'jobruns',
+      job: 'backup',
+      host: 'a'.repeat(52),
+      hostname: 'db-1',
+      jobAt: 1,
+      installed: true,
+      total: 1,
+      failures: 0,
+      runs: [run],
+      at: 2,
+    };
+    expect(parsePayload(job)).toMatchObject({ type: 'job', name: 'backup' });
+    expect(parsePayload(runs)).toMatchObject({ type: 'jobruns', runs: [{ status: 'ok' }] });
+    for (let i = 0; i < 600; i++) {
+      const base: Record<string, unknown> = rand() < 0.5 ? { ...job } : { ...runs };
+      const key = pick([...Object.keys(base), ...keys]);
+      const deep = rand() < 0.3 && (key === 'policy' || key === 'runs' || key === 'params');
+      base[key] = deep
+        ? key === 'runs'
+          ? [{ ...run, [pick(Object.keys(run))]: pick(values) }]
+          : key === 'params'
+            ? [{ ...job.params[0], [pick(['name', 'type', 'pattern', 'default', 'values'])]: pick(values) }]
+            : { ...job.policy, [pick(Object.keys(job.policy))]: pick(values) }
+        : pick(values);
+      onlyFlotillaErrors(() => parsePayload(base), `parsePayload(${JSON.stringify(base).slice(0, 160)})`);
     }
   });
 

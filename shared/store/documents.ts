@@ -9,6 +9,7 @@ import { parseHostCert, type HostCert } from '../identity/certs.ts';
 import type { RecordKind, Scope } from './envelope.ts';
 import { parseJobDoc, type JobDoc } from '../jobs/job.ts';
 import { parseJobRunsDoc, type JobRunsDoc } from '../jobs/runs.ts';
+import { parsePushSubDoc, type PushSubDoc } from '../push/subscription.ts';
 import {
   parseAlertRule,
   parseAlertState,
@@ -20,7 +21,7 @@ import {
   type SilenceDoc,
 } from '../alerts/documents.ts';
 
-export type { JobDoc, JobRunsDoc };
+export type { JobDoc, JobRunsDoc, PushSubDoc };
 export type { AlertRuleDoc, AlertStateDoc, ChannelDoc, SilenceDoc };
 
 const ID_LEN = 52;
@@ -137,6 +138,7 @@ export type Payload =
   | HistoryDoc
   | JobDoc
   | JobRunsDoc
+  | PushSubDoc
   | AlertRuleDoc
   | ChannelDoc
   | SilenceDoc
@@ -155,6 +157,8 @@ export const PLACEMENT: Record<Payload['type'], { kind: RecordKind; scope: Scope
   job: { kind: 'doc', scope: 'fleet', prefix: 'dj' },
   /** A host's newest runs of one job (shared/jobs/runs.ts), named `<host>:<job>`, written by the host. */
   jobruns: { kind: 'result', scope: 'devices', prefix: 'rj' },
+  /** A device's Web Push subscription (shared/push/relay.ts), named by the device id. */
+  pushsub: { kind: 'doc', scope: 'fleet', prefix: 'dp' },
   /** An alert rule (shared/alerts/documents.ts), named by the rule's name. */
   alert: { kind: 'doc', scope: 'fleet', prefix: 'da' },
   /** A notification channel, named by its name: its secrets are readable by every host (docs/security.md). */
@@ -276,6 +280,8 @@ export function parsePayload(raw: unknown): Payload {
         return parseJobDoc(o);
       case 'jobruns':
         return parseJobRunsDoc(o);
+      case 'pushsub':
+        return parsePushSubDoc(o);
       case 'alert':
         return parseAlertRule(o);
       case 'channel':

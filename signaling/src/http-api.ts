@@ -15,6 +15,7 @@ import type { RevocationStore } from './revocations.ts';
 import { createStoreRouter, type StoreRouteDeps } from './store/routes.ts';
 import type { RecordStore } from './store/types.ts';
 import { issueTurnCredential, type TurnOptions } from './turn.ts';
+import { createPushRouter, type PushOptions } from './push.ts';
 
 /** What the API reads from the rest of the server. */
 export interface ApiDeps {
@@ -29,6 +30,8 @@ export interface ApiDeps {
   /** The sealed store and who to tell about new records. */
   store: RecordStore;
   onStored: StoreRouteDeps['onStored'];
+  /** The Web Push relay (push.ts). */
+  push?: PushOptions;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -124,6 +127,8 @@ export function createApiRouter(deps: ApiDeps): Router {
       res.json({ iceServers });
     }),
   );
+
+  router.use(createPushRouter(deps.push ?? {}, { log, checkMember, limited }));
 
   router.get(
     '/api/presence',

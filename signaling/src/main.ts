@@ -45,6 +45,10 @@ Options (environment fallback in brackets):
                         (default 256MiB; plain bytes or KiB, MiB, GiB)
   --store-max-ttl <time>   longest record lifetime, and that of a     [FLOTILLA_SIGNAL_STORE_MAX_TTL]
                         record without exp, e.g. 400d, 12h (default 400d)
+  --push-subject <uri>  the VAPID contact push services see, mailto:   [FLOTILLA_SIGNAL_PUSH_SUBJECT]
+                        or https: (default mailto:flotilla@localhost)
+  --push-allow-loopback also relay Web Push to http://127.0.0.1 (tests;
+                        by default only the browsers' push services)
   --help                show this text
 
 Logs are JSON lines on stdout. Without --data-dir nothing is written to disk.
@@ -68,8 +72,18 @@ const FLAGS = {
   'store-max-records': { type: 'string' },
   'store-max-bytes': { type: 'string' },
   'store-max-ttl': { type: 'string' },
+  'push-subject': { type: 'string' },
+  'push-allow-loopback': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** The Web Push relay's flags: its VAPID subject (mailto: or https:), and loopback push services for tests. */
+function push(subject: string | undefined, allowLoopback: boolean): Pick<SignalingServerOptions, 'push'> {
+  if (subject !== undefined && !/^(mailto:[^\s@]+@[^\s@]+|https:\/\/\S+)$/.test(subject))
+    throw new FlotillaError('bad-config', `--push-subject must be a mailto: address or an https: URL push services may contact, not "${subject}"`);
+  if (subject === undefined && !allowLoopback) return {};
+  return { push: { ...(subject === undefined ? {} : { subject }), ...(allowLoopback ? { allowLoopback } : {}) } };
+}
 
 /** Parsed command line: server options plus the log level, or a request for help. */
 export type SignalArgs = { help: true } | { help: false; options: SignalingServerOptions; logLevel: LogLevel };
@@ -185,6 +199,7 @@ export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process
     ...(Object.keys(limits).length === 0 ? {} : { limits }),
     ...(turn === undefined ? {} : { turn }),
     ...(store.store === undefined ? {} : { store: store.store }),
+    ...push(get('push-subject'), values['push-allow-loopback'] === true),
   };
   return { help: false, options, logLevel };
 }

@@ -61,6 +61,8 @@ export interface SignalingServerOptions {
   aliveTimeoutS?: number;
   /** coturn shared secret and URLs: /api/ice then hands TURN credentials to authenticated peers. */
   turn?: TurnOptions;
+  /** The Web Push relay: forward to loopback too (tests), the VAPID subject (push.ts). */
+  push?: { allowLoopback?: boolean; subject?: string };
   /** Store backend; default `sqlite` (`<dataDir>/store.sqlite`) with a dataDir, else `memory`. */
   store?: StoreBackend;
   /** How often expired records are purged (reads skip them meanwhile). Default one minute. */
@@ -159,6 +161,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
       health: () => ({ version, uptimeS: Math.floor((Date.now() - startedAt) / 1000), peers: gate.peerCount(), agentsOnline: presence.onlineCount() }),
       store,
       onStored: (stored) => gate.stored(stored),
+      push: { ...options.push, dataDir },
     }),
   );
   if (options.agentBundle !== undefined) {

@@ -73,8 +73,10 @@ async function engine(stateDir: string, docs: KeptDoc[], revocation?: Revocation
   const alerts = await startAlerts({
     mailbox: {
       documents: (type) => docs.filter((d) => d.payload.type === type) as never,
-      selectable: async () => ({ host: { id: HOST, hostname: 'web-1', os: 'linux', tags: {}, online: true, ips: [] }, selectors: new Map() }),
-      storeAccess: async () => undefined, // never accepted here: states stay on the host
+      self: async () => ({ host: { id: HOST, hostname: 'web-1', os: 'linux', tags: {}, online: true, ips: [] }, selectors: new Map() }),
+      putForDevices: async () => {
+        throw new Error('not accepted here: states stay on the host');
+      },
     },
     metrics: {
       subscribe(l) {
@@ -86,7 +88,6 @@ async function engine(stateDir: string, docs: KeptDoc[], revocation?: Revocation
     state,
     log: (_level, event, fields) => logs.push(`${event} ${JSON.stringify(fields ?? {})}`),
     audit: { write: (r) => logs.push(`audit ${JSON.stringify(r)}`) },
-    signalUrl: 'http://127.0.0.1:1/',
     publishDelayMs: 10,
   });
   await alerts.reload();

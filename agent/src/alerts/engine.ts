@@ -10,10 +10,6 @@ import type { AlertEvent, AlertRuleDoc, AlertStateDoc, ChannelDoc, SilenceDoc } 
 import { silenceApplies } from '../../../shared/alerts/documents.ts';
 import { evaluate, initialState, type Notification } from '../../../shared/alerts/evaluate.ts';
 import { matchesSelector, parseSelector, type SelectableHost } from '../../../shared/controller/selector.ts';
-import type { HttpFetch } from '../../../shared/controller/signal-api.ts';
-import { DEVICES, opaqueRid, sealRecord } from '../../../shared/store/envelope.ts';
-import { PLACEMENT } from '../../../shared/store/documents.ts';
-import { storePut } from '../../../shared/store/client.ts';
 import { FlotillaError } from '../../../shared/wire/errors.ts';
 import type { Logger } from '../../../node/log.ts';
 import type { MetricsService } from '../../../capabilities/metrics/service.ts';
@@ -26,13 +22,11 @@ import { deliver, type AlertMessage, type RetryPolicy } from './notify.ts';
 import { seriesValue } from './series.ts';
 
 export interface AlertsOptions {
-  mailbox: Pick<Mailbox, 'documents' | 'selectable' | 'storeAccess'>;
+  mailbox: Pick<Mailbox, 'documents' | 'self' | 'putForDevices'>;
   metrics: Pick<MetricsService, 'subscribe'>;
   state: Pick<AgentState, 'dir' | 'revocation'>;
   log: Logger;
   audit: Pick<AuditLog, 'write'>;
-  signalUrl: string;
-  http?: HttpFetch;
   now?: () => number;
   retry?: RetryPolicy;
   /** How long changes gather before the state documents are stored (ms). */
@@ -96,7 +90,7 @@ export async function startAlerts(o: AlertsOptions): Promise<Alerts> {
   }
 
   async function load(): Promise<void> {
-    const seen = await o.mailbox.selectable();
+    const seen = await o.mailbox.self();
     const next = new Map<string, AlertRuleDoc>();
     if (seen) {
       self = { id: seen.host.id, hostname: seen.host.hostname };
@@ -237,36 +231,17 @@ export async function startAlerts(o: AlertsOptions): Promise<Alerts> {
       o.log('error', 'alerts-save-failed', { error: (error as Error).message });
     }
     const pending = [...store.entries].filter(([, e]) => !e.published);
-    if (pending.length === 0) return;
-    const access = await o.mailbox.storeAccess().catch(() => undefined);
-    // Not accepted yet, or no devices keyring yet (an admin device makes it on its next sync).
-    if (!access?.devices) return schedule(30_000);
-    const m = access.member;
+    if (pending.length === 0 || !self.id) return;
     for (const [name, entry] of pending) {
       const at = now();
-      const version = Math.max(entry.version + 1, at);
       try {
-        const { record } = await sealRecord(
-          { keys: m.keys, cert: m.cert },
-          {
-            fleet: m.fleetId,
-            rid: await opaqueRid(PLACEMENT.alertstate.prefix, m.fleetId, `${m.id}:${name}`),
-            kind: 'result',
-            version,
-            to: [DEVICES],
-            payload: docOf(name, entry, at),
-            recipients: access.devices,
-            now: at,
-          },
-        );
-        await storePut(o.signalUrl, m, record, o.http);
-        entry.version = version;
+        // Versions are times: a state directory restored from a backup still writes newer ones.
+        entry.version = await o.mailbox.putForDevices(docOf(name, entry, at), `${self.id}:${name}`, Math.max(entry.version + 1, at));
         entry.published = true;
-        o.log('info', 'alert-state-stored', { rule: name, state: entry.state.state, version });
+        o.log('info', 'alert-state-stored', { rule: name, state: entry.state.state, version: entry.version });
       } catch (error) {
-        // A version already passed (the state directory was restored from a backup): the next one is later.
-        if (error instanceof FlotillaError && error.code === 'conflict') entry.version = version;
         const limited = error instanceof FlotillaError && error.code === 'rate-limited';
+        // Not accepted yet, no devices keyring yet (an admin device makes it on its next sync), the store down: later.
         o.log('warn', 'alert-state-not-stored', { rule: name, error: error instanceof FlotillaError ? `${error.code}: ${error.detail ?? ''}` : String(error) });
         retryAt = now() + (limited ? 1000 + Math.random() * 4000 : 30_000 + Math.random() * 30_000);
         schedule(0);

@@ -17,9 +17,12 @@ export const CORE_COMMANDS: ReadonlySet<string> = new Set([
   'remove',
   'queue',
   'history',
+  'jobs',
   'alerts',
   'connect',
   'control-process',
+  'serve',
+  'api-token',
 ]);
 
 /** Options of the CLI itself that take a value. */
@@ -44,6 +47,11 @@ const CORE_VALUE_OPTIONS = [
   'since',
   'limit',
   'history-status',
+  'output',
+  'api',
+  'rate',
+  'scope',
+  'param',
   'for',
   'comment',
 ];

@@ -64,9 +64,9 @@ const STORAGE_PREFIX = 'flotilla.terminal.';
  */
 const REPLAY_QUIET_MS = 250;
 
-/** The session of `hostId` in `fleetId` for this tab, in sessionStorage. */
-export function sessionMemory(fleetId: string, hostId: string): SessionMemory {
-  const key = `${STORAGE_PREFIX}${fleetId}.${hostId}`;
+/** The session of `hostId` in `fleetId` for this tab, in sessionStorage; `slot` keeps another one (a broadcast view's). */
+export function sessionMemory(fleetId: string, hostId: string, slot = ''): SessionMemory {
+  const key = `${STORAGE_PREFIX}${fleetId}.${hostId}${slot ? `.${slot}` : ''}`;
   return {
     get: () => sessionStorage.getItem(key) ?? undefined,
     set: (session) => sessionStorage.setItem(key, session),

@@ -5,9 +5,10 @@
 
 import { FlotillaError } from '../../../../shared/wire/errors.ts';
 import { FleetSync, deviceMember, type KnownMember, type QueueEntry, type SyncSnapshot } from '../../../../shared/store/fleet-sync.ts';
-import type { HistoryDoc, HostDoc, Payload, TaskDoc, TokenDoc } from '../../../../shared/store/documents.ts';
+import type { HistoryDoc, HostDoc, JobDoc, JobRunsDoc, Payload, TaskDoc, TokenDoc } from '../../../../shared/store/documents.ts';
 import type { HttpFetch } from '../../../../shared/controller/signal-api.ts';
 import type { Db, StoredDevice } from '../db/schema.ts';
+import { jobsFromStore } from '../jobs-view.ts';
 
 /** How often the store is read while the page is visible. */
 export const SYNC_MS = 30_000;
@@ -43,6 +44,10 @@ export class FleetStore {
   tokenDocs = $state.raw<TokenDoc[]>([]);
   history = $state.raw<(HistoryDoc & { deviceId: string })[]>([]);
   queue = $state.raw<QueueEntry[]>([]);
+  /** Job documents (deleted ones included), with the device that saved each. */
+  jobDocs = $state.raw<(JobDoc & { by: string })[]>([]);
+  /** Each host's newest runs per job, as the host wrote them. */
+  jobRuns = $state.raw<JobRunsDoc[]>([]);
   refused = $state(0);
   readonly sync: FleetSync;
   #options: FleetStoreOptions;
@@ -126,11 +131,18 @@ export class FleetStore {
     this.tokenDocs = this.sync.tokens();
     this.history = this.sync.history();
     this.queue = this.sync.queue();
+    this.#publishJobs();
     const refusals = this.sync.refusals();
     // Records this device refused (a forged or replayed one, a writer without the role): said in the console.
     if (refusals.length > this.refused)
       for (const r of refusals.slice(0, refusals.length - this.refused)) console.warn('[flotilla] store-refused', r.rid, r.reason);
     this.refused = refusals.length;
+  }
+
+  #publishJobs(): void {
+    const { jobs, runs } = jobsFromStore(this.sync.docsOf('job'), this.sync.docsOf('jobruns'));
+    this.jobDocs = jobs;
+    this.jobRuns = runs;
   }
 
   async #flush(): Promise<void> {

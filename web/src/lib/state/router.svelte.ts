@@ -1,9 +1,10 @@
-// Hash routing: #/hosts, #/hosts/<host id>, #/run?sel=…, #/history/<task id>, #/terminal/<host id>. Hash URLs need no server rules and
+// Hash routing: #/hosts, #/hosts/<host id>, #/run?sel=…, #/history/<task id>, #/jobs/<job name>, #/terminal/<host id>,
+// #/terminal?sel=… (broadcast). Hash URLs need no server rules and
 // work offline from the service worker's single cached page.
 
-export type Page = 'dashboard' | 'hosts' | 'run' | 'history' | 'settings' | 'terminal';
+export type Page = 'dashboard' | 'hosts' | 'run' | 'jobs' | 'history' | 'settings' | 'terminal';
 
-const PAGES: readonly Page[] = ['dashboard', 'hosts', 'run', 'history', 'settings', 'terminal'];
+const PAGES: readonly Page[] = ['dashboard', 'hosts', 'run', 'jobs', 'history', 'settings', 'terminal'];
 
 export interface Route {
   page: Page;
