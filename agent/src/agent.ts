@@ -24,6 +24,7 @@ import { createJobManager, type JobManager } from './jobs/manager.ts';
 import { setJobs } from './jobs/current.ts';
 import { openJobJournal } from './jobs/job-journal.ts';
 import { startMetrics } from '../../capabilities/metrics/service.ts';
+import { startAlerts } from './alerts/engine.ts';
 import type { AgentConfig } from './config.ts';
 import type { AgentState, Enrollment } from './state.ts';
 import type { Logger } from '../../node/log.ts';
@@ -180,6 +181,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   // Queued tasks and fleet documents from the store (mailbox.ts), once this host is accepted.
   // Set once the job manager exists (it reads the mailbox, which calls it back).
   const jobsRef: { current?: JobManager } = {};
+  let onAlertDocuments = (): void => undefined;
   const mailbox = createMailbox({
     config,
     state,
@@ -189,7 +191,10 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
     signalUrl: signal,
     http: nodeHttp,
     refreshRevocation: () => pollRevocation(),
-    onDocuments: () => void jobsRef.current?.reconcile('documents'),
+    onDocuments: () => {
+      void jobsRef.current?.reconcile('documents');
+      onAlertDocuments();
+    },
   });
   const saveEnrollment = state.saveEnrollment.bind(state);
   state.saveEnrollment = async (next) => {
@@ -240,6 +245,12 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
   const storePoll = setInterval(() => void mailbox.sync('timer'), STORE_POLL_MS);
   storePoll.unref();
 
+  // Alert rules from the store, evaluated on every sample (alerts/engine.ts, docs/alerts.md). Started
+  // once the signaling handlers above are in place: an await before them could miss the socket's open.
+  const alerts = await startAlerts({ mailbox, metrics, state, log, audit });
+  onAlertDocuments = () => void alerts.reload();
+  void alerts.reload();
+
   log('info', 'agent-started', { id: state.identity.id, fleet: enrollment.fleet.slice(0, 8), signal });
   const caps = udpBufferCaps();
   if (caps)
@@ -255,7 +266,7 @@ export async function startAgent(config: AgentConfig, state: AgentState, log: Lo
       clearInterval(poll);
       clearInterval(storePoll);
       setJobs(undefined);
-      await Promise.all([dispatcher.stopAll(3000), mailbox.stop(3000), jobs.stop()]);
+      await Promise.all([dispatcher.stopAll(3000), mailbox.stop(3000), jobs.stop(), alerts.stop()]);
       await metrics.stop();
       await endpoint.close();
       await audit.close();

@@ -77,7 +77,7 @@ export interface MailboxOptions extends MailboxShared {
  * record id; the newest verified version replaces the older, a deleted one stays as written (its
  * own `deleted` flag says so), so a manager sees removals too.
  */
-export const KEPT_DOCS = ['job'] as const satisfies readonly Payload['type'][];
+export const KEPT_DOCS = ['job', 'alert', 'channel', 'silence'] as const satisfies readonly Payload['type'][];
 export type KeptType = (typeof KEPT_DOCS)[number];
 
 /** A kept document with the device that signed it. */

@@ -14,6 +14,7 @@ import { historyCommand } from './commands/history.ts';
 import { JOBS_USAGE, jobsCommand } from './commands/jobs.ts';
 import { serveCommand } from './serve/serve-command.ts';
 import { apiTokenCommand } from './serve/token-command.ts';
+import { alertsCommand } from './commands/alerts.ts';
 import { runControlProcess } from './control/daemon.ts';
 import { currentScope } from './control/scope.ts';
 import { CAPABILITY_COMMANDS, COMMANDS, scanArgv } from './control/argv.ts';
@@ -59,6 +60,12 @@ ${capabilityUsage()}
                                      the hosts' output | cancel it on hosts that have not run it
   history [--host H] [--status S] [--since 7d] [--limit 50] [--json]
                                      tasks run or queued from every device, newest first
+  alerts list | rules | history [--since 24h] [--host H] [--json]
+                                     alerts firing or pending now, the rules and channels,
+                                     state changes and notifications (from every host)
+  alerts save <file.yaml> | alerts rm <name>
+                                     save alert rules and channels (docs/alerts.md), remove one
+  alerts silence <rule|selector> --for 1h [--host S] [--comment C] | alerts silences
 
 Jobs (run by the agents on their own schedule; docs/jobs.md)
   jobs save <job.yaml|job.json|->    save a job (or update the job of that name)
@@ -163,6 +170,8 @@ const CORE_OPTIONS = {
   /** `jobs logs -o wide`. */
   output: { type: 'string', short: 'o' },
   live: { type: 'boolean' },
+  for: { type: 'string' },
+  comment: { type: 'string' },
 } as const;
 
 /** Runs a capability's command: its module (capabilities/<name>/cli.ts) is loaded only now. */
@@ -284,6 +293,8 @@ async function runNamed(
       return serveCommand(ctx, main);
     case 'api-token':
       return apiTokenCommand(ctx);
+    case 'alerts':
+      return alertsCommand(ctx);
     case 'control-process':
       // Started by `connect` or --persist (detached); not meant to be typed.
       if (currentScope()) throw new FlotillaError('usage', 'a control process cannot start another');

@@ -10,8 +10,19 @@ import type { RecordKind, Scope } from './envelope.ts';
 import { parseJobDoc, type JobDoc } from '../jobs/job.ts';
 import { parseJobRunsDoc, type JobRunsDoc } from '../jobs/runs.ts';
 import { parsePushSubDoc, type PushSubDoc } from '../push/subscription.ts';
+import {
+  parseAlertRule,
+  parseAlertState,
+  parseChannel,
+  parseSilence,
+  type AlertRuleDoc,
+  type AlertStateDoc,
+  type ChannelDoc,
+  type SilenceDoc,
+} from '../alerts/documents.ts';
 
 export type { JobDoc, JobRunsDoc, PushSubDoc };
+export type { AlertRuleDoc, AlertStateDoc, ChannelDoc, SilenceDoc };
 
 const ID_LEN = 52;
 const OUTPUT_MAX = 64 * 1024;
@@ -117,7 +128,21 @@ export interface HistoryDoc {
   at: number;
 }
 
-export type Payload = HostDoc | TokenDoc | SelectorDoc | DeviceDoc | TaskDoc | ResultDoc | HistoryDoc | JobDoc | JobRunsDoc | PushSubDoc;
+export type Payload =
+  | HostDoc
+  | TokenDoc
+  | SelectorDoc
+  | DeviceDoc
+  | TaskDoc
+  | ResultDoc
+  | HistoryDoc
+  | JobDoc
+  | JobRunsDoc
+  | PushSubDoc
+  | AlertRuleDoc
+  | ChannelDoc
+  | SilenceDoc
+  | AlertStateDoc;
 
 /** Which record kind and scope each payload type travels in. */
 export const PLACEMENT: Record<Payload['type'], { kind: RecordKind; scope: Scope; prefix: string }> = {
@@ -134,6 +159,14 @@ export const PLACEMENT: Record<Payload['type'], { kind: RecordKind; scope: Scope
   jobruns: { kind: 'result', scope: 'devices', prefix: 'rj' },
   /** A device's Web Push subscription (shared/push/relay.ts), named by the device id. */
   pushsub: { kind: 'doc', scope: 'fleet', prefix: 'dp' },
+  /** An alert rule (shared/alerts/documents.ts), named by the rule's name. */
+  alert: { kind: 'doc', scope: 'fleet', prefix: 'da' },
+  /** A notification channel, named by its name: its secrets are readable by every host (docs/security.md). */
+  channel: { kind: 'doc', scope: 'fleet', prefix: 'dn' },
+  /** A silence, named by its id. */
+  silence: { kind: 'doc', scope: 'fleet', prefix: 'dz' },
+  /** A host's state and newest events of one alert rule, named `<host>:<rule>`, written by the host. */
+  alertstate: { kind: 'result', scope: 'devices', prefix: 'ra' },
 };
 
 const id = (o: Obj, key: string) => str(o, key, ID_LEN, ID_LEN);
@@ -249,6 +282,14 @@ export function parsePayload(raw: unknown): Payload {
         return parseJobRunsDoc(o);
       case 'pushsub':
         return parsePushSubDoc(o);
+      case 'alert':
+        return parseAlertRule(o);
+      case 'channel':
+        return parseChannel(o);
+      case 'silence':
+        return parseSilence(o);
+      case 'alertstate':
+        return parseAlertState(o);
       default:
         throw new FlotillaError('bad-message', `unknown payload type ${isObj(o) ? String(o['type']).slice(0, 32) : ''}`);
     }

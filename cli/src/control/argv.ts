@@ -18,6 +18,7 @@ export const CORE_COMMANDS: ReadonlySet<string> = new Set([
   'queue',
   'history',
   'jobs',
+  'alerts',
   'connect',
   'control-process',
   'serve',
@@ -51,6 +52,8 @@ const CORE_VALUE_OPTIONS = [
   'rate',
   'scope',
   'param',
+  'for',
+  'comment',
 ];
 
 /** Each capability's CLI commands, with the capability that provides them. */
