@@ -66,6 +66,10 @@ ${capabilityUsage()}
   alerts save <file.yaml> | alerts rm <name>
                                      save alert rules and channels (docs/alerts.md), remove one
   alerts silence <rule|selector> --for 1h [--host S] [--comment C] | alerts silences
+  alerts offline save <name> <selector> --for 10m --webhook URL [--secret S] [--format F]
+  alerts offline list | alerts offline rm <name>
+                                     "host offline for N minutes", evaluated by the signaling
+                                     server (admin devices; docs/alerts.md)
 
 Jobs (run by the agents on their own schedule; docs/jobs.md)
   jobs save <job.yaml|job.json|->    save a job (or update the job of that name)
@@ -172,6 +176,10 @@ const CORE_OPTIONS = {
   live: { type: 'boolean' },
   for: { type: 'string' },
   comment: { type: 'string' },
+  /** `alerts offline save --webhook URL --secret S --format slack`. */
+  webhook: { type: 'string' },
+  secret: { type: 'string' },
+  format: { type: 'string' },
 } as const;
 
 /** Runs a capability's command: its module (capabilities/<name>/cli.ts) is loaded only now. */

@@ -31,7 +31,7 @@ describe('createFleetCredentialCheck', () => {
     const check = createFleetCredentialCheck(store, 100, () => now);
     const shortLived = await addDevice(fleet, 'temp', 'viewer', { ttlMs: 60_000, now });
     const header = `Flotilla ${await presenceCredential(shortLived)}`;
-    expect(await check(header, { agents: false })).toEqual({ id: shortLived.id, kind: 'device', fleet: fleet.fleetId });
+    expect(await check(header, { agents: false })).toEqual({ id: shortLived.id, kind: 'device', fleet: fleet.fleetId, role: 'viewer' });
     now += 61_000;
     await expect(check(header, { agents: false })).rejects.toMatchObject({ code: 'cert-expired' });
     now += 300_000; // the credential itself is now stale

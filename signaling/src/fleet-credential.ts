@@ -3,7 +3,7 @@
 // for the credential's own keys, whose id is not on the fleet's revocation list.
 
 import { createHash } from 'node:crypto';
-import { verifyDeviceCert, verifyHostCert } from '../../shared/identity/certs.ts';
+import { verifyDeviceCert, verifyHostCert, type Role } from '../../shared/identity/certs.ts';
 import { verifyPeerCredential, type PeerCredential } from '../../shared/identity/tokens.ts';
 import { FlotillaError } from '../../shared/wire/errors.ts';
 import type { RevocationStore } from './revocations.ts';
@@ -13,6 +13,8 @@ export interface FleetMember {
   id: string;
   kind: PeerCredential['kind'];
   fleet: string;
+  /** A device's role, from its verified certificate (absent for agents). */
+  role?: Role;
 }
 
 /** Who may pass: presence is for devices only, the store for devices and accepted agents. */
@@ -91,8 +93,9 @@ async function verify(header: string | undefined, revocations: RevocationStore, 
   }
   const revocation = revocations.get(credential.fleet);
   let certExp: number | undefined;
+  let role: Role | undefined;
   if (credential.kind === 'device') {
-    certExp = (await verifyDeviceCert(cert, fleetPub, credential.fleet, { presented: credential, revocation, now })).exp;
+    ({ exp: certExp, role } = await verifyDeviceCert(cert, fleetPub, credential.fleet, { presented: credential, revocation, now }));
   } else {
     try {
       await verifyHostCert(cert, fleetPub, credential.fleet, credential);
@@ -105,5 +108,5 @@ async function verify(header: string | undefined, revocations: RevocationStore, 
     // Removed hosts go on the same list as revoked devices.
     if (revocation?.body.revoked.includes(credential.id)) throw new FlotillaError('cert-revoked', `revocation list version ${revocation.body.version}`);
   }
-  return { member: { id: credential.id, kind: credential.kind, fleet: credential.fleet }, ts: credential.ts, certExp };
+  return { member: { id: credential.id, kind: credential.kind, fleet: credential.fleet, ...(role ? { role } : {}) }, ts: credential.ts, certExp };
 }

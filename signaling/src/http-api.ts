@@ -16,6 +16,7 @@ import { createStoreRouter, type StoreRouteDeps } from './store/routes.ts';
 import type { RecordStore } from './store/types.ts';
 import { issueTurnCredential, type TurnOptions } from './turn.ts';
 import { createPushRouter, type PushOptions } from './push.ts';
+import { createOfflineRouter, type OfflineRules } from './offline-rules.ts';
 
 /** What the API reads from the rest of the server. */
 export interface ApiDeps {
@@ -32,6 +33,8 @@ export interface ApiDeps {
   onStored: StoreRouteDeps['onStored'];
   /** The Web Push relay (push.ts). */
   push?: PushOptions;
+  /** "Host offline for N minutes" rules (offline-rules.ts), and whether their webhooks may go to loopback. */
+  offline?: { rules: OfflineRules; allowLoopback: boolean };
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -89,7 +92,7 @@ export function createApiRouter(deps: ApiDeps): Router {
     res.set({
       'Access-Control-Allow-Origin': '*',
       'Access-Control-Allow-Headers': 'Authorization, Content-Type',
-      'Access-Control-Allow-Methods': 'GET, POST, PUT',
+      'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE',
     });
     if (req.method === 'OPTIONS') res.sendStatus(204);
     else next();
@@ -129,6 +132,10 @@ export function createApiRouter(deps: ApiDeps): Router {
   );
 
   router.use(createPushRouter(deps.push ?? {}, { log, checkMember, limited }));
+  if (deps.offline)
+    router.use(
+      createOfflineRouter(deps.offline.rules, { log, checkMember, limited, allowLoopback: deps.offline.allowLoopback, maxJsonBody: deps.limits.maxJsonBody }),
+    );
 
   router.get(
     '/api/presence',

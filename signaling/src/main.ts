@@ -49,6 +49,12 @@ Options (environment fallback in brackets):
                         or https: (default mailto:flotilla@localhost)
   --push-allow-loopback also relay Web Push to http://127.0.0.1 (tests;
                         by default only the browsers' push services)
+  --offline-check-every <time>  how often offline rules look at        [FLOTILLA_SIGNAL_OFFLINE_CHECK_EVERY]
+                        presence (default 15s)
+  --offline-allow-loopback  offline rules' webhooks may call this
+                        machine's loopback (tests, a local receiver)
+  --offline-test-minute <time>  how long a rule's minute lasts (tests
+                        only, e.g. 1s; default 60s)
   --help                show this text
 
 Logs are JSON lines on stdout. Without --data-dir nothing is written to disk.
@@ -74,6 +80,9 @@ const FLAGS = {
   'store-max-ttl': { type: 'string' },
   'push-subject': { type: 'string' },
   'push-allow-loopback': { type: 'boolean' },
+  'offline-check-every': { type: 'string' },
+  'offline-allow-loopback': { type: 'boolean' },
+  'offline-test-minute': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -83,6 +92,18 @@ function push(subject: string | undefined, allowLoopback: boolean): Pick<Signali
     throw new FlotillaError('bad-config', `--push-subject must be a mailto: address or an https: URL push services may contact, not "${subject}"`);
   if (subject === undefined && !allowLoopback) return {};
   return { push: { ...(subject === undefined ? {} : { subject }), ...(allowLoopback ? { allowLoopback } : {}) } };
+}
+
+/** The offline rules' flags: check interval, loopback webhooks and the test-only length of a minute. */
+function offline(every: string | undefined, allowLoopback: boolean, minute: string | undefined): Pick<SignalingServerOptions, 'offline'> {
+  if (every === undefined && !allowLoopback && minute === undefined) return {};
+  return {
+    offline: {
+      ...(every === undefined ? {} : { checkEveryMs: duration('offline-check-every', every) }),
+      ...(allowLoopback ? { allowLoopback } : {}),
+      ...(minute === undefined ? {} : { minuteMs: duration('offline-test-minute', minute) }),
+    },
+  };
 }
 
 /** Parsed command line: server options plus the log level, or a request for help. */
@@ -200,6 +221,7 @@ export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process
     ...(turn === undefined ? {} : { turn }),
     ...(store.store === undefined ? {} : { store: store.store }),
     ...push(get('push-subject'), values['push-allow-loopback'] === true),
+    ...offline(get('offline-check-every'), values['offline-allow-loopback'] === true, values['offline-test-minute'] as string | undefined),
   };
   return { help: false, options, logLevel };
 }

@@ -11,7 +11,9 @@
 // - device certificates (name, role, validity) presented to read presence, and the fleet's
 //   revocation lists (which device ids are revoked);
 // - the sealed store's records: fleet, rid, kind, version, recipient ids, writer id, sizes,
-//   times and the ciphertext, which it cannot open (docs/security.md).
+//   times and the ciphertext, which it cannot open (docs/security.md);
+// - offline rules, in the clear: a rule's name, host ids, minutes and webhook (URL, format,
+//   secret), which it must read to evaluate them (offline-rules.ts).
 // What it never sees: commands, their output or exit codes, files, job definitions, tags,
 // host facts (hostnames, OS, metrics) or task history. Those travel only inside data
 // channels that are DTLS-encrypted and, inside that, sealed with keys from the application
@@ -31,6 +33,7 @@ import { limitConnectionsPerAddress } from './connection-cap.ts';
 import { createPeerGate, PEERJS_KEY } from './peer-gate.ts';
 import { createJsonFile, readJsonFile } from './persist.ts';
 import { createPresence } from './presence.ts';
+import { createOfflineRules } from './offline-rules.ts';
 import { createRevocationStore } from './revocations.ts';
 import { openStore, type StoreBackend } from './store/open.ts';
 import { startStunServer, type StunServer } from './stun.ts';
@@ -67,6 +70,8 @@ export interface SignalingServerOptions {
   store?: StoreBackend;
   /** How often expired records are purged (reads skip them meanwhile). Default one minute. */
   storePurgeEveryMs?: number;
+  /** Offline rules (offline-rules.ts): check interval, webhooks to loopback, and a rule's minute (tests: 1000). */
+  offline?: { checkEveryMs?: number; allowLoopback?: boolean; minuteMs?: number };
 }
 
 /** A running signaling server. */
@@ -136,6 +141,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
   });
 
   const store = await openStore(options.store, dataDir);
+  const offline = await createOfflineRules({ presence, log, dataDir, ...options.offline });
   const purgeTimer = setInterval(() => {
     store
       .purgeExpired(Date.now())
@@ -162,6 +168,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
       store,
       onStored: (stored) => gate.stored(stored),
       push: { ...options.push, dataDir },
+      offline: { rules: offline, allowLoopback: options.offline?.allowLoopback === true },
     }),
   );
   if (options.agentBundle !== undefined) {
@@ -202,7 +209,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     httpServer.closeAllConnections();
     await new Promise<void>((done) => httpServer.close(() => done()));
     clearInterval(purgeTimer);
-    await store.close();
+    await Promise.all([store.close(), offline.close()]);
     throw error;
   }
   const url = `http://${urlHost(host)}:${port}/`;
@@ -215,7 +222,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     await new Promise<void>((done) => httpServer.close(() => done()));
     await stun?.close();
     clearInterval(purgeTimer);
-    await Promise.all([presenceFile.flush(), revocationFile.flush(), store.close()]);
+    await Promise.all([presenceFile.flush(), revocationFile.flush(), store.close(), offline.close()]);
     log.info('signal.closed', { port });
   };
   return { url, port, stunPort: stun.port, close: () => (closed ??= close()) };

@@ -3,7 +3,7 @@
 // with exponential backoff. The agent sends them itself, so an alert reaches someone with no
 // browser and no CLI running. nodemailer is imported on the first mail only.
 
-import { createHmac } from 'node:crypto';
+import { DEFAULT_RETRY, PermanentFailure as Permanent, signWebhook, withRetries, type Delivery, type RetryPolicy } from '../../../node/webhook.ts';
 import type { AlertRuleDoc, ChannelDoc, EmailChannel, WebhookChannel } from '../../../shared/alerts/documents.ts';
 import type { Notification } from '../../../shared/alerts/evaluate.ts';
 import { nodeHttp } from '../http-client.ts';
@@ -19,23 +19,8 @@ export interface AlertMessage {
   at: number;
 }
 
-export interface Delivery {
-  ok: boolean;
-  attempts: number;
-  error?: string;
-}
-
-export interface RetryPolicy {
-  attempts: number;
-  /** First wait; doubled after each failure, with ±25 % jitter. */
-  baseMs: number;
-  timeoutMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 1000, timeoutMs: 10_000 };
-
-/** A failure not worth another attempt (a 4xx refusal, a mail address refused for good). */
-class Permanent extends Error {}
+// Signing, the retry loop and its policy are shared with the signaling server's offline rules.
+export { DEFAULT_RETRY, type Delivery, type RetryPolicy };
 
 /** One line a person reads: `[FIRING] cpu-hot on web-1: cpu = 93.2 (> 80 for 10s)`. */
 export function messageText(m: AlertMessage): string {
@@ -73,25 +58,17 @@ export function genericBody(m: AlertMessage): Record<string, unknown> {
 export function webhookRequest(hook: WebhookChannel, m: AlertMessage, now: number): { url: string; headers: Record<string, string>; body: string } {
   const text = messageText(m);
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'flotilla-agent', 'x-flotilla-event': m.event };
-  if (hook.format === 'dingtalk') {
-    const body = JSON.stringify({ msgtype: 'markdown', markdown: { title: `${m.rule.name} ${m.event}`, text } });
-    // DingTalk's robot signature: HMAC-SHA256 of "<ms>\n<secret>" in the query string.
-    let url = hook.url;
-    if (hook.secret) {
-      const sign = createHmac('sha256', hook.secret).update(`${now}\n${hook.secret}`).digest('base64');
-      url += `${url.includes('?') ? '&' : '?'}timestamp=${now}&sign=${encodeURIComponent(sign)}`;
-    }
-    return { url, headers, body };
-  }
   const color = m.event === 'resolved' ? 'good' : m.rule.severity === 'critical' ? 'danger' : 'warning';
-  const body = JSON.stringify(hook.format === 'slack' ? { text, attachments: [{ color, fallback: text, fields: slackFields(m) }] } : genericBody(m));
-  if (hook.secret) {
-    // Over "<seconds>.<body>", so a receiver can refuse an old request replayed.
-    const t = String(Math.floor(now / 1000));
-    headers['x-flotilla-timestamp'] = t;
-    headers['x-flotilla-signature'] = `sha256=${createHmac('sha256', hook.secret).update(`${t}.${body}`).digest('hex')}`;
-  }
-  return { url: hook.url, headers, body };
+  const body = JSON.stringify(
+    hook.format === 'dingtalk'
+      ? { msgtype: 'markdown', markdown: { title: `${m.rule.name} ${m.event}`, text } }
+      : hook.format === 'slack'
+        ? { text, attachments: [{ color, fallback: text, fields: slackFields(m) }] }
+        : genericBody(m),
+  );
+  // DingTalk's robot signature in the query string; the others in x-flotilla-* headers (node/webhook.ts).
+  const signed = signWebhook(hook, body, now);
+  return { url: signed.url, headers: { ...headers, ...signed.headers }, body };
 }
 
 function slackFields(m: AlertMessage): { title: string; value: string; short: boolean }[] {
@@ -153,22 +130,10 @@ async function sendMail(mail: EmailChannel, m: AlertMessage, timeoutMs: number):
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-
 /** Sends one notification on one channel, retried with backoff; never throws. */
 export async function deliver(channel: ChannelDoc, m: AlertMessage, policy: RetryPolicy = DEFAULT_RETRY): Promise<Delivery> {
-  let last = '';
-  for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-    try {
-      if (channel.kind === 'webhook' && channel.webhook) await postWebhook(channel.webhook, m, policy.timeoutMs);
-      else if (channel.kind === 'email' && channel.email) await sendMail(channel.email, m, policy.timeoutMs);
-      else return { ok: false, attempts: attempt, error: 'the channel has no settings' };
-      return { ok: true, attempts: attempt };
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
-      if (error instanceof Permanent || attempt === policy.attempts) return { ok: false, attempts: attempt, error: last.slice(0, 500) };
-      await sleep(policy.baseMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5));
-    }
-  }
-  return { ok: false, attempts: policy.attempts, error: last.slice(0, 500) };
+  const { webhook, email } = channel;
+  if (channel.kind === 'webhook' && webhook) return withRetries(() => postWebhook(webhook, m, policy.timeoutMs), policy);
+  if (channel.kind === 'email' && email) return withRetries(() => sendMail(email, m, policy.timeoutMs), policy);
+  return { ok: false, attempts: 1, error: 'the channel has no settings' };
 }

@@ -16,9 +16,10 @@ import { openFleetState, storeProblem, type FleetState } from '../fleet-state.ts
 import { parseDuration } from '../duration.ts';
 import { ago, color, table } from '../output.ts';
 import { stringFlag, type CommandContext } from './context.ts';
+import { offlineCommand } from './offline.ts';
 
 const USAGE =
-  'flotilla alerts list | rules | history [--since 24h] [--host H] | save <file.yaml> | rm <name> | silence <rule|selector> --for 1h [--comment C] | silences';
+  'flotilla alerts list | rules | history [--since 24h] [--host H] | save <file.yaml> | rm <name> | silence <rule|selector> --for 1h [--comment C] | silences | offline save|list|rm';
 
 type Doc<T> = OpenedDoc & { payload: T };
 
@@ -72,6 +73,7 @@ async function write(state: FleetState, payload: AlertRuleDoc | ChannelDoc | Sil
 export async function alertsCommand(ctx: CommandContext): Promise<number> {
   const [sub = 'list', arg, ...extra] = ctx.args;
   const json = !!ctx.flags.json;
+  if (sub === 'offline') return offlineCommand(ctx, ctx.args.slice(1));
   if (!['list', 'ls', 'rules', 'history', 'save', 'rm', 'silence', 'silences'].includes(sub))
     throw new FlotillaError('usage', `"${sub}" is not an alerts command: use ${USAGE}`);
   if (['save', 'rm', 'silence'].includes(sub) && (!arg || extra.length > 0)) throw new FlotillaError('usage', `alerts ${sub} takes one argument: ${USAGE}`);
