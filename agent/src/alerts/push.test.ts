@@ -72,11 +72,13 @@ describe('the push message', () => {
     expect((JSON.parse(big) as { title: string }).title).toBe('\\'.repeat(120));
   });
 
-  it('gives each alert one topic a push service accepts', () => {
-    const topic = pushTopic('disk-full', HOST);
+  it('gives each alert one topic per subscription, keyed so the relay cannot test guesses of rule names', () => {
+    const auth = subscriber('http://127.0.0.1:9/x').json.keys.auth;
+    const topic = pushTopic('disk-full', HOST, auth);
     expect(topic).toMatch(/^[A-Za-z0-9_-]{1,32}$/);
-    expect(pushTopic('disk-full', HOST)).toBe(topic);
-    expect(pushTopic('disk-full', 'k'.repeat(52))).not.toBe(topic);
+    expect(pushTopic('disk-full', HOST, auth)).toBe(topic);
+    expect(pushTopic('disk-full', 'k'.repeat(52), auth)).not.toBe(topic);
+    expect(pushTopic('disk-full', HOST, subscriber('http://127.0.0.1:9/y').json.keys.auth)).not.toBe(topic);
   });
 });
 
@@ -109,7 +111,7 @@ describe('the push sender', () => {
     expect(relayed.map((m) => m.endpoint).sort()).toEqual([a.json.endpoint, b.json.endpoint]);
     const plain = JSON.parse(decryptPush(Buffer.from(relayed.find((m) => m.endpoint === a.json.endpoint)!.body), a)) as { title: string };
     expect(plain.title).toBe('Firing: disk-full on db-1');
-    expect(relayed[0]).toMatchObject({ urgency: 'high', topic: pushTopic('disk-full', HOST) });
+    expect(relayed.find((m) => m.endpoint === a.json.endpoint)).toMatchObject({ urgency: 'high', topic: pushTopic('disk-full', HOST, a.json.keys.auth) });
 
     relayed.length = 0;
     await sender.deliver({ devices: ['bob-laptop'] }, { ...firing, rule: { ...rule, severity: 'warning' } }, fast);

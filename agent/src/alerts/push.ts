@@ -4,7 +4,7 @@
 // to the signaling server's relay with its store credential; the server adds its VAPID signature
 // and forwards it, so it learns the endpoint, the size and the time, never the text.
 
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { PushChannel } from '../../../shared/alerts/documents.ts';
 import type { PushSubDoc } from '../../../shared/push/subscription.ts';
 import type { RelayAnswer } from '../../../shared/push/relay.ts';
@@ -84,9 +84,14 @@ export function encodePushMessage(p: PushMessage): string {
   return json;
 }
 
-/** A push service's topic (at most 32 of [A-Za-z0-9_-]): one per alert, so a message not yet delivered is replaced by the next. */
-export function pushTopic(rule: string, host: string): string {
-  return createHash('sha256').update(`${rule}/${host}`).digest('base64url').slice(0, 32);
+/**
+ * A push service's topic (at most 32 of [A-Za-z0-9_-]): one per alert and subscription, so a
+ * message not delivered yet (the phone offline) is replaced by the next about the same alert.
+ * Keyed with the subscription's auth secret, which the relay and the push service never hold:
+ * they see that two messages concern one alert, but cannot test guesses of rule names against it.
+ */
+export function pushTopic(rule: string, host: string, auth: string): string {
+  return createHmac('sha256', auth).update(`${rule}/${host}`).digest('base64url').slice(0, 32);
 }
 
 export interface PushSenderOptions {
@@ -139,7 +144,7 @@ export function createPushSender(o: PushSenderOptions): PushSender {
         endpoint: doc.payload.subscription.endpoint,
         body,
         urgency: m.rule.severity === 'critical' ? 'high' : 'normal',
-        topic: pushTopic(m.rule.name, m.host.id),
+        topic: pushTopic(m.rule.name, m.host.id, doc.payload.subscription.keys.auth),
       });
     } catch (error) {
       const code = error instanceof FlotillaError ? error.code : 'internal';
