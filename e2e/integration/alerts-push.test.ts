@@ -6,14 +6,15 @@
 // filesystem the test owns names a `push` channel; with nothing connected, filling it sends the
 // subscribed device an aes128gcm message with a valid VAPID JWT, which the test decrypts with that
 // subscription's private key (e2e/webpush-receiver.ts); emptying it sends a second one. The gone
-// subscription is logged and not tried again; the deleted one gets nothing.
+// subscription is logged and not tried again, also after the agent restarts; the deleted one gets
+// nothing.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { cli, freePort, killAll, removeDir, startAgent, startProc, tempDir, type Proc } from '../harness.ts';
+import { cli, freePort, killAll, removeDir, restartAgent, startAgent, startProc, tempDir, type Proc } from '../harness.ts';
 import { checkVapid, decryptPush, startPushService, subscriber, type PushService, type Subscriber } from '../webpush-receiver.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleetState } from '../../cli/src/fleet-state.ts';
@@ -22,6 +23,7 @@ import type { PushSubDoc } from '../../shared/push/subscription.ts';
 let base: string;
 let admin: string;
 let agent: Proc & { id: string };
+let agentDir: string;
 let signal: Proc & { url: string };
 let service: PushService;
 let mount: string;
@@ -100,7 +102,7 @@ beforeAll(async () => {
   execFileSync('mkfs.ext4', ['-q', '-F', join(base, 'fill.img')]);
   execFileSync('mount', ['-o', 'loop', join(base, 'fill.img'), mount]);
   mounted = true;
-  const agentDir = join(base, 'agent');
+  agentDir = join(base, 'agent');
   await mkdir(agentDir, { recursive: true });
   await writeFile(join(agentDir, 'config.json'), JSON.stringify({ metrics: { intervalSeconds: 1 } }));
   agent = await startAgent(agentDir, token);
@@ -197,4 +199,18 @@ describe('alerts by Web Push', () => {
     expect(signal.output()).toMatch(/"event":"push\.sent".*"status":410/);
     expect(signal.output()).not.toMatch(/disk-full/);
   });
+
+  it('still skips the gone subscription after the agent restarts', async () => {
+    await agent.stop();
+    agent = Object.assign(restartAgent(agentDir), { id: agent.id });
+    await agent.waitFor(/"event":"alerts-loaded","rules":1,"channels":1/);
+    const before = to(kept).length;
+    await fill();
+    const third = await until('the firing push after the restart', () => to(kept)[before]);
+    expect(json<Shown>(decryptPush(third.body, kept)).state).toBe('firing');
+    await until('the delivery logged', () => events('alert-notified').find((e) => e['notification'] === 'firing'));
+    expect(to(gone)).toHaveLength(1);
+    expect(events('alert-push-gone')).toEqual([]);
+    await rm(join(mount, 'blob'));
+  }, 60_000);
 });

@@ -6,6 +6,7 @@
 // With no rule for this host the engine does not even listen to the sampler.
 
 import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
 import type { AlertEvent, AlertRuleDoc, AlertStateDoc, ChannelDoc, SilenceDoc } from '../../../shared/alerts/documents.ts';
 import { silenceApplies } from '../../../shared/alerts/documents.ts';
 import { evaluate, initialState, type Notification } from '../../../shared/alerts/evaluate.ts';
@@ -59,7 +60,13 @@ export async function startAlerts(o: AlertsOptions): Promise<Alerts> {
   let stopped = false;
   let reloading: Promise<void> = Promise.resolve();
   const relay = o.mailbox.relayPush?.bind(o.mailbox);
-  const push = createPushSender({ subscriptions: () => o.mailbox.documents('pushsub'), ...(relay ? { relay } : {}), log: o.log, trusted: (d) => trusted(d) });
+  const push = createPushSender({
+    subscriptions: () => o.mailbox.documents('pushsub'),
+    ...(relay ? { relay } : {}),
+    log: o.log,
+    trusted: (d) => trusted(d),
+    goneFile: join(o.state.dir, 'alerts', 'push-gone.json'),
+  });
 
   /** Documents signed by a device revoked since they were read count no more (the mailbox refuses new ones). */
   function trusted(doc: KeptDoc): boolean {

@@ -3,6 +3,9 @@
 // server; the message each subscription gets is decrypted with that subscription's private key.
 
 import { describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AlertRuleDoc } from '../../../shared/alerts/documents.ts';
 import type { PushSubDoc } from '../../../shared/push/subscription.ts';
 import type { RelayAnswer } from '../../../shared/push/relay.ts';
@@ -171,5 +174,30 @@ describe('the push sender', () => {
       attempts: 1,
       error: expect.stringMatching(/not accepted yet/) as unknown,
     });
+  });
+
+  it('remembers a gone subscription across restarts in the state directory, and starts afresh from a damaged file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-push-gone-'));
+    try {
+      const goneFile = join(dir, 'alerts', 'push-gone.json');
+      const s = subscriber('http://127.0.0.1:9/push/x');
+      let calls = 0;
+      const relay = async (): Promise<RelayAnswer> => (calls++, { status: 410, accepted: false, gone: true });
+      const subscriptions = () => [sub(dev('a'), 'alice', s)];
+      expect(await createPushSender({ subscriptions, relay, log: silent, goneFile }).deliver({ devices: [] }, firing, fast)).toMatchObject({ ok: false });
+      expect(calls).toBe(1);
+      expect(await readFile(goneFile, 'utf8')).not.toContain('127.0.0.1'); // hashes, not endpoints
+      const restarted = createPushSender({ subscriptions, relay, log: silent, goneFile });
+      expect(await restarted.deliver({ devices: [] }, firing, fast)).toMatchObject({ ok: false, attempts: 0 });
+      expect(calls).toBe(1);
+
+      await writeFile(goneFile, '{ not json');
+      const logs: string[] = [];
+      const fresh = createPushSender({ subscriptions, relay, log: (_l, event) => logs.push(event), goneFile });
+      expect(await fresh.deliver({ devices: [] }, firing, fast)).toMatchObject({ ok: false, attempts: 1 });
+      expect(logs).toEqual(['alert-push-gone-unreadable', 'alert-push-gone']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

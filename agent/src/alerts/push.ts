@@ -4,13 +4,14 @@
 // to the signaling server's relay with its store credential; the server adds its VAPID signature
 // and forwards it, so it learns the endpoint, the size and the time, never the text.
 
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { PushChannel } from '../../../shared/alerts/documents.ts';
 import type { PushSubDoc } from '../../../shared/push/subscription.ts';
 import type { RelayAnswer } from '../../../shared/push/relay.ts';
 import { FlotillaError } from '../../../shared/wire/errors.ts';
 import type { Logger } from '../../../node/log.ts';
 import { encryptPush } from '../../../node/web-push.ts';
+import { readJson, writeJsonAtomic } from '../../../node/files.ts';
 import type { KeptDoc } from '../mailbox.ts';
 import { DEFAULT_RETRY, type AlertMessage, type Delivery, type RetryPolicy } from './notify.ts';
 
@@ -102,13 +103,19 @@ export interface PushSenderOptions {
   log: Logger;
   /** False for a document whose signer was revoked since it was read. */
   trusted?: (doc: KeptDoc) => boolean;
+  /** Where the gone subscriptions are remembered across restarts (`<state-dir>/alerts/push-gone.json`); memory only without. */
+  goneFile?: string;
 }
 
 export interface PushSender {
   deliver(channel: PushChannel, m: AlertMessage, policy?: RetryPolicy): Promise<Delivery>;
-  /** Endpoints the push service said are gone (404/410): not tried again. */
+  /** Endpoints (their SHA-256, hex) the push service said are gone (404/410): not tried again. */
   readonly gone: ReadonlySet<string>;
 }
+
+/** Gone subscriptions remembered: the newest this many. */
+const GONE_MAX = 256;
+const endpointKey = (endpoint: string) => createHash('sha256').update(endpoint).digest('hex');
 
 /** A failure for one subscription; `retry` when a later attempt may pass. */
 class SendError extends Error {
@@ -125,12 +132,37 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 
 export function createPushSender(o: PushSenderOptions): PushSender {
   const gone = new Set<string>();
+  let loaded: Promise<void> | undefined;
+  let saving: Promise<void> = Promise.resolve();
+
+  /** Reads the gone list once; a damaged file is logged and started afresh (at worst one more 410 per subscription). */
+  function load(): Promise<void> {
+    loaded ??= o.goneFile
+      ? readJson(o.goneFile, 'the gone push subscriptions')
+          .then((raw) => {
+            const list = raw !== null && typeof raw === 'object' && Array.isArray((raw as { gone?: unknown }).gone) ? (raw as { gone: unknown[] }).gone : [];
+            for (const key of list) if (typeof key === 'string' && /^[0-9a-f]{64}$/.test(key)) gone.add(key);
+          })
+          .catch((error: unknown) => o.log('warn', 'alert-push-gone-unreadable', { error: (error as Error).message }))
+      : Promise.resolve();
+    return loaded;
+  }
+
+  function forget(endpoint: string): void {
+    gone.add(endpointKey(endpoint));
+    for (const old of [...gone].slice(0, Math.max(0, gone.size - GONE_MAX))) gone.delete(old);
+    const file = o.goneFile;
+    if (!file) return;
+    saving = saving
+      .then(() => writeJsonAtomic(file, { v: 1, gone: [...gone] }))
+      .catch((error: unknown) => o.log('warn', 'alert-push-gone-unsaved', { error: (error as Error).message }));
+  }
 
   /** The subscriptions a channel reaches: not deleted, written by the device they name, not gone, and among `devices` if listed. */
   function targets(channel: PushChannel): KeptDoc<PushSubDoc>[] {
     return o.subscriptions().filter((d) => {
       const s = d.payload;
-      if (s.deleted || s.device !== d.signer.id || gone.has(s.subscription.endpoint)) return false;
+      if (s.deleted || s.device !== d.signer.id || gone.has(endpointKey(s.subscription.endpoint))) return false;
       if (o.trusted && !o.trusted(d)) return false;
       return channel.devices.length === 0 || channel.devices.some((want) => want === s.device || want === d.signer.name);
     });
@@ -153,7 +185,7 @@ export function createPushSender(o: PushSenderOptions): PushSender {
     }
     if (answer.accepted) return 'sent';
     if (answer.gone) {
-      gone.add(doc.payload.subscription.endpoint);
+      forget(doc.payload.subscription.endpoint);
       o.log('warn', 'alert-push-gone', {
         device: doc.payload.device.slice(0, 8),
         status: answer.status,
@@ -190,6 +222,7 @@ export function createPushSender(o: PushSenderOptions): PushSender {
   return {
     gone,
     async deliver(channel, m, policy = DEFAULT_RETRY) {
+      await load();
       const to = targets(channel);
       if (to.length === 0) {
         const which = channel.devices.length ? ` among ${channel.devices.join(', ').slice(0, 200)}` : '';
@@ -197,6 +230,7 @@ export function createPushSender(o: PushSenderOptions): PushSender {
       }
       const json = encodePushMessage(pushMessage(m));
       const results = await Promise.all(to.map((d) => sendTo(d, json, m, policy)));
+      await saving; // a gone subscription is on disk before the delivery is reported
       const attempts = Math.max(...results.map((r) => r.attempts));
       const sent = results.filter((r) => r.outcome === 'sent').length;
       const failed = results.filter((r) => r.outcome === 'failed');
