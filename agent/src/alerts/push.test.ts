@@ -160,7 +160,7 @@ describe('the push sender', () => {
     expect(calls).toBe(1);
   });
 
-  it('says so when the agent has no relay or the store has not accepted it', async () => {
+  it('says so when the agent has no relay, the store has not accepted it, or the server has no relay (not retried)', async () => {
     const s = subscriber('http://127.0.0.1:9/push/x');
     const none = createPushSender({ subscriptions: () => [sub(dev('a'), 'alice', s)], log: silent });
     expect(await none.deliver({ devices: [] }, firing, fast)).toMatchObject({ ok: false, error: expect.stringMatching(/no Web Push relay/) as unknown });
@@ -174,6 +174,14 @@ describe('the push sender', () => {
       attempts: 1,
       error: expect.stringMatching(/not accepted yet/) as unknown,
     });
+    let calls = 0;
+    const old = createPushSender({
+      subscriptions: () => [sub(dev('a'), 'alice', s)],
+      relay: () => (calls++, Promise.reject(new FlotillaError('signaling-failed', 'this signaling server has no Web Push relay (upgrade it)'))),
+      log: silent,
+    });
+    expect(await old.deliver({ devices: [] }, firing, fast)).toMatchObject({ ok: false, attempts: 1, error: expect.stringMatching(/upgrade it/) as unknown });
+    expect(calls).toBe(1);
   });
 
   it('remembers a gone subscription across restarts in the state directory, and starts afresh from a damaged file', async () => {

@@ -181,7 +181,8 @@ export function createPushSender(o: PushSenderOptions): PushSender {
     } catch (error) {
       const code = error instanceof FlotillaError ? error.code : 'internal';
       const detail = error instanceof FlotillaError ? (error.detail ?? error.message) : String(error);
-      throw new SendError(detail, RETRYABLE.has(code));
+      // A server without the relay (404) says so as signaling-failed: no later attempt will find one.
+      throw new SendError(detail, RETRYABLE.has(code) && !/has no Web Push relay/.test(detail));
     }
     if (answer.accepted) return 'sent';
     if (answer.gone) {
