@@ -126,6 +126,7 @@ beforeAll(async () => {
   const saved = await cli(admin, ['alerts', 'save', rules]);
   expect(saved.code, saved.stderr).toBe(0);
   await agent.waitFor(/"event":"alerts-loaded","rules":1,"channels":1/);
+  expect((await cli(admin, ['alerts', 'rules'])).stdout).toMatch(/phones +push +every subscribed device/);
 }, 120_000);
 
 afterAll(async () => {
