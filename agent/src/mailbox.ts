@@ -37,6 +37,7 @@ import {
 import { epochKeys, keyringRid, openKeyring, scopeSealKey } from '../../shared/store/keyring.ts';
 import { clipOutput, parsePayload, PLACEMENT, type Payload, type ResultDoc, type TaskDoc } from '../../shared/store/documents.ts';
 import { storeList, storePut, type StoreMember } from '../../shared/store/client.ts';
+import { relayPush, type RelayAnswer } from '../../shared/push/relay.ts';
 import { capabilityOfRequest, type Spec } from '../../capabilities/index.ts';
 import { handler as factsHandler } from '../../capabilities/facts/agent.ts';
 import { readJson, writeJsonAtomic } from '../../node/files.ts';
@@ -77,7 +78,7 @@ export interface MailboxOptions extends MailboxShared {
  * record id; the newest verified version replaces the older, a deleted one stays as written (its
  * own `deleted` flag says so), so a manager sees removals too.
  */
-export const KEPT_DOCS = ['job', 'alert', 'channel', 'silence'] as const satisfies readonly Payload['type'][];
+export const KEPT_DOCS = ['job', 'alert', 'channel', 'silence', 'pushsub'] as const satisfies readonly Payload['type'][];
 export type KeptType = (typeof KEPT_DOCS)[number];
 
 /** A kept document with the device that signed it. */
@@ -164,6 +165,8 @@ export interface Mailbox {
    * version the store holds is read from its answer and the next one written.
    */
   putForDevices(payload: Payload, name: string, version: number): Promise<number>;
+  /** Hands a Web Push message, already encrypted for its subscription, to the signaling server's relay with this host's store credential. */
+  relayPush(message: Parameters<typeof relayPush>[2]): Promise<RelayAnswer>;
 }
 
 /** What the selector language sees of a host: its facts, the tags it was started with and the operators' (their host document). */
@@ -664,6 +667,12 @@ export function createMailbox(options: MailboxOptions): Mailbox {
         }
       }
       throw new FlotillaError('conflict', `${payload.type} ${name}: the store kept answering conflict`);
+    },
+    async relayPush(message) {
+      await mailbox.load();
+      const m = member();
+      if (!m) throw new FlotillaError('bad-config', 'this host is not accepted yet');
+      return relayPush(options.signalUrl, m, message, options.http);
     },
     async stop(timeoutMs) {
       clearTimeout(retry);

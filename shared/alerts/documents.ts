@@ -65,12 +65,22 @@ export interface EmailChannel {
   to: string[];
 }
 
+/** Web Push to the PWA on the devices that turned notifications on (their `pushsub` documents). */
+export interface PushChannel {
+  /** Device ids or names whose subscriptions get it; empty: every subscribed device. */
+  devices: string[];
+}
+
+export const CHANNEL_KINDS = ['webhook', 'email', 'push'] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+
 export interface ChannelDoc {
   type: 'channel';
   name: string;
-  kind: 'webhook' | 'email';
+  kind: ChannelKind;
   webhook?: WebhookChannel;
   email?: EmailChannel;
+  push?: PushChannel;
   deleted: boolean;
   at: number;
 }
@@ -189,13 +199,18 @@ function parseEmail(raw: unknown): EmailChannel {
   };
 }
 
+function parsePush(raw: unknown): PushChannel {
+  const o = obj(raw, 'push');
+  return { devices: o['devices'] === undefined ? [] : strArray(o, 'devices', 64, 128) };
+}
+
 export function parseChannel(o: Obj): ChannelDoc {
-  const kind = oneOf(o, 'kind', ['webhook', 'email'] as const);
+  const kind = oneOf(o, 'kind', CHANNEL_KINDS);
   return {
     type: 'channel',
     name: name(o, 'name'),
     kind,
-    ...(kind === 'webhook' ? { webhook: parseWebhook(o['webhook']) } : { email: parseEmail(o['email']) }),
+    ...(kind === 'webhook' ? { webhook: parseWebhook(o['webhook']) } : kind === 'email' ? { email: parseEmail(o['email']) } : { push: parsePush(o['push']) }),
     deleted: bool(o, 'deleted'),
     at: int(o, 'at'),
   };

@@ -145,4 +145,17 @@ describe('alert files', () => {
     expect(() => parseAlertFile('name: x\nmetric: cpu\nwhen: "> 1"\nfor: soon\n', 1)).toThrow(/for: "soon" is not a duration/);
     expect(() => parseAlertFile('name: [\n', 1)).toThrow(/not valid YAML/);
   });
+
+  it('reads a push channel for every subscribed device or the devices it names, and refuses two kinds at once', async () => {
+    const { parseAlertFile } = await import('./rule-file.ts');
+    const channel = (body: string) => parseAlertFile(`kind: channel\nname: phones\n${body}\n`, 1)[0];
+    expect(channel('push: true')).toEqual({ type: 'channel', name: 'phones', kind: 'push', push: { devices: [] }, deleted: false, at: 1 });
+    expect(channel('push: {}')).toMatchObject({ kind: 'push', push: { devices: [] } });
+    expect(channel('push: { devices: [alice-phone] }')).toMatchObject({ kind: 'push', push: { devices: ['alice-phone'] } });
+    expect(channel('push: [alice-phone, bob]')).toMatchObject({ push: { devices: ['alice-phone', 'bob'] } });
+    expect(() => channel("push: true\nwebhook: 'http://127.0.0.1:9/h'")).toThrow(/one of webhook:, email: or push:/);
+    expect(() => channel('push: { devices: alice }')).toThrow(/document 1 \(phones\): devices: expected a list/);
+    expect(() => channel('push: 3')).toThrow(/push: write it as push: true/);
+    expect(() => parseChannel({ type: 'channel', name: 'p', kind: 'push', push: { devices: [1] }, deleted: false, at: 1 })).toThrow(/devices\[0\]/);
+  });
 });

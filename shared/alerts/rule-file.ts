@@ -8,6 +8,8 @@
 //   target: 'tag:role=web'             webhook: { url: https://hooks.example/x, format: slack, secret: s3cret }
 //   metric: cpu                        # or
 //   when: '> 80'                       email: { host: smtp.example, port: 587, from: a@b, to: [c@d] }
+//                                      # or Web Push to the PWA (every subscribed device, or those named)
+//                                      push: { devices: [alice-phone] }
 //   for: 10s
 //   severity: critical
 //   repeat: 1h
@@ -62,7 +64,14 @@ function rule(o: Obj, at: number): AlertRuleDoc {
 function channel(o: Obj, at: number): ChannelDoc {
   const hook = o['webhook'];
   const mail = o['email'];
-  if ((hook === undefined) === (mail === undefined)) throw new FlotillaError('bad-message', 'a channel has either webhook: or email:');
+  const push = o['push'];
+  if ([hook, mail, push].filter((v) => v !== undefined).length !== 1) throw new FlotillaError('bad-message', 'a channel has one of webhook:, email: or push:');
+  if (push !== undefined) {
+    // `push: true`, `push: {}` or `push: { devices: [...] }`; a bare list names the devices.
+    const p = push === true || push === null ? {} : Array.isArray(push) ? { devices: push } : push;
+    if (!isObj(p)) throw new FlotillaError('bad-message', 'push: write it as push: true or push: { devices: [a device id or name] }');
+    return parseChannel({ type: 'channel', name: o['name'], kind: 'push', push: p, deleted: false, at });
+  }
   if (hook !== undefined) {
     const h = isObj(hook) ? hook : { url: hook };
     return parseChannel({ type: 'channel', name: o['name'], kind: 'webhook', webhook: { format: 'generic', ...h }, deleted: false, at });

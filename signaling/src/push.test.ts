@@ -4,84 +4,21 @@
 // key, decrypts what arrived with its own RFC 8291 code (node:crypto, not the library that
 // encrypted) and checks the VAPID JWT against the server's public key.
 
-import { createECDH, createPublicKey, hkdfSync, createDecipheriv, randomBytes, verify, type KeyObject } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceIdentity, Identity } from '../../shared/identity/fleet.ts';
 import { issueHostCert } from '../../shared/identity/certs.ts';
 import { relayPush } from '../../shared/push/relay.ts';
 import type { StoreMember } from '../../shared/store/client.ts';
 import { encryptPush } from '../../node/web-push.ts';
+import { checkVapid, decryptPush as decrypt, startPushService, subscriber } from '../../e2e/webpush-receiver.ts';
 import { api, cleanUp, makeCast, onCleanup, start } from './test-support.ts';
 import { checkEndpoint } from './push.ts';
 
-const b64url = (b: Buffer) => b.toString('base64url');
-
-/** A browser's side of a subscription: its P-256 key pair and auth secret. */
-function subscriber(endpoint: string) {
-  const ecdh = createECDH('prime256v1');
-  const pub = ecdh.generateKeys();
-  const auth = randomBytes(16);
-  return { ecdh, pub, auth, json: { endpoint, keys: { p256dh: b64url(pub), auth: b64url(auth) } } };
-}
-
-/** RFC 8291 §3.4 + RFC 8188: the receiver's decryption of a one-record aes128gcm body. */
-function decrypt(body: Buffer, sub: ReturnType<typeof subscriber>): string {
-  const salt = body.subarray(0, 16);
-  const idlen = body[20]!;
-  const senderPub = body.subarray(21, 21 + idlen);
-  const ciphertext = body.subarray(21 + idlen);
-  const secret = sub.ecdh.computeSecret(senderPub);
-  const info = Buffer.concat([Buffer.from('WebPush: info\0'), sub.pub, senderPub]);
-  const ikm = Buffer.from(hkdfSync('sha256', secret, sub.auth, info, 32));
-  const cek = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
-  const nonce = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
-  const decipher = createDecipheriv('aes-128-gcm', cek, nonce);
-  decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
-  const padded = Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - 16)), decipher.final()]);
-  const end = padded.lastIndexOf(2); // the last record's delimiter, then zero padding
-  expect(padded.subarray(end + 1).every((x) => x === 0)).toBe(true);
-  return padded.subarray(0, end).toString('utf8');
-}
-
-/** Verifies `vapid t=<jwt>, k=<key>` (RFC 8292): ES256 over the JWT with the key given. */
-function checkVapid(header: string, audience: string): { key: string; claims: Record<string, unknown> } {
-  const m = /^vapid t=([^,\s]+),\s*k=([A-Za-z0-9_-]+)$/.exec(header);
-  expect(m).not.toBeNull();
-  const [, jwt, key] = m!;
-  const [h, p, s] = jwt!.split('.');
-  const raw = Buffer.from(key!, 'base64url');
-  const publicKey: KeyObject = createPublicKey({
-    key: { kty: 'EC', crv: 'P-256', x: b64url(raw.subarray(1, 33)), y: b64url(raw.subarray(33, 65)) },
-    format: 'jwk',
-  });
-  expect(verify('sha256', Buffer.from(`${h}.${p}`), { key: publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(s!, 'base64url'))).toBe(true);
-  const claims = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
-  expect(claims['aud']).toBe(audience);
-  return { key: key!, claims };
-}
-
-interface Received {
-  headers: IncomingMessage['headers'];
-  body: Buffer;
-}
-
-/** A stand-in push service on loopback: records what it gets, answers `status`. */
-async function pushService(status = 201): Promise<{ url: string; got: Received[]; status: { value: number } }> {
-  const got: Received[] = [];
-  const answer = { value: status };
-  const server = createHttpServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(answer.value).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  onCleanup(() => new Promise<void>((r) => server.close(() => r())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got, status: answer };
+/** A stand-in push service on loopback (e2e/webpush-receiver.ts), closed after the test. */
+async function pushService(status = 201) {
+  const service = await startPushService(status);
+  onCleanup(service.close);
+  return service;
 }
 
 let fleet: DeviceIdentity;

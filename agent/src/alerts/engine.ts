@@ -6,6 +6,7 @@
 // With no rule for this host the engine does not even listen to the sampler.
 
 import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
 import type { AlertEvent, AlertRuleDoc, AlertStateDoc, ChannelDoc, SilenceDoc } from '../../../shared/alerts/documents.ts';
 import { silenceApplies } from '../../../shared/alerts/documents.ts';
 import { evaluate, initialState, type Notification } from '../../../shared/alerts/evaluate.ts';
@@ -19,10 +20,11 @@ import type { KeptDoc, Mailbox } from '../mailbox.ts';
 import type { AgentState } from '../state.ts';
 import { openAlertStore, type AlertStore, type RuleEntry } from './journal.ts';
 import { deliver, type AlertMessage, type RetryPolicy } from './notify.ts';
+import { createPushSender } from './push.ts';
 import { seriesValue } from './series.ts';
 
 export interface AlertsOptions {
-  mailbox: Pick<Mailbox, 'documents' | 'self' | 'putForDevices'>;
+  mailbox: Pick<Mailbox, 'documents' | 'self' | 'putForDevices'> & Partial<Pick<Mailbox, 'relayPush'>>;
   metrics: Pick<MetricsService, 'subscribe'>;
   state: Pick<AgentState, 'dir' | 'revocation'>;
   log: Logger;
@@ -57,6 +59,14 @@ export async function startAlerts(o: AlertsOptions): Promise<Alerts> {
   let retryAt = 0;
   let stopped = false;
   let reloading: Promise<void> = Promise.resolve();
+  const relay = o.mailbox.relayPush?.bind(o.mailbox);
+  const push = createPushSender({
+    subscriptions: () => o.mailbox.documents('pushsub'),
+    ...(relay ? { relay } : {}),
+    log: o.log,
+    trusted: (d) => trusted(d),
+    goneFile: join(o.state.dir, 'alerts', 'push-gone.json'),
+  });
 
   /** Documents signed by a device revoked since they were read count no more (the mailbox refuses new ones). */
   function trusted(doc: KeptDoc): boolean {
@@ -177,7 +187,12 @@ export async function startAlerts(o: AlertsOptions): Promise<Alerts> {
     const message: AlertMessage = { event, rule, host: self, value, since: event === 'resolved' ? at : (entry.state.activeSince ?? at), at };
     for (const name of rule.channels) {
       const channel = channels.get(name);
-      const done = (channel ? deliver(channel, message, o.retry) : Promise.resolve({ ok: false, attempts: 0, error: `no channel named ${name}` })).then((d) => {
+      const sent = !channel
+        ? Promise.resolve({ ok: false, attempts: 0, error: `no channel named ${name}` })
+        : channel.kind === 'push'
+          ? push.deliver(channel.push ?? { devices: [] }, message, o.retry)
+          : deliver(channel, message, o.retry);
+      const done = sent.then((d) => {
         const e: AlertEvent = { at: now(), kind: 'notify', event, channel: name, ok: d.ok, attempts: d.attempts, ...(d.error ? { error: d.error } : {}) };
         store.record(rule.name, e);
         o.log(d.ok ? 'info' : 'warn', d.ok ? 'alert-notified' : 'alert-notify-failed', {

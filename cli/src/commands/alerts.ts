@@ -197,7 +197,11 @@ export async function alertsCommand(ctx: CommandContext): Promise<number> {
         '\n' +
           table(
             ['CHANNEL', 'KIND', 'TO'],
-            channels.map((c) => [c.name, c.webhook ? `webhook ${c.webhook.format}` : 'email', c.webhook ? c.webhook.url : (c.email?.to.join(', ') ?? '')]),
+            channels.map((c) => [
+              c.name,
+              c.webhook ? `webhook ${c.webhook.format}` : c.kind,
+              c.webhook ? c.webhook.url : c.push ? c.push.devices.join(', ') || 'every subscribed device' : (c.email?.to.join(', ') ?? ''),
+            ]),
           ),
       );
     return 0;
