@@ -95,6 +95,9 @@ describe('metrics in the PWA', () => {
       // Zoom: a drag across the CPU chart narrows every chart's range; Reset zoom undoes it.
       const reset = page.getByTestId('metrics-reset');
       expect(await reset.isDisabled()).toBe(true);
+      // A change of colour scheme redraws the charts: wait for the drawn plot area, not a box mid-redraw.
+      await metrics.locator('[data-chart="cpu"] .u-over').waitFor({ state: 'visible' });
+      await expect.poll(async () => (await metrics.locator('[data-chart="cpu"] .u-over').boundingBox())?.width ?? 0).toBeGreaterThan(20);
       const over = await metrics.locator('[data-chart="cpu"] .u-over').boundingBox();
       if (!over) throw new Error('no chart area to drag across');
       await page.mouse.move(over.x + over.width * 0.5, over.y + over.height / 2);
