@@ -190,13 +190,21 @@ describe('the Alerts page', () => {
       // Repeats reach the webhook before the silence.
       await expect.poll(() => hooks.filter((h) => h.rule === 'procs-repeat' && h.event === 'repeat').length, { timeout: 60_000 }).toBeGreaterThan(0);
       const mark = agent.output().length;
-      await page.getByTestId('silence-rule').selectOption('procs-repeat');
+      // "Silence…" on the alert fills the form with its rule and its host (by id: a selector of one host).
+      await page.locator('[data-testid="alert-list"] li[data-rule="procs-repeat"] [data-testid="alert-silence"]').click();
+      expect(await page.getByTestId('silence-rule').inputValue()).toBe('procs-repeat');
+      expect(await page.getByTestId('silence-host').inputValue()).toBe(agent.id);
+      // A host selector that does not parse is refused in the page with the selector's sentence.
+      await page.getByTestId('silence-host').fill('web-1, web-2');
+      await page.getByTestId('silence-save').click();
+      await expect.poll(() => page.getByTestId('silence-error').textContent()).toContain('comma');
+      await page.getByTestId('silence-host').fill(agent.id);
       await page.getByTestId('silence-for').selectOption('4');
       await page.getByTestId('silence-comment').fill('deploying web');
       await page.getByTestId('silence-save').click();
       const listed = page.locator('[data-testid="silence-list"] li');
       await listed.waitFor();
-      expect(await listed.textContent()).toContain('rule procs-repeat');
+      expect(await listed.textContent()).toContain(`rule procs-repeat on ${agent.id}`);
       expect(await listed.textContent()).toContain('deploying web');
       expect(await listed.textContent()).toContain('e2e browser');
 
