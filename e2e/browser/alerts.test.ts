@@ -229,6 +229,7 @@ describe('the Alerts page', () => {
       await page.setViewportSize({ width: 360, height: 780 });
       await page.evaluate(() => scrollTo(0, 0));
       await screenshot(page, 'alerts-360-light', true);
+      await screenshot(page, 'alerts-360-light-top');
       await page.emulateMedia({ colorScheme: 'dark' });
       await screenshot(page, 'alerts-360-dark', true);
       await page.emulateMedia({ colorScheme: 'light' });
