@@ -9,6 +9,7 @@ import type { HistoryDoc, HostDoc, JobDoc, JobRunsDoc, Payload, TaskDoc, TokenDo
 import type { HttpFetch } from '../../../../shared/controller/signal-api.ts';
 import type { Db, StoredDevice } from '../db/schema.ts';
 import { jobsFromStore } from '../jobs-view.ts';
+import { alertsFromStore, type AlertDocs } from '../alerts-view.ts';
 
 /** How often the store is read while the page is visible. */
 export const SYNC_MS = 30_000;
@@ -48,6 +49,8 @@ export class FleetStore {
   jobDocs = $state.raw<(JobDoc & { by: string })[]>([]);
   /** Each host's newest runs per job, as the host wrote them. */
   jobRuns = $state.raw<JobRunsDoc[]>([]);
+  /** Alert states (each from the host it is about), rules, channels and silences. */
+  alerts = $state.raw<AlertDocs>({ states: [], rules: [], channels: [], silences: [] });
   refused = $state(0);
   readonly sync: FleetSync;
   #options: FleetStoreOptions;
@@ -132,6 +135,7 @@ export class FleetStore {
     this.history = this.sync.history();
     this.queue = this.sync.queue();
     this.#publishJobs();
+    this.alerts = alertsFromStore((['alertstate', 'alert', 'channel', 'silence'] as const).flatMap((t) => this.sync.docsOf(t)));
     const refusals = this.sync.refusals();
     // Records this device refused (a forged or replayed one, a writer without the role): said in the console.
     if (refusals.length > this.refused)

@@ -2,9 +2,9 @@
 // #/terminal?sel=… (broadcast). Hash URLs need no server rules and
 // work offline from the service worker's single cached page.
 
-export type Page = 'dashboard' | 'hosts' | 'run' | 'jobs' | 'history' | 'settings' | 'terminal';
+export type Page = 'dashboard' | 'hosts' | 'run' | 'jobs' | 'alerts' | 'history' | 'settings' | 'terminal';
 
-const PAGES: readonly Page[] = ['dashboard', 'hosts', 'run', 'jobs', 'history', 'settings', 'terminal'];
+const PAGES: readonly Page[] = ['dashboard', 'hosts', 'run', 'jobs', 'alerts', 'history', 'settings', 'terminal'];
 
 export interface Route {
   page: Page;
