@@ -436,8 +436,8 @@ describe('the terminal in the browser', () => {
       await page.getByTestId('recording-speed').selectOption('max');
       // Newest first: the session just ended is the first ended row.
       await ended.first().getByTestId('recording-play').click();
-      await page.getByTestId('recording-screen').waitFor();
-      await expect.poll(async () => (await page.getByTestId('recording-toggle').textContent())?.trim(), { timeout: 30_000 }).toBe('Play again');
+      // Played to its end (the button reads "Play again" before playback starts, too: not a signal).
+      await page.locator('[data-testid="recording-player"][data-finished="true"]').waitFor({ timeout: 30_000 });
       const played = await page.getByTestId('recording-screen').evaluate((el) => {
         const buffer = (el as unknown as { xterm: import('@xterm/xterm').Terminal }).xterm.buffer.active;
         return Array.from({ length: buffer.length }, (_, n) => buffer.getLine(n)?.translateToString(true) ?? '');
