@@ -5,7 +5,7 @@
 // Each recording is capped; the oldest are removed when a new one would pass the total cap.
 
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { MAX_RECORDINGS, RECORDING_ID, type RecordingInfo } from '../recordings/spec.ts';
@@ -78,7 +78,11 @@ export async function startRecording(
   await rotate(dir, limits, open);
   open.add(id);
   const info: Meta = { id, ...meta, truncated: false };
-  const writeMeta = () => writeFile(join(dir, `${id}.json`), JSON.stringify(info) + '\n', { mode: 0o600 }).catch(onError);
+  // Written beside and renamed over, so a reader (a list, while the session ends) never sees a half-written file.
+  const writeMeta = () =>
+    writeFile(join(dir, `${id}.json.tmp`), JSON.stringify(info) + '\n', { mode: 0o600 })
+      .then(() => rename(join(dir, `${id}.json.tmp`), join(dir, `${id}.json`)))
+      .catch(onError);
   await writeMeta();
   const stream: WriteStream = createWriteStream(join(dir, `${id}.cast`), { flags: 'wx', mode: 0o600 });
   stream.on('error', onError);
