@@ -8,6 +8,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT, killAll, procOf, removeDir, startProc, startSignal, tempDir, type Proc } from '../harness.ts';
+import type { Permission, Role } from '../../shared/identity/certs.ts';
+import { exportIdentity, importSigningKeys } from '../../shared/identity/crypto.ts';
+import { addDevice, type DeviceIdentity } from '../../shared/identity/fleet.ts';
 
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 export const SCREENS = join(ROOT, 'test-results', 'screens');
@@ -189,4 +192,68 @@ export async function makeTokenInUi(page: Page, uses = 1): Promise<{ token: stri
   const token = /join (flt1\.\S+)/.exec(install)?.[1];
   if (!token) throw new Error(`no token in the install command: ${install}`);
   return { token, install };
+}
+
+/**
+ * Opens another browser whose device holds a certificate of this fleet with `role` (and `deny`
+ * permissions), signed with the fleet key taken from the admin browser's storage (extractable
+ * there, for backups). The page is left on the app with that identity stored: reload or
+ * navigate to start the app as that device.
+ */
+export async function browserAs(stack: Stack, name: string, role: Role, deny?: Permission[]): Promise<Page> {
+  const fleet = await stack.page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = indexedDB.open('flotilla');
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    const stored = await new Promise<{ device: { fleetId: string; fleetPub: string; fleetKeys: CryptoKeyPair } }>((resolve, reject) => {
+      const get = db.transaction('identity').objectStore('identity').get('device');
+      get.onsuccess = () => resolve(get.result);
+      get.onerror = () => reject(get.error);
+    });
+    const { fleetId, fleetPub, fleetKeys } = stored.device;
+    return { fleetId, fleetPub, priv: await crypto.subtle.exportKey('jwk', fleetKeys.privateKey) };
+  });
+  const fleetKeys = await importSigningKeys({ priv: fleet.priv, pub: fleet.fleetPub });
+  const admin = { fleetId: fleet.fleetId, fleetPub: fleet.fleetPub, fleetKeys } as DeviceIdentity;
+  const device = await addDevice(admin, name, role, deny ? { deny } : {});
+  const keys = await exportIdentity(device.keys);
+  const other = await stack.newBrowser();
+  await other.goto(stack.url);
+  await other.getByLabel('Name this device').waitFor();
+  await other.evaluate(
+    async ({ keys, device, signal }) => {
+      const hashed = { hash: 'SHA-256' };
+      const spki = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const [signPriv, signPub, encPriv, encPub] = await Promise.all([
+        crypto.subtle.importKey('jwk', keys.signPriv, { name: 'RSA-PSS', ...hashed }, false, ['sign']),
+        crypto.subtle.importKey('spki', spki(keys.signPub), { name: 'RSA-PSS', ...hashed }, true, ['verify']),
+        crypto.subtle.importKey('jwk', keys.encPriv, { name: 'RSA-OAEP', ...hashed }, false, ['decrypt']),
+        crypto.subtle.importKey('spki', spki(keys.encPub), { name: 'RSA-OAEP', ...hashed }, true, ['encrypt']),
+      ]);
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const open = indexedDB.open('flotilla');
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+      });
+      const record = {
+        device: { ...device, keys: { sign: { privateKey: signPriv, publicKey: signPub }, enc: { privateKey: encPriv, publicKey: encPub } } },
+        signal,
+        createdAt: Date.now(),
+      };
+      await new Promise<void>((resolve, reject) => {
+        const tx = db.transaction('identity', 'readwrite');
+        tx.objectStore('identity').put(record, 'device');
+        tx.oncomplete = () => resolve();
+        tx.onerror = () => reject(tx.error);
+      });
+    },
+    {
+      keys,
+      device: { id: device.id, pub: device.pub, fleetId: device.fleetId, fleetPub: device.fleetPub, cert: device.cert },
+      signal: stack.url.endsWith('/') ? stack.url : `${stack.url}/`,
+    },
+  );
+  return other;
 }

@@ -9,12 +9,9 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { exportIdentity, importSigningKeys } from '../../shared/identity/crypto.ts';
-import { addDevice, type DeviceIdentity } from '../../shared/identity/fleet.ts';
 import { ROOT, type Proc } from '../harness.ts';
-import { createFleetInUi, makeTokenInUi, screenshot, startStack, type Stack } from './browser-harness.ts';
+import { browserAs, createFleetInUi, makeTokenInUi, screenshot, startStack, type Stack } from './browser-harness.ts';
 
 /** Whether this branch has the agent side of jobs (scheduler, runner, the `jobs` handler). */
 const agentRunsJobs = existsSync(join(ROOT, 'capabilities/jobs/agent.ts'));
@@ -243,75 +240,9 @@ describe('the Jobs page', () => {
       await page.setViewportSize({ width: 1280, height: 800 });
     }));
 
-  /** A second browser holding a viewer certificate of this fleet, signed with the fleet key from the admin browser's storage. */
-  async function viewerBrowser(): Promise<Page> {
-    const readDevice = async () => {
-      const db = await new Promise<IDBDatabase>((resolve, reject) => {
-        const req = indexedDB.open('flotilla');
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-      });
-      const stored = await new Promise<{ device: { fleetId: string; fleetPub: string; fleetKeys: CryptoKeyPair } }>((resolve, reject) => {
-        const req = db.transaction('identity').objectStore('identity').get('device');
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-      });
-      return {
-        fleetId: stored.device.fleetId,
-        fleetPub: stored.device.fleetPub,
-        priv: await crypto.subtle.exportKey('jwk', stored.device.fleetKeys.privateKey),
-      };
-    };
-    const fleet = await stack.page.evaluate(readDevice);
-    const admin = {
-      fleetId: fleet.fleetId,
-      fleetPub: fleet.fleetPub,
-      fleetKeys: await importSigningKeys({ priv: fleet.priv, pub: fleet.fleetPub }),
-    } as DeviceIdentity;
-    const viewer = await addDevice(admin, 'viewer phone', 'viewer');
-    const keys = await exportIdentity(viewer.keys);
-    const page = await stack.newBrowser();
-    await page.goto(stack.url);
-    await page.getByLabel('Name this device').waitFor();
-    await page.evaluate(
-      async ({ keys, device, signal }) => {
-        const sha = { hash: 'SHA-256' };
-        const der = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-        const [signPriv, signPub, encPriv, encPub] = await Promise.all([
-          crypto.subtle.importKey('jwk', keys.signPriv, { name: 'RSA-PSS', ...sha }, false, ['sign']),
-          crypto.subtle.importKey('spki', der(keys.signPub), { name: 'RSA-PSS', ...sha }, true, ['verify']),
-          crypto.subtle.importKey('jwk', keys.encPriv, { name: 'RSA-OAEP', ...sha }, false, ['decrypt']),
-          crypto.subtle.importKey('spki', der(keys.encPub), { name: 'RSA-OAEP', ...sha }, true, ['encrypt']),
-        ]);
-        const db = await new Promise<IDBDatabase>((resolve, reject) => {
-          const req = indexedDB.open('flotilla');
-          req.onsuccess = () => resolve(req.result);
-          req.onerror = () => reject(req.error);
-        });
-        const value = {
-          device: { ...device, keys: { sign: { privateKey: signPriv, publicKey: signPub }, enc: { privateKey: encPriv, publicKey: encPub } } },
-          signal,
-          createdAt: Date.now(),
-        };
-        await new Promise<void>((resolve, reject) => {
-          const tx = db.transaction('identity', 'readwrite');
-          tx.objectStore('identity').put(value, 'device');
-          tx.oncomplete = () => resolve();
-          tx.onerror = () => reject(tx.error);
-        });
-      },
-      {
-        keys,
-        device: { id: viewer.id, pub: viewer.pub, fleetId: viewer.fleetId, fleetPub: viewer.fleetPub, cert: viewer.cert },
-        signal: stack.url.endsWith('/') ? stack.url : `${stack.url}/`,
-      },
-    );
-    return page;
-  }
-
   test('a viewer device gets no New job button and a read-only editor', () =>
     step(async () => {
-      const viewer = await viewerBrowser();
+      const viewer = await browserAs(stack, 'viewer phone', 'viewer');
       await viewer.goto(`${stack.url}#/jobs`);
       await viewer.reload(); // the app reads its identity when it starts
       await viewer.getByRole('heading', { name: 'Jobs' }).waitFor({ timeout: 30_000 });

@@ -12,10 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { exportIdentity, importSigningKeys } from '../../shared/identity/crypto.ts';
-import { addDevice, type DeviceIdentity } from '../../shared/identity/fleet.ts';
-import type { Permission, Role } from '../../shared/identity/certs.ts';
-import { createFleetInUi, makeTokenInUi, screenshot, startStack, type Stack } from './browser-harness.ts';
+import { browserAs, createFleetInUi, makeTokenInUi, screenshot, startStack, type Stack } from './browser-harness.ts';
 
 /** The screen and scrollback as text, one string per line (wrapped lines joined). */
 async function screenLines(page: Page): Promise<string[]> {
@@ -355,68 +352,6 @@ describe('the terminal in the browser', () => {
       await page.getByRole('button', { name: 'Smaller text' }).click();
     }));
 
-  /**
-   * Another browser whose device has a certificate with `role` and `deny`, signed with the fleet
-   * key taken from the admin browser's storage (extractable there, for backups).
-   */
-  async function browserAs(name: string, role: Role, deny?: Permission[]): Promise<Page> {
-    const fleet = await stack.page.evaluate(async () => {
-      const db = await new Promise<IDBDatabase>((resolve, reject) => {
-        const open = indexedDB.open('flotilla');
-        open.onsuccess = () => resolve(open.result);
-        open.onerror = () => reject(open.error);
-      });
-      const stored = await new Promise<{ device: { fleetId: string; fleetPub: string; fleetKeys: CryptoKeyPair } }>((resolve, reject) => {
-        const get = db.transaction('identity').objectStore('identity').get('device');
-        get.onsuccess = () => resolve(get.result);
-        get.onerror = () => reject(get.error);
-      });
-      const { fleetId, fleetPub, fleetKeys } = stored.device;
-      return { fleetId, fleetPub, priv: await crypto.subtle.exportKey('jwk', fleetKeys.privateKey) };
-    });
-    const fleetKeys = await importSigningKeys({ priv: fleet.priv, pub: fleet.fleetPub });
-    const admin = { fleetId: fleet.fleetId, fleetPub: fleet.fleetPub, fleetKeys } as DeviceIdentity;
-    const device = await addDevice(admin, name, role, deny ? { deny } : {});
-    const keys = await exportIdentity(device.keys);
-    const other = await stack.newBrowser();
-    await other.goto(stack.url);
-    await other.getByLabel('Name this device').waitFor();
-    await other.evaluate(
-      async ({ keys, device, signal }) => {
-        const hashed = { hash: 'SHA-256' };
-        const spki = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-        const [signPriv, signPub, encPriv, encPub] = await Promise.all([
-          crypto.subtle.importKey('jwk', keys.signPriv, { name: 'RSA-PSS', ...hashed }, false, ['sign']),
-          crypto.subtle.importKey('spki', spki(keys.signPub), { name: 'RSA-PSS', ...hashed }, true, ['verify']),
-          crypto.subtle.importKey('jwk', keys.encPriv, { name: 'RSA-OAEP', ...hashed }, false, ['decrypt']),
-          crypto.subtle.importKey('spki', spki(keys.encPub), { name: 'RSA-OAEP', ...hashed }, true, ['encrypt']),
-        ]);
-        const db = await new Promise<IDBDatabase>((resolve, reject) => {
-          const open = indexedDB.open('flotilla');
-          open.onsuccess = () => resolve(open.result);
-          open.onerror = () => reject(open.error);
-        });
-        const record = {
-          device: { ...device, keys: { sign: { privateKey: signPriv, publicKey: signPub }, enc: { privateKey: encPriv, publicKey: encPub } } },
-          signal,
-          createdAt: Date.now(),
-        };
-        await new Promise<void>((resolve, reject) => {
-          const tx = db.transaction('identity', 'readwrite');
-          tx.objectStore('identity').put(record, 'device');
-          tx.oncomplete = () => resolve();
-          tx.onerror = () => reject(tx.error);
-        });
-      },
-      {
-        keys,
-        device: { id: device.id, pub: device.pub, fleetId: device.fleetId, fleetPub: device.fleetPub, cert: device.cert },
-        signal: stack.url.endsWith('/') ? stack.url : `${stack.url}/`,
-      },
-    );
-    return other;
-  }
-
   test('the Recordings tab plays an ended session back: what the shell showed is in the player', () =>
     step(async () => {
       const { page } = stack;
@@ -451,7 +386,7 @@ describe('the terminal in the browser', () => {
     { name: 'no-shell laptop', role: 'operator' as const, deny: ['shell' as const], says: 'does not allow a shell' },
   ])('a device that may not open a shell ($name) gets a refusal that says why, and no terminal', ({ name, role, deny, says }) =>
     step(async () => {
-      const other = await browserAs(name, role, deny);
+      const other = await browserAs(stack, name, role, deny);
       await other.goto(`${stack.url}#/terminal/${hostId}`);
       await other.reload(); // the app reads its identity when it starts
       await other.getByTestId('terminal-page').waitFor({ timeout: 30_000 });
