@@ -5,17 +5,16 @@
 // from the jobruns documents a device reads afterwards. Invoke goes over a real data channel.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
-import { connect } from 'node:net';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { memoryFleetSync, startStoreProxy, type StoreProxy } from '../store-proxy.ts';
 import { cli, killAll, removeDir, restartAgent, startAgent, startSignal, tempDir, type Proc } from '../harness.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { addDevice, type DeviceIdentity } from '../../shared/identity/fleet.ts';
 import { issueRevocationList } from '../../shared/identity/certs.ts';
 import { publishRevocation } from '../../shared/controller/signal-api.ts';
-import { FleetSync, deviceMember, type SyncSnapshot } from '../../shared/store/fleet-sync.ts';
+import type { FleetSync } from '../../shared/store/fleet-sync.ts';
 import { opaqueRid, type StoredRecord } from '../../shared/store/envelope.ts';
 import { jobFromFile } from '../../shared/jobs/job.ts';
 import type { JobRun, JobRunsDoc } from '../../shared/jobs/runs.ts';
@@ -29,10 +28,8 @@ type Agent = Proc & { id: string; dir: string };
 let base: string;
 let adminHome: string;
 let signal: Awaited<ReturnType<typeof startSignal>>;
-let proxyUrl: string;
-let closeProxy: () => Promise<void>;
-/** Rewrites records of store list answers while set (a hostile store). */
-let tamper: ((record: StoredRecord) => StoredRecord) | undefined;
+/** A pass-through proxy in front of the server; its `tamper` plays a hostile store. */
+let proxy: StoreProxy;
 let token: string;
 let admin: DeviceIdentity;
 let adminSync: FleetSync;
@@ -41,60 +38,7 @@ let accepted: { id: string; encPub: string }[] = [];
 const procs: Proc[] = [];
 const agents: Record<string, Agent> = {};
 
-async function startProxy(target: number): Promise<void> {
-  const server = createServer((req, res) => {
-    const up = httpRequest({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (answer: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (c: Buffer) => chunks.push(c));
-      answer.on('end', () => {
-        let body = Buffer.concat(chunks);
-        const headers = { ...answer.headers };
-        if (tamper && req.method === 'GET' && /^\/api\/store\/[a-z2-7]{52}\?/.test(req.url ?? '') && answer.statusCode === 200) {
-          const page = JSON.parse(body.toString()) as { records: StoredRecord[] };
-          page.records = page.records.map(tamper);
-          body = Buffer.from(JSON.stringify(page));
-          headers['content-length'] = String(body.length);
-        }
-        res.writeHead(answer.statusCode ?? 502, headers);
-        res.end(body);
-      });
-    });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
-  });
-  server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
-    const up = connect(target, '127.0.0.1', () => {
-      const lines = [`${req.method} ${req.url} HTTP/1.1`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-      up.write(lines.join('\r\n') + '\r\n\r\n' + '');
-      up.write(head);
-      socket.pipe(up).pipe(socket);
-    });
-    up.on('error', () => socket.destroy());
-    socket.on('error', () => up.destroy());
-    up.on('close', () => socket.destroy());
-    socket.on('close', () => up.destroy());
-  });
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  const address = server.address();
-  proxyUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`;
-  closeProxy = () =>
-    new Promise<void>((res) => {
-      server.closeAllConnections();
-      server.close(() => res());
-    });
-}
-
-function deviceSync(d: DeviceIdentity): FleetSync {
-  let kept: SyncSnapshot | undefined;
-  return new FleetSync({
-    signal: proxyUrl,
-    member: deviceMember(d),
-    cache: { load: async () => (kept ? structuredClone(kept) : undefined), save: async (s) => void (kept = structuredClone(s)) },
-    revocation: () => undefined,
-    localHosts: () => accepted,
-  });
-}
+const deviceSync = (d: DeviceIdentity): FleetSync => memoryFleetSync(proxy.url, d, () => accepted);
 
 /** A device admitted to the fleet's keyrings (so it can write job documents and read jobruns). */
 async function admitted(d: DeviceIdentity): Promise<FleetSync> {
@@ -189,8 +133,8 @@ beforeAll(async () => {
   base = await tempDir('jobs-agent');
   adminHome = join(base, 'admin');
   signal = await startSignal(join(base, 'signal'));
-  await startProxy(signal.port);
-  expect((await cli(adminHome, ['init', '--signal', proxyUrl, '--name', 'laptop'])).code).toBe(0);
+  proxy = await startStoreProxy(signal.port);
+  expect((await cli(adminHome, ['init', '--signal', proxy.url, '--name', 'laptop'])).code).toBe(0);
   token = (JSON.parse((await cli(adminHome, ['token', 'create', '--uses', '10', '--json'])).stdout) as { token: string }).token;
   admin = (await openHome(adminHome)).device;
   adminSync = deviceSync(admin);
@@ -203,7 +147,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of procs) await p.stop();
   await signal?.stop();
-  await closeProxy?.();
+  await proxy?.close();
   await killAll();
   await removeDir(base);
 });
@@ -427,7 +371,7 @@ describe('jobs on the agents', () => {
     const replayed = { name: 'replayed', command: 'true', target, schedule: 'manual' };
     const rid = await opaqueRid('dj', admin.fleetId, 'replayed');
     let first: StoredRecord | undefined;
-    tamper = (r) => {
+    proxy.tamper = (r) => {
       if (r.rid !== rid) return r;
       if (r.version === 1) first ??= r;
       return r.version >= 3 && first ? first : r;
@@ -455,7 +399,7 @@ describe('jobs on the agents', () => {
         detail: expect.stringMatching(/viewer device may not write a doc/) as string,
       });
     } finally {
-      tamper = undefined;
+      proxy.tamper = undefined;
     }
     expect((await auditOf('web1')).find((e) => e['request'] === 'job-removed' && String(e['detail']).startsWith('from-leaver'))).toMatchObject({
       device: leaver.id,

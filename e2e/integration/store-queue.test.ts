@@ -5,24 +5,23 @@
 // says so, rewrites the records a GET returns: the hostile store.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import { connect } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { memoryFleetSync, startStoreProxy, type StoreProxy } from '../store-proxy.ts';
 import { cli, killAll, removeDir, restartAgent, startAgent, startSignal, tempDir, type Proc } from '../harness.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { addDevice, createIdentity, type DeviceIdentity } from '../../shared/identity/fleet.ts';
 import { issueRevocationList } from '../../shared/identity/certs.ts';
 import { publishRevocation } from '../../shared/controller/signal-api.ts';
-import { FleetSync, deviceMember, type SyncSnapshot } from '../../shared/store/fleet-sync.ts';
-import { opaqueRid, sealRecord, type StoredRecord } from '../../shared/store/envelope.ts';
+import { deviceMember, type FleetSync } from '../../shared/store/fleet-sync.ts';
+import { opaqueRid, sealRecord } from '../../shared/store/envelope.ts';
 import { storePut, type StoreMember } from '../../shared/store/client.ts';
 
 let base: string;
 let adminHome: string;
 let signal: Awaited<ReturnType<typeof startSignal>>;
-let proxy: Proxy;
+let proxy: StoreProxy;
 let token: string;
 let admin: DeviceIdentity;
 let adminSync: FleetSync;
@@ -30,77 +29,12 @@ let phone: DeviceIdentity;
 let phoneSync: FleetSync;
 const agents: Proc[] = [];
 
-/** A pass-through proxy whose `tamper` rewrites the records of store list answers. */
-interface Proxy {
-  url: string;
-  tamper?: ((record: StoredRecord) => StoredRecord) | undefined;
-  close(): Promise<void>;
-}
-
-async function startProxy(target: number): Promise<Proxy> {
-  const proxy: Proxy = { url: '', close: async () => undefined };
-  const server: Server = createServer((req, res) => {
-    const up = httpRequest({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (answer: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (c: Buffer) => chunks.push(c));
-      answer.on('end', () => {
-        let body = Buffer.concat(chunks);
-        const headers = { ...answer.headers };
-        if (proxy.tamper && req.method === 'GET' && /^\/api\/store\/[a-z2-7]{52}\?/.test(req.url ?? '') && answer.statusCode === 200) {
-          const page = JSON.parse(body.toString()) as { records: StoredRecord[] };
-          page.records = page.records.map(proxy.tamper);
-          body = Buffer.from(JSON.stringify(page));
-          headers['content-length'] = String(body.length);
-        }
-        res.writeHead(answer.statusCode ?? 502, headers);
-        res.end(body);
-      });
-    });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
-  });
-  // The PeerJS WebSocket: bytes both ways, untouched.
-  server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
-    const up = connect(target, '127.0.0.1', () => {
-      const lines = [`${req.method} ${req.url} HTTP/1.1`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-      up.write(lines.join('\r\n') + '\r\n\r\n');
-      up.write(head);
-      socket.pipe(up).pipe(socket);
-    });
-    // A peer that goes away closes both sides at once, as a direct connection would.
-    up.on('error', () => socket.destroy());
-    socket.on('error', () => up.destroy());
-    up.on('close', () => socket.destroy());
-    socket.on('close', () => up.destroy());
-  });
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  const address = server.address();
-  proxy.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`;
-  proxy.close = () =>
-    new Promise<void>((res) => {
-      server.closeAllConnections();
-      server.close(() => res());
-    });
-  return proxy;
-}
-
 function memberOf(d: DeviceIdentity): StoreMember & { name: string; role: string } {
   return deviceMember(d);
 }
 
 /** A device in this process reading and writing the store through the proxy. */
-function deviceSync(d: DeviceIdentity): FleetSync {
-  let kept: SyncSnapshot | undefined;
-  return new FleetSync({
-    signal: proxy.url,
-    member: memberOf(d),
-    cache: { load: async () => (kept ? structuredClone(kept) : undefined), save: async (s) => void (kept = structuredClone(s)) },
-    revocation: () => undefined,
-    // The hosts the CLI accepted (hosts.json): the admin adds them to the fleet keyring.
-    localHosts: () => accepted,
-  });
-}
+const deviceSync = (d: DeviceIdentity): FleetSync => memoryFleetSync(proxy.url, d, () => accepted);
 
 let accepted: { id: string; encPub: string }[] = [];
 async function refreshAccepted(): Promise<void> {
@@ -193,7 +127,7 @@ beforeAll(async () => {
   base = await tempDir('store-queue');
   adminHome = join(base, 'admin');
   signal = await startSignal(join(base, 'signal'));
-  proxy = await startProxy(signal.port);
+  proxy = await startStoreProxy(signal.port);
   expect((await cli(adminHome, ['init', '--signal', proxy.url, '--name', 'laptop'])).code).toBe(0);
   token = (JSON.parse((await cli(adminHome, ['token', 'create', '--uses', '10', '--json'])).stdout) as { token: string }).token;
   admin = (await openHome(adminHome)).device;
