@@ -2,9 +2,9 @@
 // every second, the real CLI saving rules and their channels, then nothing connected. A CPU burner
 // the test starts makes `cpu > 80 for 3s` go pending then firing, and the agent posts to a local
 // HTTP receiver (its first answer a 503, so the retry is exercised) and mails a local SMTP sink
-// (smtp-server). Whether the CPU then drops under 80 depends on the other work on this shared
-// box (a load of 15 on 2 cores was seen), so the full cycle is shown with a filesystem the test
-// owns: a small ext4 image, loop-mounted before the agent starts, filled past 50 % fires
+// (smtp-server); with the burners stopped it resolves (checked when the machine's CPU, measured
+// by the test, falls under 70 % without them: other work on a shared box can keep it over 80).
+// The full cycle is also shown with a filesystem the test owns: a small ext4 image, loop-mounted before the agent starts, filled past 50 % fires
 // `fs:<mount>:used_pct > 50 for 3s` (webhook and mail) and emptied resolves it (both notified);
 // a silence keeps the next cycle quiet; a device then reads the history through FleetSync and
 // `flotilla alerts history`; a rule signed by a device revoked before the agent read it is
@@ -41,6 +41,19 @@ let mount: string;
 let mounted = false;
 
 const json = <T>(text: string): T => JSON.parse(text) as T;
+
+/** The whole machine's busy CPU % over `ms`, from /proc/stat (as the agent's sampler computes `cpu`). */
+async function machineCpu(ms: number): Promise<number> {
+  const read = async () => {
+    const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3]! + (f[4] ?? 0);
+    return { idle, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = await read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = await read();
+  return 100 * (1 - (b.idle - a.idle) / Math.max(1, b.total - a.total));
+}
 
 /** Busy loops on every core (2 here), so the host's CPU is near 100 % whatever else runs. */
 function startBurners(): void {
@@ -209,6 +222,17 @@ describe('alert rules and notifications', () => {
     } finally {
       stopBurners();
     }
+    // With the burners gone the alert resolves, unless other work on this shared machine keeps
+    // the CPU over 80 by itself: then the resolve cannot be told from the load, and the test says
+    // so (the filesystem test below covers the resolve either way). The CI runs this file alone.
+    const after = await machineCpu(4000);
+    if (after < 70) {
+      await until('resolved', () => events(agent, 'alert-state', mark).find((e) => e['rule'] === 'cpu-hot' && e['to'] === 'resolved'));
+      const resolved = await until('the resolved webhook', () => posted('cpu-hot', 'resolved')[0]);
+      expect(json<{ status: string; value: number }>(resolved.body)).toMatchObject({ status: 'resolved' });
+      expect(json<{ value: number }>(resolved.body).value).toBeLessThanOrEqual(80);
+      await until('the resolved mail', () => mails.find((m) => /Subject: \[RESOLVED\] cpu-hot/.test(m)));
+    } else console.warn(`cpu-hot resolve not checked: the machine's CPU stayed at ${after.toFixed(0)} % with the burners stopped`);
     // Removed: its alert ends without a notification, whatever the box's load does next.
     expect((await cli(admin, ['alerts', 'rm', 'cpu-hot'])).code).toBe(0);
     await agent.waitFor(/"event":"alerts-loaded","rules":0,"channels":2/);
