@@ -171,7 +171,7 @@ export async function alertsCommand(ctx: CommandContext): Promise<number> {
       const safe = channels.map((c) => ({
         ...c,
         ...(c.webhook ? { webhook: { ...c.webhook, secret: c.webhook.secret ? '***' : undefined } } : {}),
-        ...(c.email ? { email: { ...c.email, pass: c.email.pass ? '***' : undefined } } : {}),
+        ...(c.email && c.email.via !== 'server' ? { email: { ...c.email, pass: c.email.pass ? '***' : undefined } } : {}),
       }));
       ctx.out(JSON.stringify({ rules, channels: safe }));
       return 0;
@@ -199,7 +199,7 @@ export async function alertsCommand(ctx: CommandContext): Promise<number> {
             ['CHANNEL', 'KIND', 'TO'],
             channels.map((c) => [
               c.name,
-              c.webhook ? `webhook ${c.webhook.format}` : c.kind,
+              c.webhook ? `webhook ${c.webhook.format}` : c.email?.via === 'server' ? 'email (server)' : c.kind,
               c.webhook ? c.webhook.url : c.push ? c.push.devices.join(', ') || 'every subscribed device' : (c.email?.to.join(', ') ?? ''),
             ]),
           ),
