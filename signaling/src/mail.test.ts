@@ -5,6 +5,8 @@
 // apart for the sender. nodemailer is the real one.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { issueHostCert } from '../../shared/identity/certs.ts';
 import { authorization, type StoreMember } from '../../shared/store/client.ts';
 import { startSmtpSink, type SmtpSink } from '../../e2e/smtp-sink.ts';
@@ -77,6 +79,20 @@ describe('--smtp, --mail-from, --mail-allow', () => {
     expect(() => parseSignalArgs(['--smtp', 'smtp://mx.b.org'], {})).toThrow(/--smtp needs --mail-from/);
     expect(() => parseSignalArgs(['--mail-allow', 'b.org'], {})).toThrow(/need --smtp/);
     expect(() => parseSignalArgs(['--smtp', 'smtp://mx.b.org', '--mail-from', 'Ops <a@b.org>'], {})).toThrow(/plain address/);
+  });
+
+  it('makes flotilla-signal exit 2 with one sentence on a bad --smtp', () => {
+    const run = spawnSync(
+      process.execPath,
+      [fileURLToPath(new URL('../../bin/flotilla-signal.js', import.meta.url)), '--smtp', 'http://mx.b.org', '--mail-from', 'a@b.org'],
+      {
+        encoding: 'utf8',
+        timeout: 15_000,
+      },
+    );
+    expect(run.stderr).toMatch(/^flotilla-signal: .*--smtp must start with smtp:\/\/ .*\n/);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    expect(run.status).toBe(2);
   });
 });
 
