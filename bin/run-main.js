@@ -48,7 +48,8 @@ async function runMain(main, { exitWhenDone = false } = {}) {
   });
   try {
     const status = await main(argv);
-    process.exitCode = typeof status === 'number' ? status : 0;
+    // A main that reports through process.exitCode (flotilla-signal's bad flags: 2) keeps it.
+    process.exitCode = typeof status === 'number' ? status : (process.exitCode ?? 0);
   } catch (error) {
     const { code, line, message, status } = describe(error);
     if (wantsJson(argv)) process.stdout.write(JSON.stringify({ error: { code, message } }) + '\n');

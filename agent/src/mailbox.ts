@@ -38,6 +38,7 @@ import { epochKeys, keyringRid, openKeyring, scopeSealKey } from '../../shared/s
 import { clipOutput, parsePayload, PLACEMENT, type Payload, type ResultDoc, type TaskDoc } from '../../shared/store/documents.ts';
 import { storeList, storePut, type StoreMember } from '../../shared/store/client.ts';
 import { relayPush, type RelayAnswer } from '../../shared/push/relay.ts';
+import { relayMail, type RelayMail } from './alerts/server-mail.ts';
 import { capabilityOfRequest, type Spec } from '../../capabilities/index.ts';
 import { handler as factsHandler } from '../../capabilities/facts/agent.ts';
 import { readJson, writeJsonAtomic } from '../../node/files.ts';
@@ -167,6 +168,8 @@ export interface Mailbox {
   putForDevices(payload: Payload, name: string, version: number): Promise<number>;
   /** Hands a Web Push message, already encrypted for its subscription, to the signaling server's relay with this host's store credential. */
   relayPush(message: Parameters<typeof relayPush>[2]): Promise<RelayAnswer>;
+  /** Hands an alert mail to the signaling server's mail relay (a `via: server` email channel) with this host's store credential. */
+  relayMail(mail: RelayMail): Promise<void>;
 }
 
 /** What the selector language sees of a host: its facts, the tags it was started with and the operators' (their host document). */
@@ -673,6 +676,12 @@ export function createMailbox(options: MailboxOptions): Mailbox {
       const m = member();
       if (!m) throw new FlotillaError('bad-config', 'this host is not accepted yet');
       return relayPush(options.signalUrl, m, message, options.http);
+    },
+    async relayMail(mail) {
+      await mailbox.load();
+      const m = member();
+      if (!m) throw new FlotillaError('bad-config', 'this host is not accepted yet');
+      return relayMail(options.signalUrl, m, mail, options.http);
     },
     async stop(timeoutMs) {
       clearTimeout(retry);

@@ -66,7 +66,7 @@ ${capabilityUsage()}
   alerts save <file.yaml> | alerts rm <name>
                                      save alert rules and channels (docs/alerts.md), remove one
   alerts silence <rule|selector> --for 1h [--host S] [--comment C] | alerts silences
-  alerts offline save <name> <selector> --for 10m --webhook URL [--secret S] [--format F]
+  alerts offline save <name> <selector> --for 10m --webhook URL [--secret S] [--format F] [--email A]…
   alerts offline list | alerts offline rm <name>
                                      "host offline for N minutes", evaluated by the signaling
                                      server (admin devices; docs/alerts.md)
@@ -176,8 +176,9 @@ const CORE_OPTIONS = {
   live: { type: 'boolean' },
   for: { type: 'string' },
   comment: { type: 'string' },
-  /** `alerts offline save --webhook URL --secret S --format slack`. */
+  /** `alerts offline save --webhook URL --secret S --format slack --email a@b` (--email repeatable). */
   webhook: { type: 'string' },
+  email: { type: 'string', multiple: true },
   secret: { type: 'string' },
   format: { type: 'string' },
 } as const;

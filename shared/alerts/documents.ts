@@ -6,6 +6,7 @@
 
 import { FlotillaError } from '../wire/errors.ts';
 import { bool, int, isObj, obj, oneOf, optInt, optStr, str, strArray, strMap, type Obj } from '../wire/validate.ts';
+import { mailRecipients } from './mail-address.ts';
 
 /** A rule or channel name: also its record name and the word on the command line. */
 export const ALERT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -54,7 +55,10 @@ export interface WebhookChannel {
   secret?: string;
 }
 
-export interface EmailChannel {
+/** Mail the agent sends itself, through the SMTP server the channel names. */
+export interface AgentEmailChannel {
+  /** Absent in documents written before `via` existed. */
+  via?: 'agent';
   host: string;
   port: number;
   /** TLS from the start (465); otherwise STARTTLS when the server offers it. */
@@ -64,6 +68,14 @@ export interface EmailChannel {
   from: string;
   to: string[];
 }
+
+/** Mail the signaling server sends for the agent (its --smtp, --mail-from, and only to its --mail-allow): only the recipients. */
+export interface ServerEmailChannel {
+  via: 'server';
+  to: string[];
+}
+
+export type EmailChannel = AgentEmailChannel | ServerEmailChannel;
 
 /** Web Push to the PWA on the devices that turned notifications on (their `pushsub` documents). */
 export interface PushChannel {
@@ -182,13 +194,26 @@ function parseWebhook(raw: unknown): WebhookChannel {
   return { url, format: oneOf(o, 'format', WEBHOOK_FORMATS), ...(secret === undefined ? {} : { secret }) };
 }
 
+/** SMTP settings a `via: server` channel leaves to the server. */
+const SERVER_SETS = ['host', 'port', 'secure', 'user', 'pass', 'from'] as const;
+
 function parseEmail(raw: unknown): EmailChannel {
   const o = obj(raw, 'email');
+  const via = o['via'] === undefined ? 'agent' : oneOf(o, 'via', ['agent', 'server'] as const);
+  if (via === 'server') {
+    const extra = SERVER_SETS.find((k) => o[k] !== undefined);
+    if (extra !== undefined)
+      throw new FlotillaError('bad-message', `email.${extra}: a via: server channel is sent with the signaling server's SMTP settings; leave ${extra} out`);
+    const unknown = Object.keys(o).find((k) => k !== 'via' && k !== 'to');
+    if (unknown !== undefined) throw new FlotillaError('bad-message', `email.${unknown.slice(0, 32)}: not a setting of a via: server channel (only to)`);
+    return { via, to: mailRecipients(strArray(o, 'to', 32, 254), 'email.to') };
+  }
   const user = optStr(o, 'user', 256);
   const pass = optStr(o, 'pass', 256);
   const to = strArray(o, 'to', 32, 254);
   if (to.length === 0) throw new FlotillaError('bad-message', 'email.to: name at least one address');
   return {
+    ...(o['via'] === undefined ? {} : { via }),
     host: str(o, 'host', 255, 1),
     port: int(o, 'port', 1, 65_535),
     secure: bool(o, 'secure'),

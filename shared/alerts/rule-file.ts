@@ -77,8 +77,10 @@ function channel(o: Obj, at: number): ChannelDoc {
     return parseChannel({ type: 'channel', name: o['name'], kind: 'webhook', webhook: { format: 'generic', ...h }, deleted: false, at });
   }
   const m = isObj(mail) ? mail : {};
-  const port = m['port'] ?? 587;
   const to = typeof m['to'] === 'string' ? [m['to']] : m['to'];
+  // Sent by the signaling server: no SMTP settings here, so no defaults either (the validator refuses any given).
+  if (m['via'] === 'server') return parseChannel({ type: 'channel', name: o['name'], kind: 'email', email: { ...m, to }, deleted: false, at });
+  const port = m['port'] ?? 587;
   return parseChannel({ type: 'channel', name: o['name'], kind: 'email', email: { secure: port === 465, ...m, port, to }, deleted: false, at });
 }
 

@@ -17,6 +17,7 @@ import type { RecordStore } from './store/types.ts';
 import { issueTurnCredential, type TurnOptions } from './turn.ts';
 import { createPushRouter, type PushOptions } from './push.ts';
 import { createOfflineRouter, type OfflineRules } from './offline-rules.ts';
+import { createMailRouter, type MailOptions, type ServerMailer } from './mail.ts';
 
 /** What the API reads from the rest of the server. */
 export interface ApiDeps {
@@ -35,6 +36,8 @@ export interface ApiDeps {
   push?: PushOptions;
   /** "Host offline for N minutes" rules (offline-rules.ts), and whether their webhooks may go to loopback. */
   offline?: { rules: OfflineRules; allowLoopback: boolean };
+  /** Mail from the server (mail.ts); without it GET /api/mail says mail is off. */
+  mail?: { mailer: ServerMailer; options: MailOptions };
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -48,6 +51,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   conflict: 409,
   quota: 413,
   'rate-limited': 429,
+  unsupported: 501,
 };
 const FLEET_ID = /^[a-z2-7]{52}$/;
 const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
@@ -132,9 +136,17 @@ export function createApiRouter(deps: ApiDeps): Router {
   );
 
   router.use(createPushRouter(deps.push ?? {}, { log, checkMember, limited }));
+  if (deps.mail) router.use(createMailRouter(deps.mail.mailer, deps.mail.options, { log, checkMember, limited }));
   if (deps.offline)
     router.use(
-      createOfflineRouter(deps.offline.rules, { log, checkMember, limited, allowLoopback: deps.offline.allowLoopback, maxJsonBody: deps.limits.maxJsonBody }),
+      createOfflineRouter(deps.offline.rules, {
+        log,
+        checkMember,
+        limited,
+        allowLoopback: deps.offline.allowLoopback,
+        maxJsonBody: deps.limits.maxJsonBody,
+        ...(deps.mail ? { recipients: deps.mail.mailer.recipients } : {}),
+      }),
     );
 
   router.get(

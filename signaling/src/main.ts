@@ -11,6 +11,8 @@ import { createLogger, errorText, isLogLevel, type LogLevel } from './log.ts';
 import { STORE_BACKENDS, type StoreBackend } from './store/open.ts';
 import { startSignalingServer, type SignalingServerOptions } from './server.ts';
 import { checkTurnUrl, DEFAULT_TURN_TTL_S, parseTurnSecret } from './turn.ts';
+import { parseMailAllow, parseSmtpUrl } from './mail.ts';
+import { isMailAddress } from '../../shared/alerts/mail-address.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -55,6 +57,15 @@ Options (environment fallback in brackets):
                         machine's loopback (tests, a local receiver)
   --offline-test-minute <time>  how long a rule's minute lasts (tests
                         only, e.g. 1s; default 60s)
+  --smtp <url>          send alert mail for the fleets through this SMTP [FLOTILLA_SMTP]
+                        server: smtp://user:pass@host:587 (STARTTLS when
+                        offered) or smtps://user:pass@host:465 (TLS);
+                        prefer the environment for the password
+  --mail-from <address> the From of that mail (needed with --smtp)    [FLOTILLA_SIGNAL_MAIL_FROM]
+  --mail-allow <list>   domains and addresses the server may mail,     [FLOTILLA_SIGNAL_MAIL_ALLOW]
+                        comma-separated or repeated (example.com,
+                        oncall@example.org); none by default: nobody
+                        is mailed until you name them
   --help                show this text
 
 Logs are JSON lines on stdout. Without --data-dir nothing is written to disk.
@@ -83,6 +94,9 @@ const FLAGS = {
   'offline-check-every': { type: 'string' },
   'offline-allow-loopback': { type: 'boolean' },
   'offline-test-minute': { type: 'string' },
+  smtp: { type: 'string' },
+  'mail-from': { type: 'string' },
+  'mail-allow': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -104,6 +118,19 @@ function offline(every: string | undefined, allowLoopback: boolean, minute: stri
       ...(minute === undefined ? {} : { minuteMs: duration('offline-test-minute', minute) }),
     },
   };
+}
+
+/** --smtp (or FLOTILLA_SMTP, so the password stays off the command line), --mail-from and --mail-allow. */
+function mail(smtpUrl: string | undefined, from: string | undefined, allowFlags: string[]): Pick<SignalingServerOptions, 'mail'> {
+  if (smtpUrl === undefined) {
+    if (from !== undefined || allowFlags.length > 0) throw new FlotillaError('bad-config', '--mail-from and --mail-allow need --smtp (or FLOTILLA_SMTP)');
+    return {};
+  }
+  const smtp = parseSmtpUrl(smtpUrl);
+  if (from === undefined) throw new FlotillaError('bad-config', '--smtp needs --mail-from, the address the mail comes from');
+  if (!isMailAddress(from))
+    throw new FlotillaError('bad-config', `--mail-from must be a plain address such as flotilla@example.com, not "${from.slice(0, 80)}"`);
+  return { mail: { smtp, from, allow: parseMailAllow(allowFlags) } };
 }
 
 /** Parsed command line: server options plus the log level, or a request for help. */
@@ -222,6 +249,11 @@ export function parseSignalArgs(argv: string[], env: NodeJS.ProcessEnv = process
     ...(store.store === undefined ? {} : { store: store.store }),
     ...push(get('push-subject'), values['push-allow-loopback'] === true),
     ...offline(get('offline-check-every'), values['offline-allow-loopback'] === true, values['offline-test-minute'] as string | undefined),
+    ...mail(
+      get('smtp') ?? (env['FLOTILLA_SMTP'] || undefined),
+      get('mail-from'),
+      Array.isArray(values['mail-allow']) && values['mail-allow'].length > 0 ? values['mail-allow'] : (get('mail-allow')?.split(',') ?? []),
+    ),
   };
   return { help: false, options, logLevel };
 }

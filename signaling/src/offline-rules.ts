@@ -1,8 +1,9 @@
 // "Host offline for N minutes" (issue 15, docs/alerts.md): the one alert rule a host cannot
 // evaluate itself, so the signaling server, which already knows presence, evaluates it. An admin
-// device registers rules in the clear (host ids, minutes, a webhook); every check (15 s) a listed
-// host offline longer than its rule's minutes fires one webhook POST, and its return resolves it
-// with another. Rules and alert state live in <data-dir>/offline-rules.json (0600).
+// device registers rules in the clear (host ids, minutes, a webhook and/or mail recipients); every
+// check (15 s) a listed host offline longer than its rule's minutes fires one webhook POST (and one
+// mail, sent by the server's mailer, mail.ts), and its return resolves it with another. Rules and
+// alert state live in <data-dir>/offline-rules.json (0600).
 
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { FlotillaError } from '../../shared/wire/errors.ts';
@@ -11,6 +12,7 @@ import {
   checkAnswer,
   DEFAULT_RETRY,
   isLoopbackAddress,
+  PermanentFailure,
   postJson,
   signWebhook,
   withRetries,
@@ -18,7 +20,9 @@ import {
   type RetryPolicy,
   type WebhookTarget,
 } from '../../node/webhook.ts';
+import { mailRecipients } from '../../shared/alerts/mail-address.ts';
 import type { FleetCredentialCheck, FleetMember } from './fleet-credential.ts';
+import type { ServerMailer } from './mail.ts';
 import { short, type Logger } from './log.ts';
 import { createJsonFile, readJsonFile } from './persist.ts';
 import { remoteOf } from './peer-gate.ts';
@@ -30,7 +34,10 @@ export interface OfflineRule {
   /** Host ids, resolved by the device from a selector when it saved the rule. */
   hosts: string[];
   minutes: number;
-  webhook: WebhookTarget;
+  /** At least one of webhook and email. */
+  webhook?: WebhookTarget;
+  /** Mailed by the server (its --smtp), only to its --mail-allow recipients. */
+  email?: { to: string[] };
   /** The admin device that saved it, and when (ms). */
   by: string;
   at: number;
@@ -65,6 +72,8 @@ export interface OfflineRulesOptions {
   minuteMs?: number;
   /** Let webhooks go to loopback addresses (tests, a local receiver). */
   allowLoopback?: boolean;
+  /** Sends the rules' mail (mail.ts); without it a rule's email fails in the log. */
+  mailer?: Pick<ServerMailer, 'send'>;
   retry?: RetryPolicy;
   now?: () => number;
 }
@@ -98,22 +107,39 @@ export function checkWebhookUrl(text: string, allowLoopback: boolean): string {
   return url.toString();
 }
 
-/** Validates a rule as a device sends it (PUT body); the name comes from the path. */
-export function parseRuleInput(name: string, raw: unknown, by: string, at: number, allowLoopback: boolean): OfflineRule {
+/**
+ * Validates a rule as a device sends it (PUT body); the name comes from the path. `recipients`
+ * checks mail addresses against the server's allowlist (when saving; a rule read back from disk
+ * keeps its addresses, and one no longer allowed fails when it is sent).
+ */
+export function parseRuleInput(
+  name: string,
+  raw: unknown,
+  by: string,
+  at: number,
+  allowLoopback: boolean,
+  recipients: (list: string[], field: string) => string[] = mailRecipients,
+): OfflineRule {
   if (!NAME.test(name)) throw new FlotillaError('bad-message', 'name: letters, digits, ".", "_" and "-", at most 64, starting with a letter or digit');
   const body = obj(raw, 'body');
   const hosts = [...new Set(strArray(body, 'hosts', OFFLINE_LIMITS.hostsPerRule, 52))];
   if (hosts.length === 0) throw new FlotillaError('bad-message', 'hosts: at least one host id');
   const bad = hosts.find((h) => !HOST_ID.test(h));
   if (bad !== undefined) throw new FlotillaError('bad-message', `hosts: "${bad.slice(0, 60)}" is not a host id (52 base32 characters)`);
-  const hook = obj(body['webhook'], 'webhook');
-  const secret = optStr(hook, 'secret', 256);
-  const webhook: WebhookTarget = {
-    url: checkWebhookUrl(str(hook, 'url', 2048, 1), allowLoopback),
-    format: hook['format'] === undefined ? 'generic' : oneOf(hook, 'format', WEBHOOK_FORMATS),
-    ...(secret ? { secret } : {}),
-  };
-  return { name, hosts, minutes: int(body, 'minutes', 1, OFFLINE_LIMITS.maxMinutes), webhook, by, at };
+  if (body['webhook'] === undefined && body['email'] === undefined)
+    throw new FlotillaError('bad-message', 'webhook, email: a rule notifies a webhook, mail recipients or both');
+  let webhook: WebhookTarget | undefined;
+  if (body['webhook'] !== undefined) {
+    const hook = obj(body['webhook'], 'webhook');
+    const secret = optStr(hook, 'secret', 256);
+    webhook = {
+      url: checkWebhookUrl(str(hook, 'url', 2048, 1), allowLoopback),
+      format: hook['format'] === undefined ? 'generic' : oneOf(hook, 'format', WEBHOOK_FORMATS),
+      ...(secret ? { secret } : {}),
+    };
+  }
+  const email = body['email'] === undefined ? undefined : { to: recipients(strArray(obj(body['email'], 'email'), 'to', 64, 254), 'email.to') };
+  return { name, hosts, minutes: int(body, 'minutes', 1, OFFLINE_LIMITS.maxMinutes), ...(webhook ? { webhook } : {}), ...(email ? { email } : {}), by, at };
 }
 
 function readFile(raw: unknown, allowLoopback: boolean): Map<string, FleetRules> {
@@ -144,15 +170,20 @@ function readFile(raw: unknown, allowLoopback: boolean): Map<string, FleetRules>
   return fleets;
 }
 
-/** The body a webhook receives, in the rule's format. */
-export function offlineBody(rule: OfflineRule, event: 'firing' | 'resolved', host: string, since: number, at: number): string {
+/** The one line a person reads (a webhook's text, a mail's subject). */
+export function offlineText(rule: OfflineRule, event: 'firing' | 'resolved', host: string, since: number, at: number): string {
   const mins = Math.max(0, Math.round((at - since) / 60_000));
-  const text =
-    event === 'firing'
-      ? `[FIRING] ${rule.name}: host ${host.slice(0, 8)} offline for ${mins} min (more than ${rule.minutes})`
-      : `[RESOLVED] ${rule.name}: host ${host.slice(0, 8)} back online after ${mins} min offline`;
-  if (rule.webhook.format === 'dingtalk') return JSON.stringify({ msgtype: 'markdown', markdown: { title: `${rule.name} ${event}`, text } });
-  if (rule.webhook.format === 'slack')
+  return event === 'firing'
+    ? `[FIRING] ${rule.name}: host ${host.slice(0, 8)} offline for ${mins} min (more than ${rule.minutes})`
+    : `[RESOLVED] ${rule.name}: host ${host.slice(0, 8)} back online after ${mins} min offline`;
+}
+
+/** The body a webhook receives, in the rule's format (generic without a webhook: a mail's JSON part). */
+export function offlineBody(rule: OfflineRule, event: 'firing' | 'resolved', host: string, since: number, at: number): string {
+  const text = offlineText(rule, event, host, since, at);
+  const format = rule.webhook?.format ?? 'generic';
+  if (format === 'dingtalk') return JSON.stringify({ msgtype: 'markdown', markdown: { title: `${rule.name} ${event}`, text } });
+  if (format === 'slack')
     return JSON.stringify({
       text,
       attachments: [{ color: event === 'firing' ? 'danger' : 'good', fallback: text, fields: [{ title: 'Host', value: host, short: false }] }],
@@ -177,27 +208,50 @@ export async function createOfflineRules(options: OfflineRulesOptions): Promise<
   });
   const deliveries = new Set<Promise<void>>();
 
+  const track = (delivery: Promise<void>): void => {
+    deliveries.add(delivery);
+    void delivery.finally(() => deliveries.delete(delivery));
+  };
+
+  const mail = (fleet: string, rule: OfflineRule, to: string[], event: 'firing' | 'resolved', host: string, since: number, at: number): void => {
+    const subject = offlineText(rule, event, host, since, at);
+    const { webhook: _hook, ...plain } = rule;
+    const text = `${subject}\n\n${JSON.stringify(JSON.parse(offlineBody(plain, event, host, since, at)), null, 2)}\n`;
+    const { mailer } = options;
+    const delivery = withRetries(async () => {
+      if (!mailer) throw new PermanentFailure('this server has no mailer');
+      await mailer.send({ to, subject, text, headers: { 'X-Flotilla-Event': event, 'X-Flotilla-Rule': rule.name, 'X-Flotilla-Fleet': fleet } });
+    }, options.retry ?? DEFAULT_RETRY).then((outcome) => {
+      const fields = { fleet: short(fleet), rule: rule.name, host: short(host), notification: event, channel: 'email', to, attempts: outcome.attempts };
+      if (outcome.ok) log.info('offline.notified', fields);
+      else log.warn('offline.notify-failed', { ...fields, error: outcome.error });
+    });
+    track(delivery);
+  };
+
   const notify = (fleet: string, rule: OfflineRule, event: 'firing' | 'resolved', host: string, since: number, at: number): void => {
+    if (rule.email) mail(fleet, rule, rule.email.to, event, host, since, at);
+    const hook = rule.webhook;
+    if (!hook) return;
     const body = offlineBody(rule, event, host, since, at);
     const refuse = allowLoopback ? undefined : isLoopbackAddress;
     const delivery = withRetries(async () => {
-      const signed = signWebhook(rule.webhook, body, now());
+      const signed = signWebhook(hook, body, now());
       const answer = await postJson(signed.url, { 'user-agent': 'flotilla-signal', 'x-flotilla-event': event, ...signed.headers }, body, {
         timeoutMs: (options.retry ?? DEFAULT_RETRY).timeoutMs,
         ...(refuse ? { refuse } : {}),
       });
       checkAnswer(answer.status);
-      if (rule.webhook.format === 'dingtalk') {
+      if (hook.format === 'dingtalk') {
         const code = /"errcode"\s*:\s*(\d+)/.exec(answer.text)?.[1];
         if (code !== undefined && code !== '0') throw new Error(`DingTalk errcode ${code}`);
       }
     }, options.retry ?? DEFAULT_RETRY).then((outcome) => {
-      const fields = { fleet: short(fleet), rule: rule.name, host: short(host), notification: event, attempts: outcome.attempts };
+      const fields = { fleet: short(fleet), rule: rule.name, host: short(host), notification: event, channel: 'webhook', attempts: outcome.attempts };
       if (outcome.ok) log.info('offline.notified', fields);
       else log.warn('offline.notify-failed', { ...fields, error: outcome.error });
     });
-    deliveries.add(delivery);
-    void delivery.finally(() => deliveries.delete(delivery));
+    track(delivery);
   };
 
   const check = (): void => {
@@ -282,10 +336,8 @@ export async function createOfflineRules(options: OfflineRulesOptions): Promise<
   };
 }
 
-const masked = <T extends { webhook: WebhookTarget }>(rule: T): T => ({
-  ...rule,
-  webhook: { ...rule.webhook, ...(rule.webhook.secret ? { secret: '***' } : {}) },
-});
+const masked = <T extends { webhook?: WebhookTarget | undefined }>(rule: T): T =>
+  rule.webhook ? { ...rule, webhook: { ...rule.webhook, ...(rule.webhook.secret ? { secret: '***' } : {}) } } : rule;
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 const route = (handler: Handler) => (req: Request, res: Response, next: NextFunction) => void handler(req, res).catch(next);
@@ -293,7 +345,15 @@ const route = (handler: Handler) => (req: Request, res: Response, next: NextFunc
 /** `GET /api/offline-rules`, `PUT` and `DELETE /api/offline-rules/:name`: admin devices of the fleet only. */
 export function createOfflineRouter(
   rules: OfflineRules,
-  deps: { log: Logger; checkMember: FleetCredentialCheck; limited: express.RequestHandler; allowLoopback: boolean; maxJsonBody: number },
+  deps: {
+    log: Logger;
+    checkMember: FleetCredentialCheck;
+    limited: express.RequestHandler;
+    allowLoopback: boolean;
+    maxJsonBody: number;
+    /** Checks a rule's mail recipients against the server's allowlist (mail.ts); without it, email is refused. */
+    recipients?: (list: string[], field: string) => string[];
+  },
 ): Router {
   const router = express.Router();
   const admin = async (req: Request): Promise<FleetMember> => {
@@ -325,7 +385,12 @@ export function createOfflineRouter(
     express.json({ limit: deps.maxJsonBody }),
     route(async (req, res) => {
       const member = await admin(req);
-      const rule = parseRuleInput(nameOf(req), req.body as Obj, member.id, Date.now(), deps.allowLoopback);
+      const recipients =
+        deps.recipients ??
+        (() => {
+          throw new FlotillaError('unsupported', 'this signaling server sends no mail');
+        });
+      const rule = parseRuleInput(nameOf(req), req.body as Obj, member.id, Date.now(), deps.allowLoopback, recipients);
       rules.save(member.fleet, rule);
       deps.log.info('offline.saved', {
         fleet: short(member.fleet),
@@ -333,6 +398,7 @@ export function createOfflineRouter(
         rule: rule.name,
         hosts: rule.hosts.length,
         minutes: rule.minutes,
+        ...(rule.email ? { mailTo: rule.email.to.length } : {}),
         remote: remoteOf(req),
       });
       res.json({ saved: masked(rule) });

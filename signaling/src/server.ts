@@ -13,7 +13,8 @@
 // - the sealed store's records: fleet, rid, kind, version, recipient ids, writer id, sizes,
 //   times and the ciphertext, which it cannot open (docs/security.md);
 // - offline rules, in the clear: a rule's name, host ids, minutes and webhook (URL, format,
-//   secret), which it must read to evaluate them (offline-rules.ts).
+//   secret) or mail recipients, which it must read to evaluate them (offline-rules.ts);
+// - with --smtp, mail it sends for a fleet (mail.ts): recipients, subject and text in the clear.
 // What it never sees: commands, their output or exit codes, files, job definitions, tags,
 // host facts (hostnames, OS, metrics) or task history. Those travel only inside data
 // channels that are DTLS-encrypted and, inside that, sealed with keys from the application
@@ -34,6 +35,7 @@ import { createPeerGate, PEERJS_KEY } from './peer-gate.ts';
 import { createJsonFile, readJsonFile } from './persist.ts';
 import { createPresence } from './presence.ts';
 import { createOfflineRules } from './offline-rules.ts';
+import { createServerMailer, type MailOptions } from './mail.ts';
 import { createRevocationStore } from './revocations.ts';
 import { openStore, type StoreBackend } from './store/open.ts';
 import { startStunServer, type StunServer } from './stun.ts';
@@ -72,6 +74,8 @@ export interface SignalingServerOptions {
   storePurgeEveryMs?: number;
   /** Offline rules (offline-rules.ts): check interval, webhooks to loopback, and a rule's minute (tests: 1000). */
   offline?: { checkEveryMs?: number; allowLoopback?: boolean; minuteMs?: number };
+  /** Mail from the server (mail.ts): SMTP relay, From, the recipients it may mail; off without. */
+  mail?: MailOptions;
 }
 
 /** A running signaling server. */
@@ -141,7 +145,8 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
   });
 
   const store = await openStore(options.store, dataDir);
-  const offline = await createOfflineRules({ presence, log, dataDir, ...options.offline });
+  const mailer = createServerMailer(options.mail ?? {}, log);
+  const offline = await createOfflineRules({ presence, log, dataDir, mailer, ...options.offline });
   const purgeTimer = setInterval(() => {
     store
       .purgeExpired(Date.now())
@@ -169,6 +174,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
       onStored: (stored) => gate.stored(stored),
       push: { ...options.push, dataDir },
       offline: { rules: offline, allowLoopback: options.offline?.allowLoopback === true },
+      mail: { mailer, options: options.mail ?? {} },
     }),
   );
   if (options.agentBundle !== undefined) {
@@ -210,9 +216,20 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     await new Promise<void>((done) => httpServer.close(() => done()));
     clearInterval(purgeTimer);
     await Promise.all([store.close(), offline.close()]);
+    mailer.close();
     throw error;
   }
   const url = `http://${urlHost(host)}:${port}/`;
+  if (options.mail?.smtp) {
+    const { host: smtpHost, port: smtpPort, secure, user } = options.mail.smtp;
+    const fields = {
+      smtp: `${secure ? 'smtps' : 'smtp'}://${user ? `${user}@` : ''}${smtpHost}:${smtpPort}`,
+      from: options.mail.from,
+      allow: options.mail.allow,
+    };
+    if (mailer.enabled) log.info('mail.on', fields);
+    else log.warn('mail.off', { ...fields, reason: mailer.off });
+  }
   log.info('signal.listening', { url, host, port, stunPort: stun.port, peerjsPath: '/peerjs', dataDir, webRoot: options.webRoot, store: store.where, version });
 
   let closed: Promise<void> | undefined;
@@ -223,6 +240,7 @@ export async function startSignalingServer(options: SignalingServerOptions = {})
     await stun?.close();
     clearInterval(purgeTimer);
     await Promise.all([presenceFile.flush(), revocationFile.flush(), store.close(), offline.close()]);
+    mailer.close();
     log.info('signal.closed', { port });
   };
   return { url, port, stunPort: stun.port, close: () => (closed ??= close()) };

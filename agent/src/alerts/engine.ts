@@ -21,10 +21,11 @@ import type { AgentState } from '../state.ts';
 import { openAlertStore, type AlertStore, type RuleEntry } from './journal.ts';
 import { deliver, type AlertMessage, type RetryPolicy } from './notify.ts';
 import { createPushSender } from './push.ts';
+import { deliverViaServer } from './server-mail.ts';
 import { seriesValue } from './series.ts';
 
 export interface AlertsOptions {
-  mailbox: Pick<Mailbox, 'documents' | 'self' | 'putForDevices'> & Partial<Pick<Mailbox, 'relayPush'>>;
+  mailbox: Pick<Mailbox, 'documents' | 'self' | 'putForDevices'> & Partial<Pick<Mailbox, 'relayPush' | 'relayMail'>>;
   metrics: Pick<MetricsService, 'subscribe'>;
   state: Pick<AgentState, 'dir' | 'revocation'>;
   log: Logger;
@@ -60,6 +61,7 @@ export async function startAlerts(o: AlertsOptions): Promise<Alerts> {
   let stopped = false;
   let reloading: Promise<void> = Promise.resolve();
   const relay = o.mailbox.relayPush?.bind(o.mailbox);
+  const mailRelay = o.mailbox.relayMail?.bind(o.mailbox);
   const push = createPushSender({
     subscriptions: () => o.mailbox.documents('pushsub'),
     ...(relay ? { relay } : {}),
@@ -191,7 +193,9 @@ export async function startAlerts(o: AlertsOptions): Promise<Alerts> {
         ? Promise.resolve({ ok: false, attempts: 0, error: `no channel named ${name}` })
         : channel.kind === 'push'
           ? push.deliver(channel.push ?? { devices: [] }, message, o.retry)
-          : deliver(channel, message, o.retry);
+          : channel.email?.via === 'server'
+            ? deliverViaServer(channel.email, message, mailRelay, o.retry)
+            : deliver(channel, message, o.retry);
       const done = sent.then((d) => {
         const e: AlertEvent = { at: now(), kind: 'notify', event, channel: name, ok: d.ok, attempts: d.attempts, ...(d.error ? { error: d.error } : {}) };
         store.record(rule.name, e);

@@ -4,7 +4,7 @@
 // browser and no CLI running. nodemailer is imported on the first mail only.
 
 import { DEFAULT_RETRY, PermanentFailure as Permanent, signWebhook, withRetries, type Delivery, type RetryPolicy } from '../../../node/webhook.ts';
-import type { AlertRuleDoc, ChannelDoc, EmailChannel, WebhookChannel } from '../../../shared/alerts/documents.ts';
+import type { AgentEmailChannel, AlertRuleDoc, ChannelDoc, WebhookChannel } from '../../../shared/alerts/documents.ts';
 import type { Notification } from '../../../shared/alerts/evaluate.ts';
 import { nodeHttp } from '../http-client.ts';
 
@@ -105,7 +105,7 @@ async function loadNodemailer(): Promise<NodemailerModule> {
   }
 }
 
-async function sendMail(mail: EmailChannel, m: AlertMessage, timeoutMs: number): Promise<void> {
+async function sendMail(mail: AgentEmailChannel, m: AlertMessage, timeoutMs: number): Promise<void> {
   const nodemailer = await loadNodemailer();
   const transport = nodemailer.createTransport({
     host: mail.host,
@@ -134,6 +134,7 @@ async function sendMail(mail: EmailChannel, m: AlertMessage, timeoutMs: number):
 export async function deliver(channel: ChannelDoc, m: AlertMessage, policy: RetryPolicy = DEFAULT_RETRY): Promise<Delivery> {
   const { webhook, email } = channel;
   if (channel.kind === 'webhook' && webhook) return withRetries(() => postWebhook(webhook, m, policy.timeoutMs), policy);
-  if (channel.kind === 'email' && email) return withRetries(() => sendMail(email, m, policy.timeoutMs), policy);
+  // `via: server` mail goes through the signaling server (server-mail.ts, chosen by the engine).
+  if (channel.kind === 'email' && email && email.via !== 'server') return withRetries(() => sendMail(email, m, policy.timeoutMs), policy);
   return { ok: false, attempts: 1, error: 'the channel has no settings' };
 }

@@ -17,6 +17,7 @@ import { parseDuration } from '../duration.ts';
 import { ago, color, table } from '../output.ts';
 import { stringFlag, type CommandContext } from './context.ts';
 import { offlineCommand } from './offline.ts';
+import { serverMailNote } from './server-mail-note.ts';
 
 const USAGE =
   'flotilla alerts list | rules | history [--since 24h] [--host H] | save <file.yaml> | rm <name> | silence <rule|selector> --for 1h [--comment C] | silences | offline save|list|rm';
@@ -108,6 +109,11 @@ export async function alertsCommand(ctx: CommandContext): Promise<number> {
     if (json) ctx.out(JSON.stringify({ saved: parsed.map((d) => ({ type: d.type, name: d.name })) }));
     else
       for (const d of parsed) ctx.out(d.type === 'alert' ? `Saved alert rule ${d.name}: ${condition(d)} on ${d.target}` : `Saved ${d.kind} channel ${d.name}`);
+    const note = await serverMailNote(
+      home.signal,
+      parsed.filter((d): d is ChannelDoc => d.type === 'channel'),
+    );
+    if (note) ctx.err(note);
     return 0;
   }
 
@@ -171,7 +177,7 @@ export async function alertsCommand(ctx: CommandContext): Promise<number> {
       const safe = channels.map((c) => ({
         ...c,
         ...(c.webhook ? { webhook: { ...c.webhook, secret: c.webhook.secret ? '***' : undefined } } : {}),
-        ...(c.email ? { email: { ...c.email, pass: c.email.pass ? '***' : undefined } } : {}),
+        ...(c.email && c.email.via !== 'server' ? { email: { ...c.email, pass: c.email.pass ? '***' : undefined } } : {}),
       }));
       ctx.out(JSON.stringify({ rules, channels: safe }));
       return 0;
@@ -199,7 +205,7 @@ export async function alertsCommand(ctx: CommandContext): Promise<number> {
             ['CHANNEL', 'KIND', 'TO'],
             channels.map((c) => [
               c.name,
-              c.webhook ? `webhook ${c.webhook.format}` : c.kind,
+              c.webhook ? `webhook ${c.webhook.format}` : c.email?.via === 'server' ? 'email (server)' : c.kind,
               c.webhook ? c.webhook.url : c.push ? c.push.devices.join(', ') || 'every subscribed device' : (c.email?.to.join(', ') ?? ''),
             ]),
           ),

@@ -1,5 +1,5 @@
 // flotilla alerts offline save <name> <selector> --for 10m --webhook URL [--secret S] [--format F]
-// | list | rm <name>: "host offline for N minutes" rules, which the signaling server evaluates
+// [--email a@b]… | list | rm <name>: "host offline for N minutes" rules, which the signaling server evaluates
 // (a host cannot see itself offline). The server cannot read tags or facts, so the selector is
 // resolved here, against this device's inventory, when the rule is saved: the rule holds host ids.
 
@@ -9,20 +9,23 @@ import { toSelectable, uniqueLabels, type HostRecord } from '../../../shared/con
 import { parseSelector, resolveSelector, savedNames } from '../../../shared/controller/selector.ts';
 import { FlotillaError } from '../../../shared/wire/errors.ts';
 import { isObj, type Obj } from '../../../shared/wire/validate.ts';
+import { isMailAddress } from '../../../shared/alerts/mail-address.ts';
 import { openHome, type Home } from '../home.ts';
 import { applyToHome, loadFleetState } from '../fleet-state.ts';
 import { parseDuration } from '../duration.ts';
 import { ago, color, table } from '../output.ts';
 import { stringFlag, type CommandContext } from './context.ts';
 
-const USAGE = 'flotilla alerts offline save <name> <selector> --for 10m --webhook URL [--secret S] [--format generic|slack|dingtalk] | list | rm <name>';
+const USAGE =
+  'flotilla alerts offline save <name> <selector> --for 10m [--webhook URL [--secret S] [--format generic|slack|dingtalk]] [--email a@b]… | list | rm <name>';
 const FORMATS = ['generic', 'slack', 'dingtalk'];
 
 interface ListedRule {
   name: string;
   hosts: string[];
   minutes: number;
-  webhook: { url: string; format: string; secret?: string };
+  webhook?: { url: string; format: string; secret?: string };
+  email?: { to: string[] };
   at: number;
   firing: { host: string; since: number; firedAt: number }[];
 }
@@ -64,7 +67,12 @@ function minutesOf(text: string | undefined): number {
 async function save(ctx: CommandContext, home: Home, name: string, selector: string): Promise<number> {
   const minutes = minutesOf(stringFlag(ctx, 'for'));
   const url = stringFlag(ctx, 'webhook');
-  if (!url) throw new FlotillaError('usage', `say where to post, as in --webhook https://hooks.example.com/…: ${USAGE}`);
+  const emailFlag = ctx.flags['email'];
+  const mailTo = (Array.isArray(emailFlag) ? emailFlag : typeof emailFlag === 'string' ? [emailFlag] : []).flatMap((a) => a.split(',')).map((a) => a.trim());
+  if (!url && mailTo.length === 0)
+    throw new FlotillaError('usage', `say whom to tell, as in --webhook https://hooks.example.com/… or --email oncall@example.com: ${USAGE}`);
+  const bad = mailTo.find((a) => !isMailAddress(a));
+  if (bad !== undefined) throw new FlotillaError('usage', `--email ${bad}: write one plain address per --email, such as oncall@example.com`);
   const format = stringFlag(ctx, 'format') ?? 'generic';
   if (!FORMATS.includes(format)) throw new FlotillaError('usage', `--format ${format}: use generic, slack or dingtalk`);
   const secret = stringFlag(ctx, 'secret');
@@ -81,13 +89,31 @@ async function save(ctx: CommandContext, home: Home, name: string, selector: str
   const answer = await call(home.signal, `/api/offline-rules/${encodeURIComponent(name)}`, {
     method: 'PUT',
     headers: { ...(await authorization(home)), 'content-type': 'application/json' },
-    body: JSON.stringify({ hosts, minutes, webhook: { url, format, ...(secret ? { secret } : {}) } }),
+    body: JSON.stringify({
+      hosts,
+      minutes,
+      ...(url ? { webhook: { url, format, ...(secret ? { secret } : {}) } } : {}),
+      ...(mailTo.length ? { email: { to: mailTo } } : {}),
+    }),
   });
   if (!answer) throw new FlotillaError('signaling-failed', `${home.signal} has no offline rules (an older signaling server): upgrade it`);
-  if (ctx.flags.json) ctx.out(JSON.stringify({ saved: { name, selector, hosts, minutes, webhook: { url, format, secret: secret ? '***' : undefined } } }));
+  const email = mailTo.length ? { to: mailTo } : undefined;
+  if (ctx.flags.json)
+    ctx.out(
+      JSON.stringify({
+        saved: {
+          name,
+          selector,
+          hosts,
+          minutes,
+          ...(url ? { webhook: { url, format, secret: secret ? '***' : undefined } } : {}),
+          ...(email ? { email } : {}),
+        },
+      }),
+    );
   else
     ctx.out(
-      `Saved offline rule ${name}: ${hosts.length} host(s) (${hosts.map((h) => names.get(h) ?? h.slice(0, 8)).join(', ')}) offline for ${minutes} min → ${url}`,
+      `Saved offline rule ${name}: ${hosts.length} host(s) (${hosts.map((h) => names.get(h) ?? h.slice(0, 8)).join(', ')}) offline for ${minutes} min → ${[url, email ? `mail ${mailTo.join(', ')} (sent by the signaling server)` : undefined].filter(Boolean).join(' and ')}`,
     );
   return 0;
 }
@@ -129,12 +155,12 @@ export async function offlineCommand(ctx: CommandContext, args: string[]): Promi
   }
   ctx.out(
     table(
-      ['NAME', 'HOSTS', 'FOR', 'WEBHOOK', 'FIRING'],
+      ['NAME', 'HOSTS', 'FOR', 'NOTIFIES', 'FIRING'],
       rules.map((r) => [
         r.name,
         r.hosts.length > 4 ? `${r.hosts.slice(0, 3).map(label).join(', ')} +${r.hosts.length - 3}` : r.hosts.map(label).join(', '),
         `${r.minutes}m`,
-        `${r.webhook.format} ${r.webhook.url}`,
+        [r.webhook ? `${r.webhook.format} ${r.webhook.url}` : '', r.email ? `mail ${r.email.to.join(', ')}` : ''].filter(Boolean).join('; '),
         r.firing.length ? color(31, r.firing.map((f) => `${label(f.host)} (offline since ${ago(f.since)})`).join(', ')) : '-',
       ]),
     ),

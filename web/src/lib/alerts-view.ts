@@ -152,6 +152,7 @@ export function endSilence(s: SilenceDoc, now: number): SilenceDoc {
 /** A channel for the screen: where it sends, secrets as ***. */
 export function channelTarget(c: ChannelDoc): string {
   if (c.webhook) return `${c.webhook.format} webhook ${c.webhook.url}${c.webhook.secret ? ' (secret ***)' : ''}`;
+  if (c.email?.via === 'server') return `mail to ${c.email.to.join(', ')} via the signaling server`;
   if (c.email)
     return `mail to ${c.email.to.join(', ')} via ${c.email.host}:${c.email.port}${c.email.user ? ` as ${c.email.user}` : ''}${c.email.pass ? ' (password ***)' : ''}`;
   return c.kind;
