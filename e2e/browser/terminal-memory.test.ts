@@ -149,9 +149,11 @@ describe('the terminal in the browser under a large cat', () => {
       expect(heapSamples.length).toBeGreaterThan(0);
       expect(heapPeak).toBeLessThan(heapBound);
       expect(heapAfter).toBeLessThan(heapBound);
-      // The agent holds at most a window and its ring per session (256 KiB each), its recording
-      // capped: 40 MiB leaves room for its heap's ordinary swings, far below the file's 50 MB.
-      expect((agentPeak - agentBefore) / MiB).toBeLessThan(40);
+      // The agent holds at most a window and its ring per session (256 KiB each) and a capped
+      // recording; what grows beside them is its heap's ordinary churn (18-37 MiB over five runs
+      // on a loaded machine, 1,200-byte packets to Chromium). An agent that buffered the output
+      // would hold the file's 47.7 MiB at least once, and its sealed copy beside it.
+      expect((agentPeak - agentBefore) / MiB).toBeLessThan(45);
     } catch (error) {
       await screenshot(page, 'terminal-memory-failure').catch(() => undefined);
       throw new Error(`${(error as Error).message}\n${stack.logs()}`, { cause: error });
