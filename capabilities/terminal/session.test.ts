@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { ownAccount, spawnPty } from './sessions.ts';
-import { CHUNK_BYTES, TerminalSession, type ClientSink } from './session.ts';
+import { CHUNK_BYTES, TerminalSession, type ClientSink, type PtyProcess } from './session.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +136,51 @@ describe('TerminalSession', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('hands an echo after a quiet time to the client at once, within the pty data event', async () => {
+    // Coalescing must not delay keystroke echo: output that follows no recent send goes out
+    // synchronously, not on the coalescing timer.
+    const pty = await spawnPty({ account, command: 'exec cat', term: 'xterm', cols: 80, rows: 24 });
+    let calls = 0;
+    const sentInEvent: boolean[] = [];
+    const watched: PtyProcess = {
+      ...pty,
+      onData: (listener) =>
+        pty.onData((bytes) => {
+          const before = calls;
+          listener(bytes);
+          sentInEvent.push(calls > before);
+        }),
+    };
+    const session = new TerminalSession(
+      { id: 's2', device: 'd1', user: account.name, startedAt: Date.now() },
+      watched,
+      { cols: 80, rows: 24 },
+      { ringBytes: 256 * 1024, detachMs: 60_000, idleMs: 0, killGraceMs: 1000 },
+      {},
+      () => undefined,
+    );
+    open.push(session);
+    const c = client();
+    const sink = c.sink.output;
+    c.sink.output = (offset, bytes) => {
+      calls++;
+      return sink(offset, bytes);
+    };
+    const a = session.attach(c.sink, 0, 64 * 1024);
+    a.start();
+    await sleep(200);
+    for (const key of 'flotilla') {
+      const had = c.text().length;
+      session.input(Buffer.from(key));
+      await until(() => c.text().length > had);
+      a.ack(c.received());
+      await sleep(30);
+    }
+    expect(c.text()).toBe('flotilla');
+    expect(sentInEvent.length).toBeGreaterThanOrEqual(1);
+    expect(sentInEvent.every(Boolean)).toBe(true);
   });
 
   it('reattaches from an offset: the rest once, nothing twice', async () => {
