@@ -121,6 +121,17 @@ async function echoLatency(t, count) {
   return samples;
 }
 
+/** CPU seconds (user + system) a process has used, or undefined once it is gone. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 const fmt = (xs) => `p50 ${percentile(xs, 50).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms (n=${xs.length})`;
 
 /** An sshd on 127.0.0.1:port with a generated host key, root by key only; undefined with the reason when it cannot run. */
@@ -249,18 +260,34 @@ try {
     out.end(res);
   });
   const catThrough = async (label, file, args) => {
+    const agentCpu0 = cpuSeconds(agentPid);
     const t = terminal(file, args, env);
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(agentPid) ?? 0)), 100);
+    // The client's CPU: its last reading before it exited (sampled every 100 ms).
+    let clientCpu = 0;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssMiB(agentPid) ?? 0);
+      clientCpu = cpuSeconds(t.term.pid) ?? clientCpu;
+    }, 100);
     const t0 = performance.now();
+    // From the first byte of output: the transfer without the client's start and dial.
+    const firstByte = new Promise((res) => t.listeners.add(() => res(performance.now())));
     const code = await t.exited;
-    const s = (performance.now() - t0) / 1000;
+    const t1 = performance.now();
+    const s = (t1 - t0) / 1000;
+    const transfer = (t1 - (await firstByte)) / 1000;
     clearInterval(sampler);
+    const agentCpu = cpuSeconds(agentPid) - agentCpu0;
     // The remote pty turns each \n into \r\n: MB * 10000 lines more.
     const expected = MB * 1_000_000 + MB * 10_000;
+    const flotilla = label.startsWith('flotilla');
     rows.push([
       `cat ${MB} MB to the terminal, ${label}`,
-      `${s.toFixed(1)} s, ${((MB * 1_000_000) / s / 1e6).toFixed(1)} MB/s, exit ${code}, ${t.bytes >= expected ? 'all bytes' : `${t.bytes} of ${expected} bytes`}${label.startsWith('flotilla') ? `, agent RSS at most ${peak.toFixed(1)} MiB` : ''}`,
+      `${s.toFixed(1)} s, ${((MB * 1_000_000) / s / 1e6).toFixed(1)} MB/s, exit ${code}, ${t.bytes >= expected ? 'all bytes' : `${t.bytes} of ${expected} bytes`}${flotilla ? `, agent RSS at most ${peak.toFixed(1)} MiB` : ''}`,
+    ]);
+    rows.push([
+      `  first byte to end; CPU of the client${flotilla ? ' and the agent' : ''}`,
+      `${transfer.toFixed(1)} s, ${((MB * 1_000_000) / transfer / 1e6).toFixed(1)} MB/s; client ${clientCpu.toFixed(2)} CPU-s${flotilla ? `, agent ${agentCpu.toFixed(2)} CPU-s` : ''}`,
     ]);
   };
   await catThrough('flotilla shell (incl. CLI start and dial)', process.execPath, cliArgs(['shell', '*', '--', `cat ${big}`]));

@@ -115,6 +115,7 @@ export async function startRecording(
   );
   const observer: SessionObserver = {
     output(bytes) {
+      if (ended || info.truncated) return; // nothing more is written: spare the decoding
       const text = decoder.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       if (text) line(JSON.stringify([at(), 'o', text]));
     },

@@ -5,7 +5,10 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { ownAccount, spawnPty } from './sessions.ts';
-import { TerminalSession, type ClientSink } from './session.ts';
+import { CHUNK_BYTES, TerminalSession, type ClientSink, type PtyProcess } from './session.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { DetachReason, TerminalExit } from './spec.ts';
 
 const open: TerminalSession[] = [];
@@ -106,6 +109,78 @@ describe('TerminalSession', () => {
     expect(lines.length).toBe(100000);
     expect(lines[0]).toBe('1');
     expect(lines[99999]).toBe('100000');
+  });
+
+  it('sends the output of a fast writer in chunks larger than the 4 KiB the pty gives per read', async () => {
+    // 4 MB of numbered lines from a file: cat writes as fast as the pty takes it.
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-term-'));
+    try {
+      const file = join(dir, 'big.txt');
+      writeFileSync(file, Array.from({ length: 400_000 }, (_, i) => `${i}`.padStart(9, '.')).join('\n') + '\n');
+      const { session } = await start(`cat ${file}; exit 0`);
+      const c = client();
+      const a = session.attach(c.sink, 0, 256 * 1024);
+      const sink = c.sink.output;
+      c.sink.output = (offset, bytes) => sink(offset, bytes).then(() => a.ack(offset + bytes.length));
+      a.start();
+      await until(() => c.exit() !== undefined, 60_000);
+      contiguous(c.chunks, 0);
+      const lines = c.text().split('\r\n');
+      expect(lines.length).toBe(400_001);
+      expect(lines[399_999]).toBe('...399999');
+      // On main every read was its own event (4,095 bytes at most): one seal, frame and write
+      // per 4 KiB on both sides. Coalesced, the events average well above two reads each.
+      const mean = c.received() / c.chunks.length;
+      expect(Math.max(...c.chunks.map((x) => x.bytes.length))).toBeLessThanOrEqual(CHUNK_BYTES);
+      expect(mean).toBeGreaterThan(8 * 1024);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('hands an echo after a quiet time to the client at once, within the pty data event', async () => {
+    // Coalescing must not delay keystroke echo: output that follows no recent send goes out
+    // synchronously, not on the coalescing timer.
+    const pty = await spawnPty({ account, command: 'exec cat', term: 'xterm', cols: 80, rows: 24 });
+    let calls = 0;
+    const sentInEvent: boolean[] = [];
+    const watched: PtyProcess = {
+      ...pty,
+      onData: (listener) =>
+        pty.onData((bytes) => {
+          const before = calls;
+          listener(bytes);
+          sentInEvent.push(calls > before);
+        }),
+    };
+    const session = new TerminalSession(
+      { id: 's2', device: 'd1', user: account.name, startedAt: Date.now() },
+      watched,
+      { cols: 80, rows: 24 },
+      { ringBytes: 256 * 1024, detachMs: 60_000, idleMs: 0, killGraceMs: 1000 },
+      {},
+      () => undefined,
+    );
+    open.push(session);
+    const c = client();
+    const sink = c.sink.output;
+    c.sink.output = (offset, bytes) => {
+      calls++;
+      return sink(offset, bytes);
+    };
+    const a = session.attach(c.sink, 0, 64 * 1024);
+    a.start();
+    await sleep(200);
+    for (const key of 'flotilla') {
+      const had = c.text().length;
+      session.input(Buffer.from(key));
+      await until(() => c.text().length > had);
+      a.ack(c.received());
+      await sleep(30);
+    }
+    expect(c.text()).toBe('flotilla');
+    expect(sentInEvent.length).toBeGreaterThanOrEqual(1);
+    expect(sentInEvent.every(Boolean)).toBe(true);
   });
 
   it('reattaches from an offset: the rest once, nothing twice', async () => {

@@ -51,8 +51,19 @@ export interface SessionLimits {
   killGraceMs: number;
 }
 
-/** Largest output event a session sends at once. */
-export const CHUNK_BYTES = 64 * 1024;
+/**
+ * Largest output event a session sends at once: with its header it fits one record of the
+ * secure session (FRAGMENT_BYTES, 60 KiB), so a full chunk is sealed and sent as one piece.
+ */
+export const CHUNK_BYTES = 59 * 1024;
+/**
+ * Output that follows a send within this time is held until this time has passed since that
+ * send (or a full chunk is ready), then sent as one event. A pty is read 4 KiB at a time
+ * (the kernel's line-discipline buffer): sent as they come, a `cat` of a large file is one
+ * message (a seal, a record, a frame, a write, part of an ack) per 4 KiB. Output after a quiet
+ * time (an echoed key, a prompt) still goes at once.
+ */
+export const COALESCE_MS = 2;
 /** How often a session checks that its program still runs (well below node-pty's 200 ms). */
 const CHILD_WATCH_MS = 40;
 /** How long the pty is read after its program ended before it is let go. */
@@ -113,6 +124,10 @@ export class TerminalSession {
   private client: Attachment | undefined;
   private paused = false;
   private pumping = false;
+  /** When output was last handed to the client (performance.now()). */
+  private sentAt = -Infinity;
+  /** Sends what the ring holds once the coalescing time is over. */
+  private coalesceTimer: NodeJS.Timeout | undefined;
   private expireTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private removed = false;
@@ -262,8 +277,11 @@ export class TerminalSession {
         if (!client) return;
         const room = client.acked + client.window - client.sent;
         if (client.sent < this.ring.end && room > 0) {
-          const chunk = this.ring.read(client.sent, Math.min(CHUNK_BYTES, room));
+          const most = Math.min(CHUNK_BYTES, room);
+          if (this.ring.end - client.sent < most && this.holdOutput()) return;
+          const chunk = this.ring.read(client.sent, most);
           client.sent = chunk.offset + chunk.bytes.length;
+          this.sentAt = performance.now();
           await client.sink.output(chunk.offset, chunk.bytes);
           continue;
         }
@@ -279,6 +297,23 @@ export class TerminalSession {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * True when less than a chunk is ready and the last send was under COALESCE_MS ago: a timer
+   * then sends it when that time is over. Never once the program has ended.
+   */
+  private holdOutput(): boolean {
+    if (this.exit || this.childGone) return false;
+    const wait = this.sentAt + COALESCE_MS - performance.now();
+    if (wait <= 0) return false;
+    this.coalesceTimer ??= setTimeout(() => {
+      this.coalesceTimer = undefined;
+      this.sentAt = -Infinity; // due now, whatever the timer's rounding
+      void this.pump();
+    }, wait);
+    this.coalesceTimer.unref();
+    return true;
   }
 
   /** Pauses the pty while the client is a window behind or the observer is busy; resumes otherwise. */
@@ -361,6 +396,7 @@ export class TerminalSession {
     this.removed = true;
     this.disarmExpiry();
     clearTimeout(this.idleTimer);
+    clearTimeout(this.coalesceTimer);
     const client = this.client;
     this.client = undefined;
     if (client && !client.exitSent) client.sink.detached('detached');
