@@ -152,8 +152,9 @@ describe('the terminal in the browser under a large cat', () => {
       // The agent holds at most a window and its ring per session (256 KiB each) and a capped
       // recording; what grows beside them is its heap's ordinary churn (18-37 MiB over five runs
       // on a loaded machine, 1,200-byte packets to Chromium). An agent that buffered the output
-      // would hold the file's 47.7 MiB at least once, and its sealed copy beside it.
-      expect((agentPeak - agentBefore) / MiB).toBeLessThan(45);
+      // would hold the file's 47.7 MiB at least once, and its sealed copy beside it (95 MiB): the
+      // bound sits between, with room for a busier machine's churn.
+      expect((agentPeak - agentBefore) / MiB).toBeLessThan(60);
     } catch (error) {
       await screenshot(page, 'terminal-memory-failure').catch(() => undefined);
       throw new Error(`${(error as Error).message}\n${stack.logs()}`, { cause: error });
