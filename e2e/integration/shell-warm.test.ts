@@ -152,7 +152,9 @@ describe('flotilla shell through the control process', () => {
     tmux('send-keys', '-t', 'basic', 'echo $((6*7))', 'Enter');
     await pane('basic', /^42$/m);
     // The control process lists the session running through it.
-    expect((await status()).terminals).toEqual([{ host: HOST, session: expect.any(String) as string }]);
+    const [listed] = (await status()).terminals;
+    expect(listed).toEqual({ host: HOST, session: expect.any(String) as string });
+    expect((await cli(['connect', '--status'])).stdout).toMatch(new RegExp(`^1 terminal session\\(s\\) through it\\n.*\\n${HOST}\\s+${listed!.session}$`, 'm'));
     tmux('send-keys', '-t', 'basic', 'sleep 100', 'Enter');
     await new Promise((r) => setTimeout(r, 300));
     tmux('send-keys', '-t', 'basic', 'C-c');

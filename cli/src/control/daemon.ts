@@ -147,9 +147,10 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
     relay: ReturnType<typeof createTerminalRelay>,
   ): Promise<void> {
     // A refusal makes the client dial directly: only before anything ran.
-    if (message.v !== CONTROL_VERSION) return refuse(`control protocol ${message.v}, this control process speaks ${CONTROL_VERSION}`);
+    // What it serves is said before the version, to a client of any version.
     const command = scanArgv(message.argv).command;
     if (!command || !WARM_COMMANDS.has(command)) return refuse(`a control process serves ${[...WARM_COMMANDS].join(', ')}, not ${command ?? 'nothing'}`);
+    if (message.v !== CONTROL_VERSION) return refuse(`control protocol ${message.v}, this control process speaks ${CONTROL_VERSION}`);
     if (stopping) return refuse('the control process is stopping');
     if ((await mtimeOf(devicePath)) !== deviceMtime) {
       refuse(`the device in ${home.dir} changed`);
