@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { BYTES_PIECE, createFrameReader, encodeFrame, MAX_FRAME, parseClientMessage, parseServerMessage } from './protocol.ts';
+import { BYTES_PIECE, createFrameReader, encodeBytesFrame, encodeFrame, MAX_FRAME, parseClientMessage, parseServerMessage } from './protocol.ts';
 
 describe('control frames', () => {
   it('reassembles frames split anywhere and several in one chunk', () => {
@@ -76,5 +76,16 @@ describe('control frames', () => {
     // A control process older than terminals sends none; a malformed list is refused.
     expect(parseServerMessage({ type: 'status', status })).toEqual({ type: 'status', status: { ...status, terminals: [] } });
     expect(parseServerMessage({ type: 'status', status: { ...status, terminals: [{ host: 'web-1' }] } })).toBeNull();
+  });
+
+  it('encodes a bytes frame exactly as encodeFrame would, and refuses a piece too large', () => {
+    for (const bytes of [new Uint8Array(0), Uint8Array.from([0, 1, 2, 255]), new Uint8Array(BYTES_PIECE).fill(0x78)]) {
+      const data = Buffer.from(bytes).toString('base64');
+      expect(Buffer.from(encodeBytesFrame('output', bytes))).toEqual(Buffer.from(encodeFrame({ type: 'output', data })));
+      expect(Buffer.from(encodeBytesFrame('stdin', bytes.subarray(1)))).toEqual(
+        Buffer.from(encodeFrame({ type: 'stdin', data: Buffer.from(bytes.subarray(1)).toString('base64') })),
+      );
+    }
+    expect(() => encodeBytesFrame('output', new Uint8Array(BYTES_PIECE + 1))).toThrow(RangeError);
   });
 });

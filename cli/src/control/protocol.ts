@@ -94,6 +94,22 @@ export function encodeFrame(message: ClientMessage | ServerMessage): Uint8Array 
 }
 
 /**
+ * Encodes `{type, data: base64 of bytes}` (stdin or output, at most BYTES_PIECE bytes) as encodeFrame
+ * would, with one string and one buffer instead of four copies: a 50 MB cat passes through here.
+ */
+export function encodeBytesFrame(type: 'stdin' | 'output', bytes: Uint8Array): Uint8Array {
+  if (bytes.length > BYTES_PIECE) throw new RangeError(`${bytes.length} bytes exceed a piece of ${BYTES_PIECE}`);
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64');
+  const head = `{"type":"${type}","data":"`;
+  const frame = Buffer.allocUnsafe(4 + head.length + data.length + 2);
+  frame.writeUInt32BE(frame.length - 4, 0);
+  frame.write(head, 4, 'latin1');
+  frame.write(data, 4 + head.length, 'latin1');
+  frame.write('"}', frame.length - 2, 'latin1');
+  return frame;
+}
+
+/**
  * Splits a byte stream into frames and hands each decoded JSON value to `onValue`. A length
  * over MAX_FRAME or bytes that are not JSON call `onError` once; the reader then ignores the rest.
  */

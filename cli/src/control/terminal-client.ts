@@ -5,7 +5,7 @@
 // the client has no state of its own beyond the terminal's mode, restored on every way out.
 
 import type { Socket } from 'node:net';
-import { BYTES_PIECE, encodeFrame, type ClientMessage, type ServerMessage } from './protocol.ts';
+import { BYTES_PIECE, encodeBytesFrame, encodeFrame, type ClientMessage, type ServerMessage } from './protocol.ts';
 
 const clamp = (n: number | undefined, fallback: number) => Math.min(1000, Math.max(1, n || fallback));
 
@@ -23,7 +23,8 @@ export function createClientTerminal(socket: Socket) {
   const sendFrame = (m: ClientMessage) => socket.destroyed || socket.write(encodeFrame(m));
   const onData = (chunk: Buffer) => {
     let behind = false;
-    for (let i = 0; i < chunk.length; i += BYTES_PIECE) behind = !sendFrame({ type: 'stdin', data: chunk.subarray(i, i + BYTES_PIECE).toString('base64') });
+    for (let i = 0; i < chunk.length && !socket.destroyed; i += BYTES_PIECE)
+      behind = !socket.write(encodeBytesFrame('stdin', chunk.subarray(i, i + BYTES_PIECE)));
     // A control process that reads slowly holds piped input back here, in the pipe, not in memory.
     if (behind && !stdin.isPaused()) {
       stdin.pause();

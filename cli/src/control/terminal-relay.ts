@@ -6,7 +6,7 @@
 
 import type { Socket } from 'node:net';
 import type { LocalTerminal, LocalTerminalEvents } from '../../../capabilities/terminal/local-terminal.ts';
-import { BYTES_PIECE, encodeFrame, type ClientMessage, type ServerMessage } from './protocol.ts';
+import { BYTES_PIECE, encodeBytesFrame, type ClientMessage, type ServerMessage } from './protocol.ts';
 
 type Invoke = Extract<ClientMessage, { type: 'invoke' }>;
 type TerminalMessage = Extract<ClientMessage, { type: 'stdin' | 'eof' | 'resize' }>;
@@ -39,7 +39,7 @@ export function createTerminalRelay(
       if (socket.destroyed || !socket.writable) return queueMicrotask(taken);
       for (let i = 0; i < bytes.length; i += BYTES_PIECE) {
         const last = i + BYTES_PIECE >= bytes.length;
-        const frame = encodeFrame({ type: 'output', data: Buffer.from(bytes.subarray(i, i + BYTES_PIECE)).toString('base64') });
+        const frame = encodeBytesFrame('output', bytes.subarray(i, i + BYTES_PIECE));
         // Called with an error too when the socket is destroyed first, so the session never waits on a client gone.
         socket.write(frame, last ? () => taken() : undefined);
       }
