@@ -196,7 +196,7 @@ describe('flotilla shell through the control process', () => {
     expect(grew).toBeLessThan(40);
   });
 
-  it('refuses a client of the previous control protocol, which then dials itself', async () => {
+  it('refuses a shell invoked over control protocol 1 (that client dials directly instead)', async () => {
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(join(admin, 'control.sock'));
       let got = '';
