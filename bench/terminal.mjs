@@ -1,5 +1,6 @@
 // Terminal figures: keystroke echo latency (p50, p99) through `flotilla shell` (local pty ->
-// CLI -> data channel -> agent -> remote pty echo -> back) beside `ssh -tt` through an open
+// CLI -> data channel -> agent -> remote pty echo -> back), directly and through the warm
+// control process (`flotilla connect`), beside `ssh -tt` through an open
 // ControlMaster connection to an sshd on loopback; throughput of `cat` of 50 MB to a terminal;
 // the agent's RSS idle, with 10 open sessions, and after. The agent runs from its bundle
 // (dist/flotilla-agent.mjs). Run as root; it enters its own network namespace (loopback only):
@@ -230,13 +231,19 @@ try {
 
   // Echo latency through flotilla shell: remote `cat` in cooked mode, so the remote pty echoes.
   // Typing starts once the remote cat runs (before, the local terminal is not in raw mode yet and echoes itself).
-  const f = terminal(process.execPath, cliArgs(['shell', '*', '--', 'echo REMOTE-READY; exec cat']), env);
-  await f.waitFor(/REMOTE-READY/, 60_000);
-  await sleep(500);
-  const flotillaEcho = await echoLatency(f, KEYS);
-  rows.push([`echo latency, flotilla shell (CLI -> agent -> CLI)`, fmt(flotillaEcho)]);
-  f.term.write('\r\x04'); // cat ends, and with it the session and the CLI
-  await f.exited;
+  const shellEcho = async (label) => {
+    const f = terminal(process.execPath, cliArgs(['shell', '*', '--', 'echo REMOTE-READY; exec cat']), env);
+    await f.waitFor(/REMOTE-READY/, 60_000);
+    await sleep(500);
+    rows.push([label, fmt(await echoLatency(f, KEYS))]);
+    f.term.write('\r\x04'); // cat ends, and with it the session and the CLI
+    await f.exited;
+  };
+  await shellEcho('echo latency, flotilla shell (CLI -> agent -> CLI)');
+  // The same through a control process (`flotilla connect`): thin client -> control process -> agent and back.
+  await fleet.connect('*', '10m');
+  await shellEcho('echo latency, flotilla shell warm (client -> control process -> agent)');
+  await fleet.disconnect();
 
   const ssh = await startSshd(Number(opts.port) + 1);
   let sshEcho;
@@ -291,6 +298,9 @@ try {
     ]);
   };
   await catThrough('flotilla shell (incl. CLI start and dial)', process.execPath, cliArgs(['shell', '*', '--', `cat ${big}`]));
+  await fleet.connect('*', '10m');
+  await catThrough('flotilla shell warm (through the control process)', process.execPath, cliArgs(['shell', '*', '--', `cat ${big}`]));
+  await fleet.disconnect();
   if (!ssh.skipped) await catThrough('ssh -tt (ControlMaster)', ssh.ssh[0], [...ssh.ssh.slice(1), `cat ${big}`]);
 
   // Agent RSS with SESSIONS sessions open: each opened with a login shell, then left with ~.

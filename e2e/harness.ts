@@ -117,23 +117,24 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `flotilla args…` with FLOTILLA_HOME=home (from `cwd`, default the repo); resolves when it exits. */
+/** Runs `flotilla args…` with FLOTILLA_HOME=home (from `cwd`, default the repo), `input` on a piped stdin if given; resolves when it exits. */
 export function cli(
   home: string,
   args: string[],
-  options: { timeoutMs?: number; cwd?: string; env?: Record<string, string>; onStart?: (child: ChildProcess) => void } = {},
+  options: { timeoutMs?: number; cwd?: string; env?: Record<string, string>; input?: string; onStart?: (child: ChildProcess) => void } = {},
 ): Promise<CliResult> {
   return new Promise((res, rej) => {
     const child = spawn(process.execPath, [join(BIN, 'flotilla.js'), ...args], {
       cwd: options.cwd ?? ROOT,
       env: { ...process.env, FLOTILLA_HOME: home, NO_COLOR: '1', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     running.add(child);
+    child.stdin?.end(options.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       rej(new Error(`flotilla ${args.join(' ')} timed out\nstdout:\n${stdout}\nstderr:\n${stderr}`));
@@ -146,6 +147,17 @@ export function cli(
     });
     options.onStart?.(child);
   });
+}
+
+/** Waits (up to 30 s) until `flotilla hosts` in `home` lists host `id` online; false if it never does. */
+export async function waitOnline(home: string, id: string, env: Record<string, string> = {}): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    const hosts = await cli(home, ['hosts', '--json'], { env });
+    const list = hosts.code === 0 ? (JSON.parse(hosts.stdout) as { id: string; status: string }[]) : [];
+    if (list.some((h) => h.id === id && h.status === 'online')) return true;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return false;
 }
 
 /** A temporary directory removed by the returned cleanup. */

@@ -252,6 +252,7 @@ export const spec = defineCapability({
         'stdin that is not a terminal is sent as input: shell web-1 -- sh -s < script.sh)',
       ],
       options: { user: { type: 'string' }, attach: { type: 'string' }, list: { type: 'boolean' } },
+      warm: true,
     },
   ],
   web: { hostTab: { label: 'Terminal', order: 5 } },

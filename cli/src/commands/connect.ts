@@ -32,6 +32,13 @@ export async function connectCommand(ctx: CommandContext): Promise<number> {
             s.connections.map((c) => [c.name, c.id.slice(0, 8)]),
           ),
         );
+      if (s.terminals.length)
+        ctx.out(
+          `${s.terminals.length} terminal session(s) through it\n${table(
+            ['HOST', 'SESSION'],
+            s.terminals.map((t) => [t.host, t.session]),
+          )}`,
+        );
     }
     return 0;
   }

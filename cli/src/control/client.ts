@@ -11,6 +11,7 @@ import { homeDir } from '../home-dir.ts';
 import { drawProgress } from '../output.ts';
 import { reportError, wantsJson } from '../cli-errors.ts';
 import { COMMANDS, scanArgv, WARM_COMMANDS } from './argv.ts';
+import { createClientTerminal, terminalSize } from './terminal-client.ts';
 import { CONTROL_VERSION, createFrameReader, encodeFrame, parseServerMessage, socketPath, type ClientMessage, type ServerMessage } from './protocol.ts';
 
 /** Connects to the control socket; undefined when no control process listens there. */
@@ -66,6 +67,7 @@ export async function forwardInvocation(home: string, argv: string[]): Promise<n
     let failure: string | undefined;
     let interrupts = 0;
     let drawing = false;
+    const terminal = createClientTerminal(socket);
     const onSignal = () => {
       interrupts++;
       if (interrupts > 1) process.exit(130);
@@ -77,6 +79,7 @@ export async function forwardInvocation(home: string, argv: string[]): Promise<n
       socket,
       (m) => {
         if (m.type !== 'refused') started = true;
+        if (terminal.handle(m)) return;
         // A terminal or pipe that is behind stops the socket, and so the control process and
         // the agent behind it (bounded-output.ts), until it drains.
         if (m.type === 'write' && !process[m.stream].write(m.text) && !socket.isPaused()) {
@@ -98,9 +101,18 @@ export async function forwardInvocation(home: string, argv: string[]): Promise<n
     socket.on('close', () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      if (drawing) process.stderr.write('\n');
+      if (drawing || terminal.raw()) process.stderr.write(terminal.raw() ? '\r\n' : '\n');
+      terminal.restore();
       if (status !== undefined) return resolve(status);
       if (!started) return resolve(undefined); // refused or gone before anything ran: dial directly
+      const left = terminal.session();
+      // A shell's one line is the sentence itself (FlotillaError's would wrap it in 'The connection closed…').
+      if (left) {
+        process.stderr.write(
+          `error: the control process stopped answering mid-session (${failure ?? 'connection closed'}); terminal session ${left.session} keeps running on the host, back with: flotilla shell ${left.host} --attach ${left.session}\n`,
+        );
+        return resolve(1);
+      }
       const error = new FlotillaError('channel-closed', `the control process stopped answering mid-command (${failure ?? 'connection closed'}); run it again`);
       reportError(error, wantsJson(argv), (stream, text) => process[stream].write(text));
       resolve(1);
@@ -113,6 +125,8 @@ export async function forwardInvocation(home: string, argv: string[]): Promise<n
       stdoutTty: process.stdout.isTTY === true,
       stderrTty: process.stderr.isTTY === true,
       color: process.stdout.isTTY === true && !process.env['NO_COLOR'],
+      stdinTty: process.stdin.isTTY === true,
+      ...(process.stdout.isTTY ? terminalSize() : {}),
     };
     socket.write(encodeFrame(message));
   });

@@ -15,6 +15,7 @@ import { parseDuration } from '../duration.ts';
 import { scanArgv, WARM_COMMANDS } from './argv.ts';
 import { openControlSocket } from './client.ts';
 import { runInScope, type ControlScope } from './scope.ts';
+import { createTerminalRelay, relayedSessions } from './terminal-relay.ts';
 import {
   CONTROL_VERSION,
   WRITE_PIECE,
@@ -133,6 +134,7 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
       requests,
       active: active.size,
       connections: fleet.openLinks().map((id) => ({ id, name: hosts.get(id)?.facts?.hostname ?? id.slice(0, 8) })),
+      terminals: [...relayedSessions],
     };
   }
 
@@ -142,11 +144,13 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
     send: (m: ServerMessage) => void,
     abort: AbortController,
     refuse: (reason: string) => void,
+    relay: ReturnType<typeof createTerminalRelay>,
   ): Promise<void> {
     // A refusal makes the client dial directly: only before anything ran.
-    if (message.v !== CONTROL_VERSION) return refuse(`control protocol ${message.v}, this control process speaks ${CONTROL_VERSION}`);
+    // What it serves is said before the version, to a client of any version.
     const command = scanArgv(message.argv).command;
     if (!command || !WARM_COMMANDS.has(command)) return refuse(`a control process serves ${[...WARM_COMMANDS].join(', ')}, not ${command ?? 'nothing'}`);
+    if (message.v !== CONTROL_VERSION) return refuse(`control protocol ${message.v}, this control process speaks ${CONTROL_VERSION}`);
     if (stopping) return refuse('the control process is stopping');
     if ((await mtimeOf(devicePath)) !== deviceMtime) {
       refuse(`the device in ${home.dir} changed`);
@@ -181,6 +185,7 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
         }));
       },
       progress: (label, doneBytes, total, end) => send({ type: 'progress', label: label.slice(0, 1024), done: doneBytes, total, end }),
+      terminal: relay.terminal,
     };
     let code: number;
     try {
@@ -203,6 +208,7 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
 
   function serve(socket: Socket): void {
     let abort: AbortController | undefined;
+    let relay: ReturnType<typeof createTerminalRelay> | undefined;
     const send = (m: ServerMessage) => {
       if (!socket.destroyed && socket.writable) socket.write(encodeFrame(m));
     };
@@ -215,6 +221,7 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
       const message = parseClientMessage(value);
       if (!message) return refuse('malformed message');
       if (message.type === 'cancel') return abort?.abort();
+      if (message.type === 'stdin' || message.type === 'eof' || message.type === 'resize') return relay?.deliver(message);
       if (abort) return refuse('one invocation per connection');
       if (message.type === 'status') {
         void status().then((s) => (send({ type: 'status', status: s }), socket.end()));
@@ -224,7 +231,8 @@ export async function runControlProcess(ctx: CommandContext, { main, exitStatusF
         void shutdown('stop requested');
       } else {
         abort = new AbortController();
-        invoke(message, socket, send, abort, refuse).catch((error: unknown) => {
+        relay = createTerminalRelay(message, socket, send, abort.signal);
+        invoke(message, socket, send, abort, refuse, relay).catch((error: unknown) => {
           log('error', 'control-invoke-failed', { error: String(error) });
           socket.destroy();
         });

@@ -5,6 +5,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Home } from '../home.ts';
 import type { Fleet } from '../fleet.ts';
+import type { LocalTerminal } from '../../../capabilities/terminal/local-terminal.ts';
 
 /** One forwarded invocation. */
 export interface ControlScope {
@@ -20,6 +21,8 @@ export interface ControlScope {
   /** Resolves once the client's socket has taken what was written (backpressure for output). */
   drained(): Promise<void>;
   progress(label: string, done: number, total: number, end: boolean): void;
+  /** The client's terminal (stdin, raw mode, size, raw output), for `flotilla shell`. */
+  terminal?: LocalTerminal;
 }
 
 const storage = new AsyncLocalStorage<ControlScope>();
