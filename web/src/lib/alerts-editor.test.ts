@@ -201,6 +201,8 @@ describe('metrics for rules', () => {
     ]);
     expect(choices.slice(0, 3).map((c) => c.label)).toEqual(['CPU busy %', 'Memory used %', 'Disk used % on /']);
     expect(metricChoices(undefined).map((c) => c.name)).toContain('fs:/:used_pct');
+    // A first sample has no CPU figure yet; CPU is offered all the same.
+    expect(metricChoices(['load1', 'mem.total']).map((c) => c.name)).toEqual(['cpu', 'mem.used_pct', 'load1']);
   });
 
   it('knows each metric’s unit and says a rule in a line', () => {

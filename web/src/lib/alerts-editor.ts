@@ -450,7 +450,9 @@ function rank(name: string): number {
 export function metricChoices(series: readonly string[] | undefined): MetricChoice[] {
   const names = new Set<string>();
   if (!series || series.length === 0) for (const n of COMMON_METRICS) names.add(n);
-  else
+  else {
+    // An agent's first sample has no CPU figure yet (it needs two readings): CPU is always offered.
+    names.add('cpu');
     for (const s of series) {
       let m: RegExpExecArray | null;
       if (s === 'mem.total') names.add('mem.used_pct');
@@ -460,6 +462,7 @@ export function metricChoices(series: readonly string[] | undefined): MetricChoi
       else if (/^(mem|swap)\.|^fs:|^cpu\.cores$/.test(s)) continue;
       else names.add(s);
     }
+  }
   return [...names]
     .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b, undefined, { numeric: true }))
     .map((name) => ({ name, label: metricLabel(name), unit: metricUnit(name) }));
