@@ -276,6 +276,24 @@ describe('the alert rule editor', () => {
       await expect.poll(async () => (await kept('alert')).get('disk-nearly-full')?.payload['deleted'], { timeout: 60_000 }).toBe(true);
       await expect.poll(() => agentEvents('alerts-loaded', mark).map((e) => e['rules']), { timeout: 60_000 }).toContain(0);
     }));
+  test('editing the channel: its secret is not shown back, and left empty it is kept', () =>
+    step(async () => {
+      const { page } = stack;
+      const before = (await kept('channel')).get('hook')!.version;
+      await page.locator('[data-testid="channel-list"] li[data-channel="hook"]').getByTestId('channel-edit').click();
+      const channel = page.getByTestId('channel-editor');
+      await channel.waitFor();
+      expect(await channel.getByTestId('channel-secret').inputValue()).toBe('');
+      expect(await channel.getByTestId('channel-secret').getAttribute('placeholder')).toContain('***');
+      expect(await page.content()).not.toContain(SECRET);
+      expect(await channel.getByTestId('channel-name').isDisabled()).toBe(true);
+      await channel.getByTestId('channel-format').selectOption('slack');
+      await channel.getByTestId('channel-save').click();
+      await page.locator('[data-testid="channel-list"] li[data-channel="hook"]').waitFor();
+      await expect.poll(async () => (await kept('channel')).get('hook')?.version, { timeout: 60_000 }).toBeGreaterThan(before);
+      expect((await kept('channel')).get('hook')!.payload['webhook']).toEqual({ url: hookUrl, format: 'slack', secret: SECRET });
+    }));
+
   // Copied from e2e/browser/alerts.test.ts (the lead is reworking that file and the harness).
   /** Opens a second browser holding a viewer certificate of this fleet, signed with the fleet key kept by the admin browser. */
   async function viewerBrowser(): Promise<Page> {
