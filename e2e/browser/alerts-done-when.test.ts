@@ -196,18 +196,37 @@ describe('Done when: disk over 90 % for 1 minute, set from a phone, notified wit
   /** The pushes the stand-in push service got for this browser, decrypted with its keys. */
   const pushes = (): Shown[] => service.got.filter((r) => r.url === '/push/phone').map((r) => JSON.parse(decryptPush(r.body, phone)) as Shown);
 
-  /** Hands a push message to the page's service worker, as the browser's push service would. */
+  /**
+   * Hands a push message to the page's service worker, as the browser's push service would: to the
+   * registration for the app's scope once its worker is activated (a message handed to a worker
+   * still installing after a restart can be dropped).
+   */
   async function deliver(message: Shown): Promise<void> {
     const cdp = await context!.newCDPSession(page);
-    const registration = new Promise<string>((resolve) =>
-      cdp.on('ServiceWorker.workerRegistrationUpdated', (e: { registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] }) => {
-        const r = e.registrations.find((x) => x.scopeURL === url && !x.isDeleted);
-        if (r) resolve(r.registrationId);
-      }),
-    );
-    await cdp.send('ServiceWorker.enable');
-    await cdp.send('ServiceWorker.deliverPushMessage', { origin: url.replace(/\/$/, ''), registrationId: await registration, data: JSON.stringify(message) });
-    await cdp.detach();
+    try {
+      const scopes = new Map<string, string>();
+      const registration = new Promise<string>((resolve) => {
+        const activated = new Set<string>();
+        const check = () => {
+          for (const [id, scope] of scopes) if (scope === url && activated.has(id)) resolve(id);
+        };
+        cdp.on('ServiceWorker.workerRegistrationUpdated', (e: { registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] }) => {
+          for (const r of e.registrations)
+            if (r.isDeleted) scopes.delete(r.registrationId);
+            else scopes.set(r.registrationId, r.scopeURL);
+          check();
+        });
+        cdp.on('ServiceWorker.workerVersionUpdated', (e: { versions: { registrationId: string; status: string }[] }) => {
+          for (const v of e.versions) if (v.status === 'activated') activated.add(v.registrationId);
+          check();
+        });
+      });
+      await cdp.send('ServiceWorker.enable');
+      const registrationId = await registration;
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin: url.replace(/\/$/, ''), registrationId, data: JSON.stringify(message) });
+    } finally {
+      await cdp.detach().catch(() => undefined);
+    }
   }
 
   const notifications = () =>
