@@ -217,6 +217,8 @@ describe('the alert rule editor', () => {
       await expect.poll(() => field(page, 'threshold').getByTestId('rule-error-threshold').textContent()).toBe('Expected a number.');
       expect(await field(page, 'for').getByTestId('rule-error-for').textContent()).toBe('"5 parsecs" is not a duration: write it like 30s, 5m, 1h or 1d.');
       expect(await page.getByTestId('rule-invalid').textContent()).toContain('nothing was saved');
+      // The first wrong field takes the focus (on a phone it may be a screen away).
+      expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('rule-threshold');
       await screenshot(page, 'alert-rule-editor-360-errors', true);
       // Still the editor, and no document went to the store (a refresh of the list reads, never writes).
       expect(await page.getByTestId('rule-editor').count()).toBe(1);
