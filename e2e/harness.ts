@@ -1,8 +1,8 @@
 // Real processes for integration tests: the signaling server, agents and the CLI, each a
 // child process with its own home or state directory, cleaned up after every test file.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -189,4 +189,19 @@ export async function startAgent(stateDir: string, token: string, flags: string[
 /** Restarts an enrolled agent (same state directory). */
 export function restartAgent(stateDir: string, flags: string[] = []): Proc {
   return startProc('flotilla-agent', ['run', '--state-dir', stateDir, ...flags]);
+}
+
+/**
+ * A small ext4 filesystem the test owns (`<base>/fill.img`, loop-mounted on `<base>/fill`), for
+ * disk rules: mount it before the agent starts (its sampler lists filesystems at start), fill
+ * and empty it, and `umount` it in afterAll. Needs root.
+ */
+export async function mountLoopFs(base: string, mb = 8): Promise<string> {
+  const mount = join(base, 'fill');
+  const image = join(base, 'fill.img');
+  await mkdir(mount, { recursive: true });
+  execFileSync('truncate', ['-s', `${mb}M`, image]);
+  execFileSync('mkfs.ext4', ['-q', '-F', image]);
+  execFileSync('mount', ['-o', 'loop', image, mount]);
+  return mount;
 }

@@ -15,29 +15,19 @@
 // PushManager returns it, the PWA's own "Turn on" writes it as this device's `pushsub` document,
 // the test decrypts what the stand-in receives (RFC 8291) and hands the plaintext to the worker
 // with CDP `ServiceWorker.deliverPushMessage`, as a push service would. The browser is launched
-// here rather than through browser-harness.ts, which cannot reopen a profile; its flags are copied.
+// here rather than through browser-harness.ts, which cannot reopen a profile, with its flags.
 
-import { spawn, execFileSync, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ROOT, freePort, killAll, procOf, removeDir, startProc, tempDir, type Proc } from '../harness.ts';
+import { freePort, killAll, mountLoopFs, type Proc, procOf, removeDir, ROOT, startProc, tempDir } from '../harness.ts';
+import { startSmtpSink, type SmtpSink } from '../smtp-sink.ts';
+import { CHROMIUM, CHROMIUM_ARGS } from './browser-harness.ts';
 import { decryptPush, startPushService, subscriber, type PushService, type Subscriber } from '../webpush-receiver.ts';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-// As e2e/browser/browser-harness.ts.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const HOST = 'phone-test-host';
 const RULE = 'disk-full';
 
@@ -59,9 +49,7 @@ describe('Done when: disk over 90 % for 1 minute, set from a phone, notified wit
   let receiver: Server;
   let hookUrl: string;
   const hooks: Record<string, unknown>[] = [];
-  let smtp: SMTPServer;
-  let smtpPort: number;
-  const mails: string[] = [];
+  let smtp: SmtpSink;
   let service: PushService;
   let phone: Subscriber;
   let mount: string;
@@ -114,30 +102,11 @@ describe('Done when: disk over 90 % for 1 minute, set from a phone, notified wit
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     const address = receiver.address();
     hookUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/hook`;
-    smtp = new SMTPServer({
-      secure: false,
-      authOptional: true,
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      logger: false,
-      onData(stream, _session, callback) {
-        let text = '';
-        stream.on('data', (c: Buffer) => (text += c.toString()));
-        stream.on('end', () => {
-          mails.push(text);
-          callback();
-        });
-      },
-    });
-    await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
-    smtpPort = (smtp.server.address() as { port: number }).port;
+    smtp = await startSmtpSink();
     service = await startPushService(201);
     phone = subscriber(`${service.url}/push/phone`);
 
-    mount = join(base, 'fill');
-    await mkdir(mount);
-    execFileSync('truncate', ['-s', '8M', join(base, 'fill.img')]);
-    execFileSync('mkfs.ext4', ['-q', '-F', join(base, 'fill.img')]);
-    execFileSync('mount', ['-o', 'loop', join(base, 'fill.img'), mount]);
+    mount = await mountLoopFs(base);
     mounted = true;
 
     const port = await freePort();
@@ -166,7 +135,7 @@ describe('Done when: disk over 90 % for 1 minute, set from a phone, notified wit
     await signal?.stop();
     await killAll();
     await new Promise<void>((r) => (receiver ? receiver.close(() => r()) : r()));
-    await new Promise<void>((r) => (smtp ? smtp.close(() => r()) : r()));
+    await smtp?.close();
     await service?.close();
     if (mounted) spawnSync('umount', [mount], { stdio: 'ignore' });
     if (base) await removeDir(base);
@@ -316,7 +285,7 @@ describe('Done when: disk over 90 % for 1 minute, set from a phone, notified wit
       await channel.getByTestId('channel-name').fill('oncall-mail');
       await channel.getByTestId('channel-kind-email').check();
       await channel.getByTestId('channel-host').fill('127.0.0.1');
-      await channel.getByTestId('channel-port').fill(String(smtpPort));
+      await channel.getByTestId('channel-port').fill(String(smtp.port));
       await channel.getByTestId('channel-from').fill('flotilla@test.invalid');
       await channel.getByTestId('channel-to').fill('oncall@test.invalid');
       await channel.getByTestId('channel-save').click();
@@ -360,8 +329,8 @@ describe('Done when: disk over 90 % for 1 minute, set from a phone, notified wit
         const hook = hooks.find((h) => h['rule'] === RULE)!;
         expect(hook).toMatchObject({ rule: RULE, severity: 'critical', forSec: 60, threshold: 90, host: { id: agent.id, hostname: HOST } });
         expect(String(hook['text'])).toContain(`${RULE} on ${HOST}`);
-        await expect.poll(() => mails.some((m) => m.includes(`[FIRING] ${RULE}`)), { timeout: 60_000 }).toBe(true);
-        const firingMail = mails.find((m) => m.includes(`[FIRING] ${RULE}`))!;
+        await expect.poll(() => smtp.mails.some((m) => m.raw.includes(`[FIRING] ${RULE}`)), { timeout: 60_000 }).toBe(true);
+        const firingMail = smtp.mails.find((m) => m.raw.includes(`[FIRING] ${RULE}`))!.raw;
         expect(firingMail).toContain(`on ${HOST}`);
         expect(firingMail).toMatch(/To: oncall@test\.invalid/);
         await expect.poll(() => pushes().length, { timeout: 60_000 }).toBe(1);
@@ -402,6 +371,6 @@ describe('Done when: disk over 90 % for 1 minute, set from a phone, notified wit
         .poll(async () => (await notifications()).filter((n) => n.tag === `${RULE}/${agent.id}`).map((n) => n.title), { timeout: 15_000 })
         .toEqual([`Resolved: ${RULE} on ${HOST}`]);
       await expect.poll(() => hooks.filter((h) => h['rule'] === RULE && h['event'] === 'resolved').length, { timeout: 60_000 }).toBe(1);
-      await expect.poll(() => mails.some((m) => m.includes(`[RESOLVED] ${RULE}`)), { timeout: 60_000 }).toBe(true);
+      await expect.poll(() => smtp.mails.some((m) => m.raw.includes(`[RESOLVED] ${RULE}`)), { timeout: 60_000 }).toBe(true);
     }));
 });

@@ -10,16 +10,14 @@
 // the editor at 360 px, light and dark. A viewer device (its identity made as in alerts.test.ts) is
 // told why it cannot change rules, and the editor its link opens is read-only.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { removeDir, tempDir, type Proc } from '../harness.ts';
-import { exportIdentity, importSigningKeys } from '../../shared/identity/crypto.ts';
-import { addDevice, type DeviceIdentity } from '../../shared/identity/fleet.ts';
-import { createFleetInUi, makeTokenInUi, screenshot, startStack, type Stack } from './browser-harness.ts';
+import { mountLoopFs, type Proc, removeDir, tempDir } from '../harness.ts';
+import { browserAs, createFleetInUi, makeTokenInUi, screenshot, type Stack, startStack } from './browser-harness.ts';
 
 const SECRET = 'TOPSECRET-editor';
 
@@ -55,11 +53,7 @@ describe('the alert rule editor', () => {
     // A small filesystem the test owns (as e2e/integration/alerts.test.ts), mounted before the agent
     // starts: its sampler lists filesystems at start.
     base = await tempDir('alerts-editor');
-    mount = join(base, 'fill');
-    await mkdir(mount);
-    execFileSync('truncate', ['-s', '8M', join(base, 'fill.img')]);
-    execFileSync('mkfs.ext4', ['-q', '-F', join(base, 'fill.img')]);
-    execFileSync('mount', ['-o', 'loop', join(base, 'fill.img'), mount]);
+    mount = await mountLoopFs(base);
     mounted = true;
     stack = await startStack();
     stack.page.on('request', (r) => {
@@ -296,75 +290,9 @@ describe('the alert rule editor', () => {
       expect((await kept('channel')).get('hook')!.payload['webhook']).toEqual({ url: hookUrl, format: 'slack', secret: SECRET });
     }));
 
-  // Copied from e2e/browser/alerts.test.ts (the lead is reworking that file and the harness).
-  /** Opens a second browser holding a viewer certificate of this fleet, signed with the fleet key kept by the admin browser. */
-  async function viewerBrowser(): Promise<Page> {
-    const fleet = await stack.page.evaluate(async () => {
-      const db = await new Promise<IDBDatabase>((resolve, reject) => {
-        const req = indexedDB.open('flotilla');
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-      });
-      const stored = await new Promise<{ device: { fleetId: string; fleetPub: string; fleetKeys: CryptoKeyPair } }>((resolve, reject) => {
-        const req = db.transaction('identity').objectStore('identity').get('device');
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-      });
-      return {
-        fleetId: stored.device.fleetId,
-        fleetPub: stored.device.fleetPub,
-        priv: await crypto.subtle.exportKey('jwk', stored.device.fleetKeys.privateKey),
-      };
-    });
-    const admin = {
-      fleetId: fleet.fleetId,
-      fleetPub: fleet.fleetPub,
-      fleetKeys: await importSigningKeys({ priv: fleet.priv, pub: fleet.fleetPub }),
-    } as DeviceIdentity;
-    const viewer = await addDevice(admin, 'viewer phone', 'viewer');
-    const keys = await exportIdentity(viewer.keys);
-    const page = await stack.newBrowser();
-    await page.goto(stack.url);
-    await page.getByLabel('Name this device').waitFor();
-    await page.evaluate(
-      async ({ keys, device, signal }) => {
-        const sha = { hash: 'SHA-256' };
-        const der = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-        const [signPriv, signPub, encPriv, encPub] = await Promise.all([
-          crypto.subtle.importKey('jwk', keys.signPriv, { name: 'RSA-PSS', ...sha }, false, ['sign']),
-          crypto.subtle.importKey('spki', der(keys.signPub), { name: 'RSA-PSS', ...sha }, true, ['verify']),
-          crypto.subtle.importKey('jwk', keys.encPriv, { name: 'RSA-OAEP', ...sha }, false, ['decrypt']),
-          crypto.subtle.importKey('spki', der(keys.encPub), { name: 'RSA-OAEP', ...sha }, true, ['encrypt']),
-        ]);
-        const db = await new Promise<IDBDatabase>((resolve, reject) => {
-          const req = indexedDB.open('flotilla');
-          req.onsuccess = () => resolve(req.result);
-          req.onerror = () => reject(req.error);
-        });
-        const value = {
-          device: { ...device, keys: { sign: { privateKey: signPriv, publicKey: signPub }, enc: { privateKey: encPriv, publicKey: encPub } } },
-          signal,
-          createdAt: Date.now(),
-        };
-        await new Promise<void>((resolve, reject) => {
-          const tx = db.transaction('identity', 'readwrite');
-          tx.objectStore('identity').put(value, 'device');
-          tx.oncomplete = () => resolve();
-          tx.onerror = () => reject(tx.error);
-        });
-      },
-      {
-        keys,
-        device: { id: viewer.id, pub: viewer.pub, fleetId: viewer.fleetId, fleetPub: viewer.fleetPub, cert: viewer.cert },
-        signal: stack.url.endsWith('/') ? stack.url : `${stack.url}/`,
-      },
-    );
-    return page;
-  }
-
   test('a viewer device sees the rules and why it cannot change them; the editor opened by its link is read-only', () =>
     step(async () => {
-      const viewer = await viewerBrowser();
+      const viewer = await browserAs(stack, 'viewer phone', 'viewer');
       await viewer.goto(`${stack.url}#/alerts`);
       await viewer.reload(); // the app reads its identity when it starts
       await viewer.getByRole('heading', { name: 'Alerts' }).waitFor({ timeout: 30_000 });

@@ -15,7 +15,8 @@ import { addDevice, type DeviceIdentity } from '../../shared/identity/fleet.ts';
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 export const SCREENS = join(ROOT, 'test-results', 'screens');
 
-const CHROMIUM_ARGS = [
+/** The flags every test browser is launched with (README: no sandbox, no GPU, nothing off the machine). */
+export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-quic',

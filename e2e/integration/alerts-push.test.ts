@@ -10,11 +10,11 @@
 // nothing.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { cli, freePort, killAll, removeDir, restartAgent, startAgent, startProc, tempDir, type Proc } from '../harness.ts';
+import { cli, freePort, killAll, mountLoopFs, type Proc, removeDir, restartAgent, startAgent, startProc, tempDir } from '../harness.ts';
 import { checkVapid, decryptPush, startPushService, subscriber, type PushService, type Subscriber } from '../webpush-receiver.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleetState } from '../../cli/src/fleet-state.ts';
@@ -96,11 +96,7 @@ beforeAll(async () => {
   const token = json<{ token: string }>((await cli(admin, ['token', 'create', '--json'])).stdout).token;
 
   // A filesystem the test owns, mounted before the agent starts (its sampler lists them at start).
-  mount = join(base, 'fill');
-  await mkdir(mount);
-  execFileSync('truncate', ['-s', '8M', join(base, 'fill.img')]);
-  execFileSync('mkfs.ext4', ['-q', '-F', join(base, 'fill.img')]);
-  execFileSync('mount', ['-o', 'loop', join(base, 'fill.img'), mount]);
+  mount = await mountLoopFs(base);
   mounted = true;
   agentDir = join(base, 'agent');
   await mkdir(agentDir, { recursive: true });

@@ -8,10 +8,10 @@
 // events. Then an offline rule saved with --email mails on firing (agent stopped) and on resolve.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cli, freePort, killAll, removeDir, restartAgent, startAgent, startProc, tempDir, type Proc } from '../harness.ts';
+import { cli, freePort, killAll, mountLoopFs, type Proc, removeDir, restartAgent, startAgent, startProc, tempDir } from '../harness.ts';
 import { startSmtpSink, type SmtpSink, type SunkMail } from '../smtp-sink.ts';
 
 const FROM = 'alerts@signal.test';
@@ -78,11 +78,7 @@ beforeAll(async () => {
   expect((await cli(admin, ['init', '--signal', signal.url, '--name', 'ops-admin'])).code).toBe(0);
   const token = json<{ token: string }>((await cli(admin, ['token', 'create', '--json'])).stdout).token;
   // A filesystem the test owns, mounted before the agent starts (its sampler lists them at start).
-  mount = join(base, 'fill');
-  await mkdir(mount);
-  execFileSync('truncate', ['-s', '8M', join(base, 'fill.img')]);
-  execFileSync('mkfs.ext4', ['-q', '-F', join(base, 'fill.img')]);
-  execFileSync('mount', ['-o', 'loop', join(base, 'fill.img'), mount]);
+  mount = await mountLoopFs(base);
   mounted = true;
   agentDir = join(base, 'agent');
   await mkdir(agentDir, { recursive: true });

@@ -11,13 +11,13 @@
 // refused and audited.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { cli, killAll, removeDir, restartAgent, startAgent, startSignal, tempDir, type Proc } from '../harness.ts';
+import { cli, killAll, mountLoopFs, type Proc, removeDir, restartAgent, startAgent, startSignal, tempDir } from '../harness.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleetState } from '../../cli/src/fleet-state.ts';
 import { alertStates } from '../../cli/src/commands/alerts.ts';
@@ -95,11 +95,7 @@ beforeAll(async () => {
   const token = json<{ token: string }>((await cli(admin, ['token', 'create', '--json'])).stdout).token;
   await mkdir(agentDir, { recursive: true });
   // Mounted before the agent starts: its sampler lists filesystems at start (then once a minute).
-  mount = join(base, 'fill');
-  await mkdir(mount);
-  execFileSync('truncate', ['-s', '8M', join(base, 'fill.img')]);
-  execFileSync('mkfs.ext4', ['-q', '-F', join(base, 'fill.img')]);
-  execFileSync('mount', ['-o', 'loop', join(base, 'fill.img'), mount]);
+  mount = await mountLoopFs(base);
   mounted = true;
   await writeFile(join(agentDir, 'config.json'), JSON.stringify({ metrics: { intervalSeconds: 1 } }));
   agent = await startAgent(agentDir, token, ['--tag', 'role=web']);
