@@ -92,10 +92,10 @@ Warm mode (connections kept open between invocations, like SSH's ControlPersist)
   connect [<selector>] [--persist 10m]
                                      start a control process for this home that keeps the
                                      device's connections open, dial the selected hosts
-                                     (default '*') and show them; run, push, fetch and ping
-                                     then go through it instead of dialling
+                                     (default '*') and show them; run, push, fetch, ping and
+                                     shell then go through it instead of dialling
   connect --status | --stop          show or stop the control process
-  --persist 10m     on run/push/fetch/ping (or FLOTILLA_PERSIST=10m): start a control process
+  --persist 10m     on run/push/fetch/ping/shell (or FLOTILLA_PERSIST=10m): start a control process
                     if none is running; it exits after this long without a request
   --no-persist      dial directly even when a control process is running
 
