@@ -13,6 +13,7 @@ import type { CommandContext } from '../../cli/src/commands/context.ts';
 import { spec as terminals, type TerminalSessionInfo } from '../terminals/spec.ts';
 import { DEFAULT_TERMINAL_WINDOW, spec, type TerminalOpen } from './spec.ts';
 import { EscapeScanner } from './escape.ts';
+import { watchLiveness, type Liveness } from './liveness.ts';
 
 /** Marks the moment a piped session's terminal stopped echoing (see pipedCommand). */
 export const READY_MARK = '\x1b]697;flotilla-ready\x07';
@@ -177,6 +178,7 @@ async function shellCommand(ctx: CommandContext): Promise<number> {
         let acked = shown;
         let writing = Promise.resolve();
         let exitCode: number | undefined;
+        let liveness: Liveness | undefined;
         const body: TerminalOpen = {
           ...size(),
           ...(session === undefined ? { ...(command === undefined ? {} : { command }), ...(user ? { user } : {}) } : { session, from: shown }),
@@ -206,7 +208,20 @@ async function shellCommand(ctx: CommandContext): Promise<number> {
           });
         };
         const onEvent = (event: RequestEvent, bytes: Uint8Array) => {
+          liveness?.heard();
           if (event.type === 'terminal.opened') {
+            const opened = connection;
+            liveness?.stop();
+            liveness = event.pings
+              ? watchLiveness({
+                  ping: () => requestId && send({ type: 'terminal.ping', id: requestId }),
+                  // Closing the connection ends this request as dropped: the loop below dials again and reattaches.
+                  dead: (silentMs) => {
+                    ctx.err(`${interactive ? '\r\n' : ''}[flotilla: no answer from ${host.name} for ${Math.round(silentMs / 1000)} s; reconnecting]`);
+                    opened.close();
+                  },
+                })
+              : undefined;
             session = event.session;
             window = event.window;
             if (event.lost && interactive) stdout.write(`\r\n[flotilla: ${event.lost} bytes of output were lost while detached]\r\n`);
@@ -240,12 +255,14 @@ async function shellCommand(ctx: CommandContext): Promise<number> {
             return;
           }
           if (event.type === 'terminal.exit') exitCode = event.exitCode;
+          // terminal.pong: heard above, nothing else to do.
         };
         leave = () => {
           if (requestId) send({ type: 'terminal.detach', id: requestId });
         };
         call(connection, spec, body, { onEvent, onSent: (id) => (requestId = id) }).then(
           async (result) => {
+            liveness?.stop();
             await writing;
             requestId = undefined;
             if (result.status !== 'ok') {
@@ -256,6 +273,7 @@ async function shellCommand(ctx: CommandContext): Promise<number> {
             else resolve({ kind: 'exit', code: result.data?.exitCode ?? exitCode ?? result.exitCode ?? 0 });
           },
           async (error: unknown) => {
+            liveness?.stop();
             await writing;
             requestId = undefined;
             resolve({ kind: 'dropped', error: error instanceof FlotillaError ? error : new FlotillaError('channel-closed', String(error)) });
