@@ -2,15 +2,19 @@
 // inside site 2's namespace) behind router 2, a loop printing 1..20 every half second. Mid-run,
 // router 2 drops every packet it forwards for a while (the laptop's Wi-Fi gone), then forwards
 // again; the shell must come back to the same session and show every number exactly once. The
-// CLI's connection events (-v) go to a file, so the test can say how it came back. Root only;
-// skipped with the reason elsewhere. One topology for the file.
+// CLI's connection events (-v) go to a file, so the test can say how it came back. Then the PWA:
+// Chromium in site 2 (the CLI's fleet imported), its terminal view through the same cut. Root
+// only; skipped with the reason elsewhere (the PWA part without Chromium or dist/web). One
+// topology for the file.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { natUnavailableReason } from './topology.ts';
-import { BIN, startStack, waitOnline, type Stack } from './stack.ts';
+import { BIN, ROOT, SIGNAL_PORT, startStack, waitOnline, type Stack } from './stack.ts';
 
 const tmuxMissing = (() => {
   try {
@@ -22,6 +26,13 @@ const tmuxMissing = (() => {
 })();
 const unavailable = natUnavailableReason() ?? tmuxMissing;
 if (unavailable) console.warn(`terminal NAT tests skipped: ${unavailable}`);
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const noBrowser = existsSync(CHROMIUM)
+  ? existsSync(join(ROOT, 'dist/web/index.html'))
+    ? undefined
+    : 'needs the built PWA in dist/web (npm run build:web)'
+  : `needs Chromium at ${CHROMIUM} (apt-get install chromium)`;
 
 const SOCKET = `flotilla-term-nat-${process.pid}`;
 const PROMPT = /[#$] $/m;
@@ -143,4 +154,89 @@ describe.skipIf(unavailable !== undefined)(`terminal through NAT${unavailable ? 
     tmux('send-keys', '-t', 'long', 'exit', 'Enter');
     await waitScreen('long', /^EXIT:0$/m);
   }, 150_000);
+
+  describe.skipIf(noBrowser !== undefined)(`the PWA${noBrowser ? ` (skipped: ${noBrowser})` : ''}`, () => {
+    let context: BrowserContext | undefined;
+    afterAll(async () => {
+      await context?.close().catch(() => undefined);
+    });
+
+    /** Chromium in site 2 (through a wrapper given to Playwright), the CLI's fleet imported, the agent's terminal open. */
+    async function terminalInSite2(): Promise<Page> {
+      const st = s();
+      const wrapper = join(st.base, 'chromium-in-site2.sh');
+      await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${st.topo.ns.s2} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+      const origin = `http://${st.topo.addr.pub}:${SIGNAL_PORT}`;
+      context = await chromium.launchPersistentContext(join(st.base, 'chromium-profile'), {
+        executablePath: wrapper,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+          `--unsafely-treat-insecure-origin-as-secure=${origin}`,
+        ],
+        viewport: { width: 1100, height: 700 },
+      });
+      const page = context.pages()[0] ?? (await context.newPage());
+      const passphraseFile = join(st.base, 'passphrase');
+      await writeFile(passphraseFile, 'nat terminal passphrase\n', { mode: 0o600 });
+      const exported = await st.cli(['fleet', 'export', '--passphrase-file', passphraseFile]);
+      expect(exported.code, exported.output).toBe(0);
+      await page.goto(`${origin}/#import=${exported.stdout.trim()}`);
+      await page.getByLabel('Name this device').fill('browser behind NAT');
+      await page.getByLabel('Backup passphrase', { exact: true }).fill('nat terminal passphrase');
+      await page.getByRole('button', { name: 'Import fleet' }).click();
+      await page.getByRole('heading', { name: 'Dashboard' }).waitFor({ timeout: 30_000 });
+      await page.goto(`${origin}/#/terminal/${st.agentId}`);
+      await page.locator('[data-testid="terminal-view"][data-status="open"]').waitFor({ timeout: 60_000 });
+      return page;
+    }
+
+    /** The terminal's lines (wrapped lines joined). */
+    function lines(page: Page): Promise<string[]> {
+      return page.getByTestId('terminal').evaluate((el) => {
+        const buffer = (el as unknown as { xterm: import('@xterm/xterm').Terminal }).xterm.buffer.active;
+        const out: string[] = [];
+        for (let i = 0; i < buffer.length; i++) {
+          const line = buffer.getLine(i);
+          if (!line) continue;
+          const text = line.translateToString(true);
+          if (line.isWrapped && out.length) out[out.length - 1] += text;
+          else out.push(text);
+        }
+        return out;
+      });
+    }
+
+    async function waitLine(page: Page, pattern: RegExp, timeout: number): Promise<void> {
+      await expect.poll(async () => (await lines(page)).some((l) => pattern.test(l)), { timeout, interval: 200 }).toBe(true);
+    }
+
+    // Chromium rides a 12 s cut out on its own: its SCTP retransmits once the path is back, and
+    // the page never leaves 'open' (a longer cut, past ICE's 30 s, closes the connection and the
+    // page reattaches as e2e/browser/terminal.test.ts checks with a closed peer connection).
+    it('a 12 s cut mid-loop: the page shows every number once, in the same shell', async () => {
+      const page = await terminalInSite2();
+      await page.locator('[data-testid="terminal"] textarea').focus();
+      await page.keyboard.type(`MARK=page-before-cut; ${LOOP}`);
+      await page.keyboard.press('Enter');
+      await waitLine(page, /^3$/, 30_000);
+      cut();
+      try {
+        await new Promise((r) => setTimeout(r, 12_000));
+      } finally {
+        restore();
+      }
+      await waitLine(page, /^LOOP-DONE$/, 60_000);
+      const numbers = (await lines(page)).filter((l) => /^\d+$/.test(l.trim())).map(Number);
+      expect(numbers).toEqual(ONE_TO_TWENTY);
+      await page.keyboard.type('echo same-$MARK');
+      await page.keyboard.press('Enter');
+      await waitLine(page, /^same-page-before-cut$/, 30_000);
+    }, 150_000);
+  });
 });
