@@ -9,7 +9,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -68,6 +68,7 @@ const ONE_TO_TWENTY = Array.from({ length: 20 }, (_, i) => i + 1);
 
 describe.skipIf(unavailable !== undefined)(`terminal through NAT${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   let stack: Stack | undefined;
+  let socketPath: string | undefined;
   const s = () => {
     if (!stack) throw new Error('the stack did not start');
     return stack;
@@ -80,6 +81,7 @@ describe.skipIf(unavailable !== undefined)(`terminal through NAT${unavailable ? 
     stack = await startStack({ nat1: 'masquerade', nat2: 'masquerade' });
     await waitOnline(stack);
     execFileSync('tmux', ['-L', SOCKET, '-f', '/dev/null', 'new-session', '-d', '-s', 'main', '-x', '100', '-y', '30']);
+    socketPath = tmux('display-message', '-p', '#{socket_path}').trim();
   }, 180_000);
 
   afterAll(async () => {
@@ -88,6 +90,8 @@ describe.skipIf(unavailable !== undefined)(`terminal through NAT${unavailable ? 
     } catch {
       // no server left
     }
+    // tmux leaves its socket file behind.
+    if (socketPath) rmSync(socketPath, { force: true });
     await stack?.destroy();
   }, 60_000);
 
