@@ -299,7 +299,14 @@ async function shellCommand(ctx: CommandContext): Promise<number> {
           connection = await fleet.controller.connect(host.id);
           break;
         } catch (error) {
-          if (Date.now() > until) throw error;
+          if (Date.now() > until) {
+            // Giving up leaves the session running on the host: say how to come back to it.
+            restore();
+            ctx.err(
+              `${interactive ? '\r\n' : ''}Terminal session ${session} keeps running on ${host.name}. Back with: flotilla shell ${selector} --attach ${session}`,
+            );
+            throw error;
+          }
           await new Promise((r) => setTimeout(r, 1000));
         }
       }
