@@ -162,6 +162,7 @@ export const handler: Handler<typeof spec> = async (request, ctx) => {
     detachMs: ctx.config.terminal.detachMs,
     window: attached.window,
     ...(recording ? { recording } : {}),
+    pings: true,
   });
   ctx.onFollowUp((message: Message, body: Uint8Array) => {
     if (!attached.current) return;
@@ -174,6 +175,9 @@ export const handler: Handler<typeof spec> = async (request, ctx) => {
         break;
       case 'terminal.ack':
         attached.ack(message.offset);
+        break;
+      case 'terminal.ping':
+        void ctx.send({ type: 'terminal.pong', id, offset: session.ring.end }).catch(() => undefined);
         break;
       case 'terminal.detach':
         attached.detach();

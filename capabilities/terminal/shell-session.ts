@@ -8,6 +8,7 @@ import { FlotillaError, fromWireError } from '../../shared/wire/errors.ts';
 import { call, type AgentConnection, type RequestEvent } from '../../shared/controller/agent-connection.ts';
 import { DEFAULT_TERMINAL_WINDOW, MAX_INPUT, spec, type TerminalOpen } from './spec.ts';
 import { EscapeScanner } from './escape.ts';
+import { watchLiveness, type Liveness } from './liveness.ts';
 import type { LocalTerminal } from './local-terminal.ts';
 
 /** Marks the moment a piped session's terminal stopped echoing (see pipedCommand). */
@@ -122,6 +123,7 @@ export async function runShellSession(options: ShellSessionOptions): Promise<num
       let acked = shown;
       let writing = Promise.resolve();
       let exitCode: number | undefined;
+      let liveness: Liveness | undefined;
       const body: TerminalOpen = {
         ...terminal.size(),
         ...(session === undefined ? { ...(command === undefined ? {} : { command }), ...(user ? { user } : {}) } : { session, from: shown }),
@@ -149,7 +151,22 @@ export async function runShellSession(options: ShellSessionOptions): Promise<num
         void writing.then(ack);
       };
       const onEvent = (event: RequestEvent, bytes: Uint8Array) => {
+        liveness?.heard();
         if (event.type === 'terminal.opened') {
+          const opened = connection;
+          liveness?.stop();
+          // An agent that answers pings is watched: 8 s of silence closes the connection, which
+          // ends this request as dropped, and the loop below dials again and reattaches (a
+          // data channel can stay wedged after a long network cut although ICE reports it back).
+          liveness = event.pings
+            ? watchLiveness({
+                ping: () => requestId && send({ type: 'terminal.ping', id: requestId }),
+                dead: (silentMs) => {
+                  options.err(`${interactive ? '\r\n' : ''}[flotilla: no answer from ${host.name} for ${Math.round(silentMs / 1000)} s; reconnecting]`);
+                  opened.close();
+                },
+              })
+            : undefined;
           session = event.session;
           window = event.window;
           terminal.opened?.(selector, session);
@@ -187,12 +204,14 @@ export async function runShellSession(options: ShellSessionOptions): Promise<num
           return;
         }
         if (event.type === 'terminal.exit') exitCode = event.exitCode;
+        // terminal.pong: heard above, nothing else to do.
       };
       leave = () => {
         if (requestId) send({ type: 'terminal.detach', id: requestId });
       };
       call(connection, spec, body, { onEvent, onSent: (id) => (requestId = id) }).then(
         async (result) => {
+          liveness?.stop();
           await writing;
           requestId = undefined;
           if (result.status !== 'ok') {
@@ -203,6 +222,7 @@ export async function runShellSession(options: ShellSessionOptions): Promise<num
           else resolve({ kind: 'exit', code: result.data?.exitCode ?? exitCode ?? result.exitCode ?? 0 });
         },
         async (error: unknown) => {
+          liveness?.stop();
           await writing;
           requestId = undefined;
           resolve({ kind: 'dropped', error: error instanceof FlotillaError ? error : new FlotillaError('channel-closed', String(error)) });
@@ -229,7 +249,14 @@ export async function runShellSession(options: ShellSessionOptions): Promise<num
           connection = await options.reconnect();
           break;
         } catch (error) {
-          if (Date.now() > until) throw error;
+          if (Date.now() > until) {
+            // Giving up leaves the session running on the host: say how to come back to it.
+            terminal.raw(false);
+            options.err(
+              `${interactive ? '\r\n' : ''}Terminal session ${session} keeps running on ${host.name}. Back with: flotilla shell ${selector} --attach ${session}`,
+            );
+            throw error;
+          }
           await new Promise((r) => setTimeout(r, 1000));
         }
       }

@@ -44,6 +44,12 @@
 // `data.detached: true` when the client detached (detach, cancel, taken over); the session is
 // then still alive.
 //
+// Liveness: an agent that says `pings: true` in `terminal.opened` answers `terminal.ping` with
+// `terminal.pong {offset}` (its output's end). A client pings every few seconds and, when nothing
+// of the session arrives for a while, drops the connection and reattaches over a new one
+// (liveness.ts): a network cut is noticed sooner than the link's own watchdog would, and a path
+// that came back wedged is left. A client never pings an agent that did not say `pings`.
+//
 // Input: a `terminal.input` carries its bytes as the message body (binary), or as `text` (UTF-8)
 // or `base64` when the body is empty; at most 64 KiB each (split larger pastes, in order).
 //
@@ -119,6 +125,8 @@ export interface TerminalOpened {
   window: number;
   /** The recording's id (`recordings`), when the agent records sessions. */
   recording?: string;
+  /** The agent answers `terminal.ping` with `terminal.pong` (absent from agents before it did). */
+  pings?: boolean;
 }
 
 /** How the program ended. */
@@ -205,9 +213,12 @@ export const spec = defineCapability({
       detachMs: int(o, 'detachMs', 0),
       window: int(o, 'window', 1),
       ...optional('recording', optStr(o, 'recording', 128)),
+      ...optional('pings', o['pings'] === undefined ? undefined : bool(o, 'pings')),
     }),
     /** Output bytes (the body) starting at `offset` of the session's output. */
     'terminal.output': (o) => ({ offset: int(o, 'offset', 0) }),
+    /** The answer to `terminal.ping`: the session's output end offset on the agent. */
+    'terminal.pong': (o) => ({ offset: int(o, 'offset', 0) }),
     'terminal.exit': (o): TerminalExit => ({
       exitCode: int(o, 'exitCode', -1_000_000, 1_000_000),
       ...optional('signal', optSignal(o)),
@@ -226,6 +237,8 @@ export const spec = defineCapability({
     'terminal.resize': (o) => size(o),
     /** The client has consumed every output byte before `offset`. */
     'terminal.ack': (o) => ({ offset: int(o, 'offset', 0) }),
+    /** Are you there? Answered by `terminal.pong` (only by an agent that said `pings`). */
+    'terminal.ping': () => ({}),
     /** Leave the session running and end this request (`data.detached`). */
     'terminal.detach': () => ({}),
     /** End the session: the signal (default HUP) to its process group. */
