@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { natUnavailableReason } from './topology.ts';
-import { ROOT, SIGNAL_PORT, startStack, turnLog, waitOnline, type Stack } from './stack.ts';
+import { CHROMIUM } from '../browser/browser-harness.ts';
+import { chromiumInSite2, ROOT, SIGNAL_PORT, startStack, turnLog, waitOnline, type Stack } from './stack.ts';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const PASSPHRASE = 'nat browser passphrase';
 const SCREENS = join(ROOT, 'test-results', 'screens');
 
@@ -30,24 +30,7 @@ interface BrowserSite {
 
 /** Chromium inside site 2's namespace, started through a wrapper as Playwright's executable. */
 async function launchInSite(stack: Stack): Promise<BrowserSite> {
-  const wrapper = join(stack.base, 'chromium-in-site2.sh');
-  await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${stack.topo.ns.s2} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
-  const origin = `http://${stack.topo.addr.pub}:${SIGNAL_PORT}`;
-  const context = await chromium.launchPersistentContext(join(stack.base, 'chromium-profile'), {
-    executablePath: wrapper,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      // The public server has no TLS in the test; Web Crypto and service workers need a secure context.
-      `--unsafely-treat-insecure-origin-as-secure=${origin}`,
-    ],
-    viewport: { width: 1280, height: 800 },
-  });
+  const context = await chromiumInSite2(stack, { width: 1280, height: 800 });
   const page = context.pages()[0] ?? (await context.newPage());
   const log: string[] = [];
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));

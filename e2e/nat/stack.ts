@@ -9,6 +9,8 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from '../browser/browser-harness.ts';
 import { createTopology, type NsProc, type Topology, type TopologyOptions } from './topology.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -260,4 +262,20 @@ export async function probe(stack: Stack): Promise<{ connection: { path: PathInf
   const table = await stack.cli(['hosts', '--probe']);
   const line = table.stdout.split('\n').find((l) => l.startsWith(stack.agentId.slice(0, 8))) ?? '';
   return { connection: rows.find((r) => r.id === stack.agentId)?.connection, line };
+}
+
+/**
+ * Chromium inside site 2's namespace (started through a wrapper as Playwright's executable), on
+ * a persistent profile in the stack's directory. The public server has no TLS in the test, and
+ * Web Crypto and service workers need a secure context: its origin is treated as one.
+ */
+export async function chromiumInSite2(stack: Stack, viewport: { width: number; height: number }): Promise<BrowserContext> {
+  const wrapper = join(stack.base, 'chromium-in-site2.sh');
+  await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${stack.topo.ns.s2} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+  const origin = `http://${stack.topo.addr.pub}:${SIGNAL_PORT}`;
+  return chromium.launchPersistentContext(join(stack.base, 'chromium-profile'), {
+    executablePath: wrapper,
+    args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${origin}`],
+    viewport,
+  });
 }

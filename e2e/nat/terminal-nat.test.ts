@@ -12,9 +12,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { natUnavailableReason } from './topology.ts';
-import { BIN, ROOT, SIGNAL_PORT, startStack, waitOnline, type Stack } from './stack.ts';
+import { CHROMIUM } from '../browser/browser-harness.ts';
+import { BIN, chromiumInSite2, ROOT, SIGNAL_PORT, startStack, waitOnline, type Stack } from './stack.ts';
 
 const tmuxMissing = (() => {
   try {
@@ -27,7 +28,6 @@ const tmuxMissing = (() => {
 const unavailable = natUnavailableReason() ?? tmuxMissing;
 if (unavailable) console.warn(`terminal NAT tests skipped: ${unavailable}`);
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const noBrowser = existsSync(CHROMIUM)
   ? existsSync(join(ROOT, 'dist/web/index.html'))
     ? undefined
@@ -168,23 +168,8 @@ describe.skipIf(unavailable !== undefined)(`terminal through NAT${unavailable ? 
     /** Chromium in site 2 (through a wrapper given to Playwright), the CLI's fleet imported, the agent's terminal open. */
     async function terminalInSite2(): Promise<Page> {
       const st = s();
-      const wrapper = join(st.base, 'chromium-in-site2.sh');
-      await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${st.topo.ns.s2} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+      context = await chromiumInSite2(st, { width: 1100, height: 700 });
       const origin = `http://${st.topo.addr.pub}:${SIGNAL_PORT}`;
-      context = await chromium.launchPersistentContext(join(st.base, 'chromium-profile'), {
-        executablePath: wrapper,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-          `--unsafely-treat-insecure-origin-as-secure=${origin}`,
-        ],
-        viewport: { width: 1100, height: 700 },
-      });
       const page = context.pages()[0] ?? (await context.newPage());
       const passphraseFile = join(st.base, 'passphrase');
       await writeFile(passphraseFile, 'nat terminal passphrase\n', { mode: 0o600 });
