@@ -1,25 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AlertRuleDoc, ChannelDoc } from '../../../shared/alerts/documents.ts';
+import type { ChannelDoc } from '../../../shared/alerts/documents.ts';
 import { deliver, messageText, webhookRequest, type AlertMessage } from './notify.ts';
+import { diskRule } from './test-support.ts';
 
-const rule: AlertRuleDoc = {
-  type: 'alert',
-  name: 'disk-full',
-  target: '*',
-  metric: 'fs:/:used_pct',
-  op: '>',
-  threshold: 90,
-  forSec: 60,
-  severity: 'critical',
-  labels: { team: 'storage' },
-  repeatSec: 0,
-  channels: ['x'],
-  enabled: true,
-  deleted: false,
-  at: 1,
-};
+const rule = diskRule({ labels: { team: 'storage' }, channels: ['x'] });
 const message: AlertMessage = { event: 'firing', rule, host: { id: 'h'.repeat(52), hostname: 'db-1' }, value: 93.456, since: 1000, at: 61_000 };
 const fast = { attempts: 3, baseMs: 10, timeoutMs: 2000 };
 

@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AlertRuleDoc } from '../../../shared/alerts/documents.ts';
 import type { PushSubDoc } from '../../../shared/push/subscription.ts';
 import type { RelayAnswer } from '../../../shared/push/relay.ts';
 import { FlotillaError } from '../../../shared/wire/errors.ts';
@@ -14,25 +13,10 @@ import { decryptPush, subscriber, type Subscriber } from '../../../e2e/webpush-r
 import type { KeptDoc } from '../mailbox.ts';
 import type { AlertMessage } from './notify.ts';
 import { createPushSender, encodePushMessage, MAX_PUSH_MESSAGE_BYTES, pushMessage, pushTopic, type RelayMessage } from './push.ts';
+import { diskRule } from './test-support.ts';
 
 const HOST = 'h'.repeat(52);
-const rule: AlertRuleDoc = {
-  type: 'alert',
-  name: 'disk-full',
-  target: '*',
-  metric: 'fs:/:used_pct',
-  op: '>',
-  threshold: 90,
-  forSec: 60,
-  severity: 'critical',
-  labels: {},
-  repeatSec: 0,
-  channels: ['phones'],
-  summary: 'Root filesystem over 90 %',
-  enabled: true,
-  deleted: false,
-  at: 1,
-};
+const rule = diskRule({ channels: ['phones'], summary: 'Root filesystem over 90 %' });
 const firing: AlertMessage = { event: 'firing', rule, host: { id: HOST, hostname: 'db-1' }, value: 93.456, since: 1000, at: 61_000 };
 const fast = { attempts: 3, baseMs: 5, timeoutMs: 1000 };
 const silent = () => undefined;

@@ -4,31 +4,15 @@
 // "try later" is tried again with backoff.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { AlertRuleDoc } from '../../../shared/alerts/documents.ts';
 import { issueHostCert } from '../../../shared/identity/certs.ts';
 import type { StoreMember } from '../../../shared/store/client.ts';
 import { cleanUp, makeCast, start } from '../../../signaling/src/test-support.ts';
 import { startSmtpSink, type SmtpSink } from '../../../e2e/smtp-sink.ts';
 import type { AlertMessage } from './notify.ts';
 import { deliverViaServer, relayMail, type MailRelay } from './server-mail.ts';
+import { diskRule } from './test-support.ts';
 
-const rule: AlertRuleDoc = {
-  type: 'alert',
-  name: 'disk-full',
-  target: '*',
-  metric: 'fs:/:used_pct',
-  op: '>',
-  threshold: 90,
-  forSec: 60,
-  severity: 'critical',
-  labels: {},
-  repeatSec: 0,
-  channels: ['mail'],
-  summary: 'Root filesystem\r\nBcc: victim@elsewhere.test',
-  enabled: true,
-  deleted: false,
-  at: 1,
-};
+const rule = diskRule({ channels: ['mail'], summary: 'Root filesystem\r\nBcc: victim@elsewhere.test' });
 const message: AlertMessage = { event: 'firing', rule, host: { id: 'h'.repeat(52), hostname: 'db-1' }, value: 93.4, since: 1000, at: 61_000 };
 const fast = { attempts: 3, baseMs: 10, timeoutMs: 5000 };
 
