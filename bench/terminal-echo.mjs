@@ -9,52 +9,10 @@
 // Run it in a network namespace (in-netns.mjs) so that nothing leaves the machine.
 import { parseArgs } from 'node:util';
 import { createFleetInUi, makeTokenInUi, startStack } from '../e2e/browser/browser-harness.ts';
+import { LINE, typeAndTime } from './xterm-echo.mjs';
 
 const { values } = parseArgs({ options: { keys: { type: 'string', default: '300' }, json: { type: 'boolean', default: false } } });
 const KEYS = Math.max(20, Number(values.keys) || 300);
-/** Characters typed before the line is cleared (Ctrl-U), so it never wraps. */
-const LINE = 40;
-
-/** In the page: types `count` characters one at a time, each after the previous one's echo; ms per key. */
-async function typeAndTime({ count, line }) {
-  const term = document.querySelector('[data-testid="terminal"]').xterm;
-  const buffer = () => term.buffer.active;
-  const settle = () =>
-    new Promise((resolve) => {
-      let timer = setTimeout(done, 150);
-      const sub = term.onWriteParsed(() => {
-        clearTimeout(timer);
-        timer = setTimeout(done, 150);
-      });
-      function done() {
-        sub.dispose();
-        resolve();
-      }
-    });
-  const times = [];
-  for (let i = 0; i < count; i++) {
-    if (i % line === 0) {
-      term.input('\x15', true); // Ctrl-U: an empty line again
-      await settle();
-    }
-    const x = buffer().cursorX;
-    const ch = String.fromCharCode(97 + (i % 26));
-    const t0 = performance.now();
-    await new Promise((resolve) => {
-      const sub = term.onWriteParsed(() => {
-        if (buffer().cursorX === x + 1) {
-          sub.dispose();
-          resolve();
-        }
-      });
-      term.input(ch, true);
-    });
-    times.push(performance.now() - t0);
-  }
-  term.input('\x15', true);
-  return times;
-}
-
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 const stack = await startStack();
