@@ -269,11 +269,17 @@ export async function probe(stack: Stack): Promise<{ connection: { path: PathInf
  * a persistent profile in the stack's directory. The public server has no TLS in the test, and
  * Web Crypto and service workers need a secure context: its origin is treated as one.
  */
-export async function chromiumInSite2(stack: Stack, viewport: { width: number; height: number }): Promise<BrowserContext> {
-  const wrapper = join(stack.base, 'chromium-in-site2.sh');
-  await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${stack.topo.ns.s2} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+export function chromiumInSite2(stack: Stack, viewport: { width: number; height: number }): Promise<BrowserContext> {
+  return chromiumInSite(stack, 's2', viewport);
+}
+
+/** As chromiumInSite2, in site 1 or 2 (site 1: beside the agent); each site has its own wrapper and profile. */
+export async function chromiumInSite(stack: Stack, site: 's1' | 's2', viewport: { width: number; height: number }): Promise<BrowserContext> {
+  const suffix = site === 's2' ? '' : `-${site}`; // site 2 keeps the names it always had
+  const wrapper = join(stack.base, `chromium-in-site${site.slice(1)}.sh`);
+  await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${stack.topo.ns[site]} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
   const origin = `http://${stack.topo.addr.pub}:${SIGNAL_PORT}`;
-  return chromium.launchPersistentContext(join(stack.base, 'chromium-profile'), {
+  return chromium.launchPersistentContext(join(stack.base, `chromium-profile${suffix}`), {
     executablePath: wrapper,
     args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${origin}`],
     viewport,
