@@ -7,23 +7,31 @@
 // reaches the agent's sshd through router 1 by a port forward (DNAT), as an operator would have
 // to open one; Flotilla needs none. The lab's links add no delay: the difference is the cost of
 // the NAT path itself (routing, conntrack, the bridge), not of distance.
+// The PWA's rows: Debian's Chromium in site 1 ("same host") and then in site 2 ("through NAT"),
+// the CLI's fleet imported, its terminal page typed into one key at a time (xterm-echo.mjs, the
+// measure of terminal-echo.mjs: until xterm has parsed the echo); the path is the host page's.
 //
-//   node scripts/build-cli.mjs && node scripts/build-agent.mjs
+//   npx vite build && node scripts/build-cli.mjs && node scripts/build-agent.mjs
 //   node --import tsx bench/terminal-nat.mjs [--keys 300]      (root: it makes namespaces)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CHROMIUM } from '../e2e/browser/browser-harness.ts';
 import { natUnavailableReason } from '../e2e/nat/topology.ts';
-import { BIN, startStack, waitOnline, ping } from '../e2e/nat/stack.ts';
+import { BIN, ROOT, SIGNAL_PORT, chromiumInSite, startStack, waitOnline, ping } from '../e2e/nat/stack.ts';
 import { percentile, sleep } from './lib.mjs';
+import { LINE, typeAndTime } from './xterm-echo.mjs';
 
 const { values: opts } = parseArgs({ options: { keys: { type: 'string', default: '300' } } });
 const KEYS = Math.max(20, Number(opts.keys) || 300);
 const SSH_PORT = 2222;
 
-const unavailable = natUnavailableReason();
+const unavailable =
+  natUnavailableReason() ??
+  (existsSync(CHROMIUM) ? undefined : `needs Chromium at ${CHROMIUM} (apt-get install chromium)`) ??
+  (existsSync(join(ROOT, 'dist/web/index.html')) ? undefined : 'needs the built PWA in dist/web (npx vite build)');
 if (unavailable) {
   console.error(`bench/terminal-nat.mjs: ${unavailable}`);
   process.exit(2);
@@ -86,7 +94,67 @@ async function echoLatency(t, count) {
   return samples;
 }
 
-const fmt = (xs) => `p50 ${percentile(xs, 50).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms (n=${xs.length})`;
+const fmt = (xs) =>
+  `p50 ${percentile(xs, 50).toFixed(2)} ms, p90 ${percentile(xs, 90).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms (n=${xs.length})`;
+const pathText = (path) => (path ? `${path.relayed ? 'relayed' : 'direct'} ${path.local}->${path.remote}/${path.protocol}` : 'path unknown');
+
+/** The PWA in Chromium inside `site`: the CLI's fleet imported, the agent's terminal typed into; the times and the path the host page shows. */
+async function pwaEcho(stack, site, contexts) {
+  const context = await chromiumInSite(stack, site, { width: 1100, height: 700 });
+  contexts.push(context);
+  const origin = `http://${stack.topo.addr.pub}:${SIGNAL_PORT}`;
+  const page = context.pages()[0] ?? (await context.newPage());
+  const passphraseFile = join(stack.base, 'passphrase');
+  writeFileSync(passphraseFile, 'nat bench passphrase\n', { mode: 0o600 });
+  const exported = await stack.cli(['fleet', 'export', '--passphrase-file', passphraseFile]);
+  if (exported.code !== 0) throw new Error(`fleet export failed:\n${exported.output}`);
+  await page.goto(`${origin}/#import=${exported.stdout.trim()}`);
+  await page.getByLabel('Name this device').fill(`bench browser in ${site}`);
+  await page.getByLabel('Backup passphrase', { exact: true }).fill('nat bench passphrase');
+  await page.getByRole('button', { name: 'Import fleet' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor({ timeout: 30_000 });
+  await page.goto(`${origin}/#/terminal/${stack.agentId}`);
+  await page.locator('[data-testid="terminal-view"][data-status="open"]').waitFor({ timeout: 60_000 });
+  // A plain prompt, and the first keys (JIT, the pty's first use) left out of the figures. The
+  // login shell's first prompt is awaited first: keys typed before it can be lost or echoed twice.
+  const promptLine = () =>
+    page.evaluate(() => {
+      const buffer = document.querySelector('[data-testid="terminal"]').xterm.buffer.active;
+      const text = (buffer.getLine(buffer.baseY + buffer.cursorY)?.translateToString(true) ?? '').trimEnd();
+      return { text, atEnd: buffer.cursorX === text.length + 1 };
+    });
+  const waitPrompt = async (pattern) => {
+    const deadline = Date.now() + 30_000;
+    for (let line = await promptLine(); !(line.atEnd && pattern.test(line.text)); line = await promptLine()) {
+      if (Date.now() > deadline) throw new Error(`no prompt ${pattern} in site ${site}'s terminal; the cursor's line: ${JSON.stringify(line)}`);
+      await sleep(100);
+    }
+  };
+  await waitPrompt(/[#$]$/);
+  await page.locator('[data-testid="terminal"] textarea').focus();
+  await page.keyboard.type("PS1='$ '");
+  await page.keyboard.press('Enter');
+  await waitPrompt(/^\$$/);
+  // A key whose echo never comes would hang page.evaluate: give each run a deadline.
+  const timed = (count) => {
+    let timer;
+    const deadline = new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${count} keys not all echoed in ${60 + count / 2} s`)), 60_000 + count * 500);
+    });
+    return Promise.race([page.evaluate(typeAndTime, { count, line: LINE }), deadline]).finally(() => clearTimeout(timer));
+  };
+  await timed(20);
+  const times = await timed(KEYS);
+  // The path the measure went over: the host page of the same connection, after it.
+  await page.evaluate((id) => void (location.hash = `#/hosts/${id}`), stack.agentId);
+  const path = await page
+    .getByTestId('path')
+    .textContent({ timeout: 15_000 })
+    .then((t) => t.replace(/\s+/g, ' ').trim())
+    .catch(() => 'path unknown');
+  await context.close();
+  return { times, path };
+}
 
 /** An sshd in site 1 on SSH_PORT (root by key only) and, in router 1, the port forward ssh needs to reach it from outside. */
 function startSshd(stack) {
@@ -164,7 +232,20 @@ async function sshThrough(stack, ssh, ns, host, name) {
 }
 
 const rows = [];
+const contexts = [];
 const stack = await startStack({ nat1: 'masquerade', nat2: 'masquerade' });
+let cleaned;
+const cleanup = () =>
+  (cleaned ??= (async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await stack.destroy();
+  })());
+// Interrupted: the namespaces and their processes go too.
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.once(signal, () => {
+    console.error(`bench/terminal-nat.mjs: ${signal}, cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
 try {
   await waitOnline(stack);
   const { path } = await ping(stack);
@@ -179,10 +260,15 @@ try {
     await t.exited;
   };
   await flotilla(stack.topo.ns.s1, 'same host (CLI beside the agent, no NAT)');
-  await flotilla(
-    stack.topo.ns.s2,
-    `through the NAT lab (two NATs; ${path ? `${path.relayed ? 'relayed' : 'direct'} ${path.local}->${path.remote}/${path.protocol}` : 'path unknown'})`,
-  );
+  await flotilla(stack.topo.ns.s2, `through the NAT lab (two NATs; ${pathText(path)})`);
+
+  for (const [site, label] of [
+    ['s1', 'same host (Chromium in site 1 beside the agent, no NAT)'],
+    ['s2', 'through the NAT lab (Chromium in site 2, two NATs)'],
+  ]) {
+    const pwa = await pwaEcho(stack, site, contexts);
+    rows.push([`echo latency, PWA terminal, ${label}`, `${fmt(pwa.times)}; ${pwa.path}`]);
+  }
 
   const ssh = startSshd(stack);
   const sshRow = async (ns, host, name, label) => {
@@ -207,5 +293,5 @@ try {
   console.log(`\nTerminal echo through the NAT lab (${new Date().toISOString().slice(0, 10)}; load average ${loadBefore} before, ${loadAfter} after)`);
   const width = Math.max(...rows.map((r) => r[0].length));
   for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
-  await stack.destroy();
+  await cleanup();
 }
