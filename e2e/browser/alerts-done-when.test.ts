@@ -25,7 +25,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort, killAll, mountLoopFs, type Proc, procOf, removeDir, ROOT, startProc, tempDir } from '../harness.ts';
 import { startSmtpSink, type SmtpSink } from '../smtp-sink.ts';
-import { CHROMIUM, CHROMIUM_ARGS } from './browser-harness.ts';
+import { CHROMIUM, CHROMIUM_ARGS, deliverPush } from './browser-harness.ts';
 import { decryptPush, startPushService, subscriber, type PushService, type Subscriber } from '../webpush-receiver.ts';
 
 const HOST = 'phone-test-host';
@@ -165,38 +165,8 @@ describe('Done when: disk over 90 % for 1 minute, set from a phone, notified wit
   /** The pushes the stand-in push service got for this browser, decrypted with its keys. */
   const pushes = (): Shown[] => service.got.filter((r) => r.url === '/push/phone').map((r) => JSON.parse(decryptPush(r.body, phone)) as Shown);
 
-  /**
-   * Hands a push message to the page's service worker, as the browser's push service would: to the
-   * registration for the app's scope once its worker is activated (a message handed to a worker
-   * still installing after a restart can be dropped).
-   */
-  async function deliver(message: Shown): Promise<void> {
-    const cdp = await context!.newCDPSession(page);
-    try {
-      const scopes = new Map<string, string>();
-      const registration = new Promise<string>((resolve) => {
-        const activated = new Set<string>();
-        const check = () => {
-          for (const [id, scope] of scopes) if (scope === url && activated.has(id)) resolve(id);
-        };
-        cdp.on('ServiceWorker.workerRegistrationUpdated', (e: { registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] }) => {
-          for (const r of e.registrations)
-            if (r.isDeleted) scopes.delete(r.registrationId);
-            else scopes.set(r.registrationId, r.scopeURL);
-          check();
-        });
-        cdp.on('ServiceWorker.workerVersionUpdated', (e: { versions: { registrationId: string; status: string }[] }) => {
-          for (const v of e.versions) if (v.status === 'activated') activated.add(v.registrationId);
-          check();
-        });
-      });
-      await cdp.send('ServiceWorker.enable');
-      const registrationId = await registration;
-      await cdp.send('ServiceWorker.deliverPushMessage', { origin: url.replace(/\/$/, ''), registrationId, data: JSON.stringify(message) });
-    } finally {
-      await cdp.detach().catch(() => undefined);
-    }
-  }
+  /** Hands a push message to the reopened page's service worker, as the browser's push service would. */
+  const deliver = (message: Shown): Promise<void> => deliverPush(page, url, JSON.stringify(message));
 
   const notifications = () =>
     page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag })));

@@ -258,3 +258,37 @@ export async function browserAs(stack: Stack, name: string, role: Role, deny?: P
   );
   return other;
 }
+
+/**
+ * Hands a push message to the page's service worker as a browser's push service would (Chromium
+ * here has none): through CDP `ServiceWorker.deliverPushMessage`, to the registration of `scope`
+ * once its worker is activated. A message handed to a worker still installing or activating (after
+ * a reload or an update) can be dropped, so the registration is only taken once it is activated.
+ */
+export async function deliverPush(page: Page, scope: string, data: string): Promise<void> {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const scopes = new Map<string, string>();
+    const activated = new Set<string>();
+    const registration = new Promise<string>((resolve) => {
+      const check = () => {
+        for (const [id, url] of scopes) if (url === scope && activated.has(id)) resolve(id);
+      };
+      cdp.on('ServiceWorker.workerRegistrationUpdated', (e: { registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] }) => {
+        for (const r of e.registrations)
+          if (r.isDeleted) scopes.delete(r.registrationId);
+          else scopes.set(r.registrationId, r.scopeURL);
+        check();
+      });
+      cdp.on('ServiceWorker.workerVersionUpdated', (e: { versions: { registrationId: string; status: string }[] }) => {
+        for (const v of e.versions) if (v.status === 'activated') activated.add(v.registrationId);
+        check();
+      });
+    });
+    await cdp.send('ServiceWorker.enable');
+    const registrationId = await registration;
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin: scope.replace(/\/$/, ''), registrationId, data });
+  } finally {
+    await cdp.detach().catch(() => undefined);
+  }
+}

@@ -3,7 +3,7 @@
 // broken app outside a secure context.
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startStack, type Stack } from './browser-harness.ts';
+import { deliverPush, startStack, type Stack } from './browser-harness.ts';
 
 // A name that resolves to loopback but, unlike localhost, is not a secure context over http.
 const INSECURE_HOST = 'flotilla.test';
@@ -68,14 +68,6 @@ describe('installable PWA', () => {
       navigator.serviceWorker.addEventListener('message', (e) => heard.push(e.data));
     });
     // Chromium here has no push service: the DevTools protocol hands the message to the worker as one would.
-    const cdp = await context.newCDPSession(page);
-    const registration = new Promise<string>((resolve) =>
-      cdp.on('ServiceWorker.workerRegistrationUpdated', (e: { registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] }) => {
-        const r = e.registrations.find((x) => x.scopeURL === stack.url && !x.isDeleted);
-        if (r) resolve(r.registrationId);
-      }),
-    );
-    await cdp.send('ServiceWorker.enable');
     const message = {
       title: 'web-1: disk / over 90 %',
       body: 'fs:/:used_pct 93.4 > 90 for 1m',
@@ -84,11 +76,7 @@ describe('installable PWA', () => {
       severity: 'critical',
       state: 'firing',
     };
-    await cdp.send('ServiceWorker.deliverPushMessage', {
-      origin: stack.url.replace(/\/$/, ''),
-      registrationId: await registration,
-      data: JSON.stringify(message),
-    });
+    await deliverPush(page, stack.url, JSON.stringify(message));
     await expect
       .poll(
         () =>
@@ -111,11 +99,7 @@ describe('installable PWA', () => {
       )
       .toEqual([`flotilla-push:${message.title}`]);
     // A hostile or broken message still shows something, bounded, and never a link to another site.
-    await cdp.send('ServiceWorker.deliverPushMessage', {
-      origin: stack.url.replace(/\/$/, ''),
-      registrationId: await registration,
-      data: JSON.stringify({ title: 'x'.repeat(5000), url: 'https://evil.example/', tag: 'odd' }),
-    });
+    await deliverPush(page, stack.url, JSON.stringify({ title: 'x'.repeat(5000), url: 'https://evil.example/', tag: 'odd' }));
     await expect
       .poll(
         () =>
@@ -125,7 +109,6 @@ describe('installable PWA', () => {
         { timeout: 15_000 },
       )
       .toEqual([[120, '#/']]);
-    await cdp.detach();
   });
 
   test('over plain http on a non-local name the app explains that it needs HTTPS', async () => {
