@@ -15,9 +15,9 @@
 //   node --import tsx bench/terminal-nat.mjs [--keys 300]      (root: it makes namespaces)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { echoLatency, ptyTerminal } from './pty-echo.mjs';
 import { CHROMIUM } from '../e2e/browser/browser-harness.ts';
 import { natUnavailableReason } from '../e2e/nat/topology.ts';
 import { BIN, ROOT, SIGNAL_PORT, chromiumInSite, startStack, waitOnline, ping } from '../e2e/nat/stack.ts';
@@ -36,63 +36,10 @@ if (unavailable) {
   console.error(`bench/terminal-nat.mjs: ${unavailable}`);
   process.exit(2);
 }
-const pty = createRequire(import.meta.url)('@lydell/node-pty');
 const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 /** A local terminal running `command args…` inside namespace `ns`, its recent output kept. */
-function terminal(ns, command, args, env) {
-  const term = pty.spawn('ip', ['netns', 'exec', ns, command, ...args], { name: 'xterm-256color', cols: 100, rows: 30, env, encoding: null });
-  const t = { term, out: Buffer.alloc(0), listeners: new Set() };
-  t.exited = new Promise((resolve) => term.onExit((e) => resolve(e.exitCode)));
-  term.onData((d) => {
-    t.out = t.out.length > 65536 ? Buffer.from(d) : Buffer.concat([t.out, d]);
-    for (const l of t.listeners) l();
-  });
-  t.waitFor = (pattern, ms = 60_000) =>
-    new Promise((resolve, reject) => {
-      const check = () => {
-        if (!pattern.test(t.out.toString('latin1'))) return;
-        t.listeners.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        t.listeners.delete(check);
-        reject(new Error(`timed out waiting for ${pattern}; saw: ${JSON.stringify(t.out.toString('latin1').slice(-400))}`));
-      }, ms);
-      t.listeners.add(check);
-      check();
-    });
-  return t;
-}
-
-/** Types one character at a time into a remote `cat` (cooked mode: the remote pty echoes it) and times each echo. */
-async function echoLatency(t, count) {
-  const samples = [];
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz';
-  for (let i = 0; i < count + 10; i++) {
-    if (i % 60 === 59) {
-      t.term.write('\r'); // a short line for cat
-      await sleep(20);
-    }
-    const ch = alphabet[i % alphabet.length];
-    t.out = Buffer.alloc(0);
-    const seen = new Promise((resolve) => {
-      const check = () => {
-        if (!t.out.includes(ch)) return;
-        t.listeners.delete(check);
-        resolve();
-      };
-      t.listeners.add(check);
-    });
-    const t0 = performance.now();
-    t.term.write(ch);
-    await seen;
-    if (i >= 10) samples.push(performance.now() - t0); // the first ten warm up
-    await sleep(10);
-  }
-  return samples;
-}
+const terminal = (ns, command, args, env) => ptyTerminal('ip', ['netns', 'exec', ns, command, ...args], { env, waitMs: 60_000 });
 
 const fmt = (xs) =>
   `p50 ${percentile(xs, 50).toFixed(2)} ms, p90 ${percentile(xs, 90).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms (n=${xs.length})`;

@@ -11,7 +11,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createRequire } from 'node:module';
+import { echoLatency, ptyTerminal } from './pty-echo.mjs';
 import { FlotillaFleet } from './flotilla-fleet.mjs';
 import { percentile, rssMiB, sleep } from './lib.mjs';
 
@@ -53,7 +53,6 @@ if (!process.env[INNER_ENV]) {
 }
 
 // ---------------------------------------------------------------- inside the namespace
-const pty = createRequire(import.meta.url)('@lydell/node-pty');
 const work = mkdtempSync(join(tmpdir(), 'flotilla-term-bench-'));
 const fleet = new FlotillaFleet({ dir: work, port: Number(opts.port) });
 const KEYS = Number(opts.keys);
@@ -63,63 +62,11 @@ const cliArgs = (args) => [join(REPO, 'bin', 'flotilla.js'), ...args];
 let sshd; // { child, dir, port }
 const terminals = new Set();
 
-/** A local terminal (pty) running `file args`, its output collected. */
+/** A local terminal (pty) running `file args` in the bench's directory, stopped at the end. */
 function terminal(file, args, env) {
-  const term = pty.spawn(file, args, { name: 'xterm-256color', cols: 100, rows: 30, cwd: work, env, encoding: null });
-  const t = { term, out: Buffer.alloc(0), bytes: 0, listeners: new Set(), exited: undefined };
-  t.exited = new Promise((resolve) => term.onExit((e) => resolve(e.exitCode)));
-  term.onData((d) => {
-    t.bytes += d.length;
-    t.out = t.out.length > 65536 ? Buffer.from(d) : Buffer.concat([t.out, d]);
-    for (const l of t.listeners) l();
-  });
-  t.waitFor = (pattern, ms = 30_000) =>
-    new Promise((res, rej) => {
-      const check = () => {
-        if (!pattern.test(t.out.toString('latin1'))) return;
-        t.listeners.delete(check);
-        clearTimeout(timer);
-        res();
-      };
-      const timer = setTimeout(() => {
-        t.listeners.delete(check);
-        rej(new Error(`timed out waiting for ${pattern}; saw: ${JSON.stringify(t.out.toString('latin1').slice(-400))}`));
-      }, ms);
-      t.listeners.add(check);
-      check();
-    });
+  const t = ptyTerminal(file, args, { env, cwd: work });
   terminals.add(t);
   return t;
-}
-
-/** Echo latency: types one character at a time into `t` (remote `cat` in cooked mode echoes it) and times each echo. */
-async function echoLatency(t, count) {
-  const samples = [];
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz';
-  for (let i = 0; i < count + 10; i++) {
-    const ch = alphabet[i % alphabet.length];
-    if (i % 60 === 59) {
-      // A newline now and then keeps cat's line short.
-      t.term.write('\r');
-      await sleep(20);
-    }
-    t.out = Buffer.alloc(0);
-    const t0 = performance.now();
-    const seen = new Promise((res) => {
-      const check = () => {
-        if (t.out.includes(ch)) {
-          t.listeners.delete(check);
-          res();
-        }
-      };
-      t.listeners.add(check);
-    });
-    t.term.write(ch);
-    await seen;
-    if (i >= 10) samples.push(performance.now() - t0); // the first ten warm up
-    await sleep(10);
-  }
-  return samples;
 }
 
 /** CPU seconds (user + system) a process has used, or undefined once it is gone. */
