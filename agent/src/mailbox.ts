@@ -38,7 +38,8 @@ import { epochKeys, keyringRid, openKeyring, scopeSealKey } from '../../shared/s
 import { clipOutput, parsePayload, PLACEMENT, type Payload, type ResultDoc, type TaskDoc } from '../../shared/store/documents.ts';
 import { storeList, storePut, type StoreMember } from '../../shared/store/client.ts';
 import { relayPush, type RelayAnswer } from '../../shared/push/relay.ts';
-import { relayMail, type RelayMail } from './alerts/server-mail.ts';
+import { relayMail } from './alerts/server-mail.ts';
+import type { RelayMail } from '../../shared/alerts/mail-address.ts';
 import { capabilityOfRequest, type Spec } from '../../capabilities/index.ts';
 import { handler as factsHandler } from '../../capabilities/facts/agent.ts';
 import { readJson, writeJsonAtomic } from '../../node/files.ts';

@@ -5,6 +5,13 @@
 
 import { FlotillaError } from '../wire/errors.ts';
 
+/** The body of POST /api/mail: one mail a host or device asks the signaling server to send (docs/alerts.md). */
+export interface RelayMail {
+  to: string[];
+  subject: string;
+  text: string;
+}
+
 /** The most recipients one server-sent mail may have. */
 export const MAX_SERVER_MAIL_RECIPIENTS = 10;
 /** Longest subject the relay takes (the agent cuts its subject to this). */

@@ -9,7 +9,14 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { FlotillaError, type ErrorCode } from '../../shared/wire/errors.ts';
 import { obj, str, strArray } from '../../shared/wire/validate.ts';
-import { isMailAddress, mailRecipients, MAX_MAIL_SUBJECT, MAX_MAIL_TEXT, MAX_SERVER_MAIL_RECIPIENTS } from '../../shared/alerts/mail-address.ts';
+import {
+  isMailAddress,
+  mailRecipients,
+  MAX_MAIL_SUBJECT,
+  MAX_MAIL_TEXT,
+  MAX_SERVER_MAIL_RECIPIENTS,
+  type RelayMail,
+} from '../../shared/alerts/mail-address.ts';
 import { PermanentFailure } from '../../node/webhook.ts';
 import type { FleetCredentialCheck, FleetMember } from './fleet-credential.ts';
 import { createKeyedLimiter } from './limits.ts';
@@ -185,7 +192,7 @@ type Handler = (req: Request, res: Response) => Promise<void>;
 const route = (handler: Handler) => (req: Request, res: Response, next: NextFunction) => void handler(req, res).catch(next);
 
 /** The fields of a POST /api/mail body, checked: recipients (syntax, count, allowlist), a one-line subject, a bounded text. */
-export function parseMailRequest(raw: unknown, mailer: Pick<ServerMailer, 'recipients'>): { to: string[]; subject: string; text: string } {
+export function parseMailRequest(raw: unknown, mailer: Pick<ServerMailer, 'recipients'>): RelayMail {
   const body = obj(raw, 'body');
   const unknown = Object.keys(body).find((k) => !['to', 'subject', 'text'].includes(k));
   if (unknown !== undefined) throw new FlotillaError('bad-message', `${unknown.slice(0, 32)}: not a field of a mail (to, subject, text)`);

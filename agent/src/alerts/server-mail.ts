@@ -7,17 +7,10 @@
 import { call, type HttpFetch } from '../../../shared/controller/signal-api.ts';
 import { authorization, type StoreMember } from '../../../shared/store/client.ts';
 import type { ServerEmailChannel } from '../../../shared/alerts/documents.ts';
-import { mailSubjectLine } from '../../../shared/alerts/mail-address.ts';
+import { mailSubjectLine, type RelayMail } from '../../../shared/alerts/mail-address.ts';
 import { FlotillaError } from '../../../shared/wire/errors.ts';
 import { DEFAULT_RETRY, PermanentFailure, withRetries, type Delivery, type RetryPolicy } from '../../../node/webhook.ts';
 import { genericBody, messageText, type AlertMessage } from './notify.ts';
-
-/** What the relay takes. */
-export interface RelayMail {
-  to: string[];
-  subject: string;
-  text: string;
-}
 
 /** Hands one mail to the server (the mailbox binds the URL and this host's credential). */
 export type MailRelay = (mail: RelayMail) => Promise<void>;
