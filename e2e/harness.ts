@@ -2,7 +2,7 @@
 // child process with its own home or state directory, cleaned up after every test file.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -204,4 +204,15 @@ export async function mountLoopFs(base: string, mb = 8): Promise<string> {
   execFileSync('mkfs.ext4', ['-q', '-F', image]);
   execFileSync('mount', ['-o', 'loop', image, mount]);
   return mount;
+}
+
+/** Writes `mib` MiB to `<mount>/blob` (the filesystem of mountLoopFs), flushed so that statfs counts it. */
+export async function fillLoopFs(mount: string, mib: number): Promise<void> {
+  const handle = await open(join(mount, 'blob'), 'w');
+  try {
+    await handle.write(Buffer.alloc(mib * 1024 * 1024, 7));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -12,11 +12,11 @@
 
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { open, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { mountLoopFs, type Proc, removeDir, tempDir } from '../harness.ts';
+import { fillLoopFs, mountLoopFs, type Proc, removeDir, tempDir } from '../harness.ts';
 import { browserAs, createFleetInUi, makeTokenInUi, screenshot, type Stack, startStack } from './browser-harness.ts';
 
 const SECRET = 'TOPSECRET-editor';
@@ -224,10 +224,7 @@ describe('the alert rule editor', () => {
     step(async () => {
       const { page } = stack;
       // About 3 of the ~7 MiB free: some 40 % used, over the new threshold, under the old.
-      const handle = await open(join(mount, 'blob'), 'w');
-      await handle.write(Buffer.alloc(3 * 1024 * 1024, 7));
-      await handle.sync();
-      await handle.close();
+      await fillLoopFs(mount, 3);
       const oldVersion = (await kept('alert')).get('disk-nearly-full')!.version;
       const mark = agent.output().length;
       await page.getByTestId('rule-threshold').fill('20');

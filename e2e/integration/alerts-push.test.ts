@@ -11,10 +11,10 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { cli, freePort, killAll, mountLoopFs, type Proc, removeDir, restartAgent, startAgent, startProc, tempDir } from '../harness.ts';
+import { cli, fillLoopFs, freePort, killAll, mountLoopFs, type Proc, removeDir, restartAgent, startAgent, startProc, tempDir } from '../harness.ts';
 import { checkVapid, decryptPush, startPushService, subscriber, type PushService, type Subscriber } from '../webpush-receiver.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleetState } from '../../cli/src/fleet-state.ts';
@@ -134,13 +134,8 @@ afterAll(async () => {
   if (base) await removeDir(base);
 });
 
-/** Fills the watched filesystem past half (5 MiB of an 8 MiB ext4), flushed so statfs counts it. */
-async function fill(): Promise<void> {
-  const handle = await open(join(mount, 'blob'), 'w');
-  await handle.write(Buffer.alloc(5 * 1024 * 1024, 7));
-  await handle.sync();
-  await handle.close();
-}
+/** Fills the watched filesystem past half (5 MiB of an 8 MiB ext4). */
+const fill = (): Promise<void> => fillLoopFs(mount, 5);
 
 interface Shown {
   title: string;

@@ -14,10 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { cli, killAll, mountLoopFs, type Proc, removeDir, restartAgent, startAgent, startSignal, tempDir } from '../harness.ts';
+import { cli, fillLoopFs, killAll, mountLoopFs, type Proc, removeDir, restartAgent, startAgent, startSignal, tempDir } from '../harness.ts';
 import { openHome } from '../../cli/src/home.ts';
 import { openFleetState } from '../../cli/src/fleet-state.ts';
 import { alertStates } from '../../cli/src/commands/alerts.ts';
@@ -148,13 +148,8 @@ afterAll(async () => {
 const posted = (rule: string, event: string) =>
   hooks.filter((h) => h.answered === 200 && json<{ rule: string; event: string }>(h.body).rule === rule && json<{ event: string }>(h.body).event === event);
 
-/** Fills the watched filesystem past half (5 MiB of an 8 MiB ext4), flushed so statfs counts it. */
-async function fill(): Promise<void> {
-  const handle = await open(join(mount, 'blob'), 'w');
-  await handle.write(Buffer.alloc(5 * 1024 * 1024, 7));
-  await handle.sync();
-  await handle.close();
-}
+/** Fills the watched filesystem past half (5 MiB of an 8 MiB ext4). */
+const fill = (): Promise<void> => fillLoopFs(mount, 5);
 
 async function empty(): Promise<void> {
   await rm(join(mount, 'blob'), { force: true });
